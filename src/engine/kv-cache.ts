@@ -1,0 +1,57 @@
+import type { ModelConfig } from "./config.ts"
+import type { KvStorage } from "./kernels.ts"
+
+export type KvDtype = "f32" | "f16"
+
+export interface KvCacheShape {
+  readonly numBlocks: number
+  readonly blockSize: number
+  readonly dtype: KvDtype
+}
+
+/**
+ * The paged KV cache: per layer one K pool and one V pool of `numBlocks` fixed-size blocks, each slot
+ * holding `numKvHeads * headDim` values. A token's K/V live at `slot = block * blockSize + offset`; only
+ * block tables say which blocks belong to which sequence. Pools sit in SharedArrayBuffers so executor
+ * worker threads can write and read them in place.
+ */
+export class PagedKvCache {
+  readonly k: ReadonlyArray<KvStorage>
+  readonly v: ReadonlyArray<KvStorage>
+  readonly numBlocks: number
+  readonly blockSize: number
+  readonly dtype: KvDtype
+  readonly slotWidth: number
+
+  constructor(config: ModelConfig, shape: KvCacheShape) {
+    this.numBlocks = shape.numBlocks
+    this.blockSize = shape.blockSize
+    this.dtype = shape.dtype
+    this.slotWidth = config.numKvHeads * config.headDim
+    const values = shape.numBlocks * shape.blockSize * this.slotWidth
+    const make = (): KvStorage =>
+      shape.dtype === "f32"
+        ? new Float32Array(new SharedArrayBuffer(values * 4))
+        : new Float16Array(new SharedArrayBuffer(values * 2))
+    this.k = Array.from({ length: config.numLayers }, make)
+    this.v = Array.from({ length: config.numLayers }, make)
+  }
+
+  /** Bytes one block takes across all layers, K and V: the unit a memory budget is divided by. */
+  static bytesPerBlock(config: ModelConfig, blockSize: number, dtype: KvDtype): number {
+    return 2 * config.numLayers * blockSize * config.numKvHeads * config.headDim * (dtype === "f32" ? 4 : 2)
+  }
+
+  /** Stores rows of K and V ([rows, slotWidth]) at the given slots of one layer. */
+  write(layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, rows: number): void {
+    const kp = this.k[layer], vp = this.v[layer], w = this.slotWidth
+    for (let r = 0; r < rows; r++) {
+      const dst = slots[r] * w
+      const src = r * w
+      for (let i = 0; i < w; i++) {
+        kp[dst + i] = k[src + i]
+        vp[dst + i] = v[src + i]
+      }
+    }
+  }
+}

@@ -1,0 +1,76 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type ModelConfig, parseModelConfig, tokenIdList } from "./config.ts"
+import { ModelLoadError } from "./errors.ts"
+import type { Kernels } from "./kernels.ts"
+import { CausalLM } from "./model.ts"
+import { TextTokenizer } from "./tokenizer.ts"
+import { loadWeights, parameterCount } from "./weights.ts"
+
+/** Sampling defaults and stop ids from `generation_config.json`. */
+export interface GenerationDefaults {
+  readonly eosTokenIds: ReadonlyArray<number>
+  readonly temperature?: number
+  readonly topP?: number
+  readonly topK?: number
+  readonly repetitionPenalty?: number
+  readonly maxNewTokens?: number
+}
+
+export interface LoadedModel {
+  readonly dir: string
+  readonly config: ModelConfig
+  readonly model: CausalLM
+  readonly tokenizer: TextTokenizer | null
+  readonly generation: GenerationDefaults
+  readonly parameters: number
+  readonly loadMs: number
+}
+
+export const readModelConfig = (dir: string): ModelConfig => {
+  const file = path.join(dir, "config.json")
+  if (!fs.existsSync(file)) throw new ModelLoadError(file, "file not found (is this a Hugging Face model directory?)")
+  let raw: Record<string, unknown>
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    throw new ModelLoadError(file, `invalid JSON (${(e as Error).message})`)
+  }
+  return parseModelConfig(file, raw)
+}
+
+const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDefaults => {
+  const file = path.join(dir, "generation_config.json")
+  if (!fs.existsSync(file)) return { eosTokenIds: config.eosTokenIds }
+  const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
+  const eos = tokenIdList(raw.eos_token_id)
+  const opt = (k: string): number | undefined => (typeof raw[k] === "number" ? (raw[k] as number) : undefined)
+  return {
+    eosTokenIds: eos.length > 0 ? eos : config.eosTokenIds,
+    temperature: raw.do_sample === false ? 0 : opt("temperature"),
+    topP: opt("top_p"),
+    topK: opt("top_k"),
+    repetitionPenalty: opt("repetition_penalty"),
+    maxNewTokens: opt("max_new_tokens")
+  }
+}
+
+/**
+ * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor into f32), generation
+ * defaults and, when present, tokenizer and chat template.
+ */
+export const loadModelDir = (dir: string, options: { kernels?: Kernels } = {}): LoadedModel => {
+  const started = performance.now()
+  const config = readModelConfig(dir)
+  const weights = loadWeights(dir, config)
+  const tokenizer = fs.existsSync(path.join(dir, "tokenizer.json")) ? TextTokenizer.fromDir(dir) : null
+  return {
+    dir,
+    config,
+    model: new CausalLM(config, weights, options.kernels),
+    tokenizer,
+    generation: readGenerationDefaults(dir, config),
+    parameters: parameterCount(weights),
+    loadMs: performance.now() - started
+  }
+}

@@ -1,0 +1,131 @@
+import type { ModelConfig } from "./config.ts"
+import { referenceKernels, type Kernels } from "./kernels.ts"
+import type { PagedKvCache } from "./kv-cache.ts"
+import { RopeTable } from "./rope.ts"
+import type { ModelWeights } from "./weights.ts"
+
+/**
+ * One engine step, flattened: tokens of many sequences side by side, some prefilling a chunk of their
+ * prompt, some decoding one token. Attention reaches K/V only through the block tables.
+ */
+export interface ForwardBatch {
+  /** [T] token ids. */
+  readonly tokenIds: Int32Array
+  /** [T] position of each token in its sequence. */
+  readonly positions: Int32Array
+  /** [T] index into `blockTables` of each token's sequence. */
+  readonly seqIndex: Int32Array
+  /** [T] KV-cache slot each token's K/V is written to (block * blockSize + offset). */
+  readonly slotMapping: Int32Array
+  /** One block table per sequence in the step. */
+  readonly blockTables: ReadonlyArray<Int32Array>
+  /** Rows of the flat batch whose logits are wanted (last token of a sequence, or all prompt positions). */
+  readonly logitsIndices: Int32Array
+}
+
+/** Scratch buffers reused across steps; grown when a step has more tokens than any before. */
+class Workspace {
+  capacity = 0
+  hidden!: Float32Array
+  normed!: Float32Array
+  q!: Float32Array
+  k!: Float32Array
+  v!: Float32Array
+  attn!: Float32Array
+  proj!: Float32Array
+  gate!: Float32Array
+  up!: Float32Array
+
+  ensure(tokens: number, c: ModelConfig): void {
+    if (tokens <= this.capacity) return
+    const n = Math.max(tokens, this.capacity * 2, 16)
+    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+    this.hidden = new Float32Array(n * c.hiddenSize)
+    this.normed = new Float32Array(n * c.hiddenSize)
+    this.q = new Float32Array(n * qDim)
+    this.k = new Float32Array(n * kvDim)
+    this.v = new Float32Array(n * kvDim)
+    this.attn = new Float32Array(n * qDim)
+    this.proj = new Float32Array(n * c.hiddenSize)
+    this.gate = new Float32Array(n * c.intermediateSize)
+    this.up = new Float32Array(n * c.intermediateSize)
+    this.capacity = n
+  }
+}
+
+/** The Llama-family decoder (Llama 2/3, Mistral, Qwen2): one forward pass per engine step. */
+export class CausalLM {
+  readonly config: ModelConfig
+  readonly weights: ModelWeights
+  readonly kernels: Kernels
+  private readonly rope: RopeTable
+  private readonly ws = new Workspace()
+
+  constructor(config: ModelConfig, weights: ModelWeights, kernels: Kernels = referenceKernels) {
+    this.config = config
+    this.weights = weights
+    this.kernels = kernels
+    this.rope = new RopeTable(config)
+  }
+
+  /** Runs the step, writes its K/V into `cache`, returns logits [logitsIndices.length, vocabSize]. */
+  forward(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
+    const c = this.config, K = this.kernels, w = this.weights, ws = this.ws
+    const T = batch.tokenIds.length
+    const H = c.hiddenSize, I = c.intermediateSize
+    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+    ws.ensure(T, c)
+    let maxPos = 0
+    for (let t = 0; t < T; t++) if (batch.positions[t] > maxPos) maxPos = batch.positions[t]
+    this.rope.ensure(maxPos + 1)
+
+    for (let t = 0; t < T; t++) {
+      const id = batch.tokenIds[t]
+      if (id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} outside the vocabulary [0, ${c.vocabSize})`)
+      ws.hidden.set(w.embed.subarray(id * H, (id + 1) * H), t * H)
+    }
+    const attention = {
+      tokens: T,
+      positions: batch.positions,
+      seqIndex: batch.seqIndex,
+      blockTables: batch.blockTables,
+      blockSize: cache.blockSize,
+      numHeads: c.numHeads,
+      numKvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      scale: 1 / Math.sqrt(c.headDim),
+      slidingWindow: c.slidingWindow
+    }
+    for (let l = 0; l < c.numLayers; l++) {
+      const lw = w.layers[l]
+      K.rmsNorm(ws.normed, ws.hidden, lw.inputNorm, T, H, c.rmsNormEps)
+      K.matmul(ws.q, ws.normed, lw.q, T, H, qDim, lw.qBias)
+      K.matmul(ws.k, ws.normed, lw.k, T, H, kvDim, lw.kBias)
+      K.matmul(ws.v, ws.normed, lw.v, T, H, kvDim, lw.vBias)
+      K.rope(ws.q, T, c.numHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
+      K.rope(ws.k, T, c.numKvHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
+      cache.write(l, ws.k, ws.v, batch.slotMapping, T)
+      K.pagedAttention(ws.attn, ws.q, cache.k[l], cache.v[l], attention)
+      K.matmul(ws.proj, ws.attn, lw.o, T, qDim, H, lw.oBias)
+      K.addInPlace(ws.hidden, ws.proj, T * H)
+      K.rmsNorm(ws.normed, ws.hidden, lw.postNorm, T, H, c.rmsNormEps)
+      K.matmul(ws.gate, ws.normed, lw.gate, T, H, I, lw.gateBias)
+      K.matmul(ws.up, ws.normed, lw.up, T, H, I, lw.upBias)
+      K.siluMul(ws.gate, ws.up, T * I)
+      K.matmul(ws.proj, ws.gate, lw.down, T, I, H, lw.downBias)
+      K.addInPlace(ws.hidden, ws.proj, T * H)
+    }
+
+    // Only the rows that need logits go through the final norm and the (large) lm_head.
+    const L = batch.logitsIndices.length
+    const picked = new Float32Array(L * H)
+    for (let i = 0; i < L; i++) {
+      const r = batch.logitsIndices[i]
+      picked.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
+    }
+    K.rmsNorm(picked, picked, w.norm, L, H, c.rmsNormEps)
+    const logits = new Float32Array(L * c.vocabSize)
+    K.matmul(logits, picked, w.lmHead, L, H, c.vocabSize, null)
+    return logits
+  }
+}

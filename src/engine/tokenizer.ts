@@ -1,0 +1,101 @@
+import { Template } from "@huggingface/jinja"
+import { Tokenizer } from "@huggingface/tokenizers"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { ModelLoadError } from "./errors.ts"
+
+export interface ChatMessage {
+  readonly role: string
+  readonly content: string
+}
+
+const readJson = (file: string): Record<string, unknown> => {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    throw new ModelLoadError(file, (e as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : `invalid JSON (${(e as Error).message})`)
+  }
+}
+
+/** A token string from tokenizer_config.json: either a plain string or an AddedToken object. */
+const tokenText = (v: unknown): string | null =>
+  typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { content?: unknown }).content === "string" ? (v as { content: string }).content : null
+
+/**
+ * The model's tokenizer (`tokenizer.json` through `@huggingface/tokenizers`) and chat template
+ * (`tokenizer_config.json` through `@huggingface/jinja`).
+ */
+export class TextTokenizer {
+  private readonly tokenizer: Tokenizer
+  private readonly template: Template | null
+  readonly bosToken: string | null
+  readonly eosToken: string | null
+  /** Ids of every added special token (skipped when decoding with skipSpecialTokens). */
+  readonly specialIds: ReadonlySet<number>
+
+  private constructor(tokenizer: Tokenizer, config: Record<string, unknown>, templateFile: string) {
+    this.tokenizer = tokenizer
+    this.bosToken = tokenText(config.bos_token)
+    this.eosToken = tokenText(config.eos_token)
+    const raw = config.chat_template
+    // Some configs carry a list of named templates; "default" is the chat one.
+    const source = typeof raw === "string" ? raw
+      : Array.isArray(raw) ? (raw.find((t: { name?: string }) => t.name === "default") as { template?: string } | undefined)?.template ?? null
+      : null
+    try {
+      this.template = source === null ? null : new Template(source)
+    } catch (e) {
+      throw new ModelLoadError(templateFile, `chat_template does not parse: ${(e as Error).message}`)
+    }
+    this.specialIds = new Set([...tokenizer.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id))
+  }
+
+  static fromDir(dir: string): TextTokenizer {
+    const tokFile = path.join(dir, "tokenizer.json")
+    const cfgFile = path.join(dir, "tokenizer_config.json")
+    const json = readJson(tokFile)
+    const config = fs.existsSync(cfgFile) ? readJson(cfgFile) : {}
+    let tokenizer: Tokenizer
+    try {
+      tokenizer = new Tokenizer(json, config)
+    } catch (e) {
+      throw new ModelLoadError(tokFile, `tokenizer does not load: ${(e as Error).message}`)
+    }
+    return new TextTokenizer(tokenizer, config, cfgFile)
+  }
+
+  get hasChatTemplate(): boolean {
+    return this.template !== null
+  }
+
+  get vocabSize(): number {
+    return this.tokenizer.get_vocab(true).size
+  }
+
+  encode(text: string, addSpecialTokens = true): Array<number> {
+    return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids
+  }
+
+  decode(ids: ReadonlyArray<number>, skipSpecialTokens = true): string {
+    return this.tokenizer.decode(ids as Array<number>, { skip_special_tokens: skipSpecialTokens })
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id)
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token)
+  }
+
+  /** Renders messages with the model's own chat template. */
+  applyChatTemplate(messages: ReadonlyArray<ChatMessage>, addGenerationPrompt = true): string {
+    if (this.template === null) throw new Error("this model has no chat template")
+    return this.template.render({
+      messages: messages as Array<ChatMessage>,
+      add_generation_prompt: addGenerationPrompt,
+      bos_token: this.bosToken ?? "",
+      eos_token: this.eosToken ?? ""
+    })
+  }
+}

@@ -1,0 +1,99 @@
+import type { ModelConfig } from "./config.ts"
+import { ModelLoadError } from "./errors.ts"
+import { listModelTensors, readTensorInto, type TensorInfo } from "./safetensors.ts"
+
+/** Weights of one decoder layer, f32, row-major, shapes as Hugging Face stores them ([out, in]). */
+export interface LayerWeights {
+  readonly inputNorm: Float32Array
+  readonly q: Float32Array
+  readonly k: Float32Array
+  readonly v: Float32Array
+  readonly o: Float32Array
+  readonly qBias: Float32Array | null
+  readonly kBias: Float32Array | null
+  readonly vBias: Float32Array | null
+  readonly oBias: Float32Array | null
+  readonly postNorm: Float32Array
+  readonly gate: Float32Array
+  readonly up: Float32Array
+  readonly down: Float32Array
+  readonly gateBias: Float32Array | null
+  readonly upBias: Float32Array | null
+  readonly downBias: Float32Array | null
+}
+
+export interface ModelWeights {
+  readonly embed: Float32Array
+  readonly layers: ReadonlyArray<LayerWeights>
+  readonly norm: Float32Array
+  /** The same array as `embed` when the embeddings are tied. */
+  readonly lmHead: Float32Array
+}
+
+/**
+ * f32 storage backed by a SharedArrayBuffer, so that executor worker threads can share the weights
+ * without copying them.
+ */
+export const sharedF32 = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4))
+
+/** Loads and shape-checks every tensor the config calls for; extra tensors in the files are ignored. */
+export const loadWeights = (dir: string, config: ModelConfig): ModelWeights => {
+  const tensors = listModelTensors(dir)
+  const load = (name: string, shape: ReadonlyArray<number>): Float32Array => {
+    const t = tensors.get(name)
+    if (!t) throw new ModelLoadError(dir, `missing tensor "${name}" (expected shape [${shape.join(", ")}])`)
+    checkShape(t, shape)
+    const dst = sharedF32(shape.reduce((a, b) => a * b, 1))
+    readTensorInto(t, dst)
+    return dst
+  }
+  const optional = (name: string, shape: ReadonlyArray<number>, present: boolean): Float32Array | null =>
+    present ? load(name, shape) : null
+
+  const { hiddenSize: h, intermediateSize: im, numHeads, numKvHeads, headDim, vocabSize } = config
+  const qDim = numHeads * headDim
+  const kvDim = numKvHeads * headDim
+  const embed = load("model.embed_tokens.weight", [vocabSize, h])
+  const layers: Array<LayerWeights> = []
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `model.layers.${i}.`
+    layers.push({
+      inputNorm: load(`${p}input_layernorm.weight`, [h]),
+      q: load(`${p}self_attn.q_proj.weight`, [qDim, h]),
+      k: load(`${p}self_attn.k_proj.weight`, [kvDim, h]),
+      v: load(`${p}self_attn.v_proj.weight`, [kvDim, h]),
+      o: load(`${p}self_attn.o_proj.weight`, [h, qDim]),
+      qBias: optional(`${p}self_attn.q_proj.bias`, [qDim], config.qkvBias),
+      kBias: optional(`${p}self_attn.k_proj.bias`, [kvDim], config.qkvBias),
+      vBias: optional(`${p}self_attn.v_proj.bias`, [kvDim], config.qkvBias),
+      oBias: optional(`${p}self_attn.o_proj.bias`, [h], config.oBias),
+      postNorm: load(`${p}post_attention_layernorm.weight`, [h]),
+      gate: load(`${p}mlp.gate_proj.weight`, [im, h]),
+      up: load(`${p}mlp.up_proj.weight`, [im, h]),
+      down: load(`${p}mlp.down_proj.weight`, [h, im]),
+      gateBias: optional(`${p}mlp.gate_proj.bias`, [im], config.mlpBias),
+      upBias: optional(`${p}mlp.up_proj.bias`, [im], config.mlpBias),
+      downBias: optional(`${p}mlp.down_proj.bias`, [h], config.mlpBias)
+    })
+  }
+  const norm = load("model.norm.weight", [h])
+  // Some checkpoints with tied embeddings still ship lm_head.weight; when tied, the embedding wins (as in HF).
+  const lmHead = config.tieWordEmbeddings ? embed : load("lm_head.weight", [vocabSize, h])
+  return { embed, layers, norm, lmHead }
+}
+
+const checkShape = (t: TensorInfo, expected: ReadonlyArray<number>): void => {
+  const ok = t.shape.length === expected.length && t.shape.every((d, i) => d === expected[i])
+  if (!ok) {
+    throw new ModelLoadError(t.file, `tensor "${t.name}" has shape [${t.shape.join(", ")}], expected [${expected.join(", ")}]`)
+  }
+}
+
+/** Number of parameters the weights hold (tied embeddings counted once). */
+export const parameterCount = (w: ModelWeights): number => {
+  let n = w.embed.length + w.norm.length + (w.lmHead === w.embed ? 0 : w.lmHead.length)
+  for (const l of w.layers) {
+    for (const t of Object.values(l)) if (t) n += (t as Float32Array).length
+  }
+  return n
+}

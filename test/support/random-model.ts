@@ -1,0 +1,67 @@
+import { parseModelConfig, type ModelConfig } from "../../src/engine/config.ts"
+import type { LayerWeights, ModelWeights } from "../../src/engine/weights.ts"
+
+/** Deterministic PRNG (mulberry32) so random models are the same in every run. */
+export const prng = (seed: number) => {
+  let a = seed >>> 0
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A config.json object for a small Llama-family model; fields overridable. */
+export const rawConfig = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  architectures: ["LlamaForCausalLM"],
+  vocab_size: 256,
+  hidden_size: 64,
+  intermediate_size: 160,
+  num_hidden_layers: 2,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  max_position_embeddings: 4096,
+  tie_word_embeddings: false,
+  ...overrides
+})
+
+export const randomConfig = (overrides: Record<string, unknown> = {}): ModelConfig =>
+  parseModelConfig("random/config.json", rawConfig(overrides))
+
+/** Random weights with the scale of a trained model (norms near 1, projections ~ 1/sqrt(fan-in)). */
+export const randomWeights = (c: ModelConfig, seed = 1): ModelWeights => {
+  const rand = prng(seed)
+  const mat = (rows: number, cols: number): Float32Array => {
+    const a = new Float32Array(rows * cols)
+    const s = Math.sqrt(3 / cols) // uniform(-s, s) has variance 1/cols
+    for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * s
+    return a
+  }
+  const vec = (n: number, center: number, spread: number): Float32Array => {
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) a[i] = center + (rand() * 2 - 1) * spread
+    return a
+  }
+  const { hiddenSize: h, intermediateSize: im, numHeads, numKvHeads, headDim, vocabSize } = c
+  const q = numHeads * headDim, kv = numKvHeads * headDim
+  const layers: Array<LayerWeights> = []
+  for (let l = 0; l < c.numLayers; l++) {
+    layers.push({
+      inputNorm: vec(h, 1, 0.1),
+      q: mat(q, h), k: mat(kv, h), v: mat(kv, h), o: mat(h, q),
+      qBias: c.qkvBias ? vec(q, 0, 0.1) : null,
+      kBias: c.qkvBias ? vec(kv, 0, 0.1) : null,
+      vBias: c.qkvBias ? vec(kv, 0, 0.1) : null,
+      oBias: c.oBias ? vec(h, 0, 0.1) : null,
+      postNorm: vec(h, 1, 0.1),
+      gate: mat(im, h), up: mat(im, h), down: mat(h, im),
+      gateBias: null, upBias: null, downBias: null
+    })
+  }
+  const embed = mat(vocabSize, h)
+  return { embed, layers, norm: vec(h, 1, 0.1), lmHead: c.tieWordEmbeddings ? embed : mat(vocabSize, h) }
+}
