@@ -9,7 +9,12 @@ import type { CausalLM } from "../../src/engine/model.ts"
 export class PagedSequence {
   readonly blocks: Array<number> = []
   computed = 0
-  constructor(private readonly cache: PagedKvCache, private readonly free: Array<number>) {}
+  private readonly cache: PagedKvCache
+  private readonly free: Array<number>
+  constructor(cache: PagedKvCache, free: Array<number>) {
+    this.cache = cache
+    this.free = free
+  }
 
   /** Chunk for the next `tokens`, allocating the blocks they need. */
   chunk(tokens: ArrayLike<number>, logits: SequenceChunk["logits"] = "last"): SequenceChunk {

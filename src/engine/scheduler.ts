@@ -1,0 +1,182 @@
+import type { KvCacheManager } from "./kv-cache-manager.ts"
+import type { SchedulerRequest } from "./request.ts"
+
+export interface SchedulerConfig {
+  /** Token budget of one step (vLLM's max_num_batched_tokens). */
+  readonly maxNumBatchedTokens: number
+  /** Most requests running at once (max_num_seqs). */
+  readonly maxNumSeqs: number
+  /** Longest sequence, prompt + output (max_model_len); the engine finishes requests that reach it. */
+  readonly maxModelLen: number
+  /** Most tokens one request may prefill in one step; 0 = no cap beyond the budget. */
+  readonly longPrefillTokenThreshold: number
+  readonly policy: "fcfs" | "priority"
+  /** A paused request (its reader stopped) is preempted after this many ms, freeing its blocks. */
+  readonly stallLimitMs: number
+}
+
+export const defaultSchedulerConfig = (maxModelLen: number): SchedulerConfig => ({
+  maxNumBatchedTokens: 2048,
+  maxNumSeqs: 128,
+  maxModelLen,
+  longPrefillTokenThreshold: 0,
+  policy: "fcfs",
+  stallLimitMs: 5000
+})
+
+export interface ScheduledChunk {
+  readonly request: SchedulerRequest
+  /** Tokens in the KV cache before this step: the chunk's first position. */
+  readonly startPosition: number
+  readonly numNewTokens: number
+}
+
+export interface SchedulerOutput {
+  readonly chunks: ReadonlyArray<ScheduledChunk>
+  readonly preempted: ReadonlyArray<SchedulerRequest>
+  readonly numBatchedTokens: number
+}
+
+/** Lower sorts first: higher priority is a lower number (as vLLM), then earlier arrival. */
+const before = (a: SchedulerRequest, b: SchedulerRequest, policy: SchedulerConfig["policy"]): boolean =>
+  policy === "priority" && a.priority !== b.priority ? a.priority < b.priority : a.arrival < b.arrival
+
+/**
+ * vLLM v1's scheduling policy: running requests first (each gets the tokens it lacks, within the budget
+ * and the long-prefill cap), recompute preemption when blocks run out, then admission of waiting
+ * requests while nothing was preempted in this step. Pure: it mutates only the requests and the KV
+ * manager, never runs the model.
+ */
+export class Scheduler {
+  readonly config: SchedulerConfig
+  readonly kv: KvCacheManager
+  readonly running: Array<SchedulerRequest> = []
+  readonly waiting: Array<SchedulerRequest> = []
+  /** Preempted while paused: they rejoin `waiting` when their reader comes back. */
+  readonly parked = new Set<SchedulerRequest>()
+  numPreemptions = 0
+
+  constructor(config: SchedulerConfig, kv: KvCacheManager) {
+    this.config = config
+    this.kv = kv
+  }
+
+  add(req: SchedulerRequest): void {
+    req.status = "waiting"
+    this.insertWaiting(req)
+  }
+
+  private insertWaiting(req: SchedulerRequest, atHead = false): void {
+    if (atHead && this.config.policy === "fcfs") {
+      this.waiting.unshift(req)
+      return
+    }
+    let i = this.waiting.length
+    while (i > 0 && before(req, this.waiting[i - 1], this.config.policy)) i--
+    this.waiting.splice(i, 0, req)
+  }
+
+  /** Removes a request wherever it is and frees its blocks. Idempotent. */
+  remove(req: SchedulerRequest): void {
+    for (const list of [this.running, this.waiting]) {
+      const i = list.indexOf(req)
+      if (i >= 0) list.splice(i, 1)
+    }
+    this.parked.delete(req)
+    this.kv.free(req)
+    req.status = "finished"
+  }
+
+  /** Marks the request's reader as caught up again; a parked request goes back to the waiting queue. */
+  unpause(req: SchedulerRequest): void {
+    req.paused = false
+    if (this.parked.delete(req)) this.insertWaiting(req, true)
+  }
+
+  private preempt(victim: SchedulerRequest): void {
+    const i = this.running.indexOf(victim)
+    if (i >= 0) this.running.splice(i, 1)
+    this.kv.free(victim)
+    victim.numComputedTokens = 0
+    victim.status = "preempted"
+    victim.numPreemptions++
+    this.numPreemptions++
+  }
+
+  /** FCFS: the most recently admitted running request; priority: the largest (priority, arrival). */
+  private pickVictim(): SchedulerRequest {
+    let v = this.running[this.running.length - 1]
+    if (this.config.policy === "priority") for (const r of this.running) if (before(v, r, "priority")) v = r
+    return v
+  }
+
+  schedule(now: number): SchedulerOutput {
+    const c = this.config
+    let budget = c.maxNumBatchedTokens
+    const chunks: Array<ScheduledChunk> = []
+    const preempted: Array<SchedulerRequest> = []
+
+    // Readers that stalled past the limit give their memory back; they recompute when they return.
+    for (const r of [...this.running]) {
+      if (r.paused && now - r.pausedSince >= c.stallLimitMs) {
+        this.preempt(r)
+        this.parked.add(r)
+        preempted.push(r)
+      }
+    }
+
+    const scheduledNow = new Set<SchedulerRequest>()
+    for (let idx = 0; idx < this.running.length && budget > 0; ) {
+      const req = this.running[idx]
+      if (req.paused || scheduledNow.has(req)) {
+        idx++
+        continue
+      }
+      let n = Math.min(req.numTokens - req.numComputedTokens, budget)
+      if (c.longPrefillTokenThreshold > 0) n = Math.min(n, c.longPrefillTokenThreshold)
+      if (n <= 0) {
+        idx++
+        continue
+      }
+      let ok = this.kv.allocateSlots(req, n)
+      while (!ok) {
+        const victim = this.pickVictim()
+        this.preempt(victim)
+        this.insertWaiting(victim, true)
+        preempted.push(victim)
+        if (victim === req) break
+        ok = this.kv.allocateSlots(req, n)
+      }
+      if (!ok) continue // req itself was preempted; the element at idx is now the next request
+      chunks.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n })
+      scheduledNow.add(req)
+      budget -= n
+      idx = this.running.indexOf(req) + 1
+    }
+    // A request preempted after it was scheduled in this step must not run.
+    const live = chunks.filter((ch) => ch.request.status === "running")
+
+    if (preempted.length === 0) {
+      while (this.waiting.length > 0 && budget > 0 && this.running.length < c.maxNumSeqs) {
+        const req = this.waiting[0]
+        const prefix = req.numComputedTokens === 0 ? this.kv.computedPrefix(req) : { blocks: [], tokens: 0 }
+        let n = req.numTokens - req.numComputedTokens - prefix.tokens
+        n = Math.min(n, budget)
+        if (c.longPrefillTokenThreshold > 0) n = Math.min(n, c.longPrefillTokenThreshold)
+        if (n <= 0 || !this.kv.allocateSlots(req, n, prefix)) break
+        this.waiting.shift()
+        if (req.numCachedPromptTokens < 0) req.numCachedPromptTokens = Math.min(prefix.tokens, req.promptTokenIds.length)
+        if (req.numComputedTokens === 0) {
+          this.kv.pool.queries += req.numTokens
+          this.kv.pool.hits += prefix.tokens
+        }
+        req.numComputedTokens += prefix.tokens
+        req.status = "running"
+        this.running.push(req)
+        live.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n })
+        budget -= n
+      }
+    }
+    return { chunks: live, preempted, numBatchedTokens: live.reduce((t, ch) => t + ch.numNewTokens, 0) }
+  }
+}

@@ -1,0 +1,85 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { ModelLoadError } from "../../src/engine/errors.ts"
+import { loadModelDir } from "../../src/engine/model-dir.ts"
+import { parseModelConfig } from "../../src/engine/config.ts"
+import { randomConfig, randomWeights, rawConfig } from "../support/random-model.ts"
+import { hfTensors, writeCheckpoint, type Dtype } from "../support/write-checkpoint.ts"
+
+const raw = rawConfig()
+const weights = randomWeights(randomConfig(), 3)
+const tensors = hfTensors(weights, raw)
+
+const expectLoadError = (dir: string, ...fragments: Array<string>) => {
+  let error: unknown
+  try {
+    loadModelDir(dir)
+  } catch (e) {
+    error = e
+  }
+  expect(error).toBeInstanceOf(ModelLoadError)
+  for (const f of fragments) expect((error as Error).message).toContain(f)
+}
+
+describe("model directory loader", () => {
+  it.each<[Dtype, number, number]>([
+    ["F32", 1, 0],
+    ["F16", 1, 1e-3],
+    ["BF16", 1, 8e-3],
+    ["F32", 3, 0]
+  ])("reads %s weights from %i file(s) exactly as stored", (dtype, shards, tolerance) => {
+    const loaded = loadModelDir(writeCheckpoint(raw, tensors, { dtype, shards }))
+    const l0 = loaded.model.weights.layers[1]
+    const want = weights.layers[1]
+    for (const key of ["q", "k", "down", "inputNorm"] as const) {
+      const a = l0[key], b = want[key]
+      let worst = 0
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])))
+      expect(worst).toBeLessThanOrEqual(tolerance)
+    }
+    expect(loaded.parameters).toBe(tensors.reduce((n, t) => n + t.data.length, 0))
+    expect(loaded.model.weights.lmHead).not.toBe(loaded.model.weights.embed)
+  })
+
+  it("ties lm_head to the embeddings when the config says so", () => {
+    const tiedRaw = rawConfig({ tie_word_embeddings: true })
+    const loaded = loadModelDir(writeCheckpoint(tiedRaw, tensors.filter((t) => t.name !== "lm_head.weight")))
+    expect(loaded.model.weights.lmHead).toBe(loaded.model.weights.embed)
+  })
+
+  it("names the architecture when it is not supported", () => {
+    const dir = writeCheckpoint(rawConfig({ architectures: ["GPT2LMHeadModel"] }), tensors)
+    expectLoadError(dir, "config.json", "GPT2LMHeadModel", "LlamaForCausalLM")
+  })
+
+  it("names the missing tensor and its expected shape", () => {
+    const dir = writeCheckpoint(raw, tensors.filter((t) => t.name !== "model.layers.1.mlp.up_proj.weight"))
+    expectLoadError(dir, "model.layers.1.mlp.up_proj.weight", "[160, 64]")
+  })
+
+  it("names file, tensor and both shapes on a shape mismatch", () => {
+    const bad = tensors.map((t) => t.name === "model.layers.0.self_attn.k_proj.weight" ? { ...t, shape: [64, 16], data: t.data.subarray(0, 64 * 16) } : t)
+    const dir = writeCheckpoint(raw, bad)
+    expectLoadError(dir, path.join(dir, "model.safetensors"), "model.layers.0.self_attn.k_proj.weight", "[64, 16]", "[16, 64]")
+  })
+
+  it("rejects a directory without weights or config", () => {
+    const dir = writeCheckpoint(raw, tensors)
+    fs.rmSync(path.join(dir, "model.safetensors"))
+    expectLoadError(dir, "no model.safetensors")
+    fs.rmSync(path.join(dir, "config.json"))
+    expectLoadError(dir, "config.json", "not found")
+  })
+
+  it("reads head_dim overrides, GQA, Qwen2 biases, llama3 rope scaling and eos lists", () => {
+    const c = parseModelConfig("x/config.json", rawConfig({
+      architectures: ["Qwen2ForCausalLM"], head_dim: 32, num_attention_heads: 4, num_key_value_heads: 1, eos_token_id: [1, 2],
+      rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }
+    }))
+    expect(c).toMatchObject({ headDim: 32, numHeads: 4, numKvHeads: 1, qkvBias: true, oBias: false, eosTokenIds: [1, 2] })
+    expect(c.ropeScaling).toEqual({ type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 })
+    expect(() => parseModelConfig("x/config.json", rawConfig({ num_attention_heads: 6, num_key_value_heads: 4 }))).toThrow(/multiple/)
+    expect(() => parseModelConfig("x/config.json", rawConfig({ hidden_size: undefined }))).toThrow(/hidden_size/)
+  })
+})
