@@ -1,0 +1,253 @@
+import { Cause, Clock, Context, Data, Effect, Option, Queue, Stream } from "effect"
+import type { ModelConfig } from "../engine/config.ts"
+import { EngineCore, type AddRequestSpec, type EngineCoreOptions, type EngineCoreStats, type RequestOutput } from "../engine/engine-core.ts"
+import type { ForwardBatch } from "../engine/model.ts"
+import type { GenerationDefaults } from "../engine/model-dir.ts"
+import type { SamplingParams } from "../engine/sampling-params.ts"
+import type { TextTokenizer } from "../engine/tokenizer.ts"
+
+/** What `Engine.generate` is asked for: a tokenized prompt and sampling parameters. */
+export interface GenerateRequest {
+  readonly requestId?: string
+  readonly promptTokenIds: ReadonlyArray<number>
+  readonly params: SamplingParams
+  readonly priority?: number
+  readonly cacheSalt?: string | null
+}
+
+/** One step's output for one of the request's `n` sequences. */
+export interface EngineDelta extends RequestOutput {
+  /** Which of the n sequences (choice index). */
+  readonly index: number
+}
+
+export class EngineError extends Data.TaggedError("EngineError")<{
+  readonly reason: "invalid_request" | "overloaded" | "internal"
+  readonly message: string
+}> {}
+
+export interface EngineInfo {
+  readonly modelName: string
+  readonly config: ModelConfig
+  readonly tokenizer: TextTokenizer | null
+  readonly generation: GenerationDefaults
+  readonly maxModelLen: number
+  readonly blockSize: number
+  readonly numBlocks: number
+  readonly enablePrefixCaching: boolean
+}
+
+/** The inference engine as a service: streams of deltas per request, with cancellation and backpressure. */
+export class Engine extends Context.Service<Engine, {
+  readonly info: EngineInfo
+  /**
+   * Streams the request's deltas. The stream is bounded: a reader that stops reading pauses its
+   * sequences (and only them). Interrupting the reader aborts the request and frees its KV blocks.
+   */
+  readonly generate: (request: GenerateRequest) => Stream.Stream<EngineDelta, EngineError>
+  readonly stats: Effect.Effect<EngineCoreStats>
+  /** Checks the block manager's invariants (tests call it after every step of a load test). */
+  readonly checkInvariants: Effect.Effect<void>
+}>()("inferline/Engine") {}
+
+/** Runs a step's forward pass. In process (`Effect.sync`) or in a worker thread (async). */
+export interface Executor {
+  readonly execute: (batch: ForwardBatch) => Effect.Effect<Float32Array, unknown>
+}
+
+export interface EngineActorOptions {
+  readonly info: EngineInfo
+  readonly core: EngineCoreOptions
+  readonly executor: Executor
+  /** Deltas buffered per sequence before it is paused (the bounded stream). */
+  readonly outputBufferSize?: number
+  /** Requests allowed to wait for admission before new ones are refused as overloaded. */
+  readonly maxWaitingRequests?: number
+  /** Called after every step (tests use it to check invariants). */
+  readonly onStep?: (core: EngineCore) => void
+}
+
+type DeltaQueue = Queue.Queue<EngineDelta, EngineError | Cause.Done>
+
+interface Handle {
+  readonly spec: AddRequestSpec
+  readonly index: number
+  readonly queue: DeltaQueue
+  paused: boolean
+  resumeSent: boolean
+}
+
+type Command =
+  | { readonly _tag: "Add"; readonly handles: ReadonlyArray<Handle> }
+  | { readonly _tag: "Abort"; readonly ids: ReadonlyArray<string> }
+  | { readonly _tag: "Resume"; readonly id: string }
+
+let requestCounter = 0
+const newRequestId = () => `req-${Date.now().toString(36)}-${(requestCounter++).toString(36)}`
+
+/**
+ * Builds the engine actor: one fiber owns the `EngineCore` and loops (take commands, schedule, run the
+ * model, deliver deltas), sleeping on its inbox when nothing is runnable. Nobody else touches the core.
+ */
+export const makeEngine = (options: EngineActorOptions) =>
+  Effect.gen(function*() {
+    const core = new EngineCore(options.core)
+    const capacity = options.outputBufferSize ?? 64
+    const maxWaiting = options.maxWaitingRequests ?? 1024
+    // Bounded: at most one Add, one Abort and one outstanding Resume per sequence are ever queued.
+    const inbox = yield* Queue.bounded<Command>(4 * maxWaiting + 4096)
+    const handles = new Map<string, Handle>()
+    let pendingAdds = 0
+
+    const failHandle = (h: Handle, error: EngineError) => {
+      Queue.failCauseUnsafe(h.queue, Cause.fail(error))
+      handles.delete(h.spec.id)
+      core.abort(h.spec.id)
+    }
+
+    const handle = (cmd: Command) => {
+      switch (cmd._tag) {
+        case "Add":
+          pendingAdds -= cmd.handles.length
+          for (const h of cmd.handles) {
+            try {
+              core.add(h.spec)
+              handles.set(h.spec.id, h)
+            } catch (e) {
+              failHandle(h, new EngineError({ reason: "invalid_request", message: (e as Error).message }))
+            }
+          }
+          return
+        case "Abort":
+          for (const id of cmd.ids) {
+            core.abort(id)
+            handles.delete(id)
+          }
+          return
+        case "Resume": {
+          const h = handles.get(cmd.id)
+          if (h !== undefined) {
+            h.paused = false
+            h.resumeSent = false
+            core.unpause(cmd.id)
+          }
+          return
+        }
+      }
+    }
+
+    const deliver = (o: RequestOutput, now: number) => {
+      const h = handles.get(o.requestId)
+      if (h === undefined) return
+      Queue.offerUnsafe(h.queue, { ...o, index: h.index })
+      if (o.finishReason !== null) {
+        Queue.endUnsafe(h.queue)
+        handles.delete(o.requestId)
+      } else if (Queue.sizeUnsafe(h.queue) >= capacity) {
+        // The reader is behind: keep the sequence's KV but stop scheduling it until the reader drains.
+        h.paused = true
+        core.pause(o.requestId, now)
+      }
+    }
+
+    const runStep = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const plan = core.prepareStep(now)
+      if (plan === null) return false
+      const logits = yield* Effect.exit(options.executor.execute(plan.batch))
+      if (logits._tag === "Failure") {
+        const message = `model execution failed: ${Cause.pretty(logits.cause).split("\n")[0]}`
+        yield* Effect.logError(message)
+        for (const ch of plan.chunks) {
+          const h = handles.get(ch.request.id)
+          if (h !== undefined) failHandle(h, new EngineError({ reason: "internal", message: "model execution failed" }))
+        }
+        return true
+      }
+      const outputs = core.completeStep(plan, logits.value)
+      const done = yield* Clock.currentTimeMillis
+      for (const o of outputs) deliver(o, done)
+      options.onStep?.(core)
+      return true
+    })
+
+    const loop = Effect.gen(function*() {
+      while (true) {
+        for (const cmd of yield* Queue.clear(inbox)) handle(cmd)
+        const ran = yield* runStep
+        if (ran) {
+          yield* Effect.yieldNow // let HTTP fibers and readers run between steps
+          continue
+        }
+        // Idle: sleep until a command arrives, or until a paused sequence reaches its stall limit.
+        const deadline = core.nextStallDeadline()
+        if (deadline === null) handle(yield* Queue.take(inbox))
+        else {
+          const now = yield* Clock.currentTimeMillis
+          const cmd = yield* Queue.take(inbox).pipe(Effect.timeoutOption(Math.max(1, deadline - now)))
+          if (Option.isSome(cmd)) handle(cmd.value)
+        }
+      }
+    })
+    yield* Effect.forkScoped(loop)
+
+    const submit = (request: GenerateRequest) =>
+      Effect.gen(function*() {
+        const p = request.params
+        const promptLen = request.promptTokenIds.length
+        if (promptLen === 0) return yield* new EngineError({ reason: "invalid_request", message: "the prompt is empty" })
+        if (promptLen >= options.info.maxModelLen) {
+          return yield* new EngineError({
+            reason: "invalid_request",
+            message: `This model's maximum context length is ${options.info.maxModelLen} tokens. However, your prompt has ${promptLen} tokens; it must leave room for at least one generated token.`
+          })
+        }
+        const vocab = options.core.vocabSize
+        for (const t of request.promptTokenIds) {
+          if (!Number.isInteger(t) || t < 0 || t >= vocab) return yield* new EngineError({ reason: "invalid_request", message: `token id ${t} is outside the vocabulary [0, ${vocab})` })
+        }
+        if (core.stats().numRequestsWaiting + pendingAdds + p.n > maxWaiting) {
+          return yield* new EngineError({ reason: "overloaded", message: `the engine has ${maxWaiting} requests waiting; retry later` })
+        }
+        const id = request.requestId ?? newRequestId()
+        const hs: Array<Handle> = []
+        for (let i = 0; i < p.n; i++) {
+          hs.push({
+            spec: { id: p.n === 1 ? id : `${id}#${i}`, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i },
+            index: i,
+            queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
+            paused: false,
+            resumeSent: false
+          })
+        }
+        pendingAdds += hs.length
+        yield* Queue.offer(inbox, { _tag: "Add", handles: hs })
+        return hs
+      })
+
+    /** The reader took a delta: if its sequence was paused and there is room again, wake it. */
+    const afterTake = (h: Handle) =>
+      Effect.sync(() => {
+        if (h.paused && !h.resumeSent && Queue.sizeUnsafe(h.queue) < capacity / 2) {
+          h.resumeSent = Queue.offerUnsafe(inbox, { _tag: "Resume", id: h.spec.id })
+        }
+      })
+
+    const generate = (request: GenerateRequest): Stream.Stream<EngineDelta, EngineError> =>
+      Stream.unwrap(
+        Effect.gen(function*() {
+          const hs = yield* Effect.acquireRelease(submit(request), (hs) =>
+            // Idempotent: aborting a finished request is a no-op in the core.
+            Queue.offer(inbox, { _tag: "Abort", ids: hs.map((h) => h.spec.id) }))
+          const streams = hs.map((h) => Stream.fromQueue(h.queue).pipe(Stream.tap(() => afterTake(h))))
+          return streams.length === 1 ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
+        })
+      )
+
+    return Engine.of({
+      info: options.info,
+      generate,
+      stats: Effect.sync(() => core.stats()),
+      checkInvariants: Effect.sync(() => core.checkInvariants())
+    })
+  })

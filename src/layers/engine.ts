@@ -1,0 +1,96 @@
+import { Effect, Layer } from "effect"
+import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
+import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
+import { loadModelDir, type LoadedModel } from "../engine/model-dir.ts"
+import { defaultSchedulerConfig } from "../engine/scheduler.ts"
+
+/** Engine options, named after vLLM's flags where one exists. */
+export interface EngineOptions {
+  readonly modelDir: string
+  /** Name clients use in `model` (--served-model-name); defaults to the directory's name. */
+  readonly servedModelName?: string
+  readonly maxModelLen?: number
+  readonly blockSize?: number
+  readonly maxNumSeqs?: number
+  readonly maxNumBatchedTokens?: number
+  /** Bytes of KV cache (K and V, all layers) to allocate (--kv-cache-memory). */
+  readonly kvCacheMemoryBytes?: number
+  readonly kvCacheDtype?: KvDtype
+  readonly enablePrefixCaching?: boolean
+  readonly longPrefillTokenThreshold?: number
+  readonly schedulingPolicy?: "fcfs" | "priority"
+  /** A paused (slow-reader) sequence is preempted after this long, freeing its blocks. */
+  readonly stallLimitMs?: number
+  readonly outputBufferSize?: number
+  readonly maxWaitingRequests?: number
+}
+
+export const DEFAULT_KV_CACHE_MEMORY = 256 * 2 ** 20
+
+/** Parses sizes such as "512MiB", "2GB", "1g" or a plain byte count. */
+export const parseByteSize = (s: string): number => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$/i.exec(s)
+  if (m === null) throw new Error(`not a size: ${JSON.stringify(s)} (examples: 512MiB, 2GB, 1073741824)`)
+  const unit = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"]
+  return Math.floor(Number(m[1]) * unit)
+}
+
+/** In-process executor: the forward pass on the fiber's own thread. */
+const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor => ({
+  execute: (batch) => Effect.try({ try: () => loaded.model.forward(batch, cache), catch: (e) => e })
+})
+
+/** Sizes the KV pool and wires the engine actor around an already loaded model. */
+export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOptions, "modelDir">) => {
+  const c = loaded.config
+  const blockSize = options.blockSize ?? 16
+  const dtype = options.kvCacheDtype ?? "f32"
+  const maxModelLen = options.maxModelLen ?? c.maxPositionEmbeddings
+  if (maxModelLen > c.maxPositionEmbeddings) {
+    throw new Error(`--max-model-len ${maxModelLen} exceeds the model's max_position_embeddings ${c.maxPositionEmbeddings}`)
+  }
+  const bytes = options.kvCacheMemoryBytes ?? DEFAULT_KV_CACHE_MEMORY
+  const numBlocks = Math.floor(bytes / PagedKvCache.bytesPerBlock(c, blockSize, dtype)) + 1 // + the null block
+  const needed = Math.ceil(maxModelLen / blockSize) + 1
+  if (numBlocks < needed) {
+    throw new Error(
+      `--kv-cache-memory ${bytes} bytes holds ${numBlocks - 1} blocks of ${blockSize} tokens; one sequence of max_model_len ${maxModelLen} needs ${needed - 1}. Raise --kv-cache-memory or lower --max-model-len.`
+    )
+  }
+  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype })
+  const name = options.servedModelName ?? loaded.dir.split("/").filter(Boolean).pop() ?? "model"
+  const enablePrefixCaching = options.enablePrefixCaching ?? true
+  return makeEngine({
+    info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching },
+    core: {
+      vocabSize: c.vocabSize,
+      blockSize,
+      numBlocks,
+      enablePrefixCaching,
+      eosTokenIds: loaded.generation.eosTokenIds,
+      tokenizer: loaded.tokenizer,
+      scheduler: {
+        ...defaultSchedulerConfig(maxModelLen),
+        ...(options.maxNumSeqs !== undefined && { maxNumSeqs: options.maxNumSeqs }),
+        ...(options.maxNumBatchedTokens !== undefined && { maxNumBatchedTokens: options.maxNumBatchedTokens }),
+        ...(options.longPrefillTokenThreshold !== undefined && { longPrefillTokenThreshold: options.longPrefillTokenThreshold }),
+        ...(options.schedulingPolicy !== undefined && { policy: options.schedulingPolicy }),
+        ...(options.stallLimitMs !== undefined && { stallLimitMs: options.stallLimitMs })
+      }
+    },
+    executor: inProcessExecutor(loaded, cache),
+    outputBufferSize: options.outputBufferSize,
+    maxWaitingRequests: options.maxWaitingRequests
+  })
+}
+
+/** The Engine service for a Hugging Face model directory; the model loads when the layer is built. */
+export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> =>
+  Layer.effect(
+    Engine,
+    Effect.gen(function*() {
+      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir), catch: (e) => e as Error })
+      yield* Effect.logInfo(`loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms`)
+      return yield* Effect.try({ try: () => makeEngineFromModel(loaded, options), catch: (e) => e as Error }).pipe(Effect.flatten)
+    })
+  )
