@@ -1,0 +1,294 @@
+import { buildForwardBatch, type SequenceChunk } from "./batch.ts"
+import { IncrementalDetokenizer } from "./detokenizer.ts"
+import { KvCacheManager } from "./kv-cache-manager.ts"
+import type { ForwardBatch } from "./model.ts"
+import { SchedulerRequest } from "./request.ts"
+import { promptLogprobs, RequestSampler, type SampledToken } from "./sampler.ts"
+import type { SamplingParams } from "./sampling-params.ts"
+import { Scheduler, type ScheduledChunk, type SchedulerConfig } from "./scheduler.ts"
+import { StopChecker } from "./stop-checker.ts"
+import type { TextTokenizer } from "./tokenizer.ts"
+
+/** Runs one step's forward pass: the seam between the engine core and wherever the model runs. */
+export interface ModelExecutor {
+  readonly vocabSize: number
+  execute(batch: ForwardBatch): Float32Array
+}
+
+export interface EngineCoreOptions {
+  readonly vocabSize: number
+  readonly blockSize: number
+  readonly numBlocks: number
+  readonly enablePrefixCaching: boolean
+  readonly scheduler: SchedulerConfig
+  readonly eosTokenIds: ReadonlyArray<number>
+  readonly tokenizer: TextTokenizer | null
+}
+
+export interface AddRequestSpec {
+  readonly id: string
+  readonly promptTokenIds: ReadonlyArray<number>
+  readonly params: SamplingParams
+  readonly priority?: number
+  readonly cacheSalt?: string | null
+  /** Sibling index for n > 1: derives a distinct, reproducible RNG stream from the request's seed. */
+  readonly seqIndex?: number
+}
+
+export type FinishReason = "stop" | "length" | "abort"
+
+export interface RequestOutput {
+  readonly requestId: string
+  /** Tokens sampled in this step (zero or one). */
+  readonly tokenIds: ReadonlyArray<number>
+  /** Text released in this step (may lag tokens while a stop string could still match). */
+  readonly text: string
+  readonly logprobs: ReadonlyArray<SampledToken> | null
+  /** Prompt logprobs, delivered once, with the first output. */
+  readonly promptLogprobs: ReturnType<typeof promptLogprobs> | null
+  readonly finishReason: FinishReason | null
+  readonly stopReason: string | number | null
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly cachedTokens: number
+}
+
+interface LiveRequest {
+  readonly sched: SchedulerRequest
+  readonly params: SamplingParams
+  readonly sampler: RequestSampler
+  readonly detokenizer: IncrementalDetokenizer | null
+  readonly stop: StopChecker
+  /** Logits rows of prompt positions, gathered across prefill chunks when prompt logprobs are asked. */
+  promptRows: Array<Float32Array> | null
+  promptLogprobsSent: boolean
+}
+
+export interface StepPlan {
+  readonly batch: ForwardBatch
+  readonly chunks: ReadonlyArray<ScheduledChunk>
+  readonly preempted: number
+}
+
+/** Counters and gauges of the core, named after vLLM's metrics. */
+export interface EngineCoreStats {
+  numRequestsRunning: number
+  numRequestsWaiting: number
+  numRequestsPaused: number
+  kvCacheUsage: number
+  numFreeBlocks: number
+  prefixCacheQueries: number
+  prefixCacheHits: number
+  numPreemptions: number
+  promptTokensTotal: number
+  generationTokensTotal: number
+  iterationTokensTotal: number
+  steps: number
+}
+
+/**
+ * The synchronous heart of the engine: owns the scheduler, the KV block manager and every live request's
+ * sampler, detokenizer and stop checker. One owner (the engine actor) calls it; there are no locks.
+ * `prepareStep` plans a step and its forward batch, `completeStep` turns the logits into outputs; between
+ * the two the actor may run the model anywhere (this thread or a worker).
+ */
+export class EngineCore {
+  readonly options: EngineCoreOptions
+  readonly scheduler: Scheduler
+  private readonly live = new Map<string, LiveRequest>()
+  private arrivals = 0
+  private promptTokensTotal = 0
+  private generationTokensTotal = 0
+  private iterationTokensTotal = 0
+  private steps = 0
+
+  constructor(options: EngineCoreOptions) {
+    this.options = options
+    this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize, options.enablePrefixCaching))
+  }
+
+  get kv(): KvCacheManager {
+    return this.scheduler.kv
+  }
+
+  add(spec: AddRequestSpec): void {
+    if (this.live.has(spec.id)) throw new Error(`request id ${spec.id} is already live`)
+    const p = spec.params
+    const maxModelLen = this.options.scheduler.maxModelLen
+    if (spec.promptTokenIds.length === 0) throw new RangeError("the prompt is empty")
+    if (spec.promptTokenIds.length >= maxModelLen) {
+      throw new RangeError(`the prompt has ${spec.promptTokenIds.length} tokens; max_model_len is ${maxModelLen}`)
+    }
+    const sched = new SchedulerRequest({
+      id: spec.id,
+      promptTokenIds: spec.promptTokenIds,
+      maxTokens: p.maxTokens,
+      priority: spec.priority,
+      arrival: this.arrivals++,
+      cacheSalt: spec.cacheSalt,
+      needsPromptLogits: p.promptLogprobs !== null
+    })
+    const tok = this.options.tokenizer
+    this.live.set(spec.id, {
+      sched,
+      params: p,
+      sampler: new RequestSampler(p, this.options.eosTokenIds, spec.promptTokenIds, spec.seqIndex ?? 0),
+      detokenizer: tok === null ? null : new IncrementalDetokenizer(tok, spec.promptTokenIds, p.skipSpecialTokens),
+      stop: new StopChecker(p, this.options.eosTokenIds, maxModelLen, spec.promptTokenIds.length),
+      promptRows: p.promptLogprobs !== null ? [] : null,
+      promptLogprobsSent: false
+    })
+    this.scheduler.add(sched)
+  }
+
+  /** Ends a request now: it leaves the scheduler and its blocks return to the pool. Idempotent. */
+  abort(id: string): boolean {
+    const r = this.live.get(id)
+    if (r === undefined) return false
+    this.scheduler.remove(r.sched)
+    this.live.delete(id)
+    return true
+  }
+
+  /** Its reader is not keeping up: keep its blocks, stop scheduling it. */
+  pause(id: string, now: number): void {
+    const r = this.live.get(id)
+    if (r !== undefined && !r.sched.paused) {
+      r.sched.paused = true
+      r.sched.pausedSince = now
+    }
+  }
+
+  unpause(id: string): void {
+    const r = this.live.get(id)
+    if (r !== undefined) this.scheduler.unpause(r.sched)
+  }
+
+  isPaused(id: string): boolean {
+    return this.live.get(id)?.sched.paused ?? false
+  }
+
+  has(id: string): boolean {
+    return this.live.has(id)
+  }
+
+  get numLive(): number {
+    return this.live.size
+  }
+
+  /** Earliest time a paused request reaches the stall limit (the loop wakes then to preempt it). */
+  nextStallDeadline(): number | null {
+    let t: number | null = null
+    for (const r of this.scheduler.running) {
+      if (r.paused) {
+        const d = r.pausedSince + this.options.scheduler.stallLimitMs
+        if (t === null || d < t) t = d
+      }
+    }
+    return t
+  }
+
+  prepareStep(now: number): StepPlan | null {
+    const out = this.scheduler.schedule(now)
+    if (out.chunks.length === 0) return null
+    const seqChunks: Array<SequenceChunk> = out.chunks.map((ch) => {
+      const r = ch.request
+      const end = ch.startPosition + ch.numNewTokens
+      const inPrompt = ch.startPosition < r.promptTokenIds.length
+      const logits = r.needsPromptLogits && inPrompt ? "all" : end === r.numTokens ? "last" : "none"
+      return { tokenIds: r.tokens(ch.startPosition, end), startPosition: ch.startPosition, blockTable: this.kv.blockTable(r), logits }
+    })
+    return { batch: buildForwardBatch(seqChunks, this.options.blockSize), chunks: out.chunks, preempted: out.preempted.length }
+  }
+
+  completeStep(plan: StepPlan, logits: Float32Array): Array<RequestOutput> {
+    const V = this.options.vocabSize
+    const outputs: Array<RequestOutput> = []
+    let row = 0
+    this.steps++
+    for (const ch of plan.chunks) {
+      const r = ch.request
+      const lr = this.live.get(r.id)
+      const end = ch.startPosition + ch.numNewTokens
+      this.iterationTokensTotal += ch.numNewTokens
+      const inPrompt = ch.startPosition < r.promptTokenIds.length
+      const rows = r.needsPromptLogits && inPrompt ? ch.numNewTokens : end === r.numTokens ? 1 : 0
+      const firstRow = row
+      row += rows
+      if (lr === undefined) continue // aborted between prepare and complete
+      r.numComputedTokens = end
+      if (lr.promptRows !== null && inPrompt) {
+        for (let i = 0; i < rows; i++) lr.promptRows.push(logits.slice((firstRow + i) * V, (firstRow + i + 1) * V))
+      }
+      if (end !== r.numTokens) continue // a prefill chunk that has not caught up yet
+      if (r.outputTokenIds.length === 0 && r.numPreemptions === 0) this.promptTokensTotal += r.promptTokenIds.length
+      outputs.push(this.sampleNext(lr, logits, firstRow + rows - 1))
+    }
+    return outputs
+  }
+
+  private sampleNext(lr: LiveRequest, logits: Float32Array, row: number): RequestOutput {
+    const r = lr.sched
+    const sampled = lr.sampler.sample(logits, row, this.options.vocabSize, r.outputTokenIds)
+    r.outputTokenIds.push(sampled.tokenId)
+    this.generationTokensTotal++
+    const newText = lr.detokenizer === null ? "" : lr.detokenizer.push(sampled.tokenId)
+    const verdict = lr.stop.onToken(sampled.tokenId, newText, r.outputTokenIds.length)
+    let text = verdict.emit
+    let promptLp: RequestOutput["promptLogprobs"] = null
+    if (lr.promptRows !== null && !lr.promptLogprobsSent) {
+      const rows = lr.promptRows
+      const flat = new Float32Array(rows.length * this.options.vocabSize)
+      rows.forEach((x, i) => flat.set(x, i * this.options.vocabSize))
+      promptLp = promptLogprobs(flat, rows.length, this.options.vocabSize, r.promptTokenIds, lr.params.promptLogprobs ?? 0)
+      lr.promptLogprobsSent = true
+      lr.promptRows = null
+    }
+    if (verdict.finishReason !== null) {
+      if (lr.detokenizer !== null && verdict.finishReason === "length") text += lr.stop.flush()
+      this.scheduler.remove(r)
+      this.live.delete(r.id)
+    }
+    return {
+      requestId: r.id,
+      tokenIds: [sampled.tokenId],
+      text,
+      logprobs: lr.params.logprobs === null ? null : [sampled],
+      promptLogprobs: promptLp,
+      finishReason: verdict.finishReason,
+      stopReason: verdict.stopReason,
+      promptTokens: r.promptTokenIds.length,
+      completionTokens: r.outputTokenIds.length,
+      cachedTokens: Math.max(0, r.numCachedPromptTokens)
+    }
+  }
+
+  /** One whole step with a synchronous executor. */
+  step(executor: ModelExecutor, now: number): Array<RequestOutput> {
+    const plan = this.prepareStep(now)
+    if (plan === null) return []
+    return this.completeStep(plan, executor.execute(plan.batch))
+  }
+
+  checkInvariants(): void {
+    this.kv.checkInvariants([...this.live.values()].map((l) => l.sched))
+  }
+
+  stats(): EngineCoreStats {
+    const s = this.scheduler
+    return {
+      numRequestsRunning: s.running.filter((r) => !r.paused).length,
+      numRequestsWaiting: s.waiting.length,
+      numRequestsPaused: s.running.filter((r) => r.paused).length + s.parked.size,
+      kvCacheUsage: this.kv.pool.usage,
+      numFreeBlocks: this.kv.pool.numFree,
+      prefixCacheQueries: this.kv.pool.queries,
+      prefixCacheHits: this.kv.pool.hits,
+      numPreemptions: s.numPreemptions,
+      promptTokensTotal: this.promptTokensTotal,
+      generationTokensTotal: this.generationTokensTotal,
+      iterationTokensTotal: this.iterationTokensTotal,
+      steps: this.steps
+    }
+  }
+}

@@ -1,0 +1,484 @@
+import { getRandomValues } from "node:crypto"
+import { logSoftmax } from "./batch.ts"
+import type { SamplingParams } from "./sampling-params.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Per-request random numbers
+// ---------------------------------------------------------------------------------------------
+
+/** murmur3's 32-bit finaliser: a bijection on uint32 that spreads every input bit over the output. */
+const fmix32 = (h: number): number => {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k))
+
+/**
+ * xoshiro128** owned by one sequence. Each sequence draws from its own stream, so a seeded request
+ * gets the same tokens whatever else shares the batch and in whatever order the batch is sampled.
+ */
+export class Rng {
+  private s0: number
+  private s1: number
+  private s2: number
+  private s3: number
+
+  private constructor(a: number, b: number, c: number, d: number) {
+    // The all-zero state is xoshiro's one fixed point.
+    this.s0 = (a | b | c | d) === 0 ? 1 : a | 0
+    this.s1 = b | 0
+    this.s2 = c | 0
+    this.s3 = d | 0
+    // Nearby seeds start in nearby states; a few rounds make their streams unrelated.
+    for (let i = 0; i < 16; i++) this.nextUint32()
+  }
+
+  /**
+   * The stream for sequence `sequenceIndex` of a request seeded with `seed` (any safe integer).
+   * Distinct (seed, index) pairs give distinct states: each word is a bijection of one input.
+   * Index 0 is the plain seeded stream, so sequence 0 of an n > 1 request matches the n = 1 request.
+   */
+  static seeded(seed: number, sequenceIndex = 0): Rng {
+    const lo = seed - Math.floor(seed / 0x1_0000_0000) * 0x1_0000_0000
+    const hi = Math.floor(seed / 0x1_0000_0000)
+    return new Rng(fmix32(lo ^ 0x9e3779b9), fmix32(hi ^ 0x7f4a7c15), fmix32(sequenceIndex ^ 0x85ebca6b), fmix32((lo + hi + sequenceIndex) ^ 0x27d4eb2f))
+  }
+
+  /** An unpredictable stream, for requests without a seed. */
+  static fromEntropy(): Rng {
+    const w = getRandomValues(new Uint32Array(4))
+    return new Rng(w[0], w[1], w[2], w[3])
+  }
+
+  /** The stream of sequence `sequenceIndex` of a request: seeded when it has a seed, else from entropy. */
+  static forSequence(seed: number | null, sequenceIndex: number): Rng {
+    return seed === null ? Rng.fromEntropy() : Rng.seeded(seed, sequenceIndex)
+  }
+
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0
+    const t = this.s1 << 9
+    this.s2 ^= this.s0
+    this.s3 ^= this.s1
+    this.s1 ^= this.s2
+    this.s0 ^= this.s3
+    this.s2 ^= t
+    this.s3 = rotl(this.s3, 11)
+    return result
+  }
+
+  /** Uniform in [0, 1) with 53 random bits, so even tiny probabilities are reachable. */
+  nextFloat(): number {
+    const a = this.nextUint32() >>> 5, b = this.nextUint32() >>> 6
+    return (a * 67108864 + b) / 9007199254740992
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared work buffers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Vocab-sized buffers for one sampling call. Sampling is synchronous, so every request shares one set
+ * instead of each holding its own (a few MB per request at a 150k vocabulary).
+ */
+class Scratch {
+  readonly vocab: number
+  /** The row being processed: raw logits, then penalised/biased/masked. */
+  readonly work: Float64Array
+  /** Candidate token ids, and their unnormalised probabilities at the same index. */
+  readonly cand: Int32Array
+  readonly prob: Float64Array
+  /** A copy of `work` (top_k) or of `prob` (top_p) that selection may reorder. */
+  readonly select: Float64Array
+  /** Probability mass per magnitude bucket, for the top-p prefilter. */
+  readonly bucketMass = new Float64Array(NUCLEUS_BUCKETS.length + 1)
+
+  constructor(vocab: number) {
+    this.vocab = vocab
+    this.work = new Float64Array(vocab)
+    this.cand = new Int32Array(vocab)
+    this.prob = new Float64Array(vocab)
+    this.select = new Float64Array(vocab)
+  }
+}
+
+let shared: Scratch | null = null
+const scratchFor = (vocab: number): Scratch => {
+  if (shared === null || shared.vocab < vocab) shared = new Scratch(vocab)
+  return shared
+}
+
+/** Probability thresholds (relative to the top token) for bucketing before the top-p sort. */
+const NUCLEUS_BUCKETS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
+
+/** Below this temperature sampling is greedy (vLLM's _SAMPLING_EPS). */
+const GREEDY_TEMPERATURE = 1e-5
+
+// ---------------------------------------------------------------------------------------------
+// Small kernels
+// ---------------------------------------------------------------------------------------------
+
+/** Index of the largest value; the lowest index on ties. */
+const argmax = (x: Float64Array, n: number): number => {
+  let best = 0
+  for (let i = 1; i < n; i++) if (x[i] > x[best]) best = i
+  return best
+}
+
+/** The k-th largest of x[0..n) (1-based k), by quickselect on `buf` (overwritten). */
+const kthLargest = (x: Float64Array, n: number, k: number, buf: Float64Array): number => {
+  for (let i = 0; i < n; i++) buf[i] = x[i]
+  const target = k - 1
+  let lo = 0, hi = n - 1
+  while (lo < hi) {
+    const pivot = buf[(lo + hi) >>> 1]
+    let i = lo, j = hi
+    // Hoare partition into [lo..j] >= pivot >= [i..hi], descending.
+    while (i <= j) {
+      while (buf[i] > pivot) i++
+      while (buf[j] < pivot) j--
+      if (i <= j) {
+        const t = buf[i]
+        buf[i] = buf[j]
+        buf[j] = t
+        i++
+        j--
+      }
+    }
+    if (target <= j) hi = j
+    else if (target >= i) lo = i
+    else break
+  }
+  return buf[target]
+}
+
+/**
+ * top_p over candidates cand/prob[0..n) (ascending ids): keeps, highest probability first and lower id
+ * first on ties, each token while the mass ranked above it is still short of `needed` (so at least
+ * one). Finds the boundary by sorting a copy of the probabilities natively (no comparator), then
+ * compacts in place, keeping id order. Returns the new count.
+ */
+const keepNucleus = (s: Scratch, n: number, needed: number): number => {
+  const { cand, prob } = s
+  const sorted = s.select.subarray(0, n)
+  sorted.set(prob.subarray(0, n))
+  sorted.sort()
+  let kept = 0, above = 0
+  while (kept < n && (kept === 0 || above < needed)) above += sorted[n - 1 - kept++]
+  const boundary = sorted[n - kept]
+  // Of the tokens tied at the boundary probability, only the lowest-id ones fit in `kept`.
+  let tiesKept = kept
+  for (let j = n - kept; j < n; j++) if (sorted[j] > boundary) tiesKept--
+  let m = 0
+  for (let j = 0; j < n; j++) {
+    const p = prob[j]
+    if (p > boundary || (p === boundary && tiesKept-- > 0)) {
+      cand[m] = cand[j]
+      prob[m++] = p
+    }
+  }
+  return m
+}
+
+export interface TokenLogprob {
+  readonly tokenId: number
+  readonly logprob: number
+}
+
+/** The k largest log-probabilities, highest first, lower id first on ties. */
+const topLogprobs = (lp: Float64Array, vocab: number, k: number): Array<TokenLogprob> => {
+  const ids = new Int32Array(k)
+  const vals = new Float64Array(k)
+  let count = 0
+  for (let i = 0; i < vocab; i++) {
+    const v = lp[i]
+    if (count === k && !(v > vals[k - 1])) continue
+    let j = count < k ? count++ : k - 1
+    // Strictly-less shifting keeps the earlier (lower) id ahead on ties.
+    while (j > 0 && vals[j - 1] < v) {
+      vals[j] = vals[j - 1]
+      ids[j] = ids[j - 1]
+      j--
+    }
+    vals[j] = v
+    ids[j] = i
+  }
+  const out: Array<TokenLogprob> = []
+  for (let j = 0; j < count; j++) out.push({ tokenId: ids[j], logprob: vals[j] })
+  return out
+}
+
+/** vLLM's rank: how many tokens are at least as likely as this one (1 for a unique argmax). */
+const rankOf = (lp: Float64Array, vocab: number, tokenId: number): number => {
+  const v = lp[tokenId]
+  let rank = 0
+  for (let i = 0; i < vocab; i++) if (lp[i] >= v) rank++
+  return rank
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+// ---------------------------------------------------------------------------------------------
+
+export interface SampledToken {
+  readonly tokenId: number
+  /** Raw log-probability (log_softmax of the unprocessed logits); null unless logprobs were asked for. */
+  readonly logprob: number | null
+  /** 1-based rank of the sampled token under the raw distribution; null unless logprobs were asked for. */
+  readonly rank: number | null
+  /** The `logprobs` most likely tokens (empty for logprobs = 0); null unless logprobs were asked for. */
+  readonly topLogprobs: ReadonlyArray<TokenLogprob> | null
+}
+
+/** Output-token counts for the penalties, updated as the output grows instead of recounted. */
+interface PenaltyState {
+  /** 1 where the token occurs in the prompt or the output (repetition penalty). */
+  readonly seen: Uint8Array
+  readonly seenIds: Array<number>
+  /** Occurrences in the output (frequency and presence penalties). */
+  readonly counts: Int32Array
+  readonly outputIds: Array<number>
+  /** Output tokens folded into the counts so far. */
+  counted: number
+}
+
+/**
+ * Chooses the next token of one sequence from its row of logits, with vLLM's semantics: repetition,
+ * frequency and presence penalties, logit_bias, min_tokens masking, then greedy or temperature /
+ * top_k / top_p / min_p sampling with one uniform draw from the sequence's own RNG.
+ */
+export class RequestSampler {
+  private readonly params: SamplingParams
+  private readonly promptTokenIds: ArrayLike<number>
+  private readonly rng: Rng
+  private readonly greedy: boolean
+  private readonly usesPenalties: boolean
+  private readonly biasIds: Int32Array
+  private readonly biasValues: Float64Array
+  /** Masked until min_tokens outputs exist: every eos id and every stop_token_id. */
+  private readonly minTokensMasked: Int32Array
+  private penalties: PenaltyState | null = null
+  private vocab = 0
+
+  /**
+   * `rng` is either the stream to draw from or the sequence's index within its request (0 for n = 1),
+   * from which the stream is derived: from params.seed when set, else from entropy.
+   */
+  constructor(params: SamplingParams, eosTokenIds: ReadonlyArray<number>, promptTokenIds: ArrayLike<number>, rng: Rng | number = 0) {
+    this.params = params
+    this.promptTokenIds = promptTokenIds
+    this.rng = typeof rng === "number" ? Rng.forSequence(params.seed, rng) : rng
+    this.greedy = params.temperature < GREEDY_TEMPERATURE
+    this.usesPenalties = params.repetitionPenalty !== 1 || params.frequencyPenalty !== 0 || params.presencePenalty !== 0
+    const bias = params.logitBias === null ? [] : [...params.logitBias]
+    this.biasIds = Int32Array.from(bias, ([id]) => id)
+    this.biasValues = Float64Array.from(bias, ([, b]) => b)
+    this.minTokensMasked = Int32Array.from(new Set([...eosTokenIds, ...params.stopTokenIds]))
+  }
+
+  /** Samples from row `row` of `logits` (rows of `vocabSize`), given this sequence's output so far. */
+  sample(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): SampledToken {
+    const s = this.process(logits, row, vocabSize, outputTokenIds)
+    const tokenId = this.greedy ? argmax(s.work, vocabSize) : this.sampleRandom(s, vocabSize)
+
+    const k = this.params.logprobs
+    if (k === null) return { tokenId, logprob: null, rank: null, topLogprobs: null }
+    // vLLM v1 default ("raw_logprobs"): the model's distribution, before any penalty or filter.
+    const lp = logSoftmax(logits, row, vocabSize)
+    return { tokenId, logprob: lp[tokenId], rank: rankOf(lp, vocabSize, tokenId), topLogprobs: k > 0 ? topLogprobs(lp, vocabSize, k) : [] }
+  }
+
+  /**
+   * The row after penalties, logit_bias and min_tokens masking: what greedy takes the argmax of and
+   * temperature sampling starts from. A copy, for inspection; sampling uses the shared buffer.
+   */
+  processedLogits(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): Float64Array {
+    return this.process(logits, row, vocabSize, outputTokenIds).work.slice(0, vocabSize)
+  }
+
+  /** Copies the row into the shared work buffer and applies penalties, bias and the min_tokens mask. */
+  private process(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): Scratch {
+    if (this.vocab === 0) this.vocab = vocabSize
+    else if (this.vocab !== vocabSize) throw new RangeError(`vocab size changed from ${this.vocab} to ${vocabSize}`)
+    const s = scratchFor(vocabSize)
+    const w = s.work
+    const off = row * vocabSize
+    for (let i = 0; i < vocabSize; i++) w[i] = logits[off + i]
+    if (this.usesPenalties) this.applyPenalties(w, vocabSize, outputTokenIds)
+    for (let j = 0; j < this.biasIds.length; j++) w[this.biasIds[j]] += this.biasValues[j]
+    if (outputTokenIds.length < this.params.minTokens) {
+      for (let j = 0; j < this.minTokensMasked.length; j++) {
+        const id = this.minTokensMasked[j]
+        if (id >= 0 && id < vocabSize) w[id] = -Infinity
+      }
+    }
+    return s
+  }
+
+  /** Repetition penalty over prompt + output, then frequency and presence penalties over the output. */
+  private applyPenalties(w: Float64Array, vocab: number, output: ReadonlyArray<number>): void {
+    let st = this.penalties
+    // Output only grows; a shorter one means the sequence was reset, so recount.
+    if (st === null || output.length < st.counted) st = this.penalties = this.initPenalties(vocab)
+    for (; st.counted < output.length; st.counted++) {
+      const t = output[st.counted]
+      if (t < 0 || t >= vocab) continue
+      if (st.seen[t] === 0) {
+        st.seen[t] = 1
+        st.seenIds.push(t)
+      }
+      if (st.counts[t]++ === 0) st.outputIds.push(t)
+    }
+    const rep = this.params.repetitionPenalty
+    if (rep !== 1) {
+      for (const t of st.seenIds) w[t] = w[t] > 0 ? w[t] / rep : w[t] * rep
+    }
+    const freq = this.params.frequencyPenalty, presence = this.params.presencePenalty
+    if (freq !== 0 || presence !== 0) {
+      for (const t of st.outputIds) w[t] -= freq * st.counts[t] + presence
+    }
+  }
+
+  private initPenalties(vocab: number): PenaltyState {
+    const st: PenaltyState = { seen: new Uint8Array(vocab), seenIds: [], counts: new Int32Array(vocab), outputIds: [], counted: 0 }
+    const prompt = this.promptTokenIds
+    for (let i = 0; i < prompt.length; i++) {
+      const t = prompt[i]
+      if (t >= 0 && t < vocab && st.seen[t] === 0) {
+        st.seen[t] = 1
+        st.seenIds.push(t)
+      }
+    }
+    return st
+  }
+
+  /** Temperature, top_k, top_p, min_p, then inverse-CDF sampling over what is left. */
+  private sampleRandom(s: Scratch, vocab: number): number {
+    // Exactly one draw per token, whatever the filters leave, keeps a seeded stream aligned with steps.
+    const u = this.rng.nextFloat()
+    const { work: w, cand, prob } = s
+    const max = w[argmax(w, vocab)]
+    if (!(max > -Infinity)) return argmax(w, vocab) // every token masked: nothing to sample from
+    const invT = 1 / this.params.temperature
+    const { topK, topP, minP } = this.params
+
+    // Candidates with exp((logit - max) / T): the top token has probability weight 1.
+    const floor = topK > 0 && topK < vocab ? kthLargest(w, vocab, topK, s.select) : -Infinity
+    let n = 0
+    let total = 0
+    for (let i = 0; i < vocab; i++) {
+      const x = w[i]
+      if (x >= floor && x > -Infinity) {
+        const p = Math.exp((x - max) * invT)
+        cand[n] = i
+        prob[n++] = p
+        total += p
+      }
+    }
+
+    if (topP < 1) n = keepNucleus(s, this.prefilterNucleus(s, n, topP * total), topP * total)
+
+    if (minP > 0) {
+      // The top token survives every filter, so its weight is 1 and min_p * 1 is the threshold.
+      let kept = 0
+      for (let j = 0; j < n; j++) {
+        if (prob[j] >= minP) {
+          cand[kept] = cand[j]
+          prob[kept++] = prob[j]
+        }
+      }
+      n = kept
+    }
+
+    let sum = 0
+    for (let j = 0; j < n; j++) sum += prob[j]
+    const target = u * sum
+    let cum = 0
+    for (let j = 0; j < n; j++) {
+      cum += prob[j]
+      if (target < cum) return cand[j]
+    }
+    return cand[n - 1]
+  }
+
+  /**
+   * Drops candidates that cannot be in the nucleus before sorting, so top_p sorts tens of tokens
+   * rather than the vocabulary: if the tokens heavier than c already hold the needed mass, every
+   * token of weight <= c has at least that mass ranked above it and is dropped by top_p anyway.
+   */
+  private prefilterNucleus(s: Scratch, n: number, needed: number): number {
+    const { cand, prob, bucketMass } = s
+    bucketMass.fill(0)
+    for (let j = 0; j < n; j++) {
+      const p = prob[j]
+      let b = 0
+      while (b < NUCLEUS_BUCKETS.length && p <= NUCLEUS_BUCKETS[b]) b++
+      bucketMass[b] += p
+    }
+    let cum = 0, cutoff = 0
+    for (let b = 0; b < NUCLEUS_BUCKETS.length; b++) {
+      cum += bucketMass[b]
+      // A relative margin so a rounding difference from the sorted sum cannot drop a nucleus token.
+      if (cum >= needed * (1 + 1e-9)) {
+        cutoff = NUCLEUS_BUCKETS[b]
+        break
+      }
+    }
+    if (cutoff === 0) return n
+    let kept = 0
+    for (let j = 0; j < n; j++) {
+      if (prob[j] > cutoff) {
+        cand[kept] = cand[j]
+        prob[kept++] = prob[j]
+      }
+    }
+    return kept
+  }
+}
+
+/** One sampler per sequence of a request (n of them), each with its own RNG stream. */
+export const samplersForRequest = (params: SamplingParams, eosTokenIds: ReadonlyArray<number>, promptTokenIds: ArrayLike<number>): Array<RequestSampler> =>
+  Array.from({ length: params.n }, (_, i) => new RequestSampler(params, eosTokenIds, promptTokenIds, i))
+
+// ---------------------------------------------------------------------------------------------
+// Prompt logprobs
+// ---------------------------------------------------------------------------------------------
+
+export interface PromptTokenLogprob {
+  /** The prompt token at this position. */
+  readonly tokenId: number
+  readonly logprob: number
+  readonly rank: number
+  readonly topLogprobs: ReadonlyArray<TokenLogprob>
+}
+
+/**
+ * Prompt logprobs from the logits rows of consecutive prompt positions: row `firstRow + r` holds the
+ * logits at position `startPosition + r`, which score prompt token `startPosition + r + 1`. Returns one
+ * entry per scored prompt position (rows past the prompt's end are ignored); position 0 has no
+ * context and gets null, as in vLLM, so the results of successive prefill chunks concatenate to one
+ * entry per prompt token.
+ */
+export const promptLogprobs = (
+  logits: Float32Array,
+  rows: number,
+  vocabSize: number,
+  promptTokenIds: ArrayLike<number>,
+  k: number,
+  startPosition = 0,
+  firstRow = 0
+): Array<PromptTokenLogprob | null> => {
+  const out: Array<PromptTokenLogprob | null> = startPosition === 0 ? [null] : []
+  for (let r = 0; r < rows && startPosition + r + 1 < promptTokenIds.length; r++) {
+    const lp = logSoftmax(logits, firstRow + r, vocabSize)
+    const tokenId = promptTokenIds[startPosition + r + 1]
+    out.push({ tokenId, logprob: lp[tokenId], rank: rankOf(lp, vocabSize, tokenId), topLogprobs: k > 0 ? topLogprobs(lp, vocabSize, k) : [] })
+  }
+  return out
+}
