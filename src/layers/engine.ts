@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
 import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
 import { loadModelDir, type LoadedModel } from "../engine/model-dir.ts"
+import { WorkerExecutor } from "../engine/worker-executor.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
@@ -23,6 +24,8 @@ export interface EngineOptions {
   readonly stallLimitMs?: number
   readonly outputBufferSize?: number
   readonly maxWaitingRequests?: number
+  /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
+  readonly executor?: "worker" | "in-process"
 }
 
 export const DEFAULT_KV_CACHE_MEMORY = 256 * 2 ** 20
@@ -35,10 +38,17 @@ export const parseByteSize = (s: string): number => {
   return Math.floor(Number(m[1]) * unit)
 }
 
-/** In-process executor: the forward pass on the fiber's own thread. */
+/** In-process executor: the forward pass on the fiber's own thread (blocks the event loop while it runs). */
 const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor => ({
   execute: (batch) => Effect.try({ try: () => loaded.model.forward(batch, cache), catch: (e) => e })
 })
+
+/** Worker-thread executor, closed with the scope that made it. */
+const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache) =>
+  Effect.map(
+    Effect.acquireRelease(Effect.sync(() => new WorkerExecutor(loaded.model, cache)), (w) => Effect.promise(() => w.close())),
+    (w): Executor => ({ execute: (batch) => Effect.tryPromise({ try: () => w.execute(batch), catch: (e) => e }) })
+  )
 
 /** Sizes the KV pool and wires the engine actor around an already loaded model. */
 export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOptions, "modelDir">) => {
@@ -58,9 +68,10 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
     )
   }
   const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype })
+  const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache)
   const name = options.servedModelName ?? loaded.dir.split("/").filter(Boolean).pop() ?? "model"
   const enablePrefixCaching = options.enablePrefixCaching ?? true
-  return makeEngine({
+  return Effect.flatMap(executor, (executor) => makeEngine({
     info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching },
     core: {
       vocabSize: c.vocabSize,
@@ -78,10 +89,10 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
         ...(options.stallLimitMs !== undefined && { stallLimitMs: options.stallLimitMs })
       }
     },
-    executor: inProcessExecutor(loaded, cache),
+    executor,
     outputBufferSize: options.outputBufferSize,
     maxWaitingRequests: options.maxWaitingRequests
-  })
+  }))
 }
 
 /** The Engine service for a Hugging Face model directory; the model loads when the layer is built. */

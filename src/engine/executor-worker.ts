@@ -1,0 +1,41 @@
+/**
+ * Worker-thread entry of the model executor: runs forward passes off the event-loop thread. Weights and
+ * KV pools arrive as SharedArrayBuffer-backed arrays (shared, not copied); each step message carries only
+ * the step plan, and the reply carries the logits (transferred, not copied).
+ */
+import { parentPort, workerData } from "node:worker_threads"
+import type { ModelConfig } from "./config.ts"
+import type { KvStorage } from "./kernels.ts"
+import { PagedKvCache } from "./kv-cache.ts"
+import { CausalLM, type ForwardBatch } from "./model.ts"
+import type { ModelWeights } from "./weights.ts"
+
+export interface ExecutorWorkerInit {
+  readonly config: ModelConfig
+  readonly weights: ModelWeights
+  readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16" }
+}
+
+export type ExecutorRequest = { readonly id: number; readonly batch: ForwardBatch }
+export type ExecutorReply = { readonly id: number; readonly logits: Float32Array } | { readonly id: number; readonly error: string }
+
+const init = workerData as ExecutorWorkerInit
+const model = new CausalLM(init.config, init.weights)
+// Re-wrap the shared pools in a PagedKvCache without allocating new ones.
+const cache = Object.assign(Object.create(PagedKvCache.prototype) as PagedKvCache, {
+  k: init.cache.k,
+  v: init.cache.v,
+  numBlocks: init.cache.numBlocks,
+  blockSize: init.cache.blockSize,
+  dtype: init.cache.dtype,
+  slotWidth: init.config.numKvHeads * init.config.headDim
+})
+
+parentPort!.on("message", (msg: ExecutorRequest) => {
+  try {
+    const logits = model.forward(msg.batch, cache)
+    parentPort!.postMessage({ id: msg.id, logits } satisfies ExecutorReply, [logits.buffer as ArrayBuffer])
+  } catch (e) {
+    parentPort!.postMessage({ id: msg.id, error: (e as Error).message } satisfies ExecutorReply)
+  }
+})

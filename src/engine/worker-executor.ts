@@ -1,0 +1,53 @@
+import { Worker } from "node:worker_threads"
+import type { ExecutorReply, ExecutorWorkerInit } from "./executor-worker.ts"
+import type { PagedKvCache } from "./kv-cache.ts"
+import type { CausalLM, ForwardBatch } from "./model.ts"
+
+/**
+ * Runs the model's forward passes in a worker thread so the event loop stays free for HTTP, health
+ * checks and metrics while a step computes. One step in flight at a time (the engine loop awaits it).
+ */
+export class WorkerExecutor {
+  private readonly worker: Worker
+  private nextId = 0
+  private readonly pending = new Map<number, { resolve: (l: Float32Array) => void; reject: (e: Error) => void }>()
+  private failure: Error | null = null
+
+  constructor(model: CausalLM, cache: PagedKvCache) {
+    const init: ExecutorWorkerInit = {
+      config: model.config,
+      weights: model.weights,
+      cache: { k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype }
+    }
+    this.worker = new Worker(new URL("./executor-worker.ts", import.meta.url), { workerData: init })
+    this.worker.on("message", (msg: ExecutorReply) => {
+      const p = this.pending.get(msg.id)
+      if (p === undefined) return
+      this.pending.delete(msg.id)
+      if ("error" in msg) p.reject(new Error(msg.error))
+      else p.resolve(msg.logits)
+    })
+    const failAll = (e: Error) => {
+      this.failure = e
+      for (const p of this.pending.values()) p.reject(e)
+      this.pending.clear()
+    }
+    this.worker.on("error", failAll)
+    this.worker.on("exit", (code) => failAll(new Error(`executor worker exited with code ${code}`)))
+    // The engine loop keeps the process alive while it has work; an idle worker must not.
+    this.worker.unref()
+  }
+
+  execute(batch: ForwardBatch): Promise<Float32Array> {
+    if (this.failure !== null) return Promise.reject(this.failure)
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      this.worker.postMessage({ id, batch })
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate()
+  }
+}
