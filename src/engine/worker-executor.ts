@@ -24,6 +24,7 @@ export class WorkerExecutor {
       const p = this.pending.get(msg.id)
       if (p === undefined) return
       this.pending.delete(msg.id)
+      if (this.pending.size === 0) this.worker.unref()
       if ("error" in msg) p.reject(new Error(msg.error))
       else p.resolve(msg.logits)
     })
@@ -34,7 +35,7 @@ export class WorkerExecutor {
     }
     this.worker.on("error", failAll)
     this.worker.on("exit", (code) => failAll(new Error(`executor worker exited with code ${code}`)))
-    // The engine loop keeps the process alive while it has work; an idle worker must not.
+    // An idle worker must not keep the process alive; one computing a step must (see execute).
     this.worker.unref()
   }
 
@@ -43,6 +44,7 @@ export class WorkerExecutor {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
+      if (this.pending.size === 1) this.worker.ref()
       this.worker.postMessage({ id, batch })
     })
   }
