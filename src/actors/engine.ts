@@ -213,7 +213,7 @@ export const makeEngine = (options: EngineActorOptions) =>
         const hs: Array<Handle> = []
         for (let i = 0; i < p.n; i++) {
           hs.push({
-            spec: { id: p.n === 1 ? id : `${id}#${i}`, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i },
+            spec: { id: p.n === 1 ? id : `${id}#${i}`, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id },
             index: i,
             queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
             paused: false,

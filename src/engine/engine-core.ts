@@ -33,6 +33,8 @@ export interface AddRequestSpec {
   readonly cacheSalt?: string | null
   /** Sibling index for n > 1: derives a distinct, reproducible RNG stream from the request's seed. */
   readonly seqIndex?: number
+  /** The n > 1 siblings of one request share this id (and so their prompt blocks); defaults to `id`. */
+  readonly groupId?: string
 }
 
 export type FinishReason = "stop" | "length" | "abort"
@@ -104,7 +106,9 @@ export class EngineCore {
 
   constructor(options: EngineCoreOptions) {
     this.options = options
-    this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize, options.enablePrefixCaching))
+    // The block index is always on: with prefix caching disabled every request group gets its own salt, so
+    // only the n > 1 siblings of one request share prompt blocks and nothing is shared across requests.
+    this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize, true))
   }
 
   get kv(): KvCacheManager {
@@ -125,7 +129,7 @@ export class EngineCore {
       maxTokens: p.maxTokens,
       priority: spec.priority,
       arrival: this.arrivals++,
-      cacheSalt: spec.cacheSalt,
+      cacheSalt: this.options.enablePrefixCaching ? spec.cacheSalt : `request:${spec.groupId ?? spec.id}`,
       needsPromptLogits: p.promptLogprobs !== null
     })
     const tok = this.options.tokenizer

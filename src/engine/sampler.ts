@@ -96,8 +96,6 @@ class Scratch {
   readonly prob: Float64Array
   /** A copy of `work` (top_k) or of `prob` (top_p) that selection may reorder. */
   readonly select: Float64Array
-  /** Probability mass per magnitude bucket, for the top-p prefilter. */
-  readonly bucketMass = new Float64Array(NUCLEUS_BUCKETS.length + 1)
 
   constructor(vocab: number) {
     this.vocab = vocab
@@ -114,9 +112,6 @@ const scratchFor = (vocab: number): Scratch => {
   return shared
 }
 
-/** Probability thresholds (relative to the top token) for bucketing before the top-p sort. */
-const NUCLEUS_BUCKETS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
-
 /** Below this temperature sampling is greedy (vLLM's _SAMPLING_EPS). */
 const GREEDY_TEMPERATURE = 1e-5
 
@@ -131,50 +126,78 @@ const argmax = (x: Float64Array, n: number): number => {
   return best
 }
 
+/** Where partitionDescending left its two halves: [lo, split[0]] and [split[1], hi]. */
+const split = new Int32Array(2)
+
+/**
+ * Hoare partition of buf[lo..hi] around its middle value, descending: afterwards buf[lo..split[0]] >=
+ * pivot >= buf[split[1]..hi], and anything strictly between the two halves equals the pivot.
+ */
+const partitionDescending = (buf: Float64Array, lo: number, hi: number): void => {
+  const pivot = buf[(lo + hi) >>> 1]
+  let i = lo, j = hi
+  while (i <= j) {
+    while (buf[i] > pivot) i++
+    while (buf[j] < pivot) j--
+    if (i <= j) {
+      const t = buf[i]
+      buf[i++] = buf[j]
+      buf[j--] = t
+    }
+  }
+  split[0] = j
+  split[1] = i
+}
+
 /** The k-th largest of x[0..n) (1-based k), by quickselect on `buf` (overwritten). */
 const kthLargest = (x: Float64Array, n: number, k: number, buf: Float64Array): number => {
   for (let i = 0; i < n; i++) buf[i] = x[i]
   const target = k - 1
   let lo = 0, hi = n - 1
   while (lo < hi) {
-    const pivot = buf[(lo + hi) >>> 1]
-    let i = lo, j = hi
-    // Hoare partition into [lo..j] >= pivot >= [i..hi], descending.
-    while (i <= j) {
-      while (buf[i] > pivot) i++
-      while (buf[j] < pivot) j--
-      if (i <= j) {
-        const t = buf[i]
-        buf[i] = buf[j]
-        buf[j] = t
-        i++
-        j--
-      }
-    }
-    if (target <= j) hi = j
-    else if (target >= i) lo = i
+    partitionDescending(buf, lo, hi)
+    if (target <= split[0]) hi = split[0]
+    else if (target >= split[1]) lo = split[1]
     else break
   }
   return buf[target]
 }
 
 /**
- * top_p over candidates cand/prob[0..n) (ascending ids): keeps, highest probability first and lower id
- * first on ties, each token while the mass ranked above it is still short of `needed` (so at least
- * one). Finds the boundary by sorting a copy of the probabilities natively (no comparator), then
- * compacts in place, keeping id order. Returns the new count.
+ * top_p over the candidates cand/prob[0..n) (ascending ids): taking tokens highest probability first
+ * (lower id first on ties), keeps each while the mass taken before it is still short of `needed`, so
+ * at least one. A weighted quickselect finds the boundary probability in O(n) instead of sorting the
+ * candidates, which for a flat distribution can be most of the vocabulary. Compacts in place, in id
+ * order; returns the new count.
  */
 const keepNucleus = (s: Scratch, n: number, needed: number): number => {
-  const { cand, prob } = s
-  const sorted = s.select.subarray(0, n)
-  sorted.set(prob.subarray(0, n))
-  sorted.sort()
-  let kept = 0, above = 0
-  while (kept < n && (kept === 0 || above < needed)) above += sorted[n - 1 - kept++]
-  const boundary = sorted[n - kept]
-  // Of the tokens tied at the boundary probability, only the lowest-id ones fit in `kept`.
+  const { cand, prob, select: buf } = s
+  for (let j = 0; j < n; j++) buf[j] = prob[j]
+  // Invariant: buf[0..lo) holds the largest values, in some order, and `above` is their mass.
+  let lo = 0, hi = n - 1, above = 0
+  let kept = -1
+  while (lo < hi && kept < 0) {
+    partitionDescending(buf, lo, hi)
+    const j = split[0], i = split[1]
+    let left = 0
+    for (let t = lo; t <= j; t++) left += buf[t]
+    if (above + left >= needed) {
+      hi = j
+      continue
+    }
+    above += left
+    for (let t = j + 1; t < i && kept < 0; t++) {
+      above += buf[t]
+      if (above >= needed) kept = t + 1
+    }
+    lo = i
+  }
+  // The range narrowed to one position, or (rounding) ran out of tokens short of `needed`: keep through it.
+  if (kept < 0) kept = Math.min(lo, hi) + 1
+  const boundary = buf[kept - 1]
+  // Tokens above the boundary are all in; of those tied with it, only the lowest ids fit in `kept`.
   let tiesKept = kept
-  for (let j = n - kept; j < n; j++) if (sorted[j] > boundary) tiesKept--
+  for (let j = 0; j < n; j++) if (prob[j] > boundary) tiesKept--
   let m = 0
   for (let j = 0; j < n; j++) {
     const p = prob[j]
@@ -363,8 +386,10 @@ export class RequestSampler {
     // Exactly one draw per token, whatever the filters leave, keeps a seeded stream aligned with steps.
     const u = this.rng.nextFloat()
     const { work: w, cand, prob } = s
-    const max = w[argmax(w, vocab)]
-    if (!(max > -Infinity)) return argmax(w, vocab) // every token masked: nothing to sample from
+    const top = argmax(w, vocab)
+    const max = w[top]
+    // All masked (-Infinity) leaves nothing to sample; an infinite logit is a certainty.
+    if (!Number.isFinite(max)) return top
     const invT = 1 / this.params.temperature
     const { topK, topP, minP } = this.params
 
@@ -382,7 +407,7 @@ export class RequestSampler {
       }
     }
 
-    if (topP < 1) n = keepNucleus(s, this.prefilterNucleus(s, n, topP * total), topP * total)
+    if (topP < 1) n = keepNucleus(s, n, topP * total)
 
     if (minP > 0) {
       // The top token survives every filter, so its weight is 1 and min_p * 1 is the threshold.
@@ -405,40 +430,6 @@ export class RequestSampler {
       if (target < cum) return cand[j]
     }
     return cand[n - 1]
-  }
-
-  /**
-   * Drops candidates that cannot be in the nucleus before sorting, so top_p sorts tens of tokens
-   * rather than the vocabulary: if the tokens heavier than c already hold the needed mass, every
-   * token of weight <= c has at least that mass ranked above it and is dropped by top_p anyway.
-   */
-  private prefilterNucleus(s: Scratch, n: number, needed: number): number {
-    const { cand, prob, bucketMass } = s
-    bucketMass.fill(0)
-    for (let j = 0; j < n; j++) {
-      const p = prob[j]
-      let b = 0
-      while (b < NUCLEUS_BUCKETS.length && p <= NUCLEUS_BUCKETS[b]) b++
-      bucketMass[b] += p
-    }
-    let cum = 0, cutoff = 0
-    for (let b = 0; b < NUCLEUS_BUCKETS.length; b++) {
-      cum += bucketMass[b]
-      // A relative margin so a rounding difference from the sorted sum cannot drop a nucleus token.
-      if (cum >= needed * (1 + 1e-9)) {
-        cutoff = NUCLEUS_BUCKETS[b]
-        break
-      }
-    }
-    if (cutoff === 0) return n
-    let kept = 0
-    for (let j = 0; j < n; j++) {
-      if (prob[j] > cutoff) {
-        cand[kept] = cand[j]
-        prob[kept++] = prob[j]
-      }
-    }
-    return kept
   }
 }
 

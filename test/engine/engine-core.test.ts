@@ -109,13 +109,22 @@ describe("engine core on the real model", () => {
     expect(second.tokenIds).toEqual(runAlone([...prefix, 21, 22, 23, 24, 25], 1))
   })
 
-  it("n > 1 siblings share the prompt's full blocks through the prefix cache", () => {
-    const { core, executor, computedTokens } = makeCore(60)
-    const prompt = Array.from({ length: 100 }, (_, i) => 3 + ((i * 37) % (V - 3)))
-    const params = defaultSamplingParams({ temperature: 1, seed: 5, maxTokens: 4, n: 3 })
-    for (let i = 0; i < 3; i++) core.add({ id: `s${i}`, promptTokenIds: prompt, params, seqIndex: i })
-    core.step(executor, 0)
-    // One full prefill (100) + two tails (100 - 96 cached = 4 each).
-    expect(computedTokens()).toBe(108)
-  })
+  for (const prefix of [true, false]) {
+    it(`n > 1 siblings share the prompt's full blocks (prefix caching ${prefix ? "on" : "off"})`, () => {
+      const { core, executor, computedTokens } = makeCore(60, { prefix })
+      const prompt = Array.from({ length: 100 }, (_, i) => 3 + ((i * 37) % (V - 3)))
+      const params = defaultSamplingParams({ temperature: 1, seed: 5, maxTokens: 4, n: 3 })
+      for (let i = 0; i < 3; i++) core.add({ id: `s${i}`, groupId: "s", promptTokenIds: prompt, params, seqIndex: i })
+      core.step(executor, 0)
+      // One full prefill (100) + two tails (100 - 96 cached = 4 each).
+      expect(computedTokens()).toBe(108)
+      while (core.numLive > 0) core.step(executor, 0)
+      // Another request with the same prompt shares only when prefix caching is on.
+      const before = computedTokens()
+      core.add({ id: "later", promptTokenIds: prompt, params: greedy(1) })
+      core.step(executor, 0)
+      expect(computedTokens() - before).toBe(prefix ? 4 : 100)
+      core.checkInvariants()
+    })
+  }
 })

@@ -1,0 +1,92 @@
+import { Effect } from "effect"
+import type { EngineInfo } from "../actors/engine.ts"
+import type { TextTokenizer } from "../engine/tokenizer.ts"
+import { invalidRequest, modelNotFound, type ApiError } from "./errors.ts"
+import type { ChatMessage, CompletionPrompt } from "./schemas.ts"
+
+/** A tokenized prompt, with its text when it was given as text (echo and logprob offsets need it). */
+export interface Prompt {
+  readonly tokenIds: ReadonlyArray<number>
+  readonly text: string | null
+}
+
+/** A request naming a model must name the served one (vLLM also accepts a missing model). */
+export const checkModel = (model: string | null | undefined, info: EngineInfo): Effect.Effect<void, ApiError> =>
+  model == null || model === info.modelName ? Effect.void : Effect.fail(modelNotFound(model))
+
+export const requireTokenizer = (info: EngineInfo, what: string): Effect.Effect<TextTokenizer, ApiError> =>
+  info.tokenizer === null
+    ? Effect.fail(invalidRequest(`This model has no tokenizer.json, so ${what} is not possible; send token ids instead.`))
+    : Effect.succeed(info.tokenizer)
+
+/** A message's text: a string, or the concatenated `text` parts of a content list. */
+const messageText = (message: ChatMessage, index: number): Effect.Effect<string, ApiError> => {
+  const content = message.content
+  if (content == null) return Effect.succeed("")
+  if (typeof content === "string") return Effect.succeed(content)
+  let text = ""
+  for (let i = 0; i < content.length; i++) {
+    const part = content[i]
+    if (part.type !== "text" || part.text === undefined) {
+      return Effect.fail(invalidRequest(`Content part type '${part.type}' is not supported; this model takes only {"type": "text", "text": ...} parts.`, `messages[${index}].content[${i}]`))
+    }
+    text += part.text
+  }
+  return Effect.succeed(text)
+}
+
+/** Renders chat messages with the model's own chat template and tokenizes the result. */
+export const chatPrompt = (messages: ReadonlyArray<ChatMessage>, addGenerationPrompt: boolean, info: EngineInfo): Effect.Effect<Prompt, ApiError> =>
+  Effect.gen(function*() {
+    if (messages.length === 0) return yield* invalidRequest("'messages' must contain at least one message.", "messages")
+    const tokenizer = yield* requireTokenizer(info, "chat")
+    if (!tokenizer.hasChatTemplate) return yield* invalidRequest("This model has no chat template; use /v1/completions.", "messages")
+    const rendered: Array<{ role: string; content: string }> = []
+    for (let i = 0; i < messages.length; i++) rendered.push({ role: messages[i].role, content: yield* messageText(messages[i], i) })
+    const text = yield* Effect.try({
+      try: () => tokenizer.applyChatTemplate(rendered, addGenerationPrompt),
+      catch: (e) => invalidRequest(`The chat template could not render these messages: ${(e as Error).message}`, "messages")
+    })
+    // The template already wrote any special tokens it wants (as vLLM does, no second BOS).
+    return { tokenIds: tokenizer.encode(text, false), text }
+  })
+
+const isTokenIdList = (p: ReadonlyArray<unknown>): p is ReadonlyArray<number> => p.length > 0 && typeof p[0] === "number"
+
+/** The prompts of a legacy completion request: each one becomes its own set of n choices. */
+export const completionPrompts = (prompt: CompletionPrompt, info: EngineInfo): Effect.Effect<ReadonlyArray<Prompt>, ApiError> =>
+  Effect.gen(function*() {
+    const items: ReadonlyArray<string | ReadonlyArray<number>> = typeof prompt === "string" ? [prompt] : isTokenIdList(prompt) ? [prompt] : prompt
+    if (items.length === 0) return yield* invalidRequest("'prompt' must not be empty.", "prompt")
+    const prompts: Array<Prompt> = []
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
+      if (typeof item === "string") {
+        const tokenizer = yield* requireTokenizer(info, "a text prompt")
+        prompts.push({ tokenIds: tokenizer.encode(item, true), text: item })
+      } else {
+        const param = typeof prompt === "string" || isTokenIdList(prompt) ? "prompt" : `prompt[${i}]`
+        yield* checkTokenIds(item, info, param)
+        prompts.push({ tokenIds: item, text: info.tokenizer === null ? null : info.tokenizer.decode(item, false) })
+      }
+    }
+    return prompts
+  })
+
+export const checkTokenIds = (ids: ReadonlyArray<number>, info: EngineInfo, param: string): Effect.Effect<void, ApiError> => {
+  const vocab = info.config.vocabSize
+  const bad = ids.find((t) => t < 0 || t >= vocab)
+  return bad === undefined ? Effect.void : Effect.fail(invalidRequest(`Token id ${bad} in '${param}' is outside the vocabulary [0, ${vocab}).`, param))
+}
+
+/** The prompt must leave room for at least one generated token within max_model_len. */
+export const checkPromptLength = (prompt: Prompt, info: EngineInfo, param: string): Effect.Effect<void, ApiError> => {
+  const n = prompt.tokenIds.length
+  if (n === 0) return Effect.fail(invalidRequest(`The prompt in '${param}' is empty (0 tokens).`, param))
+  if (n < info.maxModelLen) return Effect.void
+  return Effect.fail(invalidRequest(
+    `This model's maximum context length is ${info.maxModelLen} tokens. However, your request has ${n} input tokens, which leaves no room for output. Please reduce the length of the input.`,
+    param,
+    "context_length_exceeded"
+  ))
+}

@@ -1,0 +1,114 @@
+import { Schema } from "effect"
+
+/**
+ * Request bodies of the API as effect Schemas: decoding validates them (unknown fields are ignored,
+ * a wrong type is a 400 naming the field), and the OpenAPI document is generated from the same schemas.
+ * Every optional field also accepts `null`, which many clients send for "unset".
+ */
+
+const optional = <S extends Schema.Top>(schema: S, description: string) =>
+  Schema.optionalKey(Schema.NullOr(schema).annotate({ description }))
+
+const StopSequences = Schema.Union([Schema.String, Schema.Array(Schema.String)])
+
+/** Sampling and output fields shared by chat and legacy completions (OpenAI names, then vLLM extras). */
+const samplingFields = {
+  model: optional(Schema.String, "Served model name (GET /v1/models). Optional: defaults to the served model."),
+  max_tokens: optional(Schema.Int, "Most tokens to generate. Default: what fits in max_model_len, capped by the model's generation_config max_new_tokens."),
+  temperature: optional(Schema.Finite, "Softmax temperature; 0 is greedy. Default: the model's generation_config, else 1."),
+  top_p: optional(Schema.Finite, "Nucleus sampling mass in (0, 1]. Default: the model's generation_config, else 1."),
+  n: optional(Schema.Int, "Choices to generate for the prompt (default 1)."),
+  stream: optional(Schema.Boolean, "Stream chunks as server-sent events (default false)."),
+  stream_options: optional(
+    Schema.Struct({
+      include_usage: optional(Schema.Boolean, "Send a last chunk with `usage` and empty `choices`.")
+    }),
+    "Streaming options."
+  ),
+  stop: optional(StopSequences, "Up to several strings that end a choice; they are not included in the output."),
+  seed: optional(Schema.Int, "Makes sampling reproducible: the same seed and parameters give the same tokens."),
+  presence_penalty: optional(Schema.Finite, "In [-2, 2]: subtracted once from tokens already in the output."),
+  frequency_penalty: optional(Schema.Finite, "In [-2, 2]: subtracted per occurrence from tokens already in the output."),
+  logit_bias: optional(Schema.Record(Schema.String, Schema.Finite), "Map from token id (as a string) to a bias added to its logit."),
+  user: optional(Schema.String, "Accepted and ignored."),
+  top_k: optional(Schema.Int, "vLLM extra: keep only the k most likely tokens (0 or -1: off)."),
+  min_p: optional(Schema.Finite, "vLLM extra: drop tokens less likely than min_p times the most likely one."),
+  repetition_penalty: optional(Schema.Finite, "vLLM extra: multiplicative penalty on tokens of the prompt and output (1: off)."),
+  ignore_eos: optional(Schema.Boolean, "vLLM extra: keep generating past the end-of-sequence token."),
+  min_tokens: optional(Schema.Int, "vLLM extra: tokens to generate before eos or stop may end a choice."),
+  stop_token_ids: optional(Schema.Array(Schema.Int), "vLLM extra: token ids that end a choice."),
+  skip_special_tokens: optional(Schema.Boolean, "vLLM extra: leave special tokens out of the text (default true)."),
+  include_stop_str_in_output: optional(Schema.Boolean, "vLLM extra: keep the matched stop string in the output."),
+  return_tokens_as_token_ids: optional(Schema.Boolean, "vLLM extra: logprob tokens as \"token_id:N\" instead of text."),
+  prompt_logprobs: optional(Schema.Int, "vLLM extra: log-probabilities of the prompt tokens, with this many alternatives."),
+  priority: optional(Schema.Int, "vLLM extra: scheduling priority under --scheduling-policy priority (lower runs first)."),
+  cache_salt: optional(Schema.String, "vLLM extra: isolates this request's prefix-cache entries from requests with another salt.")
+}
+
+/** A content part of a chat message; only `text` parts are supported (checked after decoding). */
+const ContentPart = Schema.Struct({
+  type: Schema.String,
+  text: Schema.optionalKey(Schema.String)
+})
+
+export const ChatMessage = Schema.Struct({
+  role: Schema.String.annotate({ description: "system, developer, user, assistant or tool" }),
+  content: Schema.optionalKey(Schema.NullOr(Schema.Union([Schema.String, Schema.Array(ContentPart)])).annotate({
+    description: "Text, or a list of {\"type\": \"text\", \"text\": ...} parts."
+  })),
+  name: Schema.optionalKey(Schema.String)
+})
+export type ChatMessage = typeof ChatMessage.Type
+
+export const ChatCompletionRequest = Schema.Struct({
+  messages: Schema.Array(ChatMessage).annotate({ description: "The conversation, rendered with the model's chat template." }),
+  ...samplingFields,
+  max_completion_tokens: optional(Schema.Int, "Same as max_tokens (the newer OpenAI name); wins when both are set."),
+  logprobs: optional(Schema.Boolean, "Return the log-probability of each output token."),
+  top_logprobs: optional(Schema.Int, "With logprobs: also the this many most likely tokens per position (0-20)."),
+  add_generation_prompt: optional(Schema.Boolean, "vLLM extra: end the prompt with the assistant header (default true).")
+}).annotate({ identifier: "ChatCompletionRequest" })
+export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
+
+/** A legacy completions prompt: text, texts, token ids, or lists of token ids (one choice set per prompt). */
+export const CompletionPrompt = Schema.Union([
+  Schema.String,
+  Schema.Array(Schema.String),
+  Schema.Array(Schema.Int),
+  Schema.Array(Schema.Array(Schema.Int))
+])
+export type CompletionPrompt = typeof CompletionPrompt.Type
+
+export const CompletionRequest = Schema.Struct({
+  prompt: CompletionPrompt.annotate({ description: "A string, a list of strings, a list of token ids or a list of token-id lists." }),
+  ...samplingFields,
+  echo: optional(Schema.Boolean, "Prepend the prompt to the returned text (and to logprobs)."),
+  logprobs: optional(Schema.Int, "Return the log-probability of each token and of this many alternatives (0-20).")
+}).annotate({ identifier: "CompletionRequest" })
+export type CompletionRequest = typeof CompletionRequest.Type
+
+export const TokenizeRequest = Schema.Struct({
+  model: optional(Schema.String, "Served model name; optional."),
+  prompt: optional(Schema.String, "Text to tokenize (give this or messages)."),
+  messages: optional(Schema.Array(ChatMessage), "Chat messages, rendered with the chat template, then tokenized."),
+  add_special_tokens: optional(Schema.Boolean, "Add the tokenizer's special tokens (default true for prompt, false for messages)."),
+  add_generation_prompt: optional(Schema.Boolean, "For messages: end with the assistant header (default true)."),
+  return_token_strs: optional(Schema.Boolean, "Also return each token's string.")
+}).annotate({ identifier: "TokenizeRequest" })
+export type TokenizeRequest = typeof TokenizeRequest.Type
+
+export const DetokenizeRequest = Schema.Struct({
+  model: optional(Schema.String, "Served model name; optional."),
+  tokens: Schema.Array(Schema.Int).annotate({ description: "Token ids to turn back into text." })
+}).annotate({ identifier: "DetokenizeRequest" })
+export type DetokenizeRequest = typeof DetokenizeRequest.Type
+
+/** The fields both request kinds share, as the sampling-params mapping sees them. */
+export type SamplingFields = Omit<CompletionRequest, "prompt" | "echo" | "logprobs">
+
+/** First message on /v1/ws: a chat or completion request tagged with its kind. */
+export const WebSocketRequestType = Schema.Struct({
+  type: Schema.Literals(["chat.completions", "completions", "cancel"]).annotate({
+    description: "chat.completions or completions (the rest of the message is that request), or cancel."
+  })
+})
