@@ -76,8 +76,12 @@ export class TextTokenizer {
     return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids
   }
 
+  /**
+   * Token ids to text. No clean-up of tokenization spaces (as vLLM): the text is exactly what the tokens
+   * spell, so incremental decoding of a stream concatenates to the same text as decoding it whole.
+   */
   decode(ids: ReadonlyArray<number>, skipSpecialTokens = true): string {
-    return this.tokenizer.decode(ids as Array<number>, { skip_special_tokens: skipSpecialTokens })
+    return this.tokenizer.decode(ids as Array<number>, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false })
   }
 
   idToToken(id: number): string | undefined {
