@@ -12,11 +12,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import type { ModelConfig } from "../src/engine/config.ts"
-import { referenceKernels } from "../src/engine/kernels.ts"
+import { referenceKernels, type Kernels } from "../src/engine/kernels.ts"
 import { PagedKvCache } from "../src/engine/kv-cache.ts"
-import { loadModelDir } from "../src/engine/model-dir.ts"
+import { loadModelDir, makeKernels, type KernelBackend } from "../src/engine/model-dir.ts"
 import { CausalLM } from "../src/engine/model.ts"
-import { randomConfig, randomWeights } from "../test/support/random-model.ts"
+import { randomConfig, randomWeights, weightsFor } from "../test/support/random-model.ts"
 import { argmax, PagedSequence, runStep } from "../test/support/paged-sequence.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
@@ -24,7 +24,8 @@ const { values: args } = parseArgs({
   options: {
     repeats: { type: "string", default: "3" },
     models: { type: "string", default: "bundled,smollm2-135m" },
-    batches: { type: "string", default: "1,8,32" }
+    batches: { type: "string", default: "1,8,32" },
+    kernels: { type: "string", default: "simd,reference" }
   }
 })
 const repeats = Number(args.repeats)
@@ -39,19 +40,19 @@ const tokenFlops = (c: ModelConfig, context: number): number => {
 const lmHeadFlops = (c: ModelConfig) => 2 * c.hiddenSize * c.vocabSize
 
 /**
- * The machine's measured ceiling for plain-TS kernels: the reference matmul on cache-resident operands
+ * The machine's measured ceiling for a kernel backend: its matmul on cache-resident operands
  * (32 rows x 256 x 256), where memory bandwidth does not limit it.
  */
-const matmulPeakGflops = (): number => {
+const matmulPeakGflops = (kernels: Kernels): number => {
   const rows = 32, n = 256
-  const x = new Float32Array(rows * n).map((_, i) => Math.sin(i))
-  const w = new Float32Array(n * n).map((_, i) => Math.cos(i))
-  const out = new Float32Array(rows * n)
+  const x = kernels.alloc(rows * n).map((_, i) => Math.sin(i))
+  const w = kernels.alloc(n * n).map((_, i) => Math.cos(i))
+  const out = kernels.alloc(rows * n)
   let best = 0
   for (let rep = 0; rep < 7; rep++) {
     const iters = 40
     const t0 = performance.now()
-    for (let it = 0; it < iters; it++) referenceKernels.matmul(out, x, w, rows, n, n, null)
+    for (let it = 0; it < iters; it++) kernels.matmul(out, x, w, rows, n, n, null)
     best = Math.max(best, (iters * 2 * rows * n * n) / ((performance.now() - t0) / 1000) / 1e9)
   }
   return best
@@ -113,31 +114,42 @@ const measureModel = (name: string, model: CausalLM, promptLen: number, decodeSt
 }
 
 const machine = machineInfo()
-const peak = matmulPeakGflops()
 const mhz = cpuMhz()
 // AVX2 + FMA: 2 FMA units x 8 f32 lanes x 2 FLOP per cycle.
 const theoreticalAvx2PerCore = (mhz * 1e6 * 32) / 1e9
-console.log(`machine: ${machine.cpu}, ${machine.cores} cores; reference matmul peak ${peak.toFixed(2)} GFLOP/s; AVX2 theoretical ${theoreticalAvx2PerCore.toFixed(1)} GFLOP/s/core`)
+const backends = args.kernels!.split(",") as Array<KernelBackend>
+const peaks: Record<string, number> = {}
+for (const b of backends) peaks[b] = matmulPeakGflops(makeKernels(b))
+console.log(`machine: ${machine.cpu}, ${machine.cores} cores; matmul peak ${backends.map((b) => `${b} ${peaks[b].toFixed(2)}`).join(", ")} GFLOP/s; AVX2 theoretical ${theoreticalAvx2PerCore.toFixed(1)} GFLOP/s/core`)
 
-const models: Record<string, unknown> = {}
+const models: Record<string, Record<string, unknown>> = {}
 for (const name of args.models!.split(",")) {
-  if (name === "bundled") {
-    const loaded = loadModelDir(path.join(import.meta.dirname, "..", "models", "inferline-kjv"))
-    models[name] = { parameters: loaded.parameters, ...measureModel(name, loaded.model, 64, 16) }
-  } else if (name === "smollm2-135m") {
-    const config = randomConfig({
-      vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
-      num_attention_heads: 9, num_key_value_heads: 3, tie_word_embeddings: true, rope_theta: 100000
-    })
-    models[name] = measureModel(name, new CausalLM(config, randomWeights(config, 1), referenceKernels), 16, 3)
-  } else throw new Error(`unknown model ${name}`)
+  models[name] = {}
+  for (const backend of backends) {
+    const label = `${name} [${backend}]`
+    if (name === "bundled") {
+      const loaded = loadModelDir(path.join(import.meta.dirname, "..", "models", "inferline-kjv"), { backend })
+      models[name][backend] = { parameters: loaded.parameters, ...measureModel(label, loaded.model, 64, 16) }
+    } else if (name === "smollm2-135m") {
+      const config = randomConfig({
+        vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
+        num_attention_heads: 9, num_key_value_heads: 3, tie_word_embeddings: true, rope_theta: 100000
+      })
+      const kernels = makeKernels(backend)
+      models[name][backend] = measureModel(label, new CausalLM(config, weightsFor(kernels, randomWeights(config, 1)), kernels), 16, 3)
+    } else throw new Error(`unknown model ${name}`)
+  }
 }
 
 const file = writeResult("forward", {
   bench: "forward",
-  kernels: referenceKernels.name,
   machine,
-  anchor: { referenceMatmulPeakGflops: peak, cpuMhz: mhz, theoreticalAvx2FmaGflopsPerCore: theoreticalAvx2PerCore, note: "one thread; the reference kernels are single-threaded" },
+  anchor: {
+    matmulPeakGflops: peaks,
+    cpuMhz: mhz,
+    theoreticalAvx2FmaGflopsPerCore: theoreticalAvx2PerCore,
+    note: "one thread; the reference kernels (plain TS, f64 accumulation) are the baseline the SIMD kernels are judged against"
+  },
   repeats,
   models
 })

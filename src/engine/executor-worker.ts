@@ -5,14 +5,18 @@
  */
 import { parentPort, workerData } from "node:worker_threads"
 import type { ModelConfig } from "./config.ts"
-import type { KvStorage } from "./kernels.ts"
+import { referenceKernels, type KvStorage } from "./kernels.ts"
 import { PagedKvCache } from "./kv-cache.ts"
 import { CausalLM, type ForwardBatch } from "./model.ts"
-import type { ModelWeights } from "./weights.ts"
+import { WasmArena } from "./wasm/arena.ts"
+import { simdKernels } from "./wasm/simd-kernels.ts"
+import { mapWeights, type ModelWeights } from "./weights.ts"
 
 export interface ExecutorWorkerInit {
   readonly config: ModelConfig
   readonly weights: ModelWeights
+  /** The SIMD backend's shared memory when the weights live in it; null for the reference kernels. */
+  readonly arenaMemory: WebAssembly.Memory | null
   readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16" }
 }
 
@@ -20,7 +24,12 @@ export type ExecutorRequest = { readonly id: number; readonly batch: ForwardBatc
 export type ExecutorReply = { readonly id: number; readonly logits: Float32Array } | { readonly id: number; readonly error: string }
 
 const init = workerData as ExecutorWorkerInit
-const model = new CausalLM(init.config, init.weights)
+const model = (() => {
+  if (init.arenaMemory === null) return new CausalLM(init.config, init.weights, referenceKernels)
+  // Same memory, this thread's view of it: the kernels recognise the weights as arena tensors.
+  const arena = WasmArena.attach(init.arenaMemory)
+  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena))
+})()
 // Re-wrap the shared pools in a PagedKvCache without allocating new ones.
 const cache = Object.assign(Object.create(PagedKvCache.prototype) as PagedKvCache, {
   k: init.cache.k,

@@ -6,6 +6,8 @@
  * rows are in the call. The reference kernels guarantee it by giving each output element its own
  * accumulation, always in the same order (f64 accumulators, ascending index), whatever the batch holds.
  */
+import type { WasmArena } from "./wasm/arena.ts"
+
 export type KvStorage = Float32Array | Float16Array
 
 export interface AttentionBatch {
@@ -25,6 +27,10 @@ export interface AttentionBatch {
 
 export interface Kernels {
   readonly name: string
+  /** Where this backend wants tensors (weights, activations) to live, when it cares. */
+  readonly arena?: WasmArena
+  /** A zeroed f32 tensor in memory this backend computes on fastest. */
+  alloc(n: number): Float32Array
   /** out[r, o] = sum_i x[r, i] * w[o, i] + bias[o], for r < rows; w is [outDim, inDim] (HF Linear layout). */
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, bias: Float32Array | null): void
   /** out[r] = weight * x[r] / sqrt(mean(x[r]^2) + eps). */
@@ -48,6 +54,8 @@ const dot = (x: Float32Array, xo: number, w: Float32Array, wo: number, n: number
 /** Plain TypeScript kernels: the reference every faster backend is checked against. */
 export const referenceKernels: Kernels = {
   name: "reference-ts",
+
+  alloc: (n) => new Float32Array(n),
 
   matmul(out, x, w, rows, inDim, outDim, bias) {
     // Weight row outer, input rows inner: a weight row is read from memory once per call and reused by

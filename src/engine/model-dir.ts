@@ -2,10 +2,18 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type ModelConfig, parseModelConfig, tokenIdList } from "./config.ts"
 import { ModelLoadError } from "./errors.ts"
-import type { Kernels } from "./kernels.ts"
+import { referenceKernels, type Kernels } from "./kernels.ts"
 import { CausalLM } from "./model.ts"
 import { TextTokenizer } from "./tokenizer.ts"
+import { WasmArena } from "./wasm/arena.ts"
+import { simdKernels, simdSupported } from "./wasm/simd-kernels.ts"
 import { loadWeights, parameterCount } from "./weights.ts"
+
+export type KernelBackend = "simd" | "reference"
+
+/** Kernels for a backend name; "simd" (the default) gets its own tensor arena. */
+export const makeKernels = (backend: KernelBackend = "simd"): Kernels =>
+  backend === "simd" && simdSupported() ? simdKernels(WasmArena.create()) : referenceKernels
 
 /** Sampling defaults and stop ids from `generation_config.json`. */
 export interface GenerationDefaults {
@@ -59,15 +67,16 @@ const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDef
  * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor into f32), generation
  * defaults and, when present, tokenizer and chat template.
  */
-export const loadModelDir = (dir: string, options: { kernels?: Kernels } = {}): LoadedModel => {
+export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?: KernelBackend } = {}): LoadedModel => {
   const started = performance.now()
   const config = readModelConfig(dir)
-  const weights = loadWeights(dir, config)
+  const kernels = options.kernels ?? makeKernels(options.backend)
+  const weights = loadWeights(dir, config, kernels.arena !== undefined ? (n) => kernels.alloc(n) : undefined)
   const tokenizer = fs.existsSync(path.join(dir, "tokenizer.json")) ? TextTokenizer.fromDir(dir) : null
   return {
     dir,
     config,
-    model: new CausalLM(config, weights, options.kernels),
+    model: new CausalLM(config, weights, kernels),
     tokenizer,
     generation: readGenerationDefaults(dir, config),
     parameters: parameterCount(weights),

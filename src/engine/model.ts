@@ -23,9 +23,15 @@ export interface ForwardBatch {
   readonly logitsIndices: Int32Array
 }
 
-/** Scratch buffers reused across steps; grown when a step has more tokens than any before. */
+/**
+ * Scratch buffers reused across steps, allocated where the kernels want them; grown when a step has more
+ * tokens (or more logits rows) than any before.
+ */
 class Workspace {
   capacity = 0
+  logitsCapacity = 0
+  picked!: Float32Array
+  logits!: Float32Array
   hidden!: Float32Array
   normed!: Float32Array
   q!: Float32Array
@@ -36,20 +42,27 @@ class Workspace {
   gate!: Float32Array
   up!: Float32Array
 
-  ensure(tokens: number, c: ModelConfig): void {
-    if (tokens <= this.capacity) return
-    const n = Math.max(tokens, this.capacity * 2, 16)
-    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
-    this.hidden = new Float32Array(n * c.hiddenSize)
-    this.normed = new Float32Array(n * c.hiddenSize)
-    this.q = new Float32Array(n * qDim)
-    this.k = new Float32Array(n * kvDim)
-    this.v = new Float32Array(n * kvDim)
-    this.attn = new Float32Array(n * qDim)
-    this.proj = new Float32Array(n * c.hiddenSize)
-    this.gate = new Float32Array(n * c.intermediateSize)
-    this.up = new Float32Array(n * c.intermediateSize)
-    this.capacity = n
+  ensure(tokens: number, logitsRows: number, c: ModelConfig, alloc: (n: number) => Float32Array): void {
+    if (tokens > this.capacity) {
+      const n = Math.max(tokens, this.capacity * 2, 16)
+      const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+      this.hidden = alloc(n * c.hiddenSize)
+      this.normed = alloc(n * c.hiddenSize)
+      this.q = alloc(n * qDim)
+      this.k = alloc(n * kvDim)
+      this.v = alloc(n * kvDim)
+      this.attn = alloc(n * qDim)
+      this.proj = alloc(n * c.hiddenSize)
+      this.gate = alloc(n * c.intermediateSize)
+      this.up = alloc(n * c.intermediateSize)
+      this.capacity = n
+    }
+    if (logitsRows > this.logitsCapacity) {
+      const n = Math.max(logitsRows, this.logitsCapacity * 2, 16)
+      this.picked = alloc(n * c.hiddenSize)
+      this.logits = alloc(n * c.vocabSize)
+      this.logitsCapacity = n
+    }
   }
 }
 
@@ -74,7 +87,7 @@ export class CausalLM {
     const T = batch.tokenIds.length
     const H = c.hiddenSize, I = c.intermediateSize
     const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
-    ws.ensure(T, c)
+    ws.ensure(T, batch.logitsIndices.length, c, (n) => K.alloc(n))
     let maxPos = 0
     for (let t = 0; t < T; t++) if (batch.positions[t] > maxPos) maxPos = batch.positions[t]
     this.rope.ensure(maxPos + 1)
@@ -118,14 +131,15 @@ export class CausalLM {
 
     // Only the rows that need logits go through the final norm and the (large) lm_head.
     const L = batch.logitsIndices.length
-    const picked = new Float32Array(L * H)
+    if (L === 0) return new Float32Array(0)
+    const picked = ws.picked
     for (let i = 0; i < L; i++) {
       const r = batch.logitsIndices[i]
       picked.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
     }
     K.rmsNorm(picked, picked, w.norm, L, H, c.rmsNormEps)
-    const logits = new Float32Array(L * c.vocabSize)
-    K.matmul(logits, picked, w.lmHead, L, H, c.vocabSize, null)
-    return logits
+    K.matmul(ws.logits, picked, w.lmHead, L, H, c.vocabSize, null)
+    // A fresh (unshared) copy: the caller keeps it, or transfers it between threads.
+    return ws.logits.slice(0, L * c.vocabSize)
   }
 }

@@ -36,14 +36,17 @@ export interface ModelWeights {
  */
 export const sharedF32 = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4))
 
-/** Loads and shape-checks every tensor the config calls for; extra tensors in the files are ignored. */
-export const loadWeights = (dir: string, config: ModelConfig): ModelWeights => {
+/**
+ * Loads and shape-checks every tensor the config calls for; extra tensors in the files are ignored.
+ * `alloc` decides where tensors live (shared memory by default, or a kernel backend's arena).
+ */
+export const loadWeights = (dir: string, config: ModelConfig, alloc: (n: number) => Float32Array = sharedF32): ModelWeights => {
   const tensors = listModelTensors(dir)
   const load = (name: string, shape: ReadonlyArray<number>): Float32Array => {
     const t = tensors.get(name)
     if (!t) throw new ModelLoadError(dir, `missing tensor "${name}" (expected shape [${shape.join(", ")}])`)
     checkShape(t, shape)
-    const dst = sharedF32(shape.reduce((a, b) => a * b, 1))
+    const dst = alloc(shape.reduce((a, b) => a * b, 1))
     readTensorInto(t, dst)
     return dst
   }
@@ -86,6 +89,28 @@ const checkShape = (t: TensorInfo, expected: ReadonlyArray<number>): void => {
   const ok = t.shape.length === expected.length && t.shape.every((d, i) => d === expected[i])
   if (!ok) {
     throw new ModelLoadError(t.file, `tensor "${t.name}" has shape [${t.shape.join(", ")}], expected [${expected.join(", ")}]`)
+  }
+}
+
+/** The same weights with every tensor passed through `f` (tied tensors stay tied). */
+export const mapWeights = (w: ModelWeights, f: (t: Float32Array) => Float32Array): ModelWeights => {
+  const seen = new Map<Float32Array, Float32Array>()
+  const m = (t: Float32Array): Float32Array => {
+    let r = seen.get(t)
+    if (r === undefined) seen.set(t, (r = f(t)))
+    return r
+  }
+  const o = (t: Float32Array | null) => (t === null ? null : m(t))
+  return {
+    embed: m(w.embed),
+    norm: m(w.norm),
+    lmHead: m(w.lmHead),
+    layers: w.layers.map((l) => ({
+      inputNorm: m(l.inputNorm), q: m(l.q), k: m(l.k), v: m(l.v), o: m(l.o),
+      qBias: o(l.qBias), kBias: o(l.kBias), vBias: o(l.vBias), oBias: o(l.oBias),
+      postNorm: m(l.postNorm), gate: m(l.gate), up: m(l.up), down: m(l.down),
+      gateBias: o(l.gateBias), upBias: o(l.upBias), downBias: o(l.downBias)
+    }))
   }
 }
 

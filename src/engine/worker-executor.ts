@@ -17,6 +17,7 @@ export class WorkerExecutor {
     const init: ExecutorWorkerInit = {
       config: model.config,
       weights: model.weights,
+      arenaMemory: model.kernels.arena?.memory ?? null,
       cache: { k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype }
     }
     this.worker = new Worker(new URL("./executor-worker.ts", import.meta.url), { workerData: init })

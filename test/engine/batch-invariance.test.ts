@@ -2,13 +2,19 @@ import { describe, expect, it } from "vitest"
 import type { SequenceChunk } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { CausalLM } from "../../src/engine/model.ts"
-import { randomConfig, randomWeights, prng } from "../support/random-model.ts"
+import { makeKernels, type KernelBackend } from "../../src/engine/model-dir.ts"
+import { randomConfig, randomWeights, prng, weightsFor } from "../support/random-model.ts"
 import { argmax, maxAbsDiff, PagedSequence, runStep } from "../support/paged-sequence.ts"
 
 // A sequence's logits must not depend on what else is in the step, how its prompt is chunked, or how
 // the cache is paged: that is what lets batching, chunked prefill and preemption never change a token.
-const config = randomConfig({ num_key_value_heads: 2, vocab_size: 300 })
-const model = new CausalLM(config, randomWeights(config, 7))
+const config = randomConfig({ num_key_value_heads: 2, vocab_size: 300, intermediate_size: 162 })
+const weights = randomWeights(config, 7)
+
+for (const backend of ["reference", "simd"] satisfies Array<KernelBackend>) describe(`batch invariance (${backend} kernels)`, () => {
+const kernels = makeKernels(backend)
+expect(kernels.name).toBe(backend === "simd" ? "wasm-simd128" : "reference-ts")
+const model = new CausalLM(config, weightsFor(kernels, weights), kernels)
 const rand = prng(42)
 const randomTokens = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * config.vocabSize))
 const prompt = randomTokens(37)
@@ -77,7 +83,7 @@ const worstDiff = (a: ReadonlyArray<Float32Array>, b: ReadonlyArray<Float32Array
   return Math.max(...a.map((x, i) => maxAbsDiff(x, b[i])))
 }
 
-describe("batch invariance", () => {
+describe("one sequence", () => {
   const alone = runAlone(16)
 
   it("block size does not change a sequence's logits", () => {
@@ -104,4 +110,5 @@ describe("batch invariance", () => {
     const [rows] = runStep(model, cache, [seq.chunk(changed, "last")])
     expect(maxAbsDiff(rows[0], alone.promptLogits[prompt.length - 1])).toBeGreaterThan(1e-3)
   })
+})
 })

@@ -3,20 +3,25 @@ import { buildForwardBatch } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { CausalLM } from "../../src/engine/model.ts"
 import { WorkerExecutor } from "../../src/engine/worker-executor.ts"
-import { randomConfig, randomWeights } from "../support/random-model.ts"
+import { makeKernels } from "../../src/engine/model-dir.ts"
+import { randomConfig, randomWeights, weightsFor } from "../support/random-model.ts"
 import { maxAbsDiff } from "../support/paged-sequence.ts"
 
 // The worker executor computes exactly what the in-process forward pass computes, on the same shared KV
 // pools, while the main thread stays free to run other work.
 const config = randomConfig({ hidden_size: 256, intermediate_size: 704, num_hidden_layers: 6, vocab_size: 2048 })
-const model = new CausalLM(config, randomWeights(config, 11))
+const weights = randomWeights(config, 11)
+const simd = makeKernels("simd")
+const models = { reference: new CausalLM(config, weights), simd: new CausalLM(config, weightsFor(simd, weights), simd) }
+const model = models.simd
 
 describe("worker executor", () => {
   const workers: Array<WorkerExecutor> = []
   afterAll(() => Promise.all(workers.map((w) => w.close())))
 
-  for (const dtype of ["f32", "f16"] as const) {
-    it(`gives the in-process logits and writes the shared ${dtype} KV pools`, async () => {
+  for (const [backend, dtype] of [["reference", "f32"], ["simd", "f32"], ["simd", "f16"]] as const) {
+    it(`gives the in-process logits and writes the shared ${dtype} KV pools (${backend} kernels)`, async () => {
+      const model = models[backend]
       const prompt = Array.from({ length: 40 }, (_, i) => (i * 97) % 2048)
       const blockTable = Int32Array.from([3, 1, 2])
       const batch = buildForwardBatch([{ tokenIds: prompt, startPosition: 0, blockTable, logits: "last" }], 16)

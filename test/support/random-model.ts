@@ -1,5 +1,6 @@
 import { parseModelConfig, type ModelConfig } from "../../src/engine/config.ts"
-import type { LayerWeights, ModelWeights } from "../../src/engine/weights.ts"
+import type { Kernels } from "../../src/engine/kernels.ts"
+import { mapWeights, type LayerWeights, type ModelWeights } from "../../src/engine/weights.ts"
 
 /** Deterministic PRNG (mulberry32) so random models are the same in every run. */
 export const prng = (seed: number) => {
@@ -65,3 +66,11 @@ export const randomWeights = (c: ModelConfig, seed = 1): ModelWeights => {
   const embed = mat(vocabSize, h)
   return { embed, layers, norm: vec(h, 1, 0.1), lmHead: c.tieWordEmbeddings ? embed : mat(vocabSize, h) }
 }
+
+/** Copies weights into a kernel backend's memory (the SIMD kernels only run on tensors in their arena). */
+export const weightsFor = (kernels: Kernels, w: ModelWeights): ModelWeights =>
+  kernels.arena === undefined ? w : mapWeights(w, (t) => {
+    const a = kernels.alloc(t.length)
+    a.set(t)
+    return a
+  })

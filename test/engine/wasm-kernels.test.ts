@@ -1,0 +1,63 @@
+import * as fs from "node:fs"
+import { describe, expect, it } from "vitest"
+import { referenceKernels } from "../../src/engine/kernels.ts"
+import { WasmArena } from "../../src/engine/wasm/arena.ts"
+import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
+import { prng } from "../support/random-model.ts"
+
+describe("WASM SIMD kernels", () => {
+  it("the committed kernels.wasm is exactly what matmul.wat assembles to", async () => {
+    expect(Buffer.from(await assembleKernels()).equals(fs.readFileSync(WASM_FILE))).toBe(true)
+  })
+
+  const arena = WasmArena.create()
+  const simd = simdKernels(arena)
+  const rand = prng(3)
+  const fill = (a: Float32Array) => {
+    for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1
+    return a
+  }
+
+  it.each([[1, 64, 64], [3, 37, 10], [4, 128, 33], [7, 576, 9], [9, 3, 5], [16, 1536, 8]])(
+    "matmul of %i rows, %i inputs, %i outputs matches the reference (f32 vs f64 accumulation)",
+    (rows, inDim, outDim) => {
+      const x = fill(arena.allocF32(rows * inDim)), w = fill(arena.allocF32(outDim * inDim)), bias = fill(arena.allocF32(outDim))
+      const got = arena.allocF32(rows * outDim), want = new Float32Array(rows * outDim)
+      simd.matmul(got, x, w, rows, inDim, outDim, bias)
+      referenceKernels.matmul(want, x, w, rows, inDim, outDim, bias)
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * Math.sqrt(inDim))
+      // Without bias too, and the values really came from the WASM path (not the fallback).
+      simd.matmul(got, x, w, rows, inDim, outDim, null)
+      referenceKernels.matmul(want, x, w, rows, inDim, outDim, null)
+      expect(got.some((v, i) => v !== want[i]) || inDim < 4).toBe(true)
+    }
+  )
+
+  it("a row's results do not depend on how many rows share the call", () => {
+    const inDim = 101, outDim = 13
+    const x = fill(arena.allocF32(9 * inDim)), w = fill(arena.allocF32(outDim * inDim))
+    const all = arena.allocF32(9 * outDim)
+    simd.matmul(all, x, w, 9, inDim, outDim, null)
+    for (let r = 0; r < 9; r++) {
+      const one = arena.allocF32(outDim)
+      simd.matmul(one, x.subarray(r * inDim, (r + 1) * inDim), w, 1, inDim, outDim, null)
+      expect(Array.from(one)).toEqual(Array.from(all.subarray(r * outDim, (r + 1) * outDim)))
+    }
+  })
+
+  it("falls back to the reference kernels for tensors outside the arena", () => {
+    const x = fill(new Float32Array(8)), w = fill(new Float32Array(16)), got = new Float32Array(4), want = new Float32Array(4)
+    simd.matmul(got, x, w, 2, 4, 2, null)
+    referenceKernels.matmul(want, x, w, 2, 4, 2, null)
+    expect(got).toEqual(want)
+  })
+
+  it("the arena grows on demand and is shared by attached views", () => {
+    const big = arena.allocF32(5_000_000)
+    big[4_999_999] = 42
+    const other = WasmArena.attach(arena.memory)
+    expect(other.rebase(big)[4_999_999]).toBe(42)
+    expect(other.allocF32(4).byteOffset).toBeGreaterThanOrEqual(big.byteOffset + big.byteLength)
+  })
+})
