@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto"
+import { Effect, Schedule, type Scope } from "effect"
+import { gatewayUnavailable, rateLimited, type GatewayError } from "./errors.ts"
+import { LimitStore, type AcquireResult, type Subject } from "./limits/limit-store.ts"
+import { formatResetDuration, rateLimitHeaders, retryAfterHeaders } from "./limits/rate-limit-headers.ts"
+import type { Principal } from "./principal.ts"
+import type { Limits } from "./records.ts"
+
+/**
+ * An admitted request's hold on its limits. Closing the scope `admit` ran in frees its parallel slots;
+ * its requests and tokens stay in the window, as they should.
+ */
+export interface Permit {
+  /** x-ratelimit-* as of admission, for the response. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Tokens reserved at admission (the estimate). */
+  readonly reservedTokens: number
+  /**
+   * Sets the tokens this request used (prompt + completion) in place of the estimate. May be called again
+   * as usage grows (streaming); each call replaces the previous count. Never fails: accounting errors are
+   * logged, since the response has already been produced.
+   */
+  readonly reconcile: (actualTokens: number) => Effect.Effect<void>
+  /**
+   * Frees the parallel slots now rather than when the scope closes (idempotent). The scope of an HTTP
+   * handler closes only after the response has been sent, so a client quick to send its next request
+   * could still find the slot taken; a non-streaming handler calls this once its work is done.
+   */
+  readonly release: Effect.Effect<void>
+}
+
+const unlimitedPermit: Permit = { headers: {}, reservedTokens: 0, reconcile: () => Effect.void, release: Effect.void }
+
+interface Holder {
+  readonly subject: Subject
+  readonly kind: "key" | "team"
+}
+
+const holderOf = (kind: "key" | "team", id: string, limits: Limits): Holder | undefined =>
+  limits.rpm_limit === null && limits.tpm_limit === null && limits.max_parallel_requests === null
+    ? undefined
+    : { kind, subject: { id: `${kind}:${id}`, rpm: limits.rpm_limit, tpm: limits.tpm_limit, parallel: limits.max_parallel_requests } }
+
+/** The rate-limited holders behind a principal: its key, then its team (only those with a limit set). */
+export const holdersOf = (p: Principal): ReadonlyArray<Holder> => {
+  if (p._tag !== "Key") return []
+  const key = holderOf("key", p.key.id, p.key)
+  const team = p.team === null ? undefined : holderOf("team", p.team.id, p.team)
+  return [key, team].filter((h) => h !== undefined)
+}
+
+/** The 429 for a refusal, worded like OpenAI's, with Retry-After and x-ratelimit-* headers. */
+export const refusalError = (holders: ReadonlyArray<Holder>, result: Extract<AcquireResult, { admitted: false }>, cost: number): GatewayError => {
+  const { subject, kind } = holders[result.subject]
+  const used = result.usage[result.subject]
+  const headers = { ...rateLimitHeaders(holders.map((h) => h.subject), result.usage), ...retryAfterHeaders(result.retryAfterMs) }
+  const wait = `Please try again in ${formatResetDuration(result.retryAfterMs)}.`
+  switch (result.axis) {
+    case "requests":
+      return rateLimited("requests", `Rate limit reached for requests per minute (RPM) on this API ${kind}: Limit ${subject.rpm}, Used ${used.requests}, Requested 1. ${wait}`, headers)
+    case "tokens":
+      return cost > (subject.tpm ?? Infinity)
+        ? rateLimited("tokens", `Request too large for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Requested ${cost}. Send a shorter prompt or a smaller max_tokens.`, headers)
+        : rateLimited("tokens", `Rate limit reached for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Used ${used.tokens}, Requested ${cost}. ${wait}`, headers)
+    case "parallel":
+      return rateLimited("requests", `Too many parallel requests on this API ${kind}: Limit ${subject.parallel}, Active ${used.parallel}. Please try again when one of them finishes.`, headers)
+  }
+}
+
+/**
+ * Admission against the principal's key and team limits in one atomic store step. A parallel slot is
+ * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
+ * slots expire (Redis) a fiber in that scope keeps the slot alive while the request runs.
+ */
+export const makeAdmit = (store: LimitStore["Service"]) =>
+(principal: Principal, request: { readonly estimatedTokens: number }): Effect.Effect<Permit, GatewayError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const holders = holdersOf(principal)
+    if (holders.length === 0) return unlimitedPermit
+    const subjects = holders.map((h) => h.subject)
+    const parallelIds = subjects.filter((s) => s.parallel !== null).map((s) => s.id)
+    const tokenIds = subjects.filter((s) => s.tpm !== null).map((s) => s.id)
+    const leaseId = randomUUID()
+    const tokens = Math.max(0, Math.ceil(request.estimatedTokens))
+
+    let released = parallelIds.length === 0
+    const release = Effect.suspend(() => {
+      if (released) return Effect.void
+      released = true
+      return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
+    })
+    // acquireRelease: the acquire is uninterruptible, so an admitted lease always gets its release.
+    const result = yield* Effect.acquireRelease(
+      store.acquire({ subjects, leaseId, tokens }).pipe(
+        Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
+        Effect.mapError(() => gatewayUnavailable("rate-limit store"))
+      ),
+      (r) => (r.admitted ? release : Effect.void)
+    )
+    if (!result.admitted) return yield* refusalError(holders, result, tokens)
+
+    if (store.leaseTtlMs !== undefined && parallelIds.length > 0) {
+      yield* Effect.suspend(() => (released ? Effect.void : store.refresh(parallelIds, leaseId))).pipe(
+        Effect.catch((e) => Effect.logWarning("gateway: could not refresh a parallel slot", e.cause)),
+        Effect.repeat(Schedule.spaced(store.leaseTtlMs / 3)),
+        Effect.delay(store.leaseTtlMs / 3),
+        Effect.forkScoped
+      )
+    }
+
+    let counted = tokens
+    const reconcile = (actualTokens: number) =>
+      Effect.suspend(() => {
+        const actual = Math.max(0, Math.ceil(actualTokens))
+        const delta = actual - counted
+        counted = actual
+        return delta === 0 || tokenIds.length === 0
+          ? Effect.void
+          : store.reconcile(tokenIds, leaseId, delta).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
+      })
+
+    return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release }
+  })

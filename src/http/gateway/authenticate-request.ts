@@ -1,0 +1,31 @@
+import { Effect } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { adminOnly, type GatewayError } from "../../gateway/errors.ts"
+import { Gateway } from "../../gateway/gateway.ts"
+import type { Principal } from "../../gateway/principal.ts"
+import { orGatewayErrorResponse } from "./gateway-error-response.ts"
+import { requestCredentialHeaders } from "./request-credentials.ts"
+
+/** The caller of the current request (401 for a missing, malformed, unknown, expired or revoked key). */
+export const authenticateRequest: Effect.Effect<Principal, GatewayError, Gateway | HttpServerRequest.HttpServerRequest> = Effect.gen(function*() {
+  const gateway = yield* Gateway
+  return yield* gateway.authenticate(yield* requestCredentialHeaders)
+})
+
+/** The master key (or auth off, which allows everything); 403 for an API key. */
+export const requireMaster: Effect.Effect<Principal, GatewayError, Gateway | HttpServerRequest.HttpServerRequest> = Effect.flatMap(
+  authenticateRequest,
+  (principal) => (principal._tag === "Key" ? Effect.fail(adminOnly()) : Effect.succeed(principal))
+)
+
+/**
+ * A route handler that runs only for an authenticated caller and gets its Principal; gateway refusals
+ * become OpenAI-shaped responses. For /v1 model routes the model name is in the body, so they go on
+ * with `gateway.authorizeModel`, `checkRequest` and `admit` themselves (see README, "Gateway").
+ */
+export const authenticated = <E, R>(handler: (principal: Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  orGatewayErrorResponse(Effect.flatMap(authenticateRequest, handler))
+
+/** The permit's x-ratelimit-* headers on a response (successful responses carry them too, as OpenAI's do). */
+export const withRateLimitHeaders = (headers: Readonly<Record<string, string>>) => (response: HttpServerResponse.HttpServerResponse) =>
+  HttpServerResponse.setHeaders(response, headers)
