@@ -16,12 +16,18 @@ Requirements (Debian bookworm):
 
 Run (deterministic, seeded; 2 CPU threads):
     /usr/bin/python3 tools/train_demo.py tokenizer          # ~1 min: corpus + BPE (vocab 4096)
-    /usr/bin/python3 tools/train_demo.py main  --steps 3000 # main model (see README.md in the model dir for time)
-    /usr/bin/python3 tools/train_demo.py draft --steps 1500 # draft model
+    INFERLINE_THREADS=1 /usr/bin/python3 tools/train_demo.py main --steps 1000   # main model (30-50 min)
+    /usr/bin/python3 tools/train_demo.py draft --steps 1200 # draft model (~7 min)
     /usr/bin/python3 tools/train_demo.py bench              # measure training tokens/s of both configs
   `main`/`draft` reuse models/inferline-kjv/tokenizer.json (run `tokenizer` first).
-  Wall time on a 2-core AMD EPYC with OpenBLAS: tokenizer ~1 min; main ~40 min
-  for the default --steps; draft ~5 min.  Exact numbers are written into each model card.
+  Optionally prefix with LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (libjemalloc2):
+  fewer page faults, noticeably faster steps on this CPU.
+  Wall time on a (shared, so variable) 2-core AMD EPYC with OpenBLAS: tokenizer ~10 s; main
+  1000 steps at 1-3 s/step; draft ~8 min (1200 steps).  INFERLINE_THREADS (default 2) sets
+  torch's thread count: the released main model was trained with 1 thread because the 2 cores
+  were shared with other work (2 OpenMP threads on an oversubscribed machine were slower).  Exact numbers are in each
+  model card (README.md) and train_log.json.  Output is deterministic for a given machine
+  (seeded data, init and batches; float32 CPU kernels).
 """
 import argparse
 import json
@@ -269,7 +275,8 @@ def evaluate(model, data, n_windows=48, batch=16):
 
 
 def train(name, steps, out_dir, bench=False):
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("INFERLINE_THREADS", "2")))
+    torch.set_flush_denormal(True)  # denormals in late training make CPU float ops very slow
     torch.manual_seed(SEED)
     cache = torch.load(os.path.join(CACHE, "tokens.pt"))
     train_data, val_data = cache["train"], cache["val"]
@@ -307,13 +314,13 @@ def train(name, steps, out_dir, bench=False):
         smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
         if bench and step == 2:
             t0, tokens = time.time(), 0
-        if bench and step == 12:
+        if bench and step == steps - 1:
             dt = time.time() - t0
-            print("%s bench: %.0f tokens/s (%.3f s/step)" % (name, tokens / dt, dt / 10), flush=True)
+            print("%s bench: %.0f tokens/s (%.3f s/step)" % (name, tokens / dt, dt / (steps - 3)), flush=True)
             return
         last = step == steps - 1
-        if step % 100 == 0 or last:
-            val = evaluate(model, val_data) if (step % 500 == 0 or last) else None
+        if step % 50 == 0 or last:
+            val = evaluate(model, val_data) if (step % 250 == 0 or last) else None
             el = time.time() - t0
             rec = {"step": step, "train_loss": round(smooth, 4), "lr": round(opt.param_groups[0]["lr"], 6),
                    "elapsed_s": round(el, 1), "tokens": tokens}
@@ -321,6 +328,10 @@ def train(name, steps, out_dir, bench=False):
                 rec["val_loss"] = round(val, 4)
             log.append(rec)
             print(json.dumps(rec), "tok/s %.0f" % (tokens / max(el, 1e-9)), flush=True)
+        if step % 250 == 249 and not bench:  # insurance: resumable snapshot (not used for the final output)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                        "step": step, "log": log, "tokens": tokens, "smooth": smooth, "elapsed": time.time() - t0},
+                       os.path.join(CACHE, "%s_ckpt.pt" % name))
     wall = time.time() - t0
     # final train loss measured like val loss (on fixed windows of the train stream)
     final_train = evaluate(model, train_data)
@@ -329,6 +340,31 @@ def train(name, steps, out_dir, bench=False):
              "wall_s": round(wall, 1), "tokens_per_s": round(tokens / wall, 1), "final_train_loss": round(final_train, 4),
              "final_val_loss": final_val, "warmup": warmup, "lr": hp["lr"], "train_tokens": len(train_data),
              "val_tokens": len(val_data), "chat_tokens": cache["chat_tokens"], "n_chat": cache["n_chat"]}
+    write_model_dir(out_dir, cfg, model, tok, stats, log, name)
+
+
+def finalize_snapshot(name, out_dir, planned_steps):
+    """Emergency path: write the model dir from the last 250-step snapshot of an unfinished run."""
+    torch.set_num_threads(2)
+    cache = torch.load(os.path.join(CACHE, "tokens.pt"))
+    snap = torch.load(os.path.join(CACHE, "%s_ckpt.pt" % name))
+    tok = bpe.Tokenizer.load(os.path.join(MAIN_DIR, "tokenizer.json"))
+    cfg = model_config(name, len(tok.vocab))
+    model = lt.CausalLM(cfg)
+    model.load_state_dict(snap["model"])
+    log = snap["log"]
+    val = evaluate(model, cache["val"])
+    steps = snap["step"] + 1
+    log.append({"step": snap["step"], "train_loss": round(snap["smooth"], 4), "lr": log[-1]["lr"],
+                "elapsed_s": round(snap["elapsed"], 1), "tokens": snap["tokens"], "val_loss": round(val, 4)})
+    stats = {"params": lt.count_params(model), "steps": steps, "batch": CONFIGS[name]["batch"], "seq_len": SEQ_LEN,
+             "tokens": snap["tokens"], "wall_s": round(snap["elapsed"], 1),
+             "tokens_per_s": round(snap["tokens"] / snap["elapsed"], 1),
+             "final_train_loss": round(evaluate(model, cache["train"]), 4), "final_val_loss": round(val, 4),
+             "warmup": min(200, max(10, planned_steps // 10)), "lr": CONFIGS[name]["lr"],
+             "train_tokens": len(cache["train"]), "val_tokens": len(cache["val"]),
+             "chat_tokens": cache["chat_tokens"], "n_chat": cache["n_chat"],
+             "note": "stopped early at step %d of %d planned (cosine schedule not finished)" % (steps, planned_steps)}
     write_model_dir(out_dir, cfg, model, tok, stats, log, name)
 
 
@@ -385,7 +421,7 @@ def write_model_dir(out_dir, cfg, model, tok, stats, log, name):
         json.dump(cfg, f, indent=2)
         f.write("\n")
     gen_cfg = {"bos_token_id": 0, "eos_token_id": [0, 2], "pad_token_id": 0, "do_sample": True,
-               "temperature": 0.8, "top_p": 0.95, "top_k": 0, "max_new_tokens": 256, "transformers_version": "4.46.0"}
+               "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 256, "transformers_version": "4.46.0"}
     with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
         json.dump(gen_cfg, f, indent=2)
         f.write("\n")
@@ -488,8 +524,8 @@ Train tokens: {stats['train_tokens']:,} (chat: {stats['chat_tokens']:,}); val to
 AdamW (betas 0.9/0.95, weight decay 0.1 on matrices, grad clip 1.0), peak LR {stats['lr']},
 {stats['warmup']} warmup steps then cosine to 10%; batch {stats['batch']} x {stats['seq_len']} tokens,
 random windows of the token stream; {stats['steps']} steps = {stats['tokens']:,} tokens
-(~{stats['tokens'] / stats['train_tokens']:.1f} epochs), float32, torch {torch.__version__}, 2 threads.
-Wall time {stats['wall_s'] / 60:.1f} min, {stats['tokens_per_s']:.0f} tokens/s.
+(~{stats['tokens'] / stats['train_tokens']:.1f} epochs), float32, torch {torch.__version__}, {torch.get_num_threads()} thread(s).
+Wall time {stats['wall_s'] / 60:.1f} min, {stats['tokens_per_s']:.0f} tokens/s (shared CPU). {stats.get('note', '')}
 
 Final loss (nats/token, 48 fixed windows of 256 tokens): train **{stats['final_train_loss']:.4f}**, validation
 **{stats['final_val_loss']:.4f}** (weights in float32 before BF16 rounding).
@@ -518,19 +554,21 @@ and greedy continuations from `tools/llama_torch.py` for parity tests), `train_l
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["tokenizer", "main", "draft", "bench"])
+    ap.add_argument("stage", choices=["tokenizer", "main", "draft", "bench", "finalize-main"])
     ap.add_argument("--steps", type=int, default=None)
     a = ap.parse_args()
     torch.set_num_threads(2)
     if a.stage == "tokenizer":
         stage_tokenizer()
     elif a.stage == "bench":
-        train("main", 13, None, bench=True)
-        train("draft", 13, None, bench=True)
+        train("main", a.steps or 13, None, bench=True)
+        train("draft", a.steps or 13, None, bench=True)
+    elif a.stage == "finalize-main":
+        finalize_snapshot("main", MAIN_DIR, a.steps or 1000)
     elif a.stage == "main":
-        train("main", a.steps or 3000, MAIN_DIR)
+        train("main", a.steps or 1000, MAIN_DIR)
     else:
-        train("draft", a.steps or 1500, DRAFT_DIR)
+        train("draft", a.steps or 1200, DRAFT_DIR)
 
 
 if __name__ == "__main__":
