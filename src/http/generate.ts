@@ -10,8 +10,9 @@ export interface PromptDelta extends EngineDelta {
 
 /**
  * The deltas of all prompts of one API request, interleaved as the engine produces them, with
- * per-request metrics. Nothing is buffered here: the engine's per-sequence queues are the only buffers,
- * so a slow reader pauses its own sequences. Interrupting the stream aborts every prompt's request.
+ * per-request metrics. Nothing accumulates here (only merging several prompts holds a few deltas in a
+ * bounded buffer): the engine's per-sequence queues are the buffers, so a slow reader pauses its own
+ * sequences. Interrupting the stream aborts every prompt's request.
  */
 export const generateAll = (
   engine: Engine["Service"],
@@ -37,6 +38,7 @@ export const generateAll = (
 export const startStream = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Stream.Stream<A, E>, E, Scope.Scope> =>
   Effect.gen(function*() {
     const pull = yield* Stream.toPull(stream)
-    const first: ReadonlyArray<A> = yield* pull.pipe(Pull.catchDone(() => Effect.succeed([])))
+    const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed(null)))
+    if (first === null) return Stream.empty
     return Stream.fromIterable(first).pipe(Stream.concat(Stream.fromPull(Effect.succeed(pull))))
   })

@@ -85,6 +85,14 @@ export const appendLegacyLogprobs = (
   return offset
 }
 
+/** Appends `more` to `into` (a choice's logprobs grow delta by delta). */
+export const concatLegacyLogprobs = (into: LegacyLogprobs, more: LegacyLogprobs): void => {
+  into.tokens.push(...more.tokens)
+  into.token_logprobs.push(...more.token_logprobs)
+  into.top_logprobs.push(...more.top_logprobs)
+  into.text_offset.push(...more.text_offset)
+}
+
 /** vLLM's `prompt_logprobs`: per prompt position null (the first) or {token_id: {logprob, rank, decoded_token}}. */
 export const vllmPromptLogprobs = (render: TokenRenderer, entries: ReadonlyArray<PromptTokenLogprob | null>) =>
   entries.map((e) => {

@@ -1,7 +1,7 @@
-import { Effect, Exit, Layer, Metric, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, Metric, Option, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
-import { Engine, type EngineDelta } from "../actors/engine.ts"
+import { Engine, EngineError, type EngineDelta } from "../actors/engine.ts"
 import type { FinishReason } from "../engine/engine-core.ts"
 
 /**
@@ -37,6 +37,12 @@ const withModel = <M extends Metric.Metric<any, any>>(metric: M, modelName: stri
 
 const countFinished = (modelName: string, reason: FinishReason) =>
   Metric.update(Metric.withAttributes(requestSuccess, { model_name: modelName, finished_reason: reason }), 1)
+
+/** The engine refused the request (overloaded, invalid): it never ran, so it is not an aborted request. */
+const wasRefused = <E>(cause: Cause.Cause<E>): boolean => {
+  const error = Cause.findErrorOption(cause)
+  return Option.isSome(error) && error.value instanceof EngineError && error.value.reason !== "internal"
+}
 
 /**
  * Records TTFT, inter-token latency, end-to-end latency and the finish reason of each of the request's
@@ -76,7 +82,7 @@ export const instrumentGeneration = (modelName: string, arrivalMs: number, n: nu
     })
     return deltas.pipe(
       Stream.tap(record),
-      Stream.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : recordAborted))
+      Stream.onExit((exit) => (Exit.isSuccess(exit) || wasRefused(exit.cause) ? Effect.void : recordAborted))
     )
   })
 

@@ -66,6 +66,7 @@ export const completionPrompts = (prompt: CompletionPrompt, info: EngineInfo): E
         prompts.push({ tokenIds: tokenizer.encode(item, true), text: item })
       } else {
         const param = typeof prompt === "string" || isTokenIdList(prompt) ? "prompt" : `prompt[${i}]`
+        if (item.length === 0) return yield* invalidRequest(`The prompt in '${param}' is empty (0 tokens).`, param)
         yield* checkTokenIds(item, info, param)
         prompts.push({ tokenIds: item, text: info.tokenizer === null ? null : info.tokenizer.decode(item, false) })
       }

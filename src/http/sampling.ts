@@ -4,6 +4,9 @@ import { defaultSamplingParams, validateSamplingParams, type SamplingParams } fr
 import { invalidRequest, type ApiError } from "./errors.ts"
 import type { SamplingFields } from "./schemas.ts"
 
+/** Most choices one request may ask for (OpenAI's limit for n). */
+export const MAX_CHOICES = 128
+
 export interface SamplingRequest {
   readonly fields: SamplingFields
   /** max_tokens, or max_completion_tokens for chat; null when the client left it unset. */
@@ -68,6 +71,8 @@ export const toSamplingParams = (request: SamplingRequest, info: EngineInfo): Ef
       includeStopStrInOutput: f.include_stop_str_in_output ?? false,
       skipSpecialTokens: f.skip_special_tokens ?? true
     })
+    // OpenAI's limit; without one a single request could fill the engine's whole waiting queue.
+    if (params.n > MAX_CHOICES) return yield* invalidRequest(`n must be <= ${MAX_CHOICES}, got ${params.n}`, "n")
     const problem = validateSamplingParams(params, info.config.vocabSize)
     if (problem !== null) {
       const param = paramOfMessage(problem)

@@ -106,7 +106,7 @@ export type DetokenizeRequest = typeof DetokenizeRequest.Type
 /** The fields both request kinds share, as the sampling-params mapping sees them. */
 export type SamplingFields = Omit<CompletionRequest, "prompt" | "echo" | "logprobs">
 
-/** First message on /v1/ws: a chat or completion request tagged with its kind. */
+/** The kind of a /v1/ws message: a chat or completion request (the rest of the message), or cancel. */
 export const WebSocketRequestType = Schema.Struct({
   type: Schema.Literals(["chat.completions", "completions", "cancel"]).annotate({
     description: "chat.completions or completions (the rest of the message is that request), or cancel."

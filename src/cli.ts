@@ -1,0 +1,335 @@
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
+import { Yaml } from "effect/encoding"
+import { HttpServer } from "effect/http"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { Engine } from "./actors/engine.ts"
+import { httpServerLayer } from "./http/server.ts"
+import { engineLayer, parseByteSize, type EngineOptions } from "./layers/engine.ts"
+
+/**
+ * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
+ * config file (--config) or an INFERLINE_* environment variable. Precedence: flag > environment >
+ * config file > default. Usage errors exit with code 2, failures to start with code 1.
+ */
+
+const packageDir = fileURLToPath(new URL("..", import.meta.url))
+const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8")) as { version: string }).version
+
+/** The bundled demo model, found next to the package whatever the working directory. */
+export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
+
+type Kind = "string" | "port" | "count" | "size" | "boolean" | "path" | "policy"
+
+interface OptionSpec {
+  readonly name: string
+  readonly kind: Kind
+  readonly value?: string
+  readonly help: string
+}
+
+/** Every serve option: flag `--name`, config key `name` (or `name_with_underscores`), env INFERLINE_NAME. */
+const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
+  { name: "host", kind: "string", value: "HOST", help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)." },
+  { name: "port", kind: "port", value: "PORT", help: "Port to listen on (default 8000; 0 picks a free one)." },
+  { name: "served-model-name", kind: "string", value: "NAME", help: "Model name clients send in `model` (default: the model directory's name)." },
+  { name: "max-model-len", kind: "count", value: "N", help: "Context length: prompt + output tokens (default: the model's max_position_embeddings)." },
+  { name: "block-size", kind: "count", value: "N", help: "Tokens per KV cache block (default 16)." },
+  { name: "max-num-seqs", kind: "count", value: "N", help: "Most sequences in one batch (default 128)." },
+  { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
+  { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
+  { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
+  { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
+  { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
+  { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
+  { name: "config", kind: "path", value: "FILE", help: "JSON or YAML file with any of these options as keys (flags override it)." }
+]
+
+const CONFIG_ONLY_KEYS = ["model"]
+
+class UsageError extends Error {}
+
+const envName = (option: string) => `INFERLINE_${option.toUpperCase().replaceAll("-", "_")}`
+
+const pad = (s: string, n: number) => s + " ".repeat(Math.max(1, n - s.length))
+
+export const serveHelp = (): string => {
+  const rows = SERVE_OPTIONS.map((o) => [o.kind === "boolean" ? `--${o.name}` : `--${o.name} ${o.value}`, o.help] as const)
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2
+  return [
+    "Usage: inferline serve [MODEL_DIR] [options]",
+    "",
+    "Serves a Hugging Face model directory with an OpenAI-compatible API (default: the bundled",
+    `model ${path.relative(process.cwd(), BUNDLED_MODEL_DIR) || BUNDLED_MODEL_DIR}).`,
+    "",
+    "Options:",
+    ...rows.map(([flag, help]) => `  ${pad(flag, width)}${help}`),
+    `  ${pad("-h, --help", width)}Show this help.`,
+    "",
+    "Every option can also be set in the config file (key: the flag name, e.g. max-model-len or",
+    "max_model_len; the model directory as `model`) or as an environment variable (INFERLINE_PORT,",
+    "INFERLINE_MAX_MODEL_LEN, INFERLINE_MODEL, INFERLINE_CONFIG, ...). Flags win over the environment,",
+    "which wins over the config file."
+  ].join("\n")
+}
+
+const mainHelp = () =>
+  [
+    `inferline ${packageVersion}: the LLM inference stack as one TypeScript runtime.`,
+    "",
+    "Usage: inferline <command> [options]",
+    "",
+    "Commands:",
+    "  serve [MODEL_DIR]   Serve a model with the OpenAI-compatible HTTP API (see inferline serve --help)",
+    "",
+    "Options:",
+    "  -h, --help          Show this help",
+    "  -v, --version       Show the version"
+  ].join("\n")
+
+/** The resolved configuration of `inferline serve`. */
+export interface ServeConfig {
+  readonly modelDir: string
+  readonly host: string
+  readonly port: number
+  readonly engine: Omit<EngineOptions, "modelDir">
+  readonly maxRequestBodyBytes: number
+  readonly logRequests: boolean
+}
+
+type RawValue = string | number | boolean
+
+/** Checks and converts one option value from wherever it came (`source` names it in errors). */
+const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: string): string | number | boolean => {
+  const bad = (expected: string) => new UsageError(`${source}: expected ${expected}, got ${JSON.stringify(raw)}`)
+  switch (spec.kind) {
+    case "string":
+      if (typeof raw !== "string" || raw === "") throw bad("a non-empty string")
+      return raw
+    case "path":
+      if (typeof raw !== "string" || raw === "") throw bad("a path")
+      return path.resolve(baseDir, raw)
+    case "policy":
+      if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
+      return raw
+    case "boolean": {
+      if (typeof raw === "boolean") return raw
+      const s = String(raw).toLowerCase()
+      if (["1", "true", "yes", "on"].includes(s)) return true
+      if (["0", "false", "no", "off"].includes(s)) return false
+      throw bad("true or false")
+    }
+    case "port":
+    case "count": {
+      const n = typeof raw === "number" ? raw : /^\d+$/.test(String(raw).trim()) ? Number(raw) : NaN
+      const min = spec.kind === "port" ? 0 : 1
+      const max = spec.kind === "port" ? 65535 : Number.MAX_SAFE_INTEGER
+      if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(spec.kind === "port" ? "a port number (0-65535)" : "a positive integer")
+      return n
+    }
+    case "size": {
+      if (typeof raw === "number" && Number.isSafeInteger(raw) && raw > 0) return raw
+      try {
+        const n = parseByteSize(String(raw))
+        if (n > 0) return n
+      } catch {
+        // reported below
+      }
+      throw bad("a size such as 512MiB, 2GB or a byte count")
+    }
+  }
+}
+
+/** Reads a config file: `.json` as JSON, anything else as YAML (a superset of JSON). */
+const readConfigFile = (file: string): Record<string, unknown> => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (e) {
+    throw new UsageError(`--config ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : (e as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = file.endsWith(".json") ? JSON.parse(text) : Yaml.parse(text)
+  } catch (e) {
+    throw new UsageError(`--config ${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`)
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new UsageError(`--config ${file}: expected a mapping of option names to values`)
+  return parsed as Record<string, unknown>
+}
+
+const parseFlags = (args: ReadonlyArray<string>) => {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } }
+  for (const o of SERVE_OPTIONS) options[o.name] = { type: o.kind === "boolean" ? "boolean" : "string" }
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, allowNegative: true, strict: true })
+  } catch (e) {
+    // Node's messages go on with advice about "--" that does not apply here: keep the first sentence.
+    throw new UsageError((e as Error).message.split(". ")[0])
+  }
+}
+
+/**
+ * Resolves `inferline serve` arguments against the environment and the config file. Throws UsageError
+ * on anything it cannot use, naming where the bad value came from.
+ */
+export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): ServeConfig | "help" => {
+  const { values, positionals } = parseFlags(args)
+  if (values.help === true) return "help"
+  if (positionals.length > 1) throw new UsageError(`expected at most one MODEL_DIR, got ${positionals.length}: ${positionals.join(" ")}`)
+
+  const settings = new Map<string, RawValue>()
+  const configFile = typeof values.config === "string" ? path.resolve(cwd, values.config) : env.INFERLINE_CONFIG ? path.resolve(cwd, env.INFERLINE_CONFIG) : null
+  let modelDir: string | null = null
+  if (configFile !== null) {
+    const source = (key: string) => `${configFile}: ${key}`
+    const baseDir = path.dirname(configFile)
+    for (const [rawKey, value] of Object.entries(readConfigFile(configFile))) {
+      const key = rawKey.replaceAll("_", "-")
+      if (key === "model") {
+        if (typeof value !== "string" || value === "") throw new UsageError(`${source(rawKey)}: expected a model directory`)
+        modelDir = path.resolve(baseDir, value)
+        continue
+      }
+      const spec = SERVE_OPTIONS.find((o) => o.name === key && o.kind !== "path")
+      if (spec === undefined) {
+        throw new UsageError(`${source(rawKey)}: unknown option (known: ${[...CONFIG_ONLY_KEYS, ...SERVE_OPTIONS.filter((o) => o.kind !== "path").map((o) => o.name)].join(", ")})`)
+      }
+      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new UsageError(`${source(rawKey)}: expected a scalar value`)
+      settings.set(spec.name, convert(spec, value, source(rawKey), baseDir))
+    }
+  }
+  for (const spec of SERVE_OPTIONS) {
+    const raw = env[envName(spec.name)]
+    if (raw !== undefined && raw !== "" && spec.kind !== "path") settings.set(spec.name, convert(spec, raw, envName(spec.name), cwd))
+  }
+  if (env.INFERLINE_MODEL) modelDir = path.resolve(cwd, env.INFERLINE_MODEL)
+  for (const spec of SERVE_OPTIONS) {
+    const raw = (values as Record<string, string | boolean | undefined>)[spec.name]
+    if (raw !== undefined && spec.kind !== "path") settings.set(spec.name, convert(spec, raw, `--${spec.name}`, cwd))
+  }
+  if (positionals.length === 1) modelDir = path.resolve(cwd, positionals[0])
+
+  const get = <T>(name: string): T | undefined => settings.get(name) as T | undefined
+  return {
+    modelDir: modelDir ?? BUNDLED_MODEL_DIR,
+    host: get<string>("host") ?? "127.0.0.1",
+    port: get<number>("port") ?? 8000,
+    engine: {
+      servedModelName: get<string>("served-model-name"),
+      maxModelLen: get<number>("max-model-len"),
+      blockSize: get<number>("block-size"),
+      maxNumSeqs: get<number>("max-num-seqs"),
+      maxNumBatchedTokens: get<number>("max-num-batched-tokens"),
+      kvCacheMemoryBytes: get<number>("kv-cache-memory"),
+      enablePrefixCaching: get<boolean>("enable-prefix-caching"),
+      schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy")
+    },
+    maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
+    logRequests: !(get<boolean>("disable-log-requests") ?? false)
+  }
+}
+
+/** Total bytes of the model's safetensors files, for the loading message. */
+const weightBytes = (dir: string): number => {
+  try {
+    return fs.readdirSync(dir).filter((f) => f.endsWith(".safetensors")).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0)
+  } catch {
+    return 0
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+
+/** Before loading: a directory without config.json is not a model (e.g. the demo model not trained yet). */
+const checkModelDir = (dir: string) => {
+  if (!fs.existsSync(dir)) throw new UsageError(`model directory not found: ${dir}`)
+  if (!fs.existsSync(path.join(dir, "config.json"))) {
+    throw new UsageError(
+      dir === BUNDLED_MODEL_DIR
+        ? `the bundled model ${dir} is incomplete (no config.json): rebuild it with tools/train_demo.py, or pass a model directory`
+        : `${dir} has no config.json; is it a Hugging Face model directory?`
+    )
+  }
+}
+
+/** `inferline serve`: loads the model (with timing), starts the server, prints where it listens. */
+const serve = (config: ServeConfig) => {
+  const started = performance.now()
+  const engine = engineLayer({ modelDir: config.modelDir, ...config.engine })
+  const announceModel = Layer.effectDiscard(Effect.gen(function*() {
+    const { info } = yield* Engine
+    const seconds = ((performance.now() - started) / 1000).toFixed(2)
+    yield* Console.log(
+      `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
+        `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}`
+    )
+  }))
+  const announceServer = Layer.effectDiscard(Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const { info } = yield* Engine
+    const url = HttpServer.formatAddress(server.address).replace(/\/$/, "")
+    yield* Console.log(`Serving model '${info.modelName}' at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
+    yield* Console.log("Press Ctrl+C to stop.")
+    // Built last, so its finalizer is the first to run when a signal interrupts the program.
+    yield* Effect.addFinalizer(() => Console.log("Shutting down: in-flight requests get up to 5 s to finish..."))
+  }))
+  const app = announceServer.pipe(
+    Layer.provideMerge(httpServerLayer({ host: config.host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests })),
+    Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine)))
+  )
+  return Effect.gen(function*() {
+    yield* Console.log(`Loading model ${config.modelDir} (${mib(weightBytes(config.modelDir))} of weights)...`)
+    yield* Layer.launch(app)
+  }).pipe(
+    Effect.onInterrupt(() => Console.log("Stopped.")),
+    Effect.tapCause((cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.void
+      return Console.error(`inferline: could not start: ${describeError(Cause.squash(cause))}`)
+    })
+  )
+}
+
+/** The first message along an error's cause chain (a ServeError carries Node's EADDRINUSE in its cause). */
+const describeError = (error: unknown): string => {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof Error && e.message !== "") return e.message
+  }
+  return String(error)
+}
+
+/** A signal (interruption) is a clean shutdown: exit 0. A failure to start: exit 1. */
+const teardown: Runtime.Teardown = (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+
+const usageError = (message: string, help: string) => {
+  console.error(`inferline: error: ${message}\nRun '${help}' for usage.`)
+  process.exitCode = 2
+}
+
+/** Entry point (bin/inferline.js): `args` are the arguments after the program name. */
+export const main = (args: ReadonlyArray<string>): void => {
+  const [command, ...rest] = args
+  if (command === "-h" || command === "--help" || command === "help") return void console.log(mainHelp())
+  if (command === "-v" || command === "--version") return void console.log(packageVersion)
+  if (command === undefined) {
+    console.error(mainHelp())
+    process.exitCode = 2
+    return
+  }
+  if (command !== "serve") return usageError(`unknown command '${command}'`, "inferline --help")
+  let config: ServeConfig | "help"
+  try {
+    config = resolveServeConfig(rest)
+    if (config !== "help") checkModelDir(config.modelDir)
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e.message, "inferline serve --help")
+    throw e
+  }
+  if (config === "help") return void console.log(serveHelp())
+  // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
+  NodeRuntime.runMain(serve(config), { disableErrorReporting: true, teardown })
+}

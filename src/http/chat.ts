@@ -1,0 +1,151 @@
+import { Effect, Stream } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Engine, type GenerateRequest } from "../actors/engine.ts"
+import { readJsonBody } from "./body.ts"
+import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
+import { generateAll, startStream, type PromptDelta } from "./generate.ts"
+import { chatLogprobs, tokenRenderer, vllmPromptLogprobs, type ChatTokenLogprob, type TokenRenderer } from "./logprobs.ts"
+import { chatPrompt, checkModel, checkPromptLength } from "./prompt.ts"
+import { toSamplingParams } from "./sampling.ts"
+import { ChatCompletionRequest } from "./schemas.ts"
+import { sseResponse } from "./sse.ts"
+import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
+
+/** A validated chat request, ready to hand to the engine. */
+export interface PreparedChat {
+  readonly id: string
+  readonly created: number
+  readonly model: string
+  readonly n: number
+  readonly generate: GenerateRequest
+  readonly render: TokenRenderer
+  readonly wantsLogprobs: boolean
+  readonly includeUsage: boolean
+}
+
+/** Validates a chat request against the served model: template, context length, sampling params. */
+export const prepareChat = (request: ChatCompletionRequest) =>
+  Effect.gen(function*() {
+    const engine = yield* Engine
+    const info = engine.info
+    yield* checkModel(request.model, info)
+    if ((request.top_logprobs ?? 0) > 0 && request.logprobs !== true) {
+      return yield* invalidRequest("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+    }
+    const prompt = yield* chatPrompt(request.messages, request.add_generation_prompt ?? true, info)
+    yield* checkPromptLength(prompt, info, "messages")
+    const params = yield* toSamplingParams({
+      fields: request,
+      maxTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
+      maxTokensParam: request.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
+      logprobs: request.logprobs === true ? request.top_logprobs ?? 0 : null,
+      promptLogprobs: request.prompt_logprobs ?? null,
+      promptTokens: prompt.tokenIds.length
+    }, info)
+    return {
+      id: responseId("chatcmpl"),
+      created: unixSeconds(),
+      model: info.modelName,
+      n: params.n,
+      generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null },
+      render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
+      wantsLogprobs: params.logprobs !== null,
+      includeUsage: request.stream_options?.include_usage ?? false
+    } satisfies PreparedChat
+  })
+
+/** The whole response of a non-streaming chat request. */
+export const chatCompletion = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>) =>
+  Effect.gen(function*() {
+    const usage = new UsageTracker()
+    const choices = Array.from({ length: chat.n }, () => ({
+      content: "",
+      logprobs: [] as Array<ChatTokenLogprob>,
+      finishReason: null as string | null,
+      stopReason: null as string | number | null
+    }))
+    let promptLogprobs: unknown = null
+    yield* Stream.runForEach(deltas, (d) =>
+      Effect.sync(() => {
+        usage.add(d)
+        const c = choices[d.index]
+        c.content += d.text
+        if (d.logprobs !== null) c.logprobs.push(...chatLogprobs(chat.render, d.logprobs))
+        if (d.promptLogprobs !== null && promptLogprobs === null) promptLogprobs = vllmPromptLogprobs(chat.render, d.promptLogprobs)
+        if (d.finishReason !== null) {
+          c.finishReason = d.finishReason
+          c.stopReason = d.stopReason
+        }
+      })
+    )
+    return {
+      id: chat.id,
+      object: "chat.completion",
+      created: chat.created,
+      model: chat.model,
+      choices: choices.map((c, index) => ({
+        index,
+        message: { role: "assistant", content: c.content },
+        logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null,
+        finish_reason: c.finishReason,
+        stop_reason: c.stopReason
+      })),
+      usage: usage.usage,
+      ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
+    }
+  })
+
+/**
+ * The chunk stream of a streaming chat request, as OpenAI sends it: per choice a first chunk with
+ * `role: "assistant"` and empty content, then content chunks as the engine releases text, then a chunk
+ * with an empty delta and the finish_reason; with include_usage every chunk has `usage: null` and a
+ * last chunk carries the usage with `choices: []`. Choices of n > 1 interleave by index.
+ */
+export const chatChunks = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>): Stream.Stream<unknown, ApiError> => {
+  const chunk = (choices: ReadonlyArray<unknown>) => ({
+    id: chat.id,
+    object: "chat.completion.chunk",
+    created: chat.created,
+    model: chat.model,
+    choices,
+    ...(chat.includeUsage && { usage: null })
+  })
+  const roleChunks = Array.from({ length: chat.n }, (_, index) =>
+    chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]))
+  const body = deltas.pipe(
+    Stream.mapAccum(() => new UsageTracker(), (usage, d) => {
+      usage.add(d)
+      const out: Array<unknown> = []
+      const hasTokens = chat.wantsLogprobs && d.logprobs !== null && d.logprobs.length > 0
+      if (d.text !== "" || hasTokens) {
+        out.push(chunk([{
+          index: d.index,
+          delta: { content: d.text },
+          logprobs: chat.wantsLogprobs ? { content: d.logprobs === null ? [] : chatLogprobs(chat.render, d.logprobs) } : null,
+          finish_reason: null
+        }]))
+      }
+      if (d.finishReason !== null) {
+        out.push(chunk([{ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason }]))
+      }
+      return [usage, out] as const
+    }, {
+      onHalt: (usage) => (chat.includeUsage ? [{ id: chat.id, object: "chat.completion.chunk", created: chat.created, model: chat.model, choices: [], usage: usage.usage }] : [])
+    })
+  )
+  return Stream.concat(Stream.fromIterable(roleChunks), body)
+}
+
+/** POST /v1/chat/completions */
+export const chatCompletionsRoute = HttpRouter.add(
+  "POST",
+  "/v1/chat/completions",
+  orErrorResponse(Effect.gen(function*() {
+    const request = yield* readJsonBody(ChatCompletionRequest)
+    const chat = yield* prepareChat(request)
+    const engine = yield* Engine
+    const deltas = generateAll(engine, [chat.generate])
+    if (request.stream === true) return sseResponse(chatChunks(chat, yield* startStream(deltas)))
+    return HttpServerResponse.jsonUnsafe(yield* chatCompletion(chat, deltas))
+  }))
+)

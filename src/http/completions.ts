@@ -1,0 +1,189 @@
+import { Effect, Stream } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Engine, type GenerateRequest } from "../actors/engine.ts"
+import { readJsonBody } from "./body.ts"
+import { orErrorResponse, type ApiError } from "./errors.ts"
+import { generateAll, startStream, type PromptDelta } from "./generate.ts"
+import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
+import { checkModel, checkPromptLength, completionPrompts, type Prompt } from "./prompt.ts"
+import { toSamplingParams } from "./sampling.ts"
+import { CompletionRequest } from "./schemas.ts"
+import { sseResponse } from "./sse.ts"
+import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
+
+/** A validated legacy completion request: one engine request per prompt, n choices each. */
+export interface PreparedCompletion {
+  readonly id: string
+  readonly created: number
+  readonly model: string
+  readonly n: number
+  readonly prompts: ReadonlyArray<Prompt>
+  readonly generate: ReadonlyArray<GenerateRequest>
+  readonly echo: boolean
+  readonly wantsLogprobs: boolean
+  readonly render: TokenRenderer
+  readonly includeUsage: boolean
+}
+
+export const prepareCompletion = (request: CompletionRequest) =>
+  Effect.gen(function*() {
+    const engine = yield* Engine
+    const info = engine.info
+    yield* checkModel(request.model, info)
+    const prompts = yield* completionPrompts(request.prompt, info)
+    const echo = request.echo ?? false
+    const logprobs = request.logprobs ?? null
+    const generate: Array<GenerateRequest> = []
+    for (let i = 0; i < prompts.length; i++) {
+      const param = prompts.length === 1 ? "prompt" : `prompt[${i}]`
+      yield* checkPromptLength(prompts[i], info, param)
+      const params = yield* toSamplingParams({
+        fields: request,
+        maxTokens: request.max_tokens ?? null,
+        maxTokensParam: "max_tokens",
+        logprobs,
+        // Echoing with logprobs reports the prompt's tokens too, as OpenAI did.
+        promptLogprobs: request.prompt_logprobs ?? (echo && logprobs !== null ? logprobs : null),
+        promptTokens: prompts[i].tokenIds.length
+      }, info)
+      generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
+    }
+    return {
+      id: responseId("cmpl"),
+      created: unixSeconds(),
+      model: info.modelName,
+      n: generate[0].params.n,
+      prompts,
+      generate,
+      echo,
+      wantsLogprobs: logprobs !== null,
+      render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
+      includeUsage: request.stream_options?.include_usage ?? false
+    } satisfies PreparedCompletion
+  })
+
+/** Per-choice state shared by the streaming and the non-streaming response. */
+interface ChoiceState {
+  started: boolean
+  /** Where the next token starts in the choice's text (the text starts with the prompt when echoing). */
+  offset: number
+  finishReason: string | null
+  stopReason: string | number | null
+  promptLogprobs: unknown
+}
+
+/**
+ * Folds one delta into its choice; returns the text and logprobs this delta adds (the echoed prompt
+ * and its logprobs come with the choice's first delta).
+ */
+const applyDelta = (c: PreparedCompletion, state: ChoiceState, d: PromptDelta): { text: string; logprobs: LegacyLogprobs | null } => {
+  let text = ""
+  const logprobs = c.wantsLogprobs ? emptyLegacyLogprobs() : null
+  if (!state.started) {
+    state.started = true
+    const prompt = c.prompts[d.promptIndex]
+    if (c.echo) {
+      text += prompt.text ?? ""
+      if (logprobs !== null) appendLegacyLogprobs(logprobs, c.render, d.promptLogprobs ?? [], prompt.tokenIds, state.offset)
+      state.offset = text.length
+    }
+    if (d.promptLogprobs !== null) state.promptLogprobs = vllmPromptLogprobs(c.render, d.promptLogprobs)
+  }
+  text += d.text
+  if (logprobs !== null && d.logprobs !== null) {
+    appendLegacyLogprobs(logprobs, c.render, d.logprobs, d.tokenIds, state.offset)
+  }
+  state.offset += d.text.length
+  if (d.finishReason !== null) {
+    state.finishReason = d.finishReason
+    state.stopReason = d.stopReason
+  }
+  return { text, logprobs }
+}
+
+const newChoices = (c: PreparedCompletion): Array<ChoiceState> =>
+  Array.from({ length: c.prompts.length * c.n }, () => ({
+    started: false,
+    offset: 0,
+    finishReason: null,
+    stopReason: null,
+    promptLogprobs: null
+  }))
+
+/** Choices are numbered prompt-major: prompt p's choice i has index p * n + i. */
+const choiceIndex = (c: PreparedCompletion, d: PromptDelta) => d.promptIndex * c.n + d.index
+
+export const completion = (c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>) =>
+  Effect.gen(function*() {
+    const usage = new UsageTracker()
+    const choices = newChoices(c)
+    const texts = choices.map(() => "")
+    const logprobs = choices.map(() => emptyLegacyLogprobs())
+    yield* Stream.runForEach(deltas, (d) =>
+      Effect.sync(() => {
+        usage.add(d)
+        const index = choiceIndex(c, d)
+        const added = applyDelta(c, choices[index], d)
+        texts[index] += added.text
+        if (added.logprobs !== null) concatLegacyLogprobs(logprobs[index], added.logprobs)
+      })
+    )
+    return {
+      id: c.id,
+      object: "text_completion",
+      created: c.created,
+      model: c.model,
+      choices: choices.map((s, index) => ({
+        index,
+        text: texts[index],
+        logprobs: c.wantsLogprobs ? logprobs[index] : null,
+        finish_reason: s.finishReason,
+        stop_reason: s.stopReason,
+        ...(s.promptLogprobs !== null && { prompt_logprobs: s.promptLogprobs })
+      })),
+      usage: usage.usage
+    }
+  })
+
+/** Streaming chunks: text deltas per choice (interleaved), a chunk with the finish_reason, usage last. */
+export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>): Stream.Stream<unknown, ApiError> => {
+  const chunk = (choices: ReadonlyArray<unknown>) => ({
+    id: c.id,
+    object: "text_completion",
+    created: c.created,
+    model: c.model,
+    choices,
+    ...(c.includeUsage && { usage: null })
+  })
+  return deltas.pipe(
+    Stream.mapAccum(() => ({ usage: new UsageTracker(), choices: newChoices(c) }), (acc, d) => {
+      acc.usage.add(d)
+      const index = choiceIndex(c, d)
+      const added = applyDelta(c, acc.choices[index], d)
+      const out: Array<unknown> = []
+      if (added.text !== "" || (added.logprobs !== null && added.logprobs.tokens.length > 0)) {
+        out.push(chunk([{ index, text: added.text, logprobs: added.logprobs, finish_reason: null }]))
+      }
+      if (d.finishReason !== null) {
+        out.push(chunk([{ index, text: "", logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason }]))
+      }
+      return [acc, out] as const
+    }, {
+      onHalt: (acc) => (c.includeUsage ? [{ id: c.id, object: "text_completion", created: c.created, model: c.model, choices: [], usage: acc.usage.usage }] : [])
+    })
+  )
+}
+
+/** POST /v1/completions */
+export const completionsRoute = HttpRouter.add(
+  "POST",
+  "/v1/completions",
+  orErrorResponse(Effect.gen(function*() {
+    const request = yield* readJsonBody(CompletionRequest)
+    const prepared = yield* prepareCompletion(request)
+    const engine = yield* Engine
+    const deltas = generateAll(engine, prepared.generate)
+    if (request.stream === true) return sseResponse(completionChunks(prepared, yield* startStream(deltas)))
+    return HttpServerResponse.jsonUnsafe(yield* completion(prepared, deltas))
+  }))
+)

@@ -1,0 +1,32 @@
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Engine } from "../actors/engine.ts"
+
+/** When this process started serving, reported as the model's `created` (as vLLM does). */
+const servedSince = Math.floor(Date.now() / 1000)
+
+/** GET /v1/models: the served model, with vLLM's extras (max_model_len, root). */
+const modelsRoute = HttpRouter.add(
+  "GET",
+  "/v1/models",
+  Effect.gen(function*() {
+    const { info } = yield* Engine
+    return HttpServerResponse.jsonUnsafe({
+      object: "list",
+      data: [{
+        id: info.modelName,
+        object: "model",
+        created: servedSince,
+        owned_by: "inferline",
+        root: info.modelName,
+        parent: null,
+        max_model_len: info.maxModelLen
+      }]
+    })
+  })
+)
+
+/** GET /health: 200 once the model is loaded (the server only listens after that). */
+const healthRoute = HttpRouter.add("GET", "/health", HttpServerResponse.empty({ status: 200 }))
+
+export const modelRoutes = Layer.mergeAll(modelsRoute, healthRoute)

@@ -1,0 +1,88 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Effect, Layer, Metric, Option } from "effect"
+import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { createServer } from "node:http"
+import { MaxRequestBodyBytes } from "./body.ts"
+import { chatCompletionsRoute } from "./chat.ts"
+import { completionsRoute } from "./completions.ts"
+import { errorResponse, internalError, methodNotAllowed, routeNotFound } from "./errors.ts"
+import { metricsRoute } from "./metrics.ts"
+import { modelRoutes } from "./models.ts"
+import { ENDPOINTS, openApiRoutes } from "./openapi.ts"
+import { tokenizeRoutes } from "./tokenize.ts"
+import { websocketRoute } from "./websocket.ts"
+
+export interface HttpServerOptions {
+  readonly host: string
+  /** 0 picks a free port (tests read it from HttpServer.address). */
+  readonly port: number
+  /** Largest accepted request body (default 2 MiB). */
+  readonly maxRequestBodyBytes?: number
+  /** Log one line per request (Effect's HTTP logger). */
+  readonly logRequests?: boolean
+}
+
+const pathOf = (url: string) => url.split("?")[0]
+
+/**
+ * Around every route: an unknown path is a 404 and a known path with the wrong method a 405, both in
+ * the OpenAI error shape; any other unexpected failure or defect is logged and answered with a generic
+ * 500 (no stack trace leaves the server); interruptions pass through. With `logRequests`, one line per
+ * request (method, path, status, time to the response head; a stream's body may go on after it).
+ */
+export const apiMiddleware = (logRequests: boolean) =>
+  HttpRouter.middleware((app) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const started = performance.now()
+      const response = yield* Effect.catchCause(app, (cause) =>
+        Effect.gen(function*() {
+          if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
+          const error = Cause.findErrorOption(cause)
+          if (Option.isSome(error) && HttpServerError.isHttpServerError(error.value) && error.value.reason._tag === "RouteNotFound") {
+            const path = pathOf(request.url)
+            const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
+            return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
+          }
+          yield* Effect.logError(`${request.method} ${pathOf(request.url)} failed`, cause)
+          return errorResponse(internalError())
+        }))
+      if (logRequests) yield* Effect.logInfo(`${request.method} ${pathOf(request.url)} ${response.status} ${(performance.now() - started).toFixed(0)} ms`)
+      return response
+    }), { global: true })
+
+/** Every route of the API (they need the Engine). */
+export const apiRoutes = (options: { readonly logRequests: boolean }) =>
+  Layer.mergeAll(
+    chatCompletionsRoute,
+    completionsRoute,
+    modelRoutes,
+    tokenizeRoutes,
+    metricsRoute,
+    openApiRoutes,
+    websocketRoute,
+    apiMiddleware(options.logRequests)
+  )
+
+/** How long in-flight requests may go on after a shutdown signal before they are aborted. */
+const GRACEFUL_SHUTDOWN = "5 seconds"
+
+/**
+ * The OpenAI-compatible HTTP server on Node, listening once built. It exposes `HttpServer` (for the
+ * bound address) and needs the `Engine`. Each server keeps its own metric registry, so two servers in
+ * one process (tests) do not mix their request metrics.
+ */
+export const httpServerLayer = (options: HttpServerOptions) => {
+  const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
+  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false }), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, {
+      host: options.host,
+      port: options.port,
+      gracefulShutdownTimeout: GRACEFUL_SHUTDOWN,
+      // A WebSocket message is a request body: the same limit applies.
+      websocket: { maxPayload: maxRequestBodyBytes }
+    })),
+    Layer.provide(Layer.succeed(MaxRequestBodyBytes, maxRequestBodyBytes)),
+    Layer.provide(Layer.sync(Metric.MetricRegistry, () => new Map()))
+  )
+}

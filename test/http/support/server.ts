@@ -1,0 +1,83 @@
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { HttpServer } from "effect/http"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import OpenAI from "openai"
+import { Engine } from "../../../src/actors/engine.ts"
+import { httpServerLayer } from "../../../src/http/server.ts"
+import { engineLayer, type EngineOptions } from "../../../src/layers/engine.ts"
+
+const modelsDir = fileURLToPath(new URL("../../../models", import.meta.url))
+
+/** The bundled model once it is complete (trained), else the draft model with the same tokenizer. */
+export const testModelDir = (): string => {
+  const bundled = path.join(modelsDir, "inferline-kjv")
+  const complete = ["config.json", "model.safetensors", "tokenizer.json"].every((f) => fs.existsSync(path.join(bundled, f)))
+  return complete ? bundled : path.join(modelsDir, "inferline-kjv-draft")
+}
+
+/** Tests address the model by the bundled name whichever directory serves it. */
+export const MODEL = "inferline-kjv"
+
+export interface TestServer {
+  readonly baseUrl: string
+  readonly client: OpenAI
+  readonly runtime: ManagedRuntime.ManagedRuntime<Engine | HttpServer.HttpServer, unknown>
+  readonly close: () => Promise<void>
+}
+
+/**
+ * The real server (real model, real engine, Node HTTP server on 127.0.0.1 with an ephemeral port) in
+ * this process, with the official OpenAI SDK pointed at it.
+ */
+export const startTestServer = async (
+  engine: Partial<EngineOptions> = {},
+  http: { readonly maxRequestBodyBytes?: number } = {}
+): Promise<TestServer> => {
+  const layer = httpServerLayer({ host: "127.0.0.1", port: 0, ...http }).pipe(
+    Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: MODEL, ...engine }))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  const address = await runtime.runPromise(Effect.gen(function*() {
+    return (yield* HttpServer.HttpServer).address
+  }))
+  if (address._tag !== "InetAddressV4" && address._tag !== "InetAddressV6") throw new Error("expected a TCP address")
+  const baseUrl = `http://127.0.0.1:${address.port}`
+  return {
+    baseUrl,
+    client: new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey: "unused", maxRetries: 0, timeout: 30_000 }),
+    runtime,
+    close: () => runtime.dispose()
+  }
+}
+
+/** POSTs JSON (or raw text) and returns the status, headers and parsed body. */
+export const postJson = async (url: string, body: unknown, raw = false) => {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: raw ? (body as string) : JSON.stringify(body) })
+  const text = await response.text()
+  let json: any = null
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, headers: response.headers, json, text }
+}
+
+/** One Prometheus sample's value, e.g. metricValue(text, "inferline_kv_cache_usage_perc"), or null. */
+export const metricValue = (exposition: string, name: string, labels: Record<string, string> = {}): number | null => {
+  for (const line of exposition.split("\n")) {
+    if (line.startsWith("#")) continue
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line)
+    if (m === null || m[1] !== name) continue
+    const set = m[2] ?? ""
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) return Number(m[3])
+  }
+  return null
+}
+
+/** GETs a JSON document. */
+export const getJson = async (url: string): Promise<any> => (await fetch(url)).json()
+
+export const scrapeMetrics = async (baseUrl: string) => (await fetch(`${baseUrl}/metrics`)).text()
