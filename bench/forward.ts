@@ -45,9 +45,10 @@ const lmHeadFlops = (c: ModelConfig) => 2 * c.hiddenSize * c.vocabSize
  */
 const matmulPeakGflops = (kernels: Kernels): number => {
   const rows = 32, n = 256
-  const x = kernels.alloc(rows * n).map((_, i) => Math.sin(i))
-  const w = kernels.alloc(n * n).map((_, i) => Math.cos(i))
-  const out = kernels.alloc(rows * n)
+  // Filled in place: a mapped copy would live outside the backend's arena.
+  const x = kernels.alloc(rows * n), w = kernels.alloc(n * n), out = kernels.alloc(rows * n)
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i)
+  for (let i = 0; i < w.length; i++) w[i] = Math.cos(i)
   let best = 0
   for (let rep = 0; rep < 7; rep++) {
     const iters = 40

@@ -7,6 +7,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Engine } from "./actors/engine.ts"
+import { databaseLayerFromConfig } from "./db/database.ts"
+import { resolveBindHost } from "./gateway/bind-policy.ts"
+import { gatewayLayerFromConfig } from "./gateway/layers.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { engineLayer, parseByteSize, type EngineOptions } from "./layers/engine.ts"
 
@@ -45,6 +48,8 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
+  { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
+  { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
   { name: "config", kind: "path", value: "FILE", help: "JSON or YAML file with any of these options as keys (flags override it)." }
 ]
 
@@ -93,11 +98,14 @@ const mainHelp = () =>
 /** The resolved configuration of `inferline serve`. */
 export interface ServeConfig {
   readonly modelDir: string
-  readonly host: string
+  /** As asked for; undefined = the default (loopback). The bind policy decides the final host. */
+  readonly host: string | undefined
   readonly port: number
   readonly engine: Omit<EngineOptions, "modelDir">
   readonly maxRequestBodyBytes: number
   readonly logRequests: boolean
+  readonly masterKey: string | undefined
+  readonly publicMetrics: boolean
 }
 
 type RawValue = string | number | boolean
@@ -217,7 +225,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   const get = <T>(name: string): T | undefined => settings.get(name) as T | undefined
   return {
     modelDir: modelDir ?? BUNDLED_MODEL_DIR,
-    host: get<string>("host") ?? "127.0.0.1",
+    host: get<string>("host"),
     port: get<number>("port") ?? 8000,
     engine: {
       servedModelName: get<string>("served-model-name"),
@@ -230,7 +238,9 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
-    logRequests: !(get<boolean>("disable-log-requests") ?? false)
+    logRequests: !(get<boolean>("disable-log-requests") ?? false),
+    masterKey: get<string>("master-key"),
+    publicMetrics: get<boolean>("public-metrics") ?? false
   }
 }
 
@@ -278,11 +288,16 @@ const serve = (config: ServeConfig) => {
     // Built last, so its finalizer is the first to run when a signal interrupts the program.
     yield* Effect.addFinalizer(() => Console.log("Shutting down: in-flight requests get up to 5 s to finish..."))
   }))
-  const app = announceServer.pipe(
-    Layer.provideMerge(httpServerLayer({ host: config.host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests })),
-    Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine)))
-  )
+  // Keys and teams live in DATABASE_URL's Postgres, or embedded PGlite under INFERLINE_DATA_DIR; limits
+  // in memory, or Redis with REDIS_URL.
+  const gateway = gatewayLayerFromConfig({ masterKey: config.masterKey }).pipe(Layer.provide(databaseLayerFromConfig()))
   return Effect.gen(function*() {
+    const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
+    const app = announceServer.pipe(
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics })),
+      Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
+      Layer.provide(gateway)
+    )
     yield* Console.log(`Loading model ${config.modelDir} (${mib(weightBytes(config.modelDir))} of weights)...`)
     yield* Layer.launch(app)
   }).pipe(

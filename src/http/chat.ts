@@ -1,7 +1,9 @@
 import { Effect, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
+import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
 import { readJsonBody } from "./body.ts"
+import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
 import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
 import { generateAll, startStream, type PromptDelta } from "./generate.ts"
 import { chatLogprobs, tokenRenderer, vllmPromptLogprobs, type ChatTokenLogprob, type TokenRenderer } from "./logprobs.ts"
@@ -141,11 +143,15 @@ export const chatCompletionsRoute = HttpRouter.add(
   "POST",
   "/v1/chat/completions",
   orErrorResponse(Effect.gen(function*() {
+    const principal = yield* currentPrincipal
     const request = yield* readJsonBody(ChatCompletionRequest)
     const chat = yield* prepareChat(request)
+    const permit = yield* admitGeneration(principal, chat.model, [chat.generate], request.messages.length)
     const engine = yield* Engine
-    const deltas = generateAll(engine, [chat.generate])
-    if (request.stream === true) return sseResponse(chatChunks(chat, yield* startStream(deltas)))
-    return HttpServerResponse.jsonUnsafe(yield* chatCompletion(chat, deltas))
+    const deltas = generateAll(engine, [chat.generate]).pipe(metered(permit, [chat.generate]))
+    const response = request.stream === true
+      ? sseResponse(chatChunks(chat, yield* startStream(deltas)))
+      : HttpServerResponse.jsonUnsafe(yield* chatCompletion(chat, deltas))
+    return withRateLimitHeaders(permit.headers)(response)
   }))
 )

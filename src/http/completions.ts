@@ -1,7 +1,9 @@
 import { Effect, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
+import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
 import { readJsonBody } from "./body.ts"
+import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
 import { orErrorResponse, type ApiError } from "./errors.ts"
 import { generateAll, startStream, type PromptDelta } from "./generate.ts"
 import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
@@ -179,11 +181,15 @@ export const completionsRoute = HttpRouter.add(
   "POST",
   "/v1/completions",
   orErrorResponse(Effect.gen(function*() {
+    const principal = yield* currentPrincipal
     const request = yield* readJsonBody(CompletionRequest)
     const prepared = yield* prepareCompletion(request)
+    const permit = yield* admitGeneration(principal, prepared.model, prepared.generate)
     const engine = yield* Engine
-    const deltas = generateAll(engine, prepared.generate)
-    if (request.stream === true) return sseResponse(completionChunks(prepared, yield* startStream(deltas)))
-    return HttpServerResponse.jsonUnsafe(yield* completion(prepared, deltas))
+    const deltas = generateAll(engine, prepared.generate).pipe(metered(permit, prepared.generate))
+    const response = request.stream === true
+      ? sseResponse(completionChunks(prepared, yield* startStream(deltas)))
+      : HttpServerResponse.jsonUnsafe(yield* completion(prepared, deltas))
+    return withRateLimitHeaders(permit.headers)(response)
   }))
 )

@@ -2,8 +2,11 @@ import { Cause, Data, Effect, Option, Schema, SchemaIssue } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type { EngineError } from "../actors/engine.ts"
 
-/** The `type` field of an OpenAI error; clients branch on the HTTP status, humans read the type. */
-export type ApiErrorType = "invalid_request_error" | "server_error"
+/**
+ * The `type` field of an OpenAI error; clients branch on the HTTP status, humans read the type. A 429 is
+ * typed by the limit that was hit, `requests` or `tokens`, as OpenAI does.
+ */
+export type ApiErrorType = "invalid_request_error" | "server_error" | "requests" | "tokens"
 
 /**
  * An error the API answers with, in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
@@ -15,7 +18,7 @@ export class ApiError extends Data.TaggedError("ApiError")<{
   readonly message: string
   readonly param: string | null
   readonly code: string | null
-  readonly headers?: Record<string, string>
+  readonly headers?: Readonly<Record<string, string>>
 }> {}
 
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>

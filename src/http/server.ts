@@ -2,10 +2,13 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { createServer } from "node:http"
+import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { errorResponse, internalError, methodNotAllowed, routeNotFound } from "./errors.ts"
+import { adminRoutes } from "./gateway/admin-routes.ts"
+import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
 import { ENDPOINTS, openApiRoutes } from "./openapi.ts"
@@ -20,6 +23,8 @@ export interface HttpServerOptions {
   readonly maxRequestBodyBytes?: number
   /** Log one line per request (Effect's HTTP logger). */
   readonly logRequests?: boolean
+  /** Serve /metrics without a key even when keys are on (for a Prometheus scraper). */
+  readonly publicMetrics?: boolean
 }
 
 const pathOf = (url: string) => url.split("?")[0]
@@ -51,8 +56,8 @@ export const apiMiddleware = (logRequests: boolean) =>
       return response
     }), { global: true })
 
-/** Every route of the API (they need the Engine). */
-export const apiRoutes = (options: { readonly logRequests: boolean }) =>
+/** Every route of the API (they need the Engine and the Gateway). */
+export const apiRoutes = (options: { readonly logRequests: boolean; readonly publicMetrics?: boolean }) =>
   Layer.mergeAll(
     chatCompletionsRoute,
     completionsRoute,
@@ -61,6 +66,9 @@ export const apiRoutes = (options: { readonly logRequests: boolean }) =>
     metricsRoute,
     openApiRoutes,
     websocketRoute,
+    adminRoutes,
+    authMiddleware({ publicMetrics: options.publicMetrics ?? false }),
+    requestIdMiddleware,
     apiMiddleware(options.logRequests)
   )
 
@@ -69,12 +77,13 @@ const GRACEFUL_SHUTDOWN = "5 seconds"
 
 /**
  * The OpenAI-compatible HTTP server on Node, listening once built. It exposes `HttpServer` (for the
- * bound address) and needs the `Engine`. Each server keeps its own metric registry, so two servers in
+ * bound address) and needs the `Engine` and the `Gateway` (keys, limits; `gatewayTestLayer()` with no
+ * master key turns auth off). Each server keeps its own metric registry, so two servers in
  * one process (tests) do not mix their request metrics.
  */
 export const httpServerLayer = (options: HttpServerOptions) => {
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
-  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false }), { disableLogger: true, disableListenLog: true }).pipe(
+  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics }), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, {
       host: options.host,
       port: options.port,

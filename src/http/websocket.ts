@@ -6,6 +6,7 @@ import { decodeJson, parseJson } from "./body.ts"
 import { chatChunks, prepareChat } from "./chat.ts"
 import { completionChunks, prepareCompletion } from "./completions.ts"
 import { ApiError, apiErrorFromCause, errorBody, errorResponse, invalidRequest } from "./errors.ts"
+import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
 import { generateAll } from "./generate.ts"
 import { ChatCompletionRequest, CompletionRequest, WebSocketRequestType } from "./schemas.ts"
 
@@ -44,25 +45,33 @@ export const websocketRoute = HttpRouter.add(
       }))
     }
     const engine = yield* Engine
+    // Browsers cannot set headers on a WebSocket: the key is checked once, on the upgrade request.
+    const principal = yield* Effect.result(currentPrincipal)
     const write = (yield* socket.value.writer).write
     const send = (message: unknown) => write(JSON.stringify(message)).pipe(Effect.ignore)
     const running = yield* FiberHandle.make<void, never>()
 
+    /** The request's chunks; its gateway permit lives in `scope` (the running request's). */
     const chunksFor = (kind: "chat.completions" | "completions", json: unknown) =>
       Effect.gen(function*() {
+        if (principal._tag === "Failure") return yield* principal.failure
         if (kind === "chat.completions") {
-          const chat = yield* prepareChat(yield* decodeJson(ChatCompletionRequest, json))
-          return chatChunks(chat, generateAll(engine, [chat.generate]))
+          const request = yield* decodeJson(ChatCompletionRequest, json)
+          const chat = yield* prepareChat(request)
+          const permit = yield* admitGeneration(principal.success, chat.model, [chat.generate], request.messages.length)
+          return chatChunks(chat, generateAll(engine, [chat.generate]).pipe(metered(permit, [chat.generate])))
         }
-        const completion = yield* prepareCompletion(yield* decodeJson(CompletionRequest, json))
-        return completionChunks(completion, generateAll(engine, completion.generate))
+        const request = yield* decodeJson(CompletionRequest, json)
+        const completion = yield* prepareCompletion(request)
+        const permit = yield* admitGeneration(principal.success, completion.model, completion.generate)
+        return completionChunks(completion, generateAll(engine, completion.generate).pipe(metered(permit, completion.generate)))
       })
 
     const run = (kind: "chat.completions" | "completions", json: unknown) =>
-      Effect.gen(function*() {
+      Effect.scoped(Effect.gen(function*() {
         yield* Stream.runForEach(yield* chunksFor(kind, json), send)
         yield* send({ type: "done" })
-      }).pipe(
+      })).pipe(
         Effect.catchCause((cause) =>
           Effect.flatMap(apiErrorFromCause(cause), (e) => (e === null ? Effect.failCause(cause as Cause.Cause<never>) : send(errorMessage(e))))
         ),

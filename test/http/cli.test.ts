@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { BUNDLED_MODEL_DIR, resolveServeConfig } from "../../src/cli.ts"
+import { decideBind } from "../../src/gateway/bind-policy.ts"
 import { testModelDir } from "./support/server.ts"
 
 const bin = fileURLToPath(new URL("../../bin/inferline.js", import.meta.url))
@@ -24,11 +25,14 @@ const resolve = (args: Array<string>, env: Record<string, string> = {}) => {
 }
 
 describe("inferline serve: options", () => {
-  it("defaults: the bundled model (next to the package), 127.0.0.1:8000, prefix caching left to the engine", () => {
+  it("defaults: the bundled model (next to the package), host left to the bind policy (loopback), port 8000, prefix caching left to the engine", () => {
     const c = resolve([])
     expect(c.modelDir).toBe(BUNDLED_MODEL_DIR)
     expect(BUNDLED_MODEL_DIR).toBe(fileURLToPath(new URL("../../models/inferline-kjv", import.meta.url)))
-    expect(c.host).toBe("127.0.0.1")
+    expect(c.host).toBeUndefined()
+    expect(decideBind({ host: c.host, masterKeyConfigured: false })).toMatchObject({ _tag: "Allowed", host: "127.0.0.1" })
+    expect(c.masterKey).toBeUndefined()
+    expect(c.publicMetrics).toBe(false)
     expect(c.port).toBe(8000)
     expect(c.engine.enablePrefixCaching).toBeUndefined()
     expect(c.maxRequestBodyBytes).toBe(2 * 2 ** 20)
@@ -39,7 +43,7 @@ describe("inferline serve: options", () => {
     const c = resolve([
       "models/x", "--host", "0.0.0.0", "--port=9000", "--served-model-name", "kjv", "--max-model-len", "512", "--block-size", "32",
       "--max-num-seqs", "8", "--max-num-batched-tokens", "1024", "--kv-cache-memory", "64MiB", "--no-enable-prefix-caching", "--scheduling-policy", "priority",
-      "--max-request-body-size", "1MiB", "--disable-log-requests"
+      "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics"
     ])
     expect(c).toEqual({
       modelDir: "/srv/models/x",
@@ -47,7 +51,9 @@ describe("inferline serve: options", () => {
       port: 9000,
       engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority" },
       maxRequestBodyBytes: 2 ** 20,
-      logRequests: false
+      logRequests: false,
+      masterKey: "sk-master-123",
+      publicMetrics: true
     })
   })
 
@@ -109,8 +115,25 @@ describe("bin/inferline.js", () => {
     expect(r.status).toBe(0)
   })
 
+  /** `inferline serve` as a child process, with its own embedded database directory. */
+  const serveChild = (args: Array<string>, env: Record<string, string> = {}) =>
+    spawn(process.execPath, [bin, "serve", testModelDir(), "--port", "0", "--served-model-name", "cli-test", "--disable-log-requests", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")), ...env }
+    })
+
+  it("secure by default: without a master key it refuses to listen beyond loopback", async () => {
+    const env = { ...process.env, INFERLINE_MASTER_KEY: "" }
+    const child = serveChild(["--host", "0.0.0.0"], env)
+    let err = ""
+    child.stderr.on("data", (d) => (err += d))
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
+    expect(code).toBe(1)
+    expect(err).toContain("Refusing to listen on 0.0.0.0 without a master key")
+  })
+
   it("serve: loads the model, prints the URL and model name, serves, stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, [bin, "serve", testModelDir(), "--port", "0", "--served-model-name", "cli-test", "--disable-log-requests"], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = serveChild([], { INFERLINE_MASTER_KEY: "sk-master-cli-test" })
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     child.stderr.on("data", (d) => (out += d))
@@ -127,6 +150,9 @@ describe("bin/inferline.js", () => {
     })
     expect(out).toMatch(/Model ready in \d+\.\d+ s/)
     expect((await fetch(`${url}/health`)).status).toBe(200)
+    // With a master key, keys are on: the model routes want one.
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401)
+    expect((await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer sk-master-cli-test" } })).status).toBe(200)
     child.kill("SIGTERM")
     expect(await exited).toBe(0)
     expect(out).toContain("Stopped.")

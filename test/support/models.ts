@@ -7,6 +7,6 @@ export const repoRoot = path.join(import.meta.dirname, "..", "..")
 export const bundledModelDir = path.join(repoRoot, "models", "inferline-kjv")
 export const draftModelDir = path.join(repoRoot, "models", "inferline-kjv-draft")
 
-/** The bundled model if its weights are present, else the draft (same tokenizer), for fast tests. */
+/** The bundled model once it is complete, else the draft (same tokenizer). */
 export const testModelDir = (): string =>
   fs.existsSync(path.join(bundledModelDir, "model.safetensors")) ? bundledModelDir : draftModelDir

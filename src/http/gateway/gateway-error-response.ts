@@ -1,16 +1,14 @@
 import { Effect } from "effect"
-import { HttpServerResponse } from "effect/http"
+import type { HttpServerResponse } from "effect/http"
 import type { GatewayError } from "../../gateway/errors.ts"
+import { ApiError, errorResponse } from "../errors.ts"
 
-/**
- * A GatewayError as its HTTP response: OpenAI's error body (the same shape as ../errors.ts's errorBody,
- * whose ApiError type does not include the 429 types `requests` / `tokens`) with the error's headers.
- */
-export const gatewayErrorResponse = (e: GatewayError): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.jsonUnsafe(
-    { error: { message: e.message, type: e.type, param: e.param, code: e.code } },
-    { status: e.status, headers: e.headers }
-  )
+/** A gateway refusal as the API's error (same OpenAI body; Retry-After and x-ratelimit-* headers kept). */
+export const fromGatewayError = (e: GatewayError): ApiError =>
+  new ApiError({ status: e.status, type: e.type, message: e.message, param: e.param, code: e.code, headers: e.headers })
+
+/** A GatewayError as its HTTP response. */
+export const gatewayErrorResponse = (e: GatewayError): HttpServerResponse.HttpServerResponse => errorResponse(fromGatewayError(e))
 
 /** A handler whose GatewayErrors become their responses. */
 export const orGatewayErrorResponse = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E | GatewayError, R>) =>

@@ -1,21 +1,15 @@
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { HttpServer } from "effect/http"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import OpenAI from "openai"
 import { Engine } from "../../../src/actors/engine.ts"
+import { Gateway } from "../../../src/gateway/gateway.ts"
+import { GatewayAdmin } from "../../../src/gateway/gateway-admin.ts"
+import { gatewayTestLayer } from "../../../src/gateway/layers.ts"
 import { httpServerLayer } from "../../../src/http/server.ts"
 import { engineLayer, type EngineOptions } from "../../../src/layers/engine.ts"
+import { testModelDir } from "../../support/models.ts"
 
-const modelsDir = fileURLToPath(new URL("../../../models", import.meta.url))
-
-/** The bundled model once it is complete (trained), else the draft model with the same tokenizer. */
-export const testModelDir = (): string => {
-  const bundled = path.join(modelsDir, "inferline-kjv")
-  const complete = ["config.json", "model.safetensors", "tokenizer.json"].every((f) => fs.existsSync(path.join(bundled, f)))
-  return complete ? bundled : path.join(modelsDir, "inferline-kjv-draft")
-}
+export { testModelDir }
 
 /** Tests address the model by the bundled name whichever directory serves it. */
 export const MODEL = "inferline-kjv"
@@ -23,7 +17,7 @@ export const MODEL = "inferline-kjv"
 export interface TestServer {
   readonly baseUrl: string
   readonly client: OpenAI
-  readonly runtime: ManagedRuntime.ManagedRuntime<Engine | HttpServer.HttpServer, unknown>
+  readonly runtime: ManagedRuntime.ManagedRuntime<Engine | HttpServer.HttpServer | Gateway | GatewayAdmin, unknown>
   readonly close: () => Promise<void>
 }
 
@@ -33,10 +27,12 @@ export interface TestServer {
  */
 export const startTestServer = async (
   engine: Partial<EngineOptions> = {},
-  http: { readonly maxRequestBodyBytes?: number } = {}
+  http: { readonly maxRequestBodyBytes?: number; readonly masterKey?: string } = {}
 ): Promise<TestServer> => {
   const layer = httpServerLayer({ host: "127.0.0.1", port: 0, ...http }).pipe(
-    Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: MODEL, ...engine }))
+    Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: MODEL, ...engine })),
+    // In-memory keys and limits; without a master key, auth is off (as `npm start` without one).
+    Layer.provideMerge(gatewayTestLayer({ masterKey: http.masterKey }))
   )
   const runtime = ManagedRuntime.make(layer)
   const address = await runtime.runPromise(Effect.gen(function*() {

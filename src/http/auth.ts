@@ -1,0 +1,22 @@
+import { Effect } from "effect"
+import { HttpRouter, HttpServerRequest } from "effect/http"
+import { Gateway } from "../gateway/gateway.ts"
+import { authenticateRequest } from "./gateway/authenticate-request.ts"
+import { gatewayErrorResponse } from "./gateway/gateway-error-response.ts"
+
+/**
+ * With keys on, every route needs a valid key except `/health` (and `/metrics` when configured public):
+ * checked here, once, before any handler runs, so a route added later cannot forget it. Model routes
+ * authenticate again to learn the caller (a cached lookup); admin routes also require the master key.
+ */
+export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
+  HttpRouter.middleware((app) =>
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      if (!gateway.authEnabled) return yield* app
+      const path = (yield* HttpServerRequest.HttpServerRequest).url.split("?")[0]
+      if (path === "/health" || (options.publicMetrics && path === "/metrics")) return yield* app
+      const principal = yield* Effect.result(authenticateRequest)
+      if (principal._tag === "Failure") return gatewayErrorResponse(principal.failure)
+      return yield* app
+    }), { global: true })
