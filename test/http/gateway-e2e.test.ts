@@ -30,7 +30,7 @@ describe("gateway on the model routes", () => {
     expect(response.headers.get("x-request-id")).toBeTruthy()
     const anonymous = await fetch(`${server.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }) })
     expect(anonymous.status).toBe(401)
-    expect((await anonymous.json()).error.code).toBe("invalid_api_key")
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("invalid_api_key")
   })
 
   it("a model outside the key's allow-list is a 403", async () => {
@@ -54,7 +54,7 @@ describe("gateway on the model routes", () => {
     expect(raw.status).toBe(429)
     expect(Number(raw.headers.get("retry-after"))).toBeGreaterThan(0)
     expect(raw.headers.get("x-ratelimit-remaining-requests")).toBe("0")
-    expect((await raw.json()).error).toMatchObject({ type: "requests", code: "rate_limit_exceeded" })
+    expect(((await raw.json()) as { error: unknown }).error).toMatchObject({ type: "requests", code: "rate_limit_exceeded" })
   })
 
   it("the tpm reservation is reconciled with the tokens really used", async () => {
