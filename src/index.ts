@@ -1,0 +1,35 @@
+/**
+ * Inferline as a library: the building blocks other Effect programs embed, and the test doubles their
+ * tests compose. Everything not exported here is internal and may change.
+ */
+import * as path from "node:path"
+
+/** The bundled demo model directory (a Hugging Face directory shipped in the package). */
+export const bundledModelDir = path.join(import.meta.dirname, "..", "models", "inferline-kjv")
+
+// Engine: the inference engine as an Effect service (generate -> Stream of deltas; interruption aborts).
+export { Engine, EngineError, type EngineDelta, type EngineInfo, type GenerateRequest } from "./actors/engine.ts"
+/** The Engine for a Hugging Face model directory, with vLLM-style options. */
+export { engineLayer, type EngineOptions } from "./layers/engine.ts"
+/** Sampling parameters (vLLM's, camelCase) and their defaults. */
+export { defaultSamplingParams, type SamplingParams } from "./engine/sampling-params.ts"
+/** The model's tokenizer and chat template. */
+export { TextTokenizer, type ChatMessage } from "./engine/tokenizer.ts"
+
+// Gateway: virtual keys, teams and rate limits.
+export { Gateway, type Permit } from "./gateway/gateway.ts"
+export { GatewayAdmin } from "./gateway/gateway-admin.ts"
+export { gatewayLayer, gatewayLayerFromConfig, type GatewayOptions } from "./gateway/layers.ts"
+/** Postgres (DATABASE_URL) or embedded PGlite, migrated. */
+export { databaseLayer, databaseLayerFromConfig } from "./db/database.ts"
+
+// HTTP: the OpenAI-compatible API as routes to mount into another HttpRouter, or as a whole server.
+export { apiRoutes, httpServerLayer, type HttpServerOptions } from "./http/server.ts"
+
+// Test doubles, for users' own tests.
+/** A real engine core (scheduler, KV blocks, actor) over a deterministic fake model: tokens follow `fakeNextToken`. */
+export { fakeEngine, fakeEngineLayer, fakeNextToken, type FakeEngineOptions } from "./layers/fake-engine.ts"
+/** An Engine that streams scripted text with controllable (TestClock-driven) timing. */
+export { scriptedEngine, scriptedEngineLayer, type ScriptedEngineOptions, type ScriptedToken } from "./layers/scripted-engine.ts"
+/** In-memory keys and limits (no database); without a master key, auth is off. */
+export { gatewayTestLayer } from "./gateway/layers.ts"
