@@ -1,5 +1,5 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Metric, Runtime } from "effect"
 import { Yaml } from "effect/encoding"
 import { HttpServer } from "effect/http"
 import * as fs from "node:fs"
@@ -12,6 +12,7 @@ import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig } from "./gateway/layers.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { engineLayer, parseByteSize, type EngineOptions } from "./layers/engine.ts"
+import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 
 /**
  * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
@@ -288,13 +289,18 @@ const serve = (config: ServeConfig) => {
     // Built last, so its finalizer is the first to run when a signal interrupts the program.
     yield* Effect.addFinalizer(() => Console.log("Shutting down: in-flight requests get up to 5 s to finish..."))
   }))
-  // Keys and teams live in DATABASE_URL's Postgres, or embedded PGlite under INFERLINE_DATA_DIR; limits
-  // in memory, or Redis with REDIS_URL.
-  const gateway = gatewayLayerFromConfig({ masterKey: config.masterKey }).pipe(Layer.provide(databaseLayerFromConfig()))
+  // Keys, teams and the spend ledger live in DATABASE_URL's Postgres, or embedded PGlite under
+  // INFERLINE_DATA_DIR; limits in memory, or Redis with REDIS_URL. The database stays visible to the
+  // routes (/spend, /ui). Metrics are recorded into one registry that /metrics and OTLP both read.
+  const metricRegistry: Metric.MetricRegistry = new Map()
+  const gateway = Layer.mergeAll(
+    gatewayLayerFromConfig({ masterKey: config.masterKey }),
+    observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry })
+  ).pipe(Layer.provideMerge(databaseLayerFromConfig()))
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const app = announceServer.pipe(
-      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics })),
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )

@@ -5,6 +5,7 @@ import type { ForwardBatch } from "../engine/model.ts"
 import type { GenerationDefaults } from "../engine/model-dir.ts"
 import type { SamplingParams } from "../engine/sampling-params.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
+import { recordEnginePhases, type EnginePhases } from "../observability/engine-phases.ts"
 
 /** What `Engine.generate` is asked for: a tokenized prompt and sampling parameters. */
 export interface GenerateRequest {
@@ -75,6 +76,8 @@ interface Handle {
   readonly queue: DeltaQueue
   paused: boolean
   resumeSent: boolean
+  /** Stamped by the actor as the sequence goes through the queue, prefill and decode. */
+  readonly phases: EnginePhases
 }
 
 type Command =
@@ -139,8 +142,10 @@ export const makeEngine = (options: EngineActorOptions) =>
     const deliver = (o: RequestOutput, now: number) => {
       const h = handles.get(o.requestId)
       if (h === undefined) return
+      if (o.tokenIds.length > 0 && h.phases.firstTokenAt === undefined) h.phases.firstTokenAt = now
       Queue.offerUnsafe(h.queue, { ...o, index: h.index })
       if (o.finishReason !== null) {
+        h.phases.finishedAt = now
         Queue.endUnsafe(h.queue)
         handles.delete(o.requestId)
       } else if (Queue.sizeUnsafe(h.queue) >= capacity) {
@@ -154,6 +159,10 @@ export const makeEngine = (options: EngineActorOptions) =>
       const now = yield* Clock.currentTimeMillis
       const plan = core.prepareStep(now)
       if (plan === null) return false
+      for (const ch of plan.chunks) {
+        const h = handles.get(ch.request.id)
+        if (h !== undefined && h.phases.scheduledAt === undefined) h.phases.scheduledAt = now
+      }
       const logits = yield* Effect.exit(options.executor.execute(plan.batch))
       if (logits._tag === "Failure") {
         const message = `model execution failed: ${Cause.pretty(logits.cause).split("\n")[0]}`
@@ -210,14 +219,17 @@ export const makeEngine = (options: EngineActorOptions) =>
           return yield* new EngineError({ reason: "overloaded", message: `the engine has ${maxWaiting} requests waiting; retry later` })
         }
         const id = request.requestId ?? newRequestId()
+        const submittedAt = yield* Clock.currentTimeMillis
         const hs: Array<Handle> = []
         for (let i = 0; i < p.n; i++) {
+          const seqId = p.n === 1 ? id : `${id}#${i}`
           hs.push({
-            spec: { id: p.n === 1 ? id : `${id}#${i}`, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id },
+            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id },
             index: i,
             queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
             paused: false,
-            resumeSent: false
+            resumeSent: false,
+            phases: { requestId: seqId, index: i, submittedAt, scheduledAt: undefined, firstTokenAt: undefined, finishedAt: undefined }
           })
         }
         pendingAdds += hs.length
@@ -236,9 +248,14 @@ export const makeEngine = (options: EngineActorOptions) =>
     const generate = (request: GenerateRequest): Stream.Stream<EngineDelta, EngineError> =>
       Stream.unwrap(
         Effect.gen(function*() {
+          // The caller's span (the RequestObserver's), captured here, parents the phase spans.
+          const parent = yield* Effect.option(Effect.currentParentSpan)
           const hs = yield* Effect.acquireRelease(submit(request), (hs) =>
             // Idempotent: aborting a finished request is a no-op in the core.
-            Queue.offer(inbox, { _tag: "Abort", ids: hs.map((h) => h.spec.id) }))
+            Queue.offer(inbox, { _tag: "Abort", ids: hs.map((h) => h.spec.id) }).pipe(
+              Effect.andThen(Clock.currentTimeMillis),
+              Effect.flatMap((now) => recordEnginePhases(options.info.modelName, parent, hs.map((h) => h.phases), now))
+            ))
           const streams = hs.map((h) => Stream.fromQueue(h.queue).pipe(Stream.tap(() => afterTake(h))))
           return streams.length === 1 ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
         })

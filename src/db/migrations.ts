@@ -1,11 +1,12 @@
 import { PgMigrator } from "@effect/sql-pg"
 import teamsAndApiKeys from "./migrations/0001_teams_and_api_keys.ts"
+import spendLedger from "./migrations/0002_spend_ledger.ts"
 
 /**
  * Every migration, in order: `<id>_<name>` → effect. PgMigrator runs those whose id is above the highest
- * recorded in `effect_sql_migrations`, each in a transaction, at startup. Append new ones (ledger tables
- * come next); never edit one that has shipped.
+ * recorded in `effect_sql_migrations`, each in a transaction, at startup. Append new ones; never edit one that has shipped.
  */
 export const migrations = PgMigrator.fromRecord({
-  "0001_teams_and_api_keys": teamsAndApiKeys
+  "0001_teams_and_api_keys": teamsAndApiKeys,
+  "0002_spend_ledger": spendLedger
 })

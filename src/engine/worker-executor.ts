@@ -20,7 +20,9 @@ export class WorkerExecutor {
       arenaMemory: model.kernels.arena?.memory ?? null,
       cache: { k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype }
     }
-    this.worker = new Worker(new URL("./executor-worker.ts", import.meta.url), { workerData: init })
+    // Run from source (type stripping) or from the built dist/ (plain JS).
+    const entry = import.meta.url.endsWith(".ts") ? "./executor-worker.ts" : "./executor-worker.js"
+    this.worker = new Worker(new URL(entry, import.meta.url), { workerData: init })
     this.worker.on("message", (msg: ExecutorReply) => {
       const p = this.pending.get(msg.id)
       if (p === undefined) return

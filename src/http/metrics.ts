@@ -3,6 +3,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Engine, EngineError, type EngineDelta } from "../actors/engine.ts"
 import type { FinishReason } from "../engine/engine-core.ts"
+import { GEN_AI_PROMETHEUS_NAMES } from "../observability/genai-metrics.ts"
 
 /**
  * Prometheus metrics with vLLM's names under the prefix `inferline_`. Gauges and counters the engine
@@ -86,6 +87,12 @@ export const instrumentGeneration = (modelName: string, arrivalMs: number, n: nu
     )
   })
 
+/**
+ * Exposition names: ours under `inferline_`, the GenAI conventions' histograms under their own names
+ * (dots become underscores, seconds get `_seconds`), as OpenTelemetry's Prometheus exporter names them.
+ */
+const prometheusName = (id: string): string => GEN_AI_PROMETHEUS_NAMES[id] ?? `${METRIC_PREFIX}_${id}`
+
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
 
 /** The whole exposition: engine gauges and counters, then the HTTP layer's histograms and counters. */
@@ -108,7 +115,7 @@ export const renderMetrics = Effect.gen(function*() {
   add("prompt_tokens_total", "counter", "Prompt tokens processed.", s.promptTokensTotal)
   add("generation_tokens_total", "counter", "Tokens generated.", s.generationTokensTotal)
   add("iteration_tokens_total", "counter", "Tokens scheduled over all engine steps (vLLM has a per-step histogram).", s.iterationTokensTotal)
-  const http = yield* PrometheusMetrics.format({ prefix: METRIC_PREFIX })
+  const http = yield* PrometheusMetrics.format({ metricNameMapper: prometheusName })
   return lines.join("\n") + "\n" + http
 })
 

@@ -12,7 +12,9 @@ import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
 import { ENDPOINTS, openApiRoutes } from "./openapi.ts"
+import { spendRoutes } from "./spend.ts"
 import { tokenizeRoutes } from "./tokenize.ts"
+import { uiRoutes } from "./ui.ts"
 import { websocketRoute } from "./websocket.ts"
 
 export interface HttpServerOptions {
@@ -25,6 +27,11 @@ export interface HttpServerOptions {
   readonly logRequests?: boolean
   /** Serve /metrics without a key even when keys are on (for a Prometheus scraper). */
   readonly publicMetrics?: boolean
+  /**
+   * The registry request metrics are recorded into (default: a new one per server). Pass the one the
+   * OTLP exporter reads so the same metrics go out over OTLP too.
+   */
+  readonly metricRegistry?: Metric.MetricRegistry
 }
 
 const pathOf = (url: string) => url.split("?")[0]
@@ -67,6 +74,8 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     openApiRoutes,
     websocketRoute,
     adminRoutes,
+    spendRoutes,
+    uiRoutes,
     authMiddleware({ publicMetrics: options.publicMetrics ?? false }),
     requestIdMiddleware,
     apiMiddleware(options.logRequests)
@@ -92,6 +101,6 @@ export const httpServerLayer = (options: HttpServerOptions) => {
       websocket: { maxPayload: maxRequestBodyBytes }
     })),
     Layer.provide(Layer.succeed(MaxRequestBodyBytes, maxRequestBodyBytes)),
-    Layer.provide(Layer.sync(Metric.MetricRegistry, () => new Map()))
+    Layer.provide(Layer.sync(Metric.MetricRegistry, () => options.metricRegistry ?? new Map()))
   )
 }

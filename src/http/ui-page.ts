@@ -1,0 +1,98 @@
+/**
+ * The /ui dashboard: one self-contained page drawing Chart.js charts from GET /ui/data, refreshed every
+ * few seconds. With keys on, it asks for the master key once and keeps it in the browser's localStorage.
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Inferline: spend and performance</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
+  header { padding: 12px 20px; background: #1d2330; color: #fff; display: flex; gap: 24px; align-items: baseline; }
+  header h1 { font-size: 18px; margin: 0; }
+  #status { font-size: 13px; opacity: .8; }
+  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; padding: 16px; }
+  section { background: #fff; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  section h2 { font-size: 14px; margin: 0 0 8px; font-weight: 600; }
+  .figures { display: flex; gap: 24px; font-size: 13px; margin-bottom: 8px; }
+  .figures b { display: block; font-size: 20px; }
+  canvas { width: 100% !important; height: 240px !important; }
+  #login { display: none; padding: 16px; }
+</style>
+</head>
+<body>
+<header><h1>Inferline</h1><span id="status">loading…</span></header>
+<div id="login"><label>Master key: <input id="key" type="password" size="40"></label> <button id="save">Show</button></div>
+<main>
+  <section><h2>Spend per day, by model</h2><canvas id="spendOverTime"></canvas></section>
+  <section><h2>Spend by model</h2><canvas id="spendByModel"></canvas></section>
+  <section><h2>Spend by key</h2><canvas id="spendByKey"></canvas></section>
+  <section><h2>Latency and time to first token (s)</h2><canvas id="latency"></canvas></section>
+  <section><h2>Prefix cache</h2><div class="figures"><span>requests with a hit<b id="hitRate">–</b></span><span>prompt tokens cached<b id="tokenShare">–</b></span></div><canvas id="cache"></canvas></section>
+  <section><h2>Engine now</h2><div class="figures"><span>running<b id="running">–</b></span><span>waiting<b id="waiting">–</b></span><span>KV cache<b id="kv">–</b></span></div><canvas id="engine"></canvas></section>
+</main>
+<script src="/ui/chart.umd.min.js"></script>
+<script>
+"use strict";
+Chart.defaults.animation = false;
+const palette = ["#3b6fd8", "#e0883a", "#3aa776", "#c94f6d", "#8a63c9", "#5a9fb5", "#b59a3a", "#6b7280"];
+const charts = {};
+const draw = (id, config) => {
+  if (charts[id]) { charts[id].data = config.data; charts[id].update(); return; }
+  charts[id] = new Chart(document.getElementById(id), { ...config, options: { responsive: true, maintainAspectRatio: false, ...(config.options || {}) } });
+};
+const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+const engineHistory = { labels: [], running: [], waiting: [], kv: [] };
+
+function render(d) {
+  const l = d.ledger;
+  if (l) {
+    const days = [...new Set(l.spend_by_day.map((r) => r.day))];
+    const models = [...new Set(l.spend_by_day.map((r) => r.model))];
+    draw("spendOverTime", { type: "line", data: { labels: days, datasets: models.map((m, i) => ({
+      label: m, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+      data: days.map((day) => (l.spend_by_day.find((r) => r.day === day && r.model === m) || { spend: 0 }).spend) })) },
+      options: { scales: { y: { beginAtZero: true } } } });
+    draw("spendByModel", { type: "bar", data: { labels: l.spend_by_model.map((r) => r.model), datasets: [{ label: "spend", backgroundColor: palette[0], data: l.spend_by_model.map((r) => r.spend) }] } });
+    draw("spendByKey", { type: "bar", data: { labels: l.spend_by_key.map((r) => r.key.slice(0, 8)), datasets: [{ label: "spend", backgroundColor: palette[1], data: l.spend_by_key.map((r) => r.spend) }] } });
+    draw("latency", { type: "bar", data: { labels: ["p50", "p90", "p99"], datasets: [
+      { label: "request latency", backgroundColor: palette[2], data: [l.latency_seconds.p50, l.latency_seconds.p90, l.latency_seconds.p99] },
+      { label: "time to first token", backgroundColor: palette[3], data: [l.ttft_seconds.p50, l.ttft_seconds.p90, l.ttft_seconds.p99] }] } });
+    const hit = l.cache_hit_rate ?? 0;
+    document.getElementById("hitRate").textContent = pct(l.cache_hit_rate);
+    document.getElementById("tokenShare").textContent = pct(l.cached_token_share);
+    draw("cache", { type: "doughnut", data: { labels: ["hit", "miss"], datasets: [{ backgroundColor: [palette[2], "#d5d9e0"], data: [hit, 1 - hit] }] } });
+  }
+  if (d.engine) {
+    const e = d.engine;
+    document.getElementById("running").textContent = e.running;
+    document.getElementById("waiting").textContent = e.waiting;
+    document.getElementById("kv").textContent = pct(e.kv_cache_usage);
+    const h = engineHistory;
+    h.labels.push(new Date().toLocaleTimeString()); h.running.push(e.running); h.waiting.push(e.waiting); h.kv.push(100 * e.kv_cache_usage);
+    if (h.labels.length > 60) for (const k of Object.keys(h)) h[k].shift();
+    draw("engine", { type: "line", data: { labels: [...h.labels], datasets: [
+      { label: "running", borderColor: palette[0], data: [...h.running] },
+      { label: "waiting", borderColor: palette[1], data: [...h.waiting] },
+      { label: "KV cache %", borderColor: palette[4], data: [...h.kv] }] },
+      options: { scales: { y: { beginAtZero: true, suggestedMax: 4 } } } });
+  }
+  document.getElementById("status").textContent = (l ? l.requests + " requests in " + l.days + " days" : "no ledger") + (d.engine ? " · model " + d.engine.model : "") + " · updated " + new Date().toLocaleTimeString();
+  document.body.dataset.rendered = "true";
+}
+
+async function refresh() {
+  const key = localStorage.getItem("inferline_master_key");
+  const r = await fetch("/ui/data", { headers: key ? { authorization: "Bearer " + key } : {} });
+  if (r.status === 401 || r.status === 403) { document.getElementById("login").style.display = "block"; document.getElementById("status").textContent = "master key needed"; return; }
+  render(await r.json());
+}
+document.getElementById("save").onclick = () => { localStorage.setItem("inferline_master_key", document.getElementById("key").value); document.getElementById("login").style.display = "none"; refresh(); };
+refresh().catch((e) => (document.getElementById("status").textContent = String(e)));
+setInterval(() => refresh().catch(() => {}), 3000);
+</script>
+</body>
+</html>
+`

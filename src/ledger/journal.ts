@@ -1,0 +1,111 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+/**
+ * A write-ahead journal of ledger rows: one JSON line per row, appended and fsynced before the request's
+ * end is acknowledged, so a process killed at any moment loses no row of a request it has answered.
+ *
+ * Appends are group-committed: every append made in the same turn of the event loop shares one write and
+ * one fsync. Lines go into segment files; `rotate` hands over the current segment's rows (all of them
+ * durable) and starts a new file, and `remove` deletes a segment once its rows are in the database. At
+ * startup, `replay` reads whatever segments a previous process left. A torn last line (killed mid-write)
+ * was never acknowledged, so replay skips it.
+ */
+export class Journal<A> {
+  private fd: number
+  private file: string
+  private durable: Array<A> = []
+  private pending: Array<{ readonly line: string; readonly row: A; readonly done: (error?: Error) => void }> = []
+  private scheduled = false
+  private sequence = 0
+  private readonly dir: string
+  private readonly encode: (a: A) => string
+
+  constructor(dir: string, encode: (a: A) => string) {
+    this.dir = dir
+    this.encode = encode
+    fs.mkdirSync(dir, { recursive: true })
+    ;[this.file, this.fd] = this.openSegment()
+  }
+
+  /** Resolves once the row's line is on disk (written and fsynced). */
+  append(row: A): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ line: this.encode(row) + "\n", row, done: (e) => (e === undefined ? resolve() : reject(e)) })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.commit())
+      }
+    })
+  }
+
+  /** Rows durable in the current segment (not yet handed over by `rotate`). */
+  get size(): number {
+    return this.durable.length
+  }
+
+  /**
+   * The current segment's rows and file, and a fresh segment for what comes next. Synchronous, so no
+   * commit can fall between taking the rows and switching files.
+   */
+  rotate(): { readonly rows: ReadonlyArray<A>; readonly file: string } | null {
+    if (this.durable.length === 0) return null
+    const taken = { rows: this.durable, file: this.file }
+    fs.closeSync(this.fd)
+    this.durable = []
+    ;[this.file, this.fd] = this.openSegment()
+    return taken
+  }
+
+  /** A segment whose rows are stored elsewhere now. */
+  remove(file: string): void {
+    fs.rmSync(file, { force: true })
+  }
+
+  close(): void {
+    fs.closeSync(this.fd)
+    if (this.durable.length === 0 && this.pending.length === 0) fs.rmSync(this.file, { force: true })
+  }
+
+  /** Segments left by earlier processes (call before constructing this process's journal). */
+  static replay<A>(dir: string, decode: (line: string) => A): { readonly rows: ReadonlyArray<A>; readonly files: ReadonlyArray<string> } {
+    if (!fs.existsSync(dir)) return { rows: [], files: [] }
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith("segment-") && f.endsWith(".jsonl")).sort().map((f) => path.join(dir, f))
+    const rows: Array<A> = []
+    for (const file of files) {
+      for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+        if (line === "") continue
+        try {
+          rows.push(decode(line))
+        } catch {
+          // A torn line from a write cut short: its request was never acknowledged.
+        }
+      }
+    }
+    return { rows, files }
+  }
+
+  private commit(): void {
+    this.scheduled = false
+    const batch = this.pending
+    this.pending = []
+    if (batch.length === 0) return
+    try {
+      fs.writeSync(this.fd, batch.map((p) => p.line).join(""))
+      fs.fsyncSync(this.fd)
+    } catch (e) {
+      for (const p of batch) p.done(e as Error)
+      return
+    }
+    for (const p of batch) this.durable.push(p.row)
+    for (const p of batch) p.done()
+  }
+
+  private openSegment(): [string, number] {
+    // Sortable names: time, then this process's pid and a counter, so replay keeps the order of writes.
+    const name = `segment-${Date.now().toString().padStart(15, "0")}-${process.pid}-${(this.sequence++).toString().padStart(6, "0")}.jsonl`
+    const file = path.join(this.dir, name)
+    const fd = fs.openSync(file, "a")
+    return [file, fd]
+  }
+}

@@ -1,0 +1,85 @@
+import { Context, Duration, Effect, Layer, Metric, Queue, Schedule, Semaphore } from "effect"
+import { SqlClient } from "effect/sql"
+import { Journal } from "./journal.ts"
+import { insertSpendRows } from "./spend-store.ts"
+import { decodeSpendRow, encodeSpendRow, type SpendRow } from "./spend-row.ts"
+
+/**
+ * The spend ledger: one row per request, written to Postgres in batches so a thousand requests cost a
+ * handful of statements, not a thousand (LiteLLM's spend-log writes are a known way to overload its
+ * database). `record` returns once the row is journaled (fsynced), never waiting for the database.
+ */
+export class Ledger extends Context.Service<Ledger, {
+  /** Durable when it returns: a crash after this loses nothing (the journal is replayed at startup). */
+  readonly record: (row: SpendRow) => Effect.Effect<void>
+  /** Writes every journaled row to the database now (tests, shutdown). */
+  readonly flush: Effect.Effect<void>
+}>()("inferline/Ledger") {}
+
+export interface LedgerOptions {
+  /** Where the journal segments live (default `./.inferline/ledger`). */
+  readonly journalDir: string
+  /** Rows that trigger a write (default 500). */
+  readonly batchSize?: number
+  /** Longest a row waits for its batch (default 1 s). */
+  readonly flushInterval?: Duration.Input
+}
+
+export const DEFAULT_JOURNAL_DIR = "./.inferline/ledger"
+
+const rowsWritten = Metric.counter("ledger_rows_written_total", { description: "Spend ledger rows written to the database." })
+const writeFailures = Metric.counter("ledger_write_failures_total", { description: "Failed ledger batch writes (rows stay journaled and are retried)." })
+
+export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
+  Layer.effect(Ledger, Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const batchSize = options.batchSize ?? 500
+    const write = (rows: ReadonlyArray<SpendRow>) => insertSpendRows(rows).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+
+    // A previous process's rows first: re-inserting one it had already stored is a no-op (ON CONFLICT).
+    const leftover = Journal.replay(options.journalDir, decodeSpendRow)
+    if (leftover.rows.length > 0) {
+      yield* write(leftover.rows).pipe(Effect.retry({ times: 5, schedule: Schedule.exponential("200 millis") }), Effect.orDie)
+      yield* Effect.logInfo(`ledger: replayed ${leftover.rows.length} journaled rows`)
+    }
+    const journal = new Journal<SpendRow>(options.journalDir, encodeSpendRow)
+    for (const file of leftover.files) journal.remove(file)
+
+    // Segments taken from the journal whose write failed: retried first, kept on disk until stored.
+    const unwritten: Array<{ readonly rows: ReadonlyArray<SpendRow>; readonly file: string }> = []
+    const flushOnce = Effect.gen(function*() {
+      const taken = journal.rotate()
+      if (taken !== null) unwritten.push(taken)
+      while (unwritten.length > 0) {
+        const segment = unwritten[0]
+        const ok = yield* write(segment.rows).pipe(
+          Effect.as(true),
+          Effect.catch((e) => Effect.logWarning("ledger: batch write failed; will retry", e).pipe(Effect.andThen(Metric.update(writeFailures, 1)), Effect.as(false)))
+        )
+        if (!ok) return
+        unwritten.shift()
+        journal.remove(segment.file)
+        yield* Metric.update(rowsWritten, segment.rows.length)
+      }
+    })
+    // One writer: flushes never overlap, so the batches keep their order and their count stays small.
+    const lock = yield* Semaphore.make(1)
+    const flush = Semaphore.withPermit(lock)(flushOnce)
+
+    // Wakes the writer early when a batch is full; a dropped wake-up is harmless (the timer follows).
+    const wake = yield* Queue.sliding<void>(1)
+    yield* Effect.forkScoped(Effect.forever(
+      Queue.take(wake).pipe(Effect.timeoutOption(options.flushInterval ?? "1 second"), Effect.andThen(flush))
+    ))
+    yield* Effect.addFinalizer(() => flush.pipe(Effect.andThen(Effect.sync(() => journal.close()))))
+
+    const record = (row: SpendRow) =>
+      Effect.promise(() => journal.append(row)).pipe(
+        Effect.andThen(Effect.suspend(() => (journal.size >= batchSize ? Queue.offer(wake, undefined) : Effect.void))),
+        Effect.asVoid
+      )
+    return Ledger.of({ record, flush })
+  }))
+
+/** A ledger that keeps nothing (no database configured, and in tests that do not look at spend). */
+export const ledgerDisabledLayer: Layer.Layer<Ledger> = Layer.succeed(Ledger, Ledger.of({ record: () => Effect.void, flush: Effect.void }))

@@ -1,0 +1,27 @@
+import { Effect, Layer, Metric } from "effect"
+import type { SqlClient } from "effect/sql"
+import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
+import { DEFAULT_JOURNAL_DIR, ledgerLayer, type Ledger } from "../ledger/ledger.ts"
+import { priceTableFromEnv } from "../ledger/price-table.ts"
+import { otlpLayerFromEnv } from "./otlp.ts"
+import { captureContentFromEnv, requestObserverLayer } from "./request-observer.ts"
+
+/**
+ * Everything issue 7 adds to a server, configured from the environment: the spend ledger
+ * (`INFERLINE_LEDGER_DIR` for its journal), prices (`INFERLINE_PRICE_TABLE`), budgets and their alerts
+ * (`INFERLINE_BUDGET_ALERT_THRESHOLDS`, `INFERLINE_BUDGET_WEBHOOK_URL`), the RequestObserver
+ * (`INFERLINE_OTEL_CAPTURE_CONTENT`) and OTLP export (`OTEL_EXPORTER_OTLP_*`). `metricRegistry` is the
+ * one the HTTP server records into (see HttpServerOptions), so OTLP exports the same metrics.
+ */
+export const observabilityLayerFromEnv = (options: { readonly serviceVersion: string; readonly metricRegistry: Metric.MetricRegistry }): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
+  Layer.unwrap(Effect.sync(() => {
+    const env = process.env
+    const observer = requestObserverLayer({ priceTable: priceTableFromEnv(env.INFERLINE_PRICE_TABLE), captureContent: captureContentFromEnv(env) })
+    const ledger = ledgerLayer({ journalDir: env.INFERLINE_LEDGER_DIR || DEFAULT_JOURNAL_DIR })
+    const otlp = otlpLayerFromEnv(options.serviceVersion).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, options.metricRegistry)))
+    return observer.pipe(
+      Layer.provideMerge(budgetsLayer(budgetOptionsFromEnv(env))),
+      Layer.provideMerge(ledger),
+      Layer.provideMerge(otlp)
+    )
+  }))

@@ -1,0 +1,250 @@
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Stream, Tracer } from "effect"
+import { Headers, HttpTraceContext } from "effect/http"
+import { Budgets, type BudgetsService } from "../budgets/budgets.ts"
+import type { Principal } from "../gateway/principal.ts"
+import { UsageTracker } from "../http/usage.ts"
+import type { PromptDelta } from "../http/generate.ts"
+import { Ledger } from "../ledger/ledger.ts"
+import { costOf, emptyPriceTable, priceFor, type PriceTable } from "../ledger/price-table.ts"
+import type { SpendStatus } from "../ledger/spend-row.ts"
+import { genAiSpanName, requestAttributes, responseAttributes, type GenAiOperation, type GenAiRequestParams } from "./genai-attributes.ts"
+import { recordGenAiMetrics } from "./genai-metrics.ts"
+
+/** What the request path knows when a model request starts. */
+export interface RequestStart {
+  readonly requestId: string
+  readonly operation: GenAiOperation
+  /** The model name the client asked for (the router's model group). */
+  readonly modelGroup: string
+  /** The request body's parameters (an OpenAI chat or completions body fits as it is). */
+  readonly params: GenAiRequestParams
+  readonly principal: Principal
+  readonly tags?: ReadonlyArray<string> | undefined
+  /** The W3C `traceparent` header, used when no span is current (the HTTP server's span continues it). */
+  readonly traceparent?: string | undefined
+  /** Messages or prompt: on the span only with INFERLINE_OTEL_CAPTURE_CONTENT=true. */
+  readonly input?: unknown
+}
+
+/** What becomes known as the request runs; any of it may be given to `update` or `end`. */
+export interface RequestDetails {
+  readonly deployment?: string | undefined
+  readonly provider?: string | undefined
+  readonly responseId?: string | undefined
+  readonly responseModel?: string | undefined
+  readonly finishReasons?: ReadonlyArray<string> | undefined
+  /** Prompt tokens, cached ones included. */
+  readonly inputTokens?: number | undefined
+  readonly cachedInputTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  /** Epoch ms of the first generated token (or call `firstToken`). */
+  readonly firstTokenAt?: number | undefined
+  readonly status?: SpendStatus | undefined
+  /** error.type: an error code or class; set with status "error". */
+  readonly errorType?: string | undefined
+  /** The generated text: on the span only with content capture on. */
+  readonly output?: unknown
+}
+
+/** One model request being observed: a span that is open until `end`, and the details gathered so far. */
+export interface ObservedRequest {
+  readonly requestId: string
+  /** The request's span, e.g. for `Effect.withParentSpan(handle.span)` around work done elsewhere. */
+  readonly span: Tracer.Span
+  readonly update: (details: RequestDetails) => Effect.Effect<void>
+  /** Marks the first token now (the first call wins). */
+  readonly firstToken: Effect.Effect<void>
+  /**
+   * A stream operator for local-engine deltas: first token time, usage, finish reasons (and the output
+   * text when captured) are taken as they pass, and the stream runs under the request's span so the
+   * engine's queue/prefill/decode spans are its children.
+   */
+  readonly track: <E, R>(deltas: Stream.Stream<PromptDelta, E, R>) => Stream.Stream<PromptDelta, E, R>
+  /**
+   * Ends the span, records the metrics, journals the ledger row and charges the budgets. Idempotent: the
+   * first call wins. Returns once the ledger row is durable.
+   */
+  readonly end: (details?: RequestDetails) => Effect.Effect<void>
+  /** `end` with the status read from how the work exited: success ok, interruption aborted, else error. */
+  readonly onExit: <A, E>(exit: Exit.Exit<A, E>) => Effect.Effect<void>
+}
+
+export interface RequestObserverService {
+  readonly start: (request: RequestStart) => Effect.Effect<ObservedRequest>
+}
+
+/**
+ * Observes model requests: span, GenAI metrics, ledger row, budget charge. A reference, so the request
+ * path can use it without every server (tests) providing one: the default traces and measures but
+ * keeps no ledger and charges no budget; `requestObserverLayer` installs the real one.
+ */
+export const RequestObserver = Context.Reference<RequestObserverService>("inferline/RequestObserver", {
+  defaultValue: () => observerWith(noLedger, noBudgets, {})
+})
+
+export interface RequestObserverOptions {
+  readonly priceTable?: PriceTable
+  /** Prompt and completion content on spans (INFERLINE_OTEL_CAPTURE_CONTENT=true). Off by default. */
+  readonly captureContent?: boolean
+  /** gen_ai.provider.name and deployment when the request path does not say (the in-process engine). */
+  readonly defaultProvider?: string
+  readonly defaultDeployment?: string
+}
+
+/** error.type for a failure: the OpenAI error code or the tagged error's tag, else the class name. */
+const errorTypeOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.findErrorOption(cause)
+  if (Option.isNone(error)) return "_OTHER"
+  const e = error.value as { code?: unknown; _tag?: unknown; constructor?: { name?: string } }
+  if (typeof e.code === "string" && e.code !== "") return e.code
+  if (typeof e._tag === "string") return e._tag
+  return e.constructor?.name ?? "_OTHER"
+}
+
+const parentFromTraceparent = (traceparent: string | undefined): Tracer.AnySpan | undefined =>
+  traceparent === undefined ? undefined : Option.getOrUndefined(HttpTraceContext.w3c(Headers.fromInput({ traceparent })))
+
+const noLedger: Ledger["Service"] = { record: () => Effect.void, flush: Effect.void }
+const noBudgets: Pick<BudgetsService, "charge"> = { charge: () => Effect.void }
+
+const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "charge">, options: RequestObserverOptions): RequestObserverService => {
+  const prices = options.priceTable ?? emptyPriceTable
+  const capture = options.captureContent ?? false
+  const defaultProvider = options.defaultProvider ?? "inferline"
+  const defaultDeployment = options.defaultDeployment ?? "local"
+
+  const start = (request: RequestStart) =>
+    Effect.gen(function*() {
+      const startedMs = yield* Clock.currentTimeMillis
+      const current = yield* Effect.option(Effect.currentParentSpan)
+      const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
+      const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
+        kind: "internal",
+        parent,
+        root: parent === undefined,
+        attributes: {
+          ...requestAttributes(request.operation, request.modelGroup, request.params),
+          "inferline.request_id": request.requestId,
+          ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
+        }
+      })
+      let details: RequestDetails = {}
+      let ended = false
+      let firstTokenAt: number | undefined
+      const outputs = capture ? new Map<number, string>() : null
+
+      const update = (more: RequestDetails) => Effect.sync(() => void (details = { ...details, ...more }))
+      const firstToken = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (firstTokenAt ??= now)))
+
+      const track = <E, R>(deltas: Stream.Stream<PromptDelta, E, R>): Stream.Stream<PromptDelta, E, R> => {
+        const usage = new UsageTracker()
+        const finishReasons: Array<string> = []
+        return deltas.pipe(
+          Stream.tap((d) =>
+            Effect.gen(function*() {
+              if (d.tokenIds.length > 0 && firstTokenAt === undefined) yield* firstToken
+              usage.add(d)
+              if (outputs !== null) outputs.set(d.index, (outputs.get(d.index) ?? "") + d.text)
+              if (d.finishReason !== null) finishReasons.push(d.finishReason)
+              const u = usage.usage
+              details = {
+                ...details,
+                inputTokens: u.prompt_tokens,
+                cachedInputTokens: u.prompt_tokens_details.cached_tokens,
+                outputTokens: u.completion_tokens,
+                finishReasons
+              }
+            })),
+          Stream.provideService(Tracer.ParentSpan, span)
+        )
+      }
+
+      const end = (more: RequestDetails = {}) =>
+        Effect.uninterruptible(Effect.gen(function*() {
+          if (ended) return
+          ended = true
+          const d = { ...details, ...more }
+          const endMs = yield* Clock.currentTimeMillis
+          const first = d.firstTokenAt ?? firstTokenAt
+          const status: SpendStatus = d.status ?? "ok"
+          const provider = d.provider ?? defaultProvider
+          const deployment = d.deployment ?? defaultDeployment
+          const inputTokens = d.inputTokens ?? 0
+          const cachedInputTokens = d.cachedInputTokens ?? 0
+          const outputTokens = d.outputTokens ?? 0
+          const errorType = status === "error" ? d.errorType ?? "_OTHER" : status === "aborted" ? "aborted" : undefined
+          const attributes = responseAttributes({ provider, responseId: d.responseId, responseModel: d.responseModel, finishReasons: d.finishReasons, inputTokens, cachedInputTokens, outputTokens, errorType })
+          for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
+          span.attribute("inferline.deployment", deployment)
+          if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
+          if (outputs !== null || (capture && d.output !== undefined)) {
+            const output = d.output ?? [...outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
+            span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
+          }
+          span.end(BigInt(endMs) * 1_000_000n, status === "ok" ? Exit.void : Exit.fail(errorType))
+
+          yield* recordGenAiMetrics({
+            attributes: {
+              "gen_ai.operation.name": request.operation,
+              "gen_ai.request.model": request.params.model ?? request.modelGroup,
+              "gen_ai.provider.name": provider,
+              ...(errorType !== undefined && { "error.type": errorType })
+            },
+            durationSeconds: (endMs - startedMs) / 1000,
+            ttftSeconds: first === undefined ? null : (first - startedMs) / 1000,
+            inputTokens,
+            outputTokens
+          })
+
+          const cost = costOf(priceFor(prices, deployment, request.modelGroup), { inputTokens, cachedInputTokens, outputTokens })
+          const p = request.principal
+          yield* ledger.record({
+            request_id: request.requestId,
+            key_id: p._tag === "Key" ? p.key.id : null,
+            key_prefix: p._tag === "Key" ? p.key.key_prefix : null,
+            team_id: p._tag === "Key" ? p.team?.id ?? p.key.team_id : null,
+            operation: request.operation,
+            model_group: request.modelGroup,
+            deployment,
+            provider,
+            response_model: d.responseModel ?? null,
+            status,
+            error_type: errorType ?? null,
+            input_tokens: inputTokens,
+            cached_input_tokens: cachedInputTokens,
+            output_tokens: outputTokens,
+            cost,
+            start_time: new Date(startedMs),
+            first_token_time: first === undefined ? null : new Date(first),
+            end_time: new Date(endMs),
+            cache_hit: cachedInputTokens > 0,
+            tags: request.tags ?? []
+          })
+          if (cost > 0) yield* budgets.charge(p, cost)
+        }))
+
+      const onExit = <A, E>(exit: Exit.Exit<A, E>) =>
+        Exit.isSuccess(exit)
+          ? end()
+          : Cause.hasInterruptsOnly(exit.cause)
+          ? end({ status: "aborted" })
+          : end({ status: "error", errorType: errorTypeOf(exit.cause) })
+
+      return { requestId: request.requestId, span, update, firstToken, track, end, onExit } satisfies ObservedRequest
+    })
+
+  return { start }
+}
+
+export const makeRequestObserver = (options: RequestObserverOptions = {}) =>
+  Effect.gen(function*() {
+    return observerWith(yield* Ledger, yield* Budgets, options)
+  })
+
+/** The real observer: its ledger rows go to the Ledger, its costs to the Budgets. */
+export const requestObserverLayer = (options: RequestObserverOptions = {}): Layer.Layer<never, never, Ledger> =>
+  Layer.effect(RequestObserver, makeRequestObserver(options))
+
+/** INFERLINE_OTEL_CAPTURE_CONTENT=true: prompts and completions go on spans (they may hold personal data). */
+export const captureContentFromEnv = (env: Record<string, string | undefined> = process.env): boolean =>
+  ["1", "true", "yes", "on"].includes((env.INFERLINE_OTEL_CAPTURE_CONTENT ?? "").toLowerCase())

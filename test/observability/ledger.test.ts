@@ -1,0 +1,82 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import * as fs from "node:fs"
+import { Ledger, ledgerLayer } from "../../src/ledger/ledger.ts"
+import { costOf, parsePriceTable, priceFor } from "../../src/ledger/price-table.ts"
+import { spendLogs, spendReport } from "../../src/ledger/spend-queries.ts"
+import type { SpendRow } from "../../src/ledger/spend-row.ts"
+import { RequestObserver, requestObserverLayer } from "../../src/observability/request-observer.ts"
+import { countInsertStatements, postgresSchemaLayer, tempDir } from "./support/ledger-database.ts"
+import { keyPrincipal, keyRecord, teamRecord } from "./support/principals.ts"
+
+const prices = parsePriceTable({ deployments: { local: { input: 1, cached_input: 0.5, output: 2 } } })
+
+const row = (id: string, over: Partial<SpendRow> = {}): SpendRow => ({
+  request_id: id, key_id: "k1", key_prefix: "sk-inf-k1", team_id: "t1", operation: "chat", model_group: "m", deployment: "local",
+  provider: "inferline", response_model: "m", status: "ok", error_type: null, input_tokens: 10, cached_input_tokens: 0, output_tokens: 5,
+  cost: 0.001, start_time: new Date("2026-01-02T10:00:00Z"), first_token_time: null, end_time: new Date("2026-01-02T10:00:01Z"),
+  cache_hit: false, tags: ["a"], ...over
+})
+
+describe("price table", () => {
+  it("bills cached input at the cached price and defaults to free", () => {
+    expect(costOf(priceFor(prices, "local", "m"), { inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 1_000_000 })).toBeCloseTo(0.6 + 0.2 + 2)
+    expect(costOf(priceFor(prices, "other", "m"), { inputTokens: 5, cachedInputTokens: 0, outputTokens: 5 })).toBe(0)
+  })
+})
+
+describe("ledger on PostgreSQL", () => {
+  it.live("1,000 observed requests become one row each in a few INSERT statements, with daily aggregates", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const insertCount = yield* countInsertStatements
+      const dir = tempDir("ledger")
+      yield* Effect.gen(function*() {
+        const observer = yield* RequestObserver
+        const team = teamRecord("team-1")
+        const principal = keyPrincipal(keyRecord("key-1", {}, team.id), team)
+        // Exactly the calls the request path makes: start, then end with what the response used.
+        yield* Effect.forEach(Array.from({ length: 1000 }, (_, i) => i), (i) =>
+          Effect.gen(function*() {
+            const handle = yield* observer.start({ requestId: `req-${i}`, operation: "chat", modelGroup: "m", params: { model: "m", max_tokens: 8 }, principal, tags: ["load"] })
+            yield* handle.end({ deployment: "local", provider: "inferline", inputTokens: 100, cachedInputTokens: i % 2 === 0 ? 50 : 0, outputTokens: 10 })
+          }), { concurrency: 50, discard: true })
+        yield* (yield* Ledger).flush
+      }).pipe(Effect.provide(requestObserverLayer({ priceTable: prices }).pipe(Layer.provideMerge(ledgerLayer({ journalDir: dir, flushInterval: "200 millis" })))))
+
+      const [{ n }] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM spend_logs`
+      expect(Number(n)).toBe(1000)
+      const statements = yield* insertCount
+      console.log(`ledger: 1000 requests -> ${statements} INSERT statements on spend_logs`)
+      expect(statements).toBeLessThanOrEqual(24)
+      const report = yield* spendReport("key")
+      expect(report).toHaveLength(1)
+      expect(report[0].requests).toBe(1000)
+      // 500 requests with 50 cached: (50*1 + 50*0.5 + 10*2)/1e6 ; 500 without: (100*1 + 10*2)/1e6
+      expect(report[0].spend).toBeCloseTo((500 * 95 + 500 * 120) / 1e6, 9)
+      expect((yield* spendReport("team"))[0].group).toBe("team-1")
+      const logs = yield* spendLogs({ keyId: "key-1", limit: 5 })
+      expect(logs).toHaveLength(5)
+      // The journal is emptied once its rows are stored.
+      expect(fs.readdirSync(dir).filter((f) => fs.statSync(`${dir}/${f}`).size > 0)).toEqual([])
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+
+  it.live("replays a journal left by a killed process exactly once, even if part of it was stored", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const dir = tempDir("replay")
+      // A process that stored r1 and journaled r1..r3, then died before deleting the segment.
+      fs.writeFileSync(`${dir}/segment-000000000000001-1-000000.jsonl`, [row("r1"), row("r2"), row("r3")].map((r) => JSON.stringify(r)).join("\n") + "\n{\"request_id\":\"torn")
+      yield* Effect.gen(function*() {
+        yield* (yield* Ledger).record(row("r1"))
+        yield* (yield* Ledger).flush
+      }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("other") })))
+      yield* Effect.scoped(Layer.build(ledgerLayer({ journalDir: dir })))
+      const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM spend_logs ORDER BY request_id`
+      expect(rows.map((r) => r.request_id)).toEqual(["r1", "r2", "r3"])
+      const daily = yield* spendReport("model")
+      expect(daily[0].requests).toBe(3) // r1 counted once in the aggregates too
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("segment-000000000000001"))).toEqual([])
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+})
