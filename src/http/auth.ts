@@ -4,8 +4,12 @@ import { Gateway } from "../gateway/gateway.ts"
 import { authenticateRequest } from "./gateway/authenticate-request.ts"
 import { gatewayErrorResponse } from "./gateway/gateway-error-response.ts"
 
+/** Paths anyone may load: the health check, and the dashboard's page and chart script (they hold no
+ * data; the page asks for the master key and sends it to /ui/data). */
+const PUBLIC_PATHS = new Set(["/health", "/ui", "/ui/chart.umd.min.js"])
+
 /**
- * With keys on, every route needs a valid key except `/health` (and `/metrics` when configured public):
+ * With keys on, every route needs a valid key except the public paths (and `/metrics` when configured public):
  * checked here, once, before any handler runs, so a route added later cannot forget it. Model routes
  * authenticate again to learn the caller (a cached lookup); admin routes also require the master key.
  */
@@ -15,7 +19,7 @@ export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
       const gateway = yield* Gateway
       if (!gateway.authEnabled) return yield* app
       const path = (yield* HttpServerRequest.HttpServerRequest).url.split("?")[0]
-      if (path === "/health" || (options.publicMetrics && path === "/metrics")) return yield* app
+      if (PUBLIC_PATHS.has(path) || (options.publicMetrics && path === "/metrics")) return yield* app
       const principal = yield* Effect.result(authenticateRequest)
       if (principal._tag === "Failure") return gatewayErrorResponse(principal.failure)
       return yield* app
