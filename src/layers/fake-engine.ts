@@ -3,6 +3,7 @@ import { Engine, makeEngine, type EngineInfo, type Executor } from "../actors/en
 import { parseModelConfig } from "../engine/config.ts"
 import { defaultSchedulerConfig, type SchedulerConfig } from "../engine/scheduler.ts"
 import type { ForwardBatch } from "../engine/model.ts"
+import type { TextTokenizer } from "../engine/tokenizer.ts"
 
 /** The token the fake model predicts after `token` at `position`: a fixed, easily recomputed rule. */
 export const fakeNextToken = (token: number, position: number, vocabSize: number): number =>
@@ -40,6 +41,8 @@ export interface FakeEngineOptions {
   readonly stepDelay?: Duration.Input
   readonly onExecute?: (batch: ForwardBatch) => void
   readonly enablePrefixCaching?: boolean
+  /** A real tokenizer (e.g. the bundled model's) so that text, chat templates and the HTTP API work. */
+  readonly tokenizer?: TextTokenizer | null
 }
 
 /** The Engine service over the fake executor: real scheduler, block manager and actor, no model, no tokenizer. */
@@ -54,13 +57,13 @@ export const fakeEngine = (options: FakeEngineOptions = {}) => {
     num_hidden_layers: 1, num_attention_heads: 1, max_position_embeddings: maxModelLen
   })
   const info: EngineInfo = {
-    modelName: "fake", config, tokenizer: null, generation: { eosTokenIds: options.eosTokenIds ?? [] },
+    modelName: "fake", config, tokenizer: options.tokenizer ?? null, generation: { eosTokenIds: options.eosTokenIds ?? [] },
     maxModelLen, blockSize, numBlocks, enablePrefixCaching
   }
   return makeEngine({
     info,
     core: {
-      vocabSize, blockSize, numBlocks, enablePrefixCaching, tokenizer: null,
+      vocabSize, blockSize, numBlocks, enablePrefixCaching, tokenizer: options.tokenizer ?? null,
       eosTokenIds: options.eosTokenIds ?? [],
       scheduler: { ...defaultSchedulerConfig(maxModelLen), ...options.scheduler }
     },

@@ -2,6 +2,7 @@ import { Duration, Effect, Layer, Stream } from "effect"
 import { Engine, type EngineDelta, type EngineInfo, type GenerateRequest } from "../actors/engine.ts"
 import { parseModelConfig } from "../engine/config.ts"
 import type { FinishReason } from "../engine/engine-core.ts"
+import type { TextTokenizer } from "../engine/tokenizer.ts"
 
 /** One scripted piece of output: its text (and token ids, if the test cares), after an optional pause. */
 export interface ScriptedToken {
@@ -20,6 +21,8 @@ export interface ScriptedEngineOptions {
   /** Called with every request the engine receives, and when a request's stream ends (how it ended). */
   readonly onRequest?: (request: GenerateRequest) => void
   readonly onEnd?: (request: GenerateRequest, ended: "finished" | "interrupted") => void
+  /** A real tokenizer (e.g. the bundled model's) so that prompts and chat templates work over HTTP. */
+  readonly tokenizer?: TextTokenizer | null
 }
 
 /**
@@ -35,7 +38,7 @@ export const scriptedEngine = (options: ScriptedEngineOptions): Engine["Service"
       architectures: ["LlamaForCausalLM"], vocab_size: 1 << 16, hidden_size: 8, intermediate_size: 8,
       num_hidden_layers: 1, num_attention_heads: 1, max_position_embeddings: maxModelLen
     }),
-    tokenizer: null,
+    tokenizer: options.tokenizer ?? null,
     generation: { eosTokenIds: [] },
     maxModelLen,
     blockSize: 16,

@@ -83,3 +83,9 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
 
 /** A ledger that keeps nothing (no database configured, and in tests that do not look at spend). */
 export const ledgerDisabledLayer: Layer.Layer<Ledger> = Layer.succeed(Ledger, Ledger.of({ record: () => Effect.void, flush: Effect.void }))
+
+/** A Ledger that keeps rows in memory, for tests: what would have been written, in order. */
+export const recordingLedger = (): { readonly rows: Array<SpendRow>; readonly layer: Layer.Layer<Ledger> } => {
+  const rows: Array<SpendRow> = []
+  return { rows, layer: Layer.succeed(Ledger, Ledger.of({ record: (row) => Effect.sync(() => void rows.push(row)), flush: Effect.void })) }
+}
