@@ -1,16 +1,15 @@
 import { Effect, Stream } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
-import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
-import { readJsonBody } from "./body.ts"
-import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
+import { handleRoutedRequest, type RoutedEndpoint } from "../router/http/routed-request.ts"
+import type { LocalRequest } from "../router/providers/local-request.ts"
+import { decodeJson } from "./body.ts"
 import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
-import { generateAll, startStream, type PromptDelta } from "./generate.ts"
+import type { PromptDelta } from "./generate.ts"
 import { chatLogprobs, tokenRenderer, vllmPromptLogprobs, type ChatTokenLogprob, type TokenRenderer } from "./logprobs.ts"
 import { chatPrompt, checkModel, checkPromptLength } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { ChatCompletionRequest } from "./schemas.ts"
-import { sseResponse } from "./sse.ts"
 import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
 
 /** A validated chat request, ready to hand to the engine. */
@@ -138,20 +137,17 @@ export const chatChunks = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta
   return Stream.concat(Stream.fromIterable(roleChunks), body)
 }
 
-/** POST /v1/chat/completions */
-export const chatCompletionsRoute = HttpRouter.add(
-  "POST",
-  "/v1/chat/completions",
-  orErrorResponse(Effect.gen(function*() {
-    const principal = yield* currentPrincipal
-    const request = yield* readJsonBody(ChatCompletionRequest)
-    const chat = yield* prepareChat(request)
-    const permit = yield* admitGeneration(principal, chat.model, [chat.generate], request.messages.length)
-    const engine = yield* Engine
-    const deltas = generateAll(engine, [chat.generate]).pipe(metered(permit, [chat.generate]))
-    const response = request.stream === true
-      ? sseResponse(chatChunks(chat, yield* startStream(deltas)))
-      : HttpServerResponse.jsonUnsafe(yield* chatCompletion(chat, deltas))
-    return withRateLimitHeaders(permit.headers)(response)
-  }))
-)
+/** Chat completions as the router serves them: the served model's side validates and tokenizes (any `model` is the router's business). */
+export const chatEndpoint: RoutedEndpoint = {
+  kind: "chat",
+  prepareLocal: (json) =>
+    Effect.map(Effect.flatMap(decodeJson(ChatCompletionRequest, json), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
+      generates: [chat.generate],
+      response: (deltas) => chatCompletion(chat, deltas),
+      chunks: (deltas) => chatChunks(chat, deltas)
+    })),
+  messages: (body) => (Array.isArray(body.messages) ? body.messages.length : undefined)
+}
+
+/** POST /v1/chat/completions, through the gateway and the router (src/router). */
+export const chatCompletionsRoute = HttpRouter.add("POST", "/v1/chat/completions", orErrorResponse(handleRoutedRequest(chatEndpoint)))

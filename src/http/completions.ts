@@ -1,16 +1,15 @@
 import { Effect, Stream } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
-import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
-import { readJsonBody } from "./body.ts"
-import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
+import { handleRoutedRequest, type RoutedEndpoint } from "../router/http/routed-request.ts"
+import type { LocalRequest } from "../router/providers/local-request.ts"
+import { decodeJson } from "./body.ts"
 import { orErrorResponse, type ApiError } from "./errors.ts"
-import { generateAll, startStream, type PromptDelta } from "./generate.ts"
+import type { PromptDelta } from "./generate.ts"
 import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
 import { checkModel, checkPromptLength, completionPrompts, type Prompt } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { CompletionRequest } from "./schemas.ts"
-import { sseResponse } from "./sse.ts"
 import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
 
 /** A validated legacy completion request: one engine request per prompt, n choices each. */
@@ -176,20 +175,17 @@ export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<Pr
   )
 }
 
-/** POST /v1/completions */
-export const completionsRoute = HttpRouter.add(
-  "POST",
-  "/v1/completions",
-  orErrorResponse(Effect.gen(function*() {
-    const principal = yield* currentPrincipal
-    const request = yield* readJsonBody(CompletionRequest)
-    const prepared = yield* prepareCompletion(request)
-    const permit = yield* admitGeneration(principal, prepared.model, prepared.generate)
-    const engine = yield* Engine
-    const deltas = generateAll(engine, prepared.generate).pipe(metered(permit, prepared.generate))
-    const response = request.stream === true
-      ? sseResponse(completionChunks(prepared, yield* startStream(deltas)))
-      : HttpServerResponse.jsonUnsafe(yield* completion(prepared, deltas))
-    return withRateLimitHeaders(permit.headers)(response)
-  }))
-)
+/** Legacy completions as the router serves them: the served model's side validates and tokenizes. */
+export const completionsEndpoint: RoutedEndpoint = {
+  kind: "completions",
+  prepareLocal: (json) =>
+    Effect.map(Effect.flatMap(decodeJson(CompletionRequest, json), (request) => prepareCompletion({ ...request, model: null })), (prepared): LocalRequest => ({
+      generates: prepared.generate,
+      response: (deltas) => completion(prepared, deltas),
+      chunks: (deltas) => completionChunks(prepared, deltas)
+    })),
+  messages: () => undefined
+}
+
+/** POST /v1/completions, through the gateway and the router (src/router). */
+export const completionsRoute = HttpRouter.add("POST", "/v1/completions", orErrorResponse(handleRoutedRequest(completionsEndpoint)))

@@ -1,16 +1,29 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine } from "../actors/engine.ts"
+import { Router } from "../router/router.ts"
 
 /** When this process started serving, reported as the model's `created` (as vLLM does). */
 const servedSince = Math.floor(Date.now() / 1000)
 
-/** GET /v1/models: the served model, with vLLM's extras (max_model_len, root). */
+/**
+ * GET /v1/models: the served model, with vLLM's extras (max_model_len, root), then the router's model
+ * groups (from --config), each owned by the provider(s) behind it.
+ */
 const modelsRoute = HttpRouter.add(
   "GET",
   "/v1/models",
   Effect.gen(function*() {
     const { info } = yield* Engine
+    const router = yield* Router
+    const groups = router.groupNames(info.modelName).slice(1).map((id) => ({
+      id,
+      object: "model",
+      created: servedSince,
+      owned_by: [...(router.providersOf(id, info.modelName) ?? [])].join(","),
+      root: id,
+      parent: null
+    }))
     return HttpServerResponse.jsonUnsafe({
       object: "list",
       data: [{
@@ -21,7 +34,7 @@ const modelsRoute = HttpRouter.add(
         root: info.modelName,
         parent: null,
         max_model_len: info.maxModelLen
-      }]
+      }, ...groups]
     })
   })
 )

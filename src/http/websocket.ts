@@ -2,13 +2,13 @@ import { Cause, Effect, FiberHandle, Option, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import { Engine } from "../actors/engine.ts"
+import { routeStream } from "../router/http/routed-request.ts"
 import { decodeJson, parseJson } from "./body.ts"
-import { chatChunks, prepareChat } from "./chat.ts"
-import { completionChunks, prepareCompletion } from "./completions.ts"
+import { chatEndpoint } from "./chat.ts"
+import { completionsEndpoint } from "./completions.ts"
 import { ApiError, apiErrorFromCause, errorBody, errorResponse, invalidRequest } from "./errors.ts"
-import { admitGeneration, currentPrincipal, metered } from "./admission.ts"
-import { generateAll } from "./generate.ts"
-import { ChatCompletionRequest, CompletionRequest, WebSocketRequestType } from "./schemas.ts"
+import { currentPrincipal } from "./admission.ts"
+import { WebSocketRequestType } from "./schemas.ts"
 
 /**
  * GET /v1/ws: streaming over a WebSocket, on Effect's own upgrade support (HttpServerRequest.upgrade,
@@ -51,25 +51,21 @@ export const websocketRoute = HttpRouter.add(
     const send = (message: unknown) => write(JSON.stringify(message)).pipe(Effect.ignore)
     const running = yield* FiberHandle.make<void, never>()
 
-    /** The request's chunks; its gateway permit lives in `scope` (the running request's). */
+    /**
+     * The request's chunks (JSON text, written as is), routed like the SSE endpoints; its gateway
+     * permit and upstream request live in the running request's scope.
+     */
     const chunksFor = (kind: "chat.completions" | "completions", json: unknown) =>
       Effect.gen(function*() {
         if (principal._tag === "Failure") return yield* principal.failure
-        if (kind === "chat.completions") {
-          const request = yield* decodeJson(ChatCompletionRequest, json)
-          const chat = yield* prepareChat(request)
-          const permit = yield* admitGeneration(principal.success, chat.model, [chat.generate], request.messages.length)
-          return chatChunks(chat, generateAll(engine, [chat.generate]).pipe(metered(permit, [chat.generate])))
-        }
-        const request = yield* decodeJson(CompletionRequest, json)
-        const completion = yield* prepareCompletion(request)
-        const permit = yield* admitGeneration(principal.success, completion.model, completion.generate)
-        return completionChunks(completion, generateAll(engine, completion.generate).pipe(metered(permit, completion.generate)))
+        const { type: _, ...body } = json as Record<string, unknown>
+        const { chunks } = yield* routeStream(kind === "chat.completions" ? chatEndpoint : completionsEndpoint, principal.success, body)
+        return chunks
       })
 
     const run = (kind: "chat.completions" | "completions", json: unknown) =>
       Effect.scoped(Effect.gen(function*() {
-        yield* Stream.runForEach(yield* chunksFor(kind, json), send)
+        yield* Stream.runForEach(yield* chunksFor(kind, json), (text) => write(text).pipe(Effect.ignore))
         yield* send({ type: "done" })
       })).pipe(
         Effect.catchCause((cause) =>

@@ -1,0 +1,205 @@
+/**
+ * What Inferline adds in front of an upstream: the same requests sent to a loopback mock upstream
+ * directly and through Inferline (real API key with limits, gateway admission, router with retries and
+ * cooldown on), in the same run:
+ * - added latency p50/p99 at 1 connection (non-streaming chat), one request at a time;
+ * - added latency to the first chunk of a stream (time to the first body bytes);
+ * - max requests/s at 50 connections (autocannon).
+ * Three processes share the machine: this one (the load generator), the mock upstream and Inferline.
+ *
+ *   node bench/gateway.ts [--requests 3000] [--duration 8] [--connections 50]
+ *
+ * Writes bench/results/gateway-*.json with the machine and commit.
+ */
+import autocannon from "autocannon"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { spawn, type ChildProcess } from "node:child_process"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { machineInfo, writeResult } from "./lib/report.ts"
+
+const { values: args } = parseArgs({
+  options: {
+    role: { type: "string", default: "driver" },
+    upstream: { type: "string" },
+    requests: { type: "string", default: "3000" },
+    duration: { type: "string", default: "8" },
+    connections: { type: "string", default: "50" }
+  }
+})
+
+const CHAT_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 })
+const STREAM_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16, stream: true })
+
+/** The mock upstream: a fixed OpenAI chat response, or a fixed SSE stream, as fast as node:http goes. */
+const runMock = () => {
+  const response = JSON.stringify({
+    id: "chatcmpl-mock", object: "chat.completion", created: 1, model: "mock",
+    choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, logprobs: null, finish_reason: "stop" }],
+    usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }
+  })
+  const chunk = (delta: object, finish: string | null = null) =>
+    `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
+  const stream = [chunk({ role: "assistant", content: "" }), chunk({ content: "Hello" }), chunk({ content: " there!" }), chunk({}, "stop"),
+    `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`, "data: [DONE]\n\n"]
+  const server = http.createServer((req, res) => {
+    let body = ""
+    req.setEncoding("utf8")
+    req.on("data", (c: string) => (body += c))
+    req.on("end", () => {
+      if (body.includes("\"stream\":true")) {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        // The first chunk at once, the rest in one write: what a first-chunk measurement needs.
+        res.write(stream[0])
+        res.end(stream.slice(1).join(""))
+      } else {
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(response) }).end(response)
+      }
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })))
+}
+
+/** Inferline with a router group "mock" on the mock upstream, keys on, a key with (high) limits. */
+const runInferline = async (upstream: string) => {
+  const { gatewayTestLayer } = await import("../src/gateway/layers.ts")
+  const { GatewayAdmin } = await import("../src/gateway/gateway-admin.ts")
+  const { httpServerLayer } = await import("../src/http/server.ts")
+  const { engineLayer } = await import("../src/layers/engine.ts")
+  const { routerLayerFromConfig } = await import("../src/router/layer.ts")
+  const { HttpServer } = await import("effect/http")
+  const { testModelDir } = await import("../test/support/models.ts")
+  const router = routerLayerFromConfig({
+    model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: `${upstream}/v1`, rpm: 100_000_000 } }],
+    router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
+  })
+  const layer = httpServerLayer({ host: "127.0.0.1", port: 0, logRequests: false }).pipe(
+    Layer.provideMerge(router),
+    Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: "inferline-kjv" })),
+    Layer.provideMerge(gatewayTestLayer({ masterKey: "sk-bench-master" }))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  const info = await runtime.runPromise(Effect.gen(function*() {
+    const address = (yield* HttpServer.HttpServer).address
+    const limits = { rpm_limit: 1e9, tpm_limit: 1e12, max_parallel_requests: 1e6 }
+    const admin = yield* GatewayAdmin
+    const team = yield* admin.createTeam(limits)
+    const { key } = yield* admin.createKey({ team_id: team.id, models: ["mock"], ...limits })
+    return { port: address._tag === "InetAddressV4" ? address.port : 0, key }
+  }))
+  console.log(JSON.stringify(info))
+}
+
+/** Starts this file in another role and resolves with the JSON line it prints when ready. */
+const spawnRole = (role: string, extra: ReadonlyArray<string> = []) =>
+  new Promise<{ child: ChildProcess; info: any }>((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--role", role, ...extra], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout!.on("data", (c) => {
+      out += c
+      const line = out.split("\n").find((l) => l.startsWith("{"))
+      if (line) resolve({ child, info: JSON.parse(line) })
+    })
+    child.on("exit", (code) => reject(new Error(`${role} exited with ${code}`)))
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+const summary = (micros: Array<number>) => {
+  const s = micros.sort((a, b) => a - b)
+  const r = (x: number) => Math.round(x)
+  return { p50: r(percentile(s, 0.5)), p90: r(percentile(s, 0.9)), p99: r(percentile(s, 0.99)), max: r(s[s.length - 1]) }
+}
+
+/**
+ * One request at a time on one kept-alive connection; returns microseconds per request, to the end
+ * of the body (`untilFirstChunk`: to its first bytes).
+ */
+const sequential = async (port: number, body: string, headers: Record<string, string>, n: number, untilFirstChunk: boolean) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const times: Array<number> = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`))
+        let first = true
+        res.on("data", () => {
+          if (first && untilFirstChunk) times.push((performance.now() - t0) * 1000)
+          first = false
+        })
+        res.on("end", () => {
+          if (!untilFirstChunk) times.push((performance.now() - t0) * 1000)
+          resolve()
+        })
+      })
+      req.on("error", reject)
+      req.end(body)
+    })
+  }
+  agent.destroy()
+  return times
+}
+
+const throughput = (port: number, headers: Record<string, string>, connections: number, duration: number) =>
+  new Promise<{ rps: number; latencyP50Ms: number; latencyP99Ms: number; non2xx: number; errors: number }>((resolve, reject) => {
+    autocannon({
+      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: CHAT_BODY,
+      connections,
+      duration
+    }, (err, result) => {
+      if (err) return reject(err)
+      resolve({ rps: Math.round(result.requests.average), latencyP50Ms: result.latency.p50, latencyP99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors })
+    })
+  })
+
+const drive = async () => {
+  const requests = Number(args.requests)
+  const duration = Number(args.duration)
+  const connections = Number(args.connections)
+  const mock = await spawnRole("mock")
+  const mockPort: number = mock.info.port
+  const inferline = await spawnRole("inferline", ["--upstream", `http://127.0.0.1:${mockPort}`])
+  const { port, key } = inferline.info
+  const auth = { authorization: `Bearer ${key}` }
+  try {
+    // Warm both paths (JIT, connection pools, key cache).
+    await sequential(mockPort, CHAT_BODY, {}, 500, false)
+    await sequential(port, CHAT_BODY, auth, 1000, false)
+    await sequential(port, STREAM_BODY, auth, 300, true)
+    // Interleaved rounds, so drift (thermal, other load) hits both sides alike.
+    const direct: Array<number> = [], through: Array<number> = [], directFirst: Array<number> = [], throughFirst: Array<number> = []
+    const rounds = 5
+    for (let r = 0; r < rounds; r++) {
+      direct.push(...await sequential(mockPort, CHAT_BODY, {}, requests / rounds, false))
+      through.push(...await sequential(port, CHAT_BODY, auth, requests / rounds, false))
+      directFirst.push(...await sequential(mockPort, STREAM_BODY, {}, requests / rounds / 3, true))
+      throughFirst.push(...await sequential(port, STREAM_BODY, auth, requests / rounds / 3, true))
+    }
+    const d = summary(direct), t = summary(through), df = summary(directFirst), tf = summary(throughFirst)
+    const directLoad = await throughput(mockPort, {}, connections, duration)
+    const throughLoad = await throughput(port, auth, connections, duration)
+    const result = {
+      machine: machineInfo(),
+      setup: { requestsPerLatencyRun: requests, connections, durationSeconds: duration, note: "mock upstream, Inferline and the load generator are three processes on the same machine" },
+      oneConnectionMicros: { direct: d, inferline: t, added: { p50: t.p50 - d.p50, p99: t.p99 - d.p99 } },
+      firstChunkMicros: { direct: df, inferline: tf, added: { p50: tf.p50 - df.p50, p99: tf.p99 - df.p99 } },
+      maxThroughput: { direct: directLoad, inferline: throughLoad },
+      targets: { addedP50Micros: 700, addedP99Micros: 2000, rpsAt50Connections: 1700, addedFirstChunkMicros: 1000 }
+    }
+    console.log(JSON.stringify(result, null, 2))
+    console.log(`wrote ${writeResult("gateway", result)}`)
+  } finally {
+    mock.child.kill()
+    inferline.child.kill()
+  }
+}
+
+if (args.role === "mock") runMock()
+else if (args.role === "inferline") await runInferline(args.upstream!)
+else await drive()

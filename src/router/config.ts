@@ -1,0 +1,293 @@
+import { Data, Exit, Schema, SchemaIssue } from "effect"
+import { formatParamPath } from "../http/errors.ts"
+
+/**
+ * The router's part of the `--config` file, in LiteLLM's shape (a LiteLLM proxy config loads unchanged;
+ * keys we do not use, such as general_settings, are ignored) plus Inferline fields: per-deployment
+ * `prices` per million tokens and `tags`. Durations are seconds, as in LiteLLM.
+ */
+
+const isUrl = (s: string) => {
+  try {
+    const u = new URL(s)
+    return u.protocol === "http:" || u.protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+const Url = Schema.String.check(Schema.makeFilter((s: string) => (isUrl(s) ? undefined : "expected a URL (http:// or https://)")))
+const NonNegative = Schema.Finite.check(Schema.makeFilter((n: number) => (n >= 0 ? undefined : "expected a number >= 0")))
+const Positive = Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 ? undefined : "expected a number > 0")))
+const Count = Schema.Int.check(Schema.makeFilter((n: number) => (n >= 0 ? undefined : "expected an integer >= 0")))
+
+/** The providers a `litellm_params.model` may name, before the first slash. */
+export const PROVIDERS = ["openai", "hosted_vllm", "anthropic", "local"] as const
+const ModelRef = Schema.String.check(Schema.makeFilter((s: string) => {
+  const slash = s.indexOf("/")
+  const provider = s.slice(0, slash)
+  return slash > 0 && slash < s.length - 1 && (PROVIDERS as ReadonlyArray<string>).includes(provider)
+    ? undefined
+    : `expected "<provider>/<model>" with provider one of ${PROVIDERS.join(", ")}`
+}))
+
+const Prices = Schema.Struct({
+  input: Schema.optionalKey(NonNegative),
+  cached_input: Schema.optionalKey(NonNegative),
+  output: Schema.optionalKey(NonNegative)
+})
+
+const LitellmParams = Schema.Struct({
+  model: ModelRef,
+  api_base: Schema.optionalKey(Url),
+  api_key: Schema.optionalKey(Schema.String),
+  rpm: Schema.optionalKey(Count),
+  tpm: Schema.optionalKey(Count),
+  weight: Schema.optionalKey(Positive),
+  timeout: Schema.optionalKey(Positive),
+  stream_timeout: Schema.optionalKey(Positive),
+  max_input_tokens: Schema.optionalKey(Count),
+  /** LiteLLM's per-token prices; `prices` (per million) wins when both are set. */
+  input_cost_per_token: Schema.optionalKey(NonNegative),
+  output_cost_per_token: Schema.optionalKey(NonNegative),
+  /** Inferline: USD per million tokens. */
+  prices: Schema.optionalKey(Prices),
+  tags: Schema.optionalKey(Schema.Array(Schema.String))
+})
+
+const Deployment = Schema.Struct({
+  model_name: Schema.String.check(Schema.makeFilter((s: string) => (s !== "" ? undefined : "expected a non-empty name"))),
+  litellm_params: LitellmParams,
+  model_info: Schema.optionalKey(Schema.Struct({ id: Schema.optionalKey(Schema.String), max_input_tokens: Schema.optionalKey(Count) }))
+})
+
+/** `[{group: [fallback groups...]}]`, LiteLLM's shape for every fallback list. */
+const Fallbacks = Schema.Array(Schema.Record(Schema.String, Schema.Array(Schema.String)))
+
+export const ROUTING_STRATEGIES = ["simple-shuffle", "least-busy", "latency-based-routing", "cost-based-routing", "usage-based-routing", "usage-based-routing-v2"] as const
+
+const RouterSettings = Schema.Struct({
+  routing_strategy: Schema.optionalKey(Schema.Literals(ROUTING_STRATEGIES)),
+  num_retries: Schema.optionalKey(Count),
+  /** First retry's wait; doubles per retry, with jitter. */
+  retry_after: Schema.optionalKey(NonNegative),
+  /** Inferline: the longest wait between retries. */
+  max_retry_after: Schema.optionalKey(NonNegative),
+  allowed_fails: Schema.optionalKey(Count),
+  cooldown_time: Schema.optionalKey(NonNegative),
+  /** Inferline: the window in which `allowed_fails` failures put a deployment in cooldown. */
+  allowed_fails_window: Schema.optionalKey(Positive),
+  timeout: Schema.optionalKey(Positive),
+  stream_timeout: Schema.optionalKey(Positive),
+  /** Inferline: most open connections per upstream host (keep-alive pool). */
+  max_connections_per_host: Schema.optionalKey(Count),
+  fallbacks: Schema.optionalKey(Fallbacks),
+  context_window_fallbacks: Schema.optionalKey(Fallbacks),
+  content_policy_fallbacks: Schema.optionalKey(Fallbacks)
+})
+
+const LitellmSettings = Schema.Struct({
+  num_retries: Schema.optionalKey(Count),
+  fallbacks: Schema.optionalKey(Fallbacks),
+  context_window_fallbacks: Schema.optionalKey(Fallbacks),
+  content_policy_fallbacks: Schema.optionalKey(Fallbacks)
+})
+
+const SemanticRoute = Schema.Struct({
+  name: Schema.String,
+  group: Schema.String,
+  utterances: Schema.Array(Schema.String),
+  threshold: Schema.optionalKey(Schema.Finite)
+})
+
+/** Inferline: intent routing for requests whose `model` names the router (`model: <name>`). */
+const SemanticRouting = Schema.Struct({
+  model: Schema.String,
+  embedding_model: Schema.String,
+  default_group: Schema.optionalKey(Schema.String),
+  routes: Schema.Array(SemanticRoute)
+})
+
+export const RouterConfigFile = Schema.Struct({
+  model_list: Schema.optionalKey(Schema.Array(Deployment)),
+  router_settings: Schema.optionalKey(RouterSettings),
+  litellm_settings: Schema.optionalKey(LitellmSettings),
+  semantic_routing: Schema.optionalKey(SemanticRouting)
+})
+export type RouterConfigFile = typeof RouterConfigFile.Type
+
+/**
+ * Top-level keys of the `--config` file that belong to the router, or to LiteLLM and are ignored
+ * (general_settings, environment_variables): the CLI passes the file to `routerLayerFromConfig`
+ * instead of rejecting them as unknown serve options.
+ */
+export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables"]
+
+export class RouterConfigError extends Data.TaggedError("RouterConfigError")<{ readonly message: string }> {}
+
+/** A Prices value in USD per million tokens. */
+export interface DeploymentPrices {
+  readonly input: number
+  readonly cachedInput: number
+  readonly output: number
+}
+
+export type ProviderName = "local" | "openai" | "anthropic"
+
+/** One deployment, resolved: secrets read, defaults applied, durations in milliseconds. */
+export interface DeploymentConfig {
+  readonly id: string
+  readonly group: string
+  readonly provider: ProviderName
+  /** The model name sent upstream (after the provider prefix). */
+  readonly model: string
+  readonly apiBase: string
+  readonly apiKey: string | undefined
+  readonly rpm: number | undefined
+  readonly tpm: number | undefined
+  /** Shuffle weight; unset: rpm, then tpm, then 1 (LiteLLM's order). */
+  readonly weight: number | undefined
+  readonly timeoutMs: number
+  readonly streamTimeoutMs: number
+  readonly maxInputTokens: number | undefined
+  readonly prices: DeploymentPrices
+  readonly tags: ReadonlyArray<string>
+}
+
+export type RoutingStrategy = typeof ROUTING_STRATEGIES[number]
+
+export interface RouterSettingsResolved {
+  readonly strategy: RoutingStrategy
+  readonly numRetries: number
+  readonly retryBaseMs: number
+  readonly retryMaxMs: number
+  readonly allowedFails: number
+  readonly cooldownMs: number
+  readonly failWindowMs: number
+  readonly maxConnectionsPerHost: number
+  readonly fallbacks: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly contextWindowFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly contentPolicyFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
+}
+
+export interface SemanticRoutingConfig {
+  readonly model: string
+  readonly embeddingGroup: string
+  readonly defaultGroup: string | undefined
+  readonly routes: ReadonlyArray<{ readonly name: string; readonly group: string; readonly utterances: ReadonlyArray<string>; readonly threshold: number }>
+}
+
+export interface RouterConfig {
+  readonly deployments: ReadonlyArray<DeploymentConfig>
+  readonly settings: RouterSettingsResolved
+  readonly semantic: SemanticRoutingConfig | undefined
+}
+
+const DEFAULT_API_BASE: Record<ProviderName, string> = {
+  openai: "https://api.openai.com/v1",
+  anthropic: "https://api.anthropic.com",
+  local: "http://127.0.0.1"
+}
+
+const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** `os.environ/NAME` reads the environment (LiteLLM's convention); anything else is the literal key. */
+const resolveSecret = (value: string | undefined, path: string, env: Record<string, string | undefined>): string | undefined => {
+  if (value === undefined || !value.startsWith("os.environ/")) return value
+  const name = value.slice("os.environ/".length)
+  const found = env[name]
+  if (found === undefined || found === "") throw new RouterConfigError({ message: `${path}: environment variable ${name} is not set` })
+  return found
+}
+
+const fallbackMap = (lists: ReadonlyArray<ReadonlyArray<Record<string, ReadonlyArray<string>>> | undefined>) => {
+  const map = new Map<string, Array<string>>()
+  for (const list of lists) {
+    for (const entry of list ?? []) {
+      for (const [group, targets] of Object.entries(entry)) map.set(group, [...(map.get(group) ?? []), ...targets])
+    }
+  }
+  return map
+}
+
+const seconds = (s: number | undefined, fallback: number) => Math.round((s ?? fallback) * 1000)
+
+/**
+ * Validates and resolves the router part of a config file (already parsed from YAML/JSON). Throws
+ * RouterConfigError whose message names the offending path, e.g.
+ * `model_list[1].litellm_params.api_base: expected a URL (http:// or https://)`.
+ */
+export const parseRouterConfig = (raw: unknown, env: Record<string, string | undefined> = process.env): RouterConfig => {
+  const exit = Schema.decodeUnknownExit(RouterConfigFile)(raw)
+  if (Exit.isFailure(exit)) {
+    const reason = (exit.cause as unknown as { reasons: ReadonlyArray<{ error?: Schema.SchemaError }> }).reasons.find((r) => r.error !== undefined)
+    const issue = reason?.error === undefined ? undefined : issueFormatter(reason.error.issue).issues[0]
+    const path = formatParamPath(((issue?.path ?? []) as ReadonlyArray<unknown>).map((p) => (typeof p === "object" && p !== null && "key" in p ? (p as { key: PropertyKey }).key : p as PropertyKey)))
+    throw new RouterConfigError({ message: `${path === "" ? "config" : path}: ${issue?.message ?? "invalid value"}` })
+  }
+  const file = exit.value
+  const rs = file.router_settings ?? {}
+  const ls = file.litellm_settings ?? {}
+  const perGroup = new Map<string, number>()
+  const deployments = (file.model_list ?? []).map((d, i): DeploymentConfig => {
+    const p = d.litellm_params
+    const path = `model_list[${i}].litellm_params`
+    const slash = p.model.indexOf("/")
+    const prefix = p.model.slice(0, slash)
+    const provider: ProviderName = prefix === "anthropic" ? "anthropic" : prefix === "local" ? "local" : "openai"
+    const n = perGroup.get(d.model_name) ?? 0
+    perGroup.set(d.model_name, n + 1)
+    const perToken = (x: number | undefined) => (x === undefined ? 0 : x * 1e6)
+    return {
+      id: d.model_info?.id ?? `${d.model_name}/${n}`,
+      group: d.model_name,
+      provider,
+      model: p.model.slice(slash + 1),
+      apiBase: (p.api_base ?? DEFAULT_API_BASE[provider]).replace(/\/+$/, ""),
+      apiKey: resolveSecret(p.api_key, `${path}.api_key`, env),
+      rpm: p.rpm,
+      tpm: p.tpm,
+      weight: p.weight,
+      timeoutMs: seconds(p.timeout ?? rs.timeout, 600),
+      streamTimeoutMs: seconds(p.stream_timeout ?? rs.stream_timeout ?? p.timeout ?? rs.timeout, 600),
+      maxInputTokens: p.max_input_tokens ?? d.model_info?.max_input_tokens,
+      prices: {
+        input: p.prices?.input ?? perToken(p.input_cost_per_token),
+        cachedInput: p.prices?.cached_input ?? p.prices?.input ?? perToken(p.input_cost_per_token),
+        output: p.prices?.output ?? perToken(p.output_cost_per_token)
+      },
+      tags: p.tags ?? []
+    }
+  })
+  const ids = new Set<string>()
+  deployments.forEach((d, i) => {
+    if (ids.has(d.id)) throw new RouterConfigError({ message: `model_list[${i}].model_info.id: duplicate deployment id ${d.id}` })
+    ids.add(d.id)
+  })
+  const semantic = file.semantic_routing
+  return {
+    deployments,
+    settings: {
+      strategy: rs.routing_strategy ?? "simple-shuffle",
+      numRetries: rs.num_retries ?? ls.num_retries ?? 2,
+      retryBaseMs: seconds(rs.retry_after, 0.05),
+      retryMaxMs: seconds(rs.max_retry_after, 5),
+      allowedFails: rs.allowed_fails ?? 3,
+      cooldownMs: seconds(rs.cooldown_time, 5),
+      failWindowMs: seconds(rs.allowed_fails_window, 60),
+      maxConnectionsPerHost: rs.max_connections_per_host ?? 256,
+      fallbacks: fallbackMap([ls.fallbacks, rs.fallbacks]),
+      contextWindowFallbacks: fallbackMap([ls.context_window_fallbacks, rs.context_window_fallbacks]),
+      contentPolicyFallbacks: fallbackMap([ls.content_policy_fallbacks, rs.content_policy_fallbacks])
+    },
+    semantic: semantic === undefined ? undefined : {
+      model: semantic.model,
+      embeddingGroup: semantic.embedding_model,
+      defaultGroup: semantic.default_group,
+      routes: semantic.routes.map((r) => ({ name: r.name, group: r.group, utterances: r.utterances, threshold: r.threshold ?? 0.8 }))
+    }
+  }
+}
+
+/** A router config with no deployments of its own: only the served local model (a config-less server). */
+export const emptyRouterConfig = (): RouterConfig => parseRouterConfig({})

@@ -1,0 +1,143 @@
+import { Effect, Exit, Schema, Stream, type Scope } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { Engine } from "../../actors/engine.ts"
+import type { Gateway } from "../../gateway/gateway.ts"
+import type { Principal } from "../../gateway/principal.ts"
+import { Budgets } from "../../budgets/budgets.ts"
+import { admitTokens, currentPrincipal, settleOnce } from "../../http/admission.ts"
+import { decodeJson, readJsonBody } from "../../http/body.ts"
+import { invalidRequest, modelNotFound, type ApiError } from "../../http/errors.ts"
+import { withRateLimitHeaders } from "../../http/gateway/authenticate-request.ts"
+import { fromGatewayError } from "../../http/gateway/gateway-error-response.ts"
+import { RequestId } from "../../http/gateway/request-id.ts"
+import { RequestObserver, type ObservedRequest } from "../../observability/request-observer.ts"
+import { estimatePromptTokens, maxCompletionTokens } from "../estimate-tokens.ts"
+import type { LocalRequest } from "../providers/local-request.ts"
+import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
+import { Router, type Routed } from "../router.ts"
+import { UsageMeter } from "../usage-meter.ts"
+import { sseDataResponse } from "./sse-data-response.ts"
+
+/** What every routed request must get right before the group is known (the rest is the upstream's business). */
+const RequestHead = Schema.Struct({
+  model: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  stream: Schema.optionalKey(Schema.NullOr(Schema.Boolean))
+})
+
+export interface RoutedEndpoint {
+  readonly kind: EndpointKind
+  /** Validates the raw body for the served model and prepares its engine request (chat.ts, completions.ts). */
+  readonly prepareLocal: (json: unknown) => Effect.Effect<LocalRequest, ApiError, Engine>
+  /** Chat messages, for the gateway's max_messages guard. */
+  readonly messages: (json: Readonly<Record<string, unknown>>) => number | undefined
+}
+
+/** Response headers naming who served the request. */
+export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | null | undefined): Record<string, string> => ({
+  "x-inferline-deployment": routed.deployment,
+  "x-inferline-attempts": String(routed.attempts),
+  ...(semanticRoute != null && { "x-inferline-route": semanticRoute })
+})
+
+/**
+ * A request body through the gateway and the router, up to the routed result: find the group (or let
+ * the semantic router pick it), check the budget, admit (exact tokens when the group has the served
+ * model, an estimate otherwise), start observing (span, metrics, ledger row), route. The permit is
+ * settled with the tokens really used when the response ends, however it ends (stream end, failure,
+ * client gone). `headers` are the x-ratelimit-* and x-inferline-* ones.
+ */
+export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: unknown, stream: boolean) =>
+  Effect.gen(function*() {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
+    const body = json as Readonly<Record<string, unknown>>
+    const head = yield* decodeJson(RequestHead, body)
+    const engine = yield* Engine
+    const router = yield* Router
+    const localModel = engine.info.modelName
+    const semantic = router.semantic !== undefined && head.model === router.semantic.model ? yield* router.semantic.resolve(body) : undefined
+    const group = semantic?.group ?? head.model ?? localModel
+    const providers = router.providersOf(group, localModel)
+    if (providers === undefined) return yield* modelNotFound(group)
+
+    // The served model validates and tokenizes once, up front when it may serve the request (its errors
+    // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
+    const local = yield* Effect.cached(endpoint.prepareLocal(body))
+    const prepared = providers.has("local") ? yield* local : undefined
+    const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
+    const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
+    // A spent hard budget refuses the request before it takes a rate-limit slot.
+    yield* Effect.mapError((yield* Budgets).check(principal), fromGatewayError)
+    const permit = yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
+
+    const meter = new UsageMeter(promptTokens)
+    const observed = yield* (yield* RequestObserver).start({
+      requestId: yield* RequestId,
+      operation: endpoint.kind === "chat" ? "chat" : "text_completion",
+      modelGroup: group,
+      params: body,
+      principal,
+      input: body.messages ?? body.prompt
+    })
+    // However the request ends: the permit settles with the tokens really used, and the observer ends
+    // the request's span, metrics and ledger row with who served it and the usage.
+    const settle = settleOnce(permit, () => meter.total)
+    const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
+      Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response)), observed.onExit(exit)))
+    const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
+    if (stream || head.stream === true) {
+      const routed = yield* router.stream(request, localModel).pipe(
+        Effect.withParentSpan(observed.span),
+        Effect.onError((cause) => done(Exit.failCause(cause), undefined))
+      )
+      yield* observed.firstToken
+      // Backstop for a body that never runs (the client left between routing and the first write);
+      // `done` is idempotent, so the stream's own end wins when it runs.
+      yield* Effect.addFinalizer((exit) => done(exit, routed))
+      return {
+        _tag: "Stream" as const,
+        chunks: routed.value.pipe(Stream.onExit((exit) => done(exit, routed))),
+        routed,
+        headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
+      }
+    }
+    let routed: Routed<CompleteResult> | undefined
+    yield* router.complete(request, localModel).pipe(
+      Effect.withParentSpan(observed.span),
+      Effect.tap((r) => Effect.sync(() => (routed = r))),
+      Effect.onExit((exit) => done(exit, routed, routed?.value.json))
+    )
+    return { _tag: "Complete" as const, result: routed!.value, routed: routed!, headers: { ...permit.headers, ...routedHeaders(routed!, semantic?.route) } }
+  })
+
+/** What the observer records at the end: who served (provider, deployment), usage, response id and model. */
+const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown): Parameters<ObservedRequest["update"]>[0] => {
+  const r = (response ?? {}) as { id?: unknown; model?: unknown }
+  return {
+    ...(routed !== undefined && { deployment: routed.deployment, provider: routed.provider === "local" ? undefined : routed.provider }),
+    inputTokens: meter.promptTokens,
+    cachedInputTokens: meter.cachedTokens,
+    outputTokens: meter.completionTokens,
+    ...(typeof r.id === "string" && { responseId: r.id }),
+    ...(typeof r.model === "string" && { responseModel: r.model })
+  }
+}
+
+/** Only the streaming form (the WebSocket endpoint): the chunks as JSON text, and who serves them. */
+export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json: unknown): Effect.Effect<{ readonly chunks: Stream.Stream<string, ApiError>; readonly routed: Routed<unknown> }, ApiError, Engine | Gateway | Scope.Scope> =>
+  Effect.flatMap(routeBody(endpoint, principal, json, true), (r) => (r._tag === "Stream" ? Effect.succeed(r) : Effect.die("a streaming route returned a whole response")))
+
+/**
+ * One /v1 model request (POST /v1/chat/completions, /v1/completions): authenticate, read the body,
+ * route it, answer with JSON or SSE. The served deployment and the attempts go out as x-inferline-*
+ * headers; `Routed` (deployment, provider, group, attempts) is what the handler has at the end.
+ */
+export const handleRoutedRequest = (endpoint: RoutedEndpoint) =>
+  Effect.gen(function*() {
+    const principal = yield* currentPrincipal
+    const result = yield* routeBody(endpoint, principal, yield* readJsonBody(Schema.Unknown), false)
+    if (result._tag === "Stream") return sseDataResponse(result.chunks, result.headers)
+    const response = result.result.text !== undefined
+      ? HttpServerResponse.text(result.result.text, { contentType: "application/json" })
+      : HttpServerResponse.jsonUnsafe(result.result.json)
+    return withRateLimitHeaders(result.headers)(response)
+  })

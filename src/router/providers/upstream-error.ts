@@ -1,0 +1,46 @@
+import type { IncomingHttpHeaders } from "node:http"
+import { ApiError } from "../../http/errors.ts"
+import { ProviderError } from "./provider.ts"
+import { retryAfterMs } from "./upstream-http.ts"
+
+const CONTEXT_WINDOW = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|exceeds the (maximum|context)/i
+const CONTENT_POLICY = /content[_ ]policy|content[_ ]filter|safety system|flagged/i
+
+/** The upstream's error message and code, from OpenAI's or Anthropic's error body (or the raw text). */
+const errorFields = (text: string): { message: string; code: string | null; type: string | null } => {
+  try {
+    const json = JSON.parse(text) as { error?: { message?: unknown; code?: unknown; type?: unknown } | string; message?: unknown }
+    const error = typeof json.error === "object" && json.error !== null ? json.error : undefined
+    const message = error?.message ?? (typeof json.error === "string" ? json.error : json.message)
+    return {
+      message: typeof message === "string" ? message : text.slice(0, 500),
+      code: typeof error?.code === "string" ? error.code : null,
+      type: typeof error?.type === "string" ? error.type : null
+    }
+  } catch {
+    return { message: text.slice(0, 500), code: null, type: null }
+  }
+}
+
+/**
+ * A non-2xx upstream response as a routing failure. 4xx errors caused by the request keep the
+ * upstream's message and status so the client sees what the model said; 429, 408 and 5xx are
+ * retryable; 401/403/404 are the deployment's configuration, not the request's.
+ */
+export const upstreamError = (deployment: string, status: number, headers: IncomingHttpHeaders, text: string): ProviderError => {
+  const { message, code, type } = errorFields(text)
+  const what = `${code ?? ""} ${type ?? ""} ${message}`
+  const detail = `Upstream ${deployment} answered ${status}: ${message}`
+  if (status === 429) return new ProviderError({ kind: "rate_limited", status: 429, message: detail, retryAfterMs: retryAfterMs(headers) })
+  if (status === 408 || status >= 500) return new ProviderError({ kind: "server", status: 502, message: detail, retryAfterMs: retryAfterMs(headers) })
+  if (status === 401 || status === 403 || status === 404) return new ProviderError({ kind: "deployment", status: 502, message: detail })
+  const kind = CONTEXT_WINDOW.test(what) ? "context_window" : CONTENT_POLICY.test(what) ? "content_policy" : "bad_request"
+  const apiError = new ApiError({
+    status: status >= 400 && status < 500 ? status : 400,
+    type: "invalid_request_error",
+    message,
+    param: null,
+    code: code ?? (kind === "context_window" ? "context_length_exceeded" : kind === "content_policy" ? "content_policy_violation" : null)
+  })
+  return new ProviderError({ kind, status: apiError.status, message: detail, apiError })
+}

@@ -1,0 +1,93 @@
+import { Effect, Stream, type Scope } from "effect"
+import * as http from "node:http"
+import * as https from "node:https"
+import { ProviderError } from "./provider.ts"
+
+/**
+ * Keep-alive connection pools for upstream deployments, one per protocol, with at most
+ * `maxConnectionsPerHost` sockets per host:port (requests beyond it queue in the agent). node:http rather
+ * than fetch: aborting destroys the request's socket at once, which is how a client's disconnect
+ * reaches the upstream, and it costs less per request than fetch on the hot path.
+ */
+export interface UpstreamPool {
+  readonly http: http.Agent
+  readonly https: https.Agent
+  readonly close: () => void
+}
+
+export const makeUpstreamPool = (maxConnectionsPerHost: number): UpstreamPool => {
+  const options = { keepAlive: true, maxSockets: maxConnectionsPerHost > 0 ? maxConnectionsPerHost : Infinity, scheduling: "lifo" as const }
+  const pool = { http: new http.Agent(options), https: new https.Agent(options) }
+  return { ...pool, close: () => (pool.http.destroy(), pool.https.destroy()) }
+}
+
+export interface UpstreamResponse {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: http.IncomingMessage
+}
+
+const connectionError = (url: string, e: unknown) =>
+  new ProviderError({ kind: "connection", status: 502, message: `Could not reach the upstream ${new URL(url).host}: ${(e as Error).message}` })
+
+/**
+ * POSTs JSON and succeeds with the response once its headers are in. The request belongs to the
+ * caller's scope: closing the scope before the body has been read to the end (interruption, timeout,
+ * fallback) destroys the socket, so the upstream sees the connection close. Waiting for the headers
+ * stays interruptible (no acquireRelease, whose acquire is not), so a client leaving before the first
+ * byte aborts the upstream request too.
+ */
+export const postJson = (
+  pool: UpstreamPool,
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: string
+): Effect.Effect<UpstreamResponse, ProviderError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const secure = url.startsWith("https:")
+    let response: http.IncomingMessage | undefined
+    const request = (secure ? https : http).request(url, {
+      method: "POST",
+      agent: secure ? pool.https : pool.http,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => {
+      if (response === undefined || !response.complete) request.destroy()
+    }))
+    response = yield* Effect.callback<http.IncomingMessage, ProviderError>((resume) => {
+      request.on("response", (r) => resume(Effect.succeed(r)))
+      request.on("error", (e) => resume(Effect.fail(connectionError(url, e))))
+      request.end(body)
+    })
+    response.setEncoding("utf8")
+    return { status: response.statusCode ?? 0, headers: response.headers, body: response }
+  })
+
+/** The whole body as text (utf-8). Interrupting it leaves the socket to the scope's release. */
+export const readText = (response: UpstreamResponse): Effect.Effect<string, ProviderError> =>
+  Effect.callback<string, ProviderError>((resume) => {
+    let text = ""
+    response.body.on("data", (chunk: string) => (text += chunk))
+    response.body.on("end", () => resume(Effect.succeed(text)))
+    response.body.on("error", (e) => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` }))))
+    response.body.on("aborted", () => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." }))))
+  })
+
+/** The body's text chunks as they arrive; a dropped connection fails the stream. */
+export const textChunks = (response: UpstreamResponse): Stream.Stream<string, ProviderError> =>
+  Stream.fromAsyncIterable(
+    response.body as AsyncIterable<string>,
+    (e) => new ProviderError({ kind: "connection", status: 502, message: `The upstream stream failed: ${(e as Error).message}` })
+  )
+
+/** Retry-After (seconds or an HTTP date) in milliseconds, when present. */
+export const retryAfterMs = (headers: http.IncomingHttpHeaders): number | undefined => {
+  const ms = headers["retry-after-ms"]
+  if (typeof ms === "string" && Number.isFinite(Number(ms))) return Number(ms)
+  const value = headers["retry-after"]
+  if (typeof value !== "string") return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds)) return seconds * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
+}

@@ -1,0 +1,94 @@
+import { Effect } from "effect"
+import { ApiError } from "../http/errors.ts"
+import type { DeploymentConfig, SemanticRoutingConfig } from "./config.ts"
+import { upstreamError } from "./providers/upstream-error.ts"
+import { postJson, readText, type UpstreamPool } from "./providers/upstream-http.ts"
+
+/**
+ * Intent routing (opt-in, `semantic_routing` in the config): a request whose `model` is the semantic
+ * router's name goes to the group of the route whose example utterances are closest to it (cosine
+ * similarity of embeddings from an OpenAI-compatible /v1/embeddings deployment), when the best score
+ * reaches the route's threshold; else to `default_group`. Utterances are embedded once, on first use.
+ */
+export interface SemanticRouter {
+  readonly model: string
+  /** The chosen group and route (route null: the default group). */
+  readonly resolve: (body: Readonly<Record<string, unknown>>) => Effect.Effect<{ readonly group: string; readonly route: string | null }, ApiError>
+}
+
+const EMBEDDING_TIMEOUT_MS = 10_000
+
+const unavailable = (message: string) => new ApiError({ status: 503, type: "server_error", message: `Semantic routing failed: ${message}`, param: null, code: "semantic_routing_unavailable" })
+
+export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  let dot = 0, na = 0, nb = 0
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i]
+    na += a[i] * a[i]
+    nb += b[i] * b[i]
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+}
+
+/** What the request says, for matching: the last user message (chat) or the prompt (completions). */
+export const queryText = (body: Readonly<Record<string, unknown>>): string => {
+  if (Array.isArray(body.messages)) {
+    const user = [...body.messages].reverse().find((m) => (m as { role?: unknown })?.role === "user") as { content?: unknown } | undefined
+    const content = user?.content
+    return typeof content === "string" ? content : Array.isArray(content) ? content.map((p) => (p as { text?: string })?.text ?? "").join(" ") : ""
+  }
+  return typeof body.prompt === "string" ? body.prompt : Array.isArray(body.prompt) ? body.prompt.filter((p) => typeof p === "string").join(" ") : ""
+}
+
+/** The best route at or above its threshold, or null. */
+export const bestRoute = <R extends { readonly threshold: number }>(query: ReadonlyArray<number>, routes: ReadonlyArray<{ readonly route: R; readonly embeddings: ReadonlyArray<ReadonlyArray<number>> }>): R | null => {
+  let best: R | null = null
+  let bestScore = -Infinity
+  for (const { route, embeddings } of routes) {
+    const score = Math.max(...embeddings.map((e) => cosine(query, e)))
+    if (score >= route.threshold && score > bestScore) {
+      best = route
+      bestScore = score
+    }
+  }
+  return best
+}
+
+export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: DeploymentConfig, pool: UpstreamPool): SemanticRouter => {
+    const embed = (input: ReadonlyArray<string>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const headers: Record<string, string> = embedder.apiKey === undefined ? {} : { authorization: `Bearer ${embedder.apiKey}` }
+        const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, headers, JSON.stringify({ model: embedder.model, input }))
+        const text = yield* readText(response)
+        if (response.status < 200 || response.status >= 300) return yield* Effect.fail(upstreamError(embedder.id, response.status, response.headers, text))
+        const json = JSON.parse(text) as { data: Array<{ index: number; embedding: Array<number> }> }
+        return [...json.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
+      })).pipe(
+        Effect.timeoutOrElse({ duration: EMBEDDING_TIMEOUT_MS, orElse: () => Effect.fail(unavailable("the embedding deployment timed out")) }),
+        Effect.catchDefect((e) => Effect.fail(unavailable(String(e)))),
+        Effect.mapError((e) => (e instanceof ApiError ? e : unavailable(e.message)))
+      )
+    // Embedded once; a failure is not cached, so the next request tries again.
+    let routes: ReadonlyArray<{ readonly route: SemanticRoutingConfig["routes"][number]; readonly embeddings: ReadonlyArray<ReadonlyArray<number>> }> | undefined
+    const routeEmbeddings = Effect.suspend(() => {
+      if (routes !== undefined) return Effect.succeed(routes)
+      const all = config.routes.flatMap((r) => r.utterances)
+      return Effect.map(embed(all), (vectors) => {
+        let i = 0
+        routes = config.routes.map((route) => ({ route, embeddings: route.utterances.map(() => vectors[i++]) }))
+        return routes
+      })
+    })
+    return {
+      model: config.model,
+      resolve: (body) =>
+        Effect.gen(function*() {
+          const known = yield* routeEmbeddings
+          const [query] = yield* embed([queryText(body)])
+          const route = bestRoute(query, known)
+          if (route !== null) return { group: route.group, route: route.name }
+          if (config.defaultGroup !== undefined) return { group: config.defaultGroup, route: null }
+          return yield* Effect.fail(new ApiError({ status: 400, type: "invalid_request_error", message: "No semantic route matched this request, and no default_group is configured.", param: "model", code: "no_route_matched" }))
+        })
+    }
+}

@@ -1,0 +1,41 @@
+/**
+ * The tokens one routed request used, filled in by whichever provider served it: the prompt once, the
+ * completion as it grows (streaming). The handler reconciles the gateway permit with `total` when the
+ * response ends, and the router charges the deployment's tpm with it.
+ */
+export class UsageMeter {
+  promptTokens = 0
+  completionTokens = 0
+  cachedTokens = 0
+  /** Whether a provider reported anything (else the admission estimate stands). */
+  reported = false
+
+  readonly estimatedPromptTokens: number
+
+  constructor(estimatedPromptTokens: number) {
+    this.estimatedPromptTokens = estimatedPromptTokens
+  }
+
+  setPrompt(tokens: number, cached = 0): void {
+    this.promptTokens = tokens
+    this.cachedTokens = cached
+    this.reported = true
+  }
+
+  addCompletion(tokens: number): void {
+    this.completionTokens += tokens
+    this.reported = true
+  }
+
+  /** From an OpenAI `usage` object (the last word: replaces what was counted so far). */
+  setUsage(usage: { readonly prompt_tokens?: number; readonly completion_tokens?: number; readonly prompt_tokens_details?: { readonly cached_tokens?: number } | null }): void {
+    this.promptTokens = usage.prompt_tokens ?? this.promptTokens
+    this.completionTokens = usage.completion_tokens ?? this.completionTokens
+    this.cachedTokens = usage.prompt_tokens_details?.cached_tokens ?? this.cachedTokens
+    this.reported = true
+  }
+
+  get total(): number {
+    return this.reported ? this.promptTokens + this.completionTokens : this.estimatedPromptTokens
+  }
+}
