@@ -13,6 +13,8 @@ import { gatewayLayerFromConfig } from "./gateway/layers.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { engineLayer, parseByteSize, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
+import { emptyRouterConfig, parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
+import { routerLayer } from "./router/layer.ts"
 
 /**
  * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
@@ -107,6 +109,8 @@ export interface ServeConfig {
   readonly logRequests: boolean
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
+  /** Model groups and deployments from the config file (LiteLLM's model_list shape); none by default. */
+  readonly router: RouterConfig
 }
 
 type RawValue = string | number | boolean
@@ -194,10 +198,20 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   const settings = new Map<string, RawValue>()
   const configFile = typeof values.config === "string" ? path.resolve(cwd, values.config) : env.INFERLINE_CONFIG ? path.resolve(cwd, env.INFERLINE_CONFIG) : null
   let modelDir: string | null = null
+  let router = emptyRouterConfig()
   if (configFile !== null) {
     const source = (key: string) => `${configFile}: ${key}`
     const baseDir = path.dirname(configFile)
-    for (const [rawKey, value] of Object.entries(readConfigFile(configFile))) {
+    const file = readConfigFile(configFile)
+    try {
+      router = parseRouterConfig(file, env)
+    } catch (e) {
+      if (e instanceof RouterConfigError) throw new UsageError(`${configFile}: ${e.message}`)
+      throw e
+    }
+    for (const [rawKey, value] of Object.entries(file)) {
+      // LiteLLM's sections (model_list, router_settings, ...) belong to the router.
+      if (ROUTER_CONFIG_KEYS.includes(rawKey)) continue
       const key = rawKey.replaceAll("_", "-")
       if (key === "model") {
         if (typeof value !== "string" || value === "") throw new UsageError(`${source(rawKey)}: expected a model directory`)
@@ -241,7 +255,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     logRequests: !(get<boolean>("disable-log-requests") ?? false),
     masterKey: get<string>("master-key"),
-    publicMetrics: get<boolean>("public-metrics") ?? false
+    publicMetrics: get<boolean>("public-metrics") ?? false,
+    router
   }
 }
 
@@ -295,12 +310,13 @@ const serve = (config: ServeConfig) => {
   const metricRegistry: Metric.MetricRegistry = new Map()
   const gateway = Layer.mergeAll(
     gatewayLayerFromConfig({ masterKey: config.masterKey }),
-    observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry })
+    observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, router: config.router })
   ).pipe(Layer.provideMerge(databaseLayerFromConfig()))
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
+      Layer.provideMerge(routerLayer(config.router)),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )

@@ -26,7 +26,22 @@ export { databaseLayer, databaseLayerFromConfig } from "./db/database.ts"
 // HTTP: the OpenAI-compatible API as routes to mount into another HttpRouter, or as a whole server.
 export { apiRoutes, httpServerLayer, type HttpServerOptions } from "./http/server.ts"
 
+// Router: model groups over local and remote deployments (LiteLLM's model_list config).
+export { Router } from "./router/router.ts"
+export { routerLayer, routerLayerFromConfig } from "./router/layer.ts"
+export { parseRouterConfig, type RouterConfig } from "./router/config.ts"
+
+// Ledger and telemetry: one spend row per request (batched into Postgres), GenAI spans and metrics.
+export { Ledger, ledgerLayer } from "./ledger/ledger.ts"
+export type { SpendRow } from "./ledger/spend-row.ts"
+export { RequestObserver, requestObserverLayer } from "./observability/request-observer.ts"
+export { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
+
 // Test doubles, for users' own tests.
+/** A Ledger that keeps rows in memory. */
+export { recordingLedger } from "./ledger/ledger.ts"
+/** A fake OpenAI/Anthropic-compatible upstream on 127.0.0.1, scripted per request, recording socket closes. */
+export { startFakeUpstream, type Behaviour, type FakeUpstream } from "./router/testing/fake-upstream.ts"
 /** A real engine core (scheduler, KV blocks, actor) over a deterministic fake model: tokens follow `fakeNextToken`. */
 export { fakeEngine, fakeEngineLayer, fakeNextToken, type FakeEngineOptions } from "./layers/fake-engine.ts"
 /** An Engine that streams scripted text with controllable (TestClock-driven) timing. */

@@ -1,3 +1,5 @@
+import type { RouterConfig } from "../router/config.ts"
+import { priceTableFromRouterConfig } from "../router/price-table.ts"
 import { Effect, Layer, Metric } from "effect"
 import type { SqlClient } from "effect/sql"
 import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
@@ -13,10 +15,19 @@ import { captureContentFromEnv, requestObserverLayer } from "./request-observer.
  * (`INFERLINE_OTEL_CAPTURE_CONTENT`) and OTLP export (`OTEL_EXPORTER_OTLP_*`). `metricRegistry` is the
  * one the HTTP server records into (see HttpServerOptions), so OTLP exports the same metrics.
  */
-export const observabilityLayerFromEnv = (options: { readonly serviceVersion: string; readonly metricRegistry: Metric.MetricRegistry }): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
+export const observabilityLayerFromEnv = (options: {
+  readonly serviceVersion: string
+  readonly metricRegistry: Metric.MetricRegistry
+  /** Deployment prices from the router config override INFERLINE_PRICE_TABLE's. */
+  readonly router?: RouterConfig
+}): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.sync(() => {
     const env = process.env
-    const observer = requestObserverLayer({ priceTable: priceTableFromEnv(env.INFERLINE_PRICE_TABLE), captureContent: captureContentFromEnv(env) })
+    const prices = priceTableFromEnv(env.INFERLINE_PRICE_TABLE)
+    const observer = requestObserverLayer({
+      priceTable: options.router === undefined ? prices : priceTableFromRouterConfig(options.router, prices),
+      captureContent: captureContentFromEnv(env)
+    })
     const ledger = ledgerLayer({ journalDir: env.INFERLINE_LEDGER_DIR || DEFAULT_JOURNAL_DIR })
     const otlp = otlpLayerFromEnv(options.serviceVersion).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, options.metricRegistry)))
     return observer.pipe(

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { BUNDLED_MODEL_DIR, resolveServeConfig } from "../../src/cli.ts"
 import { decideBind } from "../../src/gateway/bind-policy.ts"
+import { emptyRouterConfig } from "../../src/router/config.ts"
 import { testModelDir } from "./support/server.ts"
 
 const bin = fileURLToPath(new URL("../../bin/inferline.js", import.meta.url))
@@ -53,7 +54,8 @@ describe("inferline serve: options", () => {
       maxRequestBodyBytes: 2 ** 20,
       logRequests: false,
       masterKey: "sk-master-123",
-      publicMetrics: true
+      publicMetrics: true,
+      router: emptyRouterConfig()
     })
   })
 
@@ -70,6 +72,23 @@ describe("inferline serve: options", () => {
     const env = { INFERLINE_CONFIG: json, INFERLINE_PORT: "9003", INFERLINE_MODEL: "env-model" }
     expect(resolve([], env)).toMatchObject({ port: 9003, modelDir: "/srv/env-model", engine: { servedModelName: "from-file" } })
     expect(resolve(["--port", "9004", "cli-model"], env)).toMatchObject({ port: 9004, modelDir: "/srv/cli-model" })
+  })
+
+  it("a config file may carry LiteLLM's model_list and router settings next to the serve options", () => {
+    const yaml = write("litellm.yaml", [
+      "port: 9005",
+      "model_list:",
+      "  - model_name: gpt-small",
+      "    litellm_params: { model: openai/small, api_base: http://127.0.0.1:9999/v1, api_key: os.environ/UPSTREAM_KEY }",
+      "router_settings: { routing_strategy: least-busy, num_retries: 2 }",
+      "litellm_settings: { fallbacks: [{ gpt-small: [inferline-kjv] }] }"
+    ].join("\n"))
+    const c = resolve(["--config", yaml], { UPSTREAM_KEY: "sk-up" })
+    expect(c.port).toBe(9005)
+    expect(JSON.stringify(c.router)).toContain("gpt-small")
+    expect(JSON.stringify(c.router)).toContain("least-busy")
+    const bad = write("bad-router.yaml", "model_list:\n  - model_name: x\n    litellm_params: { model: openai/x, api_base: not-a-url }\n")
+    expect(() => resolve(["--config", bad])).toThrow(/model_list\[0\]\.litellm_params\.api_base/)
   })
 
   it("bad values name where they came from", () => {

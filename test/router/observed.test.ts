@@ -6,7 +6,7 @@ import type { SpendRow } from "../../src/ledger/spend-row.ts"
 import { requestObserverLayer } from "../../src/observability/request-observer.ts"
 import { parseRouterConfig } from "../../src/router/config.ts"
 import { priceTableFromRouterConfig } from "../../src/router/price-table.ts"
-import { startFakeUpstream, type FakeUpstream } from "./support/fake-upstream.ts"
+import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { chat, openAiDeployment, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
 
 /** The request path tells the RequestObserver (span, metrics, ledger row) who served and what it used. */

@@ -1,6 +1,6 @@
 import { Yaml } from "effect/encoding"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startFakeUpstream, type FakeUpstream } from "./support/fake-upstream.ts"
+import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { MODEL, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
 
 const anthropicMessage = {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { startFakeUpstream, type FakeUpstream } from "./support/fake-upstream.ts"
+import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { chat, MODEL, openAiDeployment, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startFakeUpstream, type FakeUpstream } from "./support/fake-upstream.ts"
+import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { openAiDeployment, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
 
 /** A toy embedding: which of three topics' words the text mentions. */

@@ -16,7 +16,7 @@ import type { LocalRequest } from "../providers/local-request.ts"
 import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
 import { Router, type Routed } from "../router.ts"
 import { UsageMeter } from "../usage-meter.ts"
-import { sseDataResponse } from "./sse-data-response.ts"
+import { sseDataResponse } from "../../http/sse.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
