@@ -7,6 +7,8 @@ export class UsageMeter {
   promptTokens = 0
   completionTokens = 0
   cachedTokens = 0
+  /** Why each sequence ended, as providers learn it (for the request's span and the ledger). */
+  readonly finishReasons: Array<string> = []
   /** Whether a provider reported anything (else the admission estimate stands). */
   reported = false
 
@@ -25,6 +27,10 @@ export class UsageMeter {
   addCompletion(tokens: number): void {
     this.completionTokens += tokens
     this.reported = true
+  }
+
+  addFinishReason(reason: string | null | undefined): void {
+    if (typeof reason === "string") this.finishReasons.push(reason)
   }
 
   /** From an OpenAI `usage` object (the last word: replaces what was counted so far). */

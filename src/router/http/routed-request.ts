@@ -111,8 +111,13 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
 
 /** What the observer records at the end: who served (provider, deployment), usage, response id and model. */
 const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown): Parameters<ObservedRequest["update"]>[0] => {
-  const r = (response ?? {}) as { id?: unknown; model?: unknown }
+  const r = (response ?? {}) as { id?: unknown; model?: unknown; choices?: ReadonlyArray<{ finish_reason?: unknown }> }
+  // A whole response names its finish reasons; streams report them to the meter as they pass.
+  const finishReasons = Array.isArray(r.choices)
+    ? r.choices.flatMap((c) => (typeof c.finish_reason === "string" ? [c.finish_reason] : []))
+    : meter.finishReasons
   return {
+    ...(finishReasons.length > 0 && { finishReasons }),
     ...(routed !== undefined && { deployment: routed.deployment, provider: routed.provider === "local" ? undefined : routed.provider }),
     inputTokens: meter.promptTokens,
     cachedInputTokens: meter.cachedTokens,

@@ -12,7 +12,10 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
   Effect.map(Engine, (engine) => {
     call.meter.setPrompt(local.generates.reduce((n, g) => n + g.promptTokenIds.length, 0))
     return generateAll(engine, local.generates).pipe(
-      Stream.tap((d: PromptDelta) => Effect.sync(() => call.meter.addCompletion(d.tokenIds.length)))
+      Stream.tap((d: PromptDelta) => Effect.sync(() => {
+        call.meter.addCompletion(d.tokenIds.length)
+        call.meter.addFinishReason(d.finishReason)
+      }))
     )
   })
 

@@ -26,6 +26,8 @@ const USAGE_ONLY = /"choices"\s*:\s*\[\s*\]/
  * except that usage is read from the chunk that carries it. Since the router always asks for usage,
  * a usage-only chunk is dropped when the client did not ask for it.
  */
+const FINISH_REASON = /"finish_reason":\s*"([a-z_]+)"/
+
 const passThrough = (chunks: Stream.Stream<string, ProviderError>, meter: UsageMeter, clientWantsUsage: boolean) => {
   const parser = new SseParser()
   return chunks.pipe(
@@ -33,6 +35,9 @@ const passThrough = (chunks: Stream.Stream<string, ProviderError>, meter: UsageM
       const out: Array<string> = []
       for (const data of parser.push(text)) {
         if (data === "[DONE]") continue
+        // A cheap look for the finish reason (no parse): it goes to the request's span and ledger row.
+        const finish = FINISH_REASON.exec(data)
+        if (finish !== null) meter.addFinishReason(finish[1])
         if (data.includes("\"usage\":{") || data.includes("\"usage\": {")) {
           try {
             const usage = (JSON.parse(data) as { usage?: Parameters<UsageMeter["setUsage"]>[0] }).usage
