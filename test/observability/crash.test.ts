@@ -37,10 +37,11 @@ const load = async (url: string, round: number, workers: number, completed: Set<
       const id = `crash-${round}-${w}-${seq++}`
       attempted.add(id)
       try {
-        const r = await fetch(`${url}/v1/test/chat`, {
+        // The real /v1/completions route (a token-id prompt: the fake engine has no tokenizer).
+        const r = await fetch(`${url}/v1/completions`, {
           method: "POST",
           headers: { "content-type": "application/json", "x-request-id": id },
-          body: JSON.stringify({ model: "fake", prompt_token_ids: [1, 2, 3, (seq % 50) + 4], max_tokens: 3 })
+          body: JSON.stringify({ model: "fake", prompt: [1, 2, 3, (seq % 50) + 4], max_tokens: 3 })
         })
         await r.text()
         if (r.status === 200) completed.add(id)
