@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric } from "effect"
-import { FetchHttpClient, HttpServer } from "effect/http"
-import { Otlp } from "effect/observability"
+import { HttpServer } from "effect/http"
 import { gatewayTestLayer } from "../../src/gateway/layers.ts"
 import { httpServerLayer } from "../../src/http/server.ts"
 import { TextTokenizer } from "../../src/engine/tokenizer.ts"
@@ -13,7 +12,7 @@ import { routerLayer } from "../../src/router/layer.ts"
 import { startFakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { bundledModelDir } from "../support/models.ts"
 import { openAiDeployment } from "../router/support/router-server.ts"
-import { eventually, otlpReceiver, type ReceivedSpan } from "./support/otlp-receiver.ts"
+import { eventually, otlpReceiver, otlpTestExporter, type ReceivedSpan } from "./support/otlp-receiver.ts"
 
 // The real request path (auth, router, local engine or upstream, observer) exporting over OTLP/HTTP to an
 // in-process receiver: one GenAI span per request with the caller's trace continued, routing attempts and
@@ -29,13 +28,7 @@ const server = (receiverUrl: string, upstreamUrl: string) => {
     Layer.provideMerge(fakeEngineLayer({ vocabSize: 4096, tokenizer: TextTokenizer.fromDir(bundledModelDir), stepDelay: "1 millis" })),
     Layer.provideMerge(gatewayTestLayer()),
     Layer.provide(requestObserverLayer({ captureContent: false }).pipe(Layer.provide(ledgerDisabledLayer))),
-    Layer.provide(Otlp.layerJson({
-      baseUrl: receiverUrl,
-      resource: { serviceName: "inferline-test" },
-      tracerExportInterval: "50 millis",
-      metricsExportInterval: "1 hour",
-      loggerExportInterval: "1 hour"
-    }).pipe(Layer.provide(FetchHttpClient.layer), Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry))))
+    Layer.provide(otlpTestExporter(receiverUrl, metricRegistry, "1 hour"))
   )
 }
 

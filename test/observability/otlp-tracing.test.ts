@@ -1,11 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric } from "effect"
-import { FetchHttpClient } from "effect/http"
-import { Otlp } from "effect/observability"
 import { ledgerDisabledLayer } from "../../src/ledger/ledger.ts"
 import { requestObserverLayer } from "../../src/observability/request-observer.ts"
 import { observedServerLayer, serverUrl } from "./support/observed-server.ts"
-import { eventually, otlpReceiver, type ReceivedSpan } from "./support/otlp-receiver.ts"
+import { eventually, otlpReceiver, otlpTestExporter, type ReceivedSpan } from "./support/otlp-receiver.ts"
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 const CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -16,13 +14,7 @@ const tracedServer = (receiverUrl: string, captureContent: boolean) => {
   const metricRegistry: Metric.MetricRegistry = new Map()
   return observedServerLayer({ metricRegistry }).pipe(
     Layer.provide(requestObserverLayer({ captureContent }).pipe(Layer.provide(ledgerDisabledLayer))),
-    Layer.provide(Otlp.layerJson({
-      baseUrl: receiverUrl,
-      resource: { serviceName: "inferline-test" },
-      tracerExportInterval: "50 millis",
-      metricsExportInterval: "100 millis",
-      loggerExportInterval: "1 hour"
-    }).pipe(Layer.provide(FetchHttpClient.layer), Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry))))
+    Layer.provide(otlpTestExporter(receiverUrl, metricRegistry))
   )
 }
 

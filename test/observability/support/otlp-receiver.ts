@@ -1,4 +1,6 @@
-import { Effect } from "effect"
+import { type Duration, Effect, Layer, Metric } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { Otlp } from "effect/observability"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -68,3 +70,16 @@ export const eventually = (check: () => boolean) =>
   Effect.promise(async () => {
     for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
   })
+
+/**
+ * Effect's OTLP/JSON exporter pointed at a receiver, flushing traces every 50 ms, reading metrics from
+ * `metricRegistry` (the one the server records into, as cli.ts wires it).
+ */
+export const otlpTestExporter = (receiverUrl: string, metricRegistry: Metric.MetricRegistry, metricsExportInterval: Duration.Input = "100 millis") =>
+  Otlp.layerJson({
+    baseUrl: receiverUrl,
+    resource: { serviceName: "inferline-test" },
+    tracerExportInterval: "50 millis",
+    metricsExportInterval,
+    loggerExportInterval: "1 hour"
+  }).pipe(Layer.provide(FetchHttpClient.layer), Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))

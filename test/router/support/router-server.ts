@@ -8,7 +8,7 @@ import { parseRouterConfig } from "../../../src/router/config.ts"
 import { routerLayer } from "../../../src/router/layer.ts"
 import { Router, type RouterService } from "../../../src/router/router.ts"
 import { seededRandom } from "../../../src/router/strategies.ts"
-import { MODEL, testModelDir } from "../../http/support/server.ts"
+import { MODEL, postJson, testModelDir } from "../../http/support/server.ts"
 
 export { MODEL }
 
@@ -57,14 +57,4 @@ export const openAiDeployment = (group: string, id: string, url: string, params:
 export const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: "user", content: "hi" }], ...extra })
 
 /** POSTs a chat request and returns status, headers and the JSON (or text) body. */
-export const postChat = async (baseUrl: string, body: unknown, signal?: AbortSignal) => {
-  const response = await fetch(`${baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal })
-  const text = await response.text()
-  let json: any = null
-  try {
-    json = JSON.parse(text)
-  } catch {
-    // SSE or not JSON
-  }
-  return { status: response.status, headers: response.headers, json, text }
-}
+export const postChat = (baseUrl: string, body: unknown, signal?: AbortSignal) => postJson(`${baseUrl}/v1/chat/completions`, body, false, signal)
