@@ -116,7 +116,9 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
   const start = (request: RequestStart) =>
     Effect.gen(function*() {
       const startedMs = yield* Clock.currentTimeMillis
-      const current = yield* Effect.option(Effect.currentParentSpan)
+      // serviceOption, not Effect.option(currentParentSpan): the latter builds an error (with a stack
+      // trace) whenever there is no parent span, on every request.
+      const current = yield* Effect.serviceOption(Tracer.ParentSpan)
       const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
       const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
         kind: "internal",

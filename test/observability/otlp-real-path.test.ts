@@ -15,8 +15,8 @@ import { openAiDeployment } from "../router/support/router-server.ts"
 import { eventually, otlpReceiver, otlpTestExporter, type ReceivedSpan } from "./support/otlp-receiver.ts"
 
 // The real request path (auth, router, local engine or upstream, observer) exporting over OTLP/HTTP to an
-// in-process receiver: one GenAI span per request with the caller's trace continued, routing attempts and
-// engine phases as its children, usage attributes, and no content unless opted in.
+// in-process receiver: one GenAI span per request with the caller's trace continued, rate limiting,
+// routing attempts and engine phases as its children, usage attributes, and no content unless opted in.
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 const CALLER_SPAN_ID = "b7ad6b7169203331"
 
@@ -75,6 +75,12 @@ describe("OTLP traces through the real request path", () => {
         return false
       }
       for (const phase of ["engine.queue", "engine.prefill", "engine.decode"]) expect(within(named(spans, phase)[0], localSpan), phase).toBe(true)
+      // Rate limits (and budget) under the request's span; authentication, which runs before the model
+      // group is known, under the same HTTP request span as the request's span.
+      for (const span of [localSpan, remoteSpan]) {
+        expect(named(spans, "gateway.rate_limit").some((s) => s.parentSpanId === span.spanId)).toBe(true)
+        expect(named(spans, "gateway.authenticate").some((s) => s.parentSpanId === span.parentSpanId)).toBe(true)
+      }
       const attempts = named(spans, "router.attempt")
       expect(attempts.some((a) => a.attributes["inferline.deployment"] === "up" && within(a, remoteSpan))).toBe(true)
       // Content is opt-in.

@@ -65,11 +65,6 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
     const prepared = providers.has("local") ? yield* local : undefined
     const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
     const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
-    // A spent hard budget refuses the request before it takes a rate-limit slot.
-    yield* Effect.mapError((yield* Budgets).check(principal), fromGatewayError)
-    const permit = yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
-
-    const meter = new UsageMeter(promptTokens)
     const observed = yield* (yield* RequestObserver).start({
       requestId: yield* RequestId,
       operation: endpoint.kind === "chat" ? "chat" : "text_completion",
@@ -78,6 +73,20 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
       principal,
       input: body.messages ?? body.prompt
     })
+    // Budget and rate limits as a child span of the request's; a refusal (429, budget) ends the request's
+    // span and ledger row with the error, so refused requests are visible too.
+    const budgets = yield* Budgets
+    const permit = yield* Effect.gen(function*() {
+      // A spent hard budget refuses the request before it takes a rate-limit slot.
+      yield* Effect.mapError(budgets.check(principal), fromGatewayError)
+      return yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
+    }).pipe(
+      Effect.withSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group } }),
+      Effect.withParentSpan(observed.span),
+      Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
+    )
+
+    const meter = new UsageMeter(promptTokens)
     // However the request ends: the permit settles with the tokens really used, and the observer ends
     // the request's span, metrics and ledger row with who served it and the usage.
     const settle = settleOnce(permit, () => meter.total)
@@ -138,7 +147,7 @@ export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json
  */
 export const handleRoutedRequest = (endpoint: RoutedEndpoint) =>
   Effect.gen(function*() {
-    const principal = yield* currentPrincipal
+    const principal = yield* currentPrincipal.pipe(Effect.withSpan("gateway.authenticate"))
     const result = yield* routeBody(endpoint, principal, yield* readJsonBody(Schema.Unknown), false)
     if (result._tag === "Stream") return sseDataResponse(result.chunks, result.headers)
     const response = result.result.text !== undefined
