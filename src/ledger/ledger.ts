@@ -1,13 +1,13 @@
 import { Context, Duration, Effect, Layer, Metric, Queue, Schedule, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
-import { Journal } from "./journal.ts"
+import { Journal, type JournalSync } from "./journal.ts"
 import { insertSpendRows } from "./spend-store.ts"
 import { decodeSpendRow, encodeSpendRow, type SpendRow } from "./spend-row.ts"
 
 /**
  * The spend ledger: one row per request, written to Postgres in batches so a thousand requests cost a
  * handful of statements, not a thousand (LiteLLM's spend-log writes are a known way to overload its
- * database). `record` returns once the row is journaled (fsynced), never waiting for the database.
+ * database). `record` returns once the row is journaled, never waiting for the database.
  */
 export class Ledger extends Context.Service<Ledger, {
   /** Durable when it returns: a crash after this loses nothing (the journal is replayed at startup). */
@@ -23,6 +23,12 @@ export interface LedgerOptions {
   readonly batchSize?: number
   /** Longest a row waits for its batch (default 1 s). */
   readonly flushInterval?: Duration.Input
+  /**
+   * "interval" (default): a row is written to the journal before the request is acknowledged (no loss
+   * if the process is killed) and fsynced within 200 ms; "always": fsynced before (no loss on a machine
+   * crash either, at the cost of an fsync per request group on the request path).
+   */
+  readonly journalSync?: JournalSync
 }
 
 export const DEFAULT_JOURNAL_DIR = "./.inferline/ledger"
@@ -42,7 +48,7 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
       yield* write(leftover.rows).pipe(Effect.retry({ times: 5, schedule: Schedule.exponential("200 millis") }), Effect.orDie)
       yield* Effect.logInfo(`ledger: replayed ${leftover.rows.length} journaled rows`)
     }
-    const journal = new Journal<SpendRow>(options.journalDir, encodeSpendRow)
+    const journal = new Journal<SpendRow>(options.journalDir, encodeSpendRow, { sync: options.journalSync })
     for (const file of leftover.files) journal.remove(file)
 
     // Segments taken from the journal whose write failed: retried first, kept on disk until stored.

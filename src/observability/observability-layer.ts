@@ -28,7 +28,7 @@ export const observabilityLayerFromEnv = (options: {
       priceTable: options.router === undefined ? prices : priceTableFromRouterConfig(options.router, prices),
       captureContent: captureContentFromEnv(env)
     })
-    const ledger = ledgerLayer({ journalDir: env.INFERLINE_LEDGER_DIR || DEFAULT_JOURNAL_DIR })
+    const ledger = ledgerLayer({ journalDir: env.INFERLINE_LEDGER_DIR || DEFAULT_JOURNAL_DIR, journalSync: env.INFERLINE_LEDGER_FSYNC === "always" ? "always" : "interval" })
     const otlp = otlpLayerFromEnv(options.serviceVersion).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, options.metricRegistry)))
     return observer.pipe(
       Layer.provideMerge(budgetsLayer(budgetOptionsFromEnv(env))),
