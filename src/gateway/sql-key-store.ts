@@ -35,6 +35,9 @@ export const makeSqlKeyStore = Effect.gen(function*() {
 
   const fail = (operation: string) => (cause: unknown) => new KeyStoreError({ operation, cause })
   const first = <A>(rows: ReadonlyArray<unknown>) => rows[0] as A | undefined
+  /** At most one row by id; an id that is not a UUID matches nothing (and never reaches the database). */
+  const byId = <A>(id: string, operation: string, query: () => Effect.Effect<ReadonlyArray<unknown>, unknown>): Effect.Effect<A | undefined, KeyStoreError> =>
+    isUuid(id) ? query().pipe(Effect.map(first<A>), Effect.mapError(fail(operation))) : Effect.succeed(undefined)
 
   const update = (table: "teams" | "api_keys", columns: typeof teamColumns, id: string, fields: object, extra: string) => {
     const values = toColumns(fields)
@@ -49,34 +52,24 @@ export const makeSqlKeyStore = Effect.gen(function*() {
         Effect.mapError(fail("createTeam"))
       ),
     getTeam: (id) =>
-      isUuid(id)
-        ? sql`SELECT ${teamColumns} FROM teams WHERE id = ${id}`.pipe(Effect.map(first<TeamRecord>), Effect.mapError(fail("getTeam")))
-        : Effect.succeed(undefined),
+      byId<TeamRecord>(id, "getTeam", () => sql`SELECT ${teamColumns} FROM teams WHERE id = ${id}`),
     listTeams: ({ includeDeleted }) =>
       sql`SELECT ${teamColumns} FROM teams ${includeDeleted ? sql.literal("") : sql.literal("WHERE deleted_at IS NULL")} ORDER BY created_at, id`.pipe(
         Effect.map((rows) => rows as unknown as ReadonlyArray<TeamRecord>),
         Effect.mapError(fail("listTeams"))
       ),
     updateTeam: (id, fields) =>
-      isUuid(id)
-        ? update("teams", teamColumns, id, fields, "updated_at = now()").pipe(Effect.map(first<TeamRecord>), Effect.mapError(fail("updateTeam")))
-        : Effect.succeed(undefined),
+      byId<TeamRecord>(id, "updateTeam", () => update("teams", teamColumns, id, fields, "updated_at = now()")),
     deleteTeam: (id) =>
-      isUuid(id)
-        ? sql`UPDATE teams SET deleted_at = coalesce(deleted_at, now()), updated_at = now() WHERE id = ${id} RETURNING ${teamColumns}`.pipe(
-          Effect.map(first<TeamRecord>),
-          Effect.mapError(fail("deleteTeam"))
-        )
-        : Effect.succeed(undefined),
+      byId<TeamRecord>(id, "deleteTeam", () =>
+        sql`UPDATE teams SET deleted_at = coalesce(deleted_at, now()), updated_at = now() WHERE id = ${id} RETURNING ${teamColumns}`),
     createKey: (key: NewKey) =>
       sql`INSERT INTO api_keys ${sql.insert({ id: crypto.randomUUID(), ...toColumns(key) })} RETURNING ${keyColumns}`.pipe(
         Effect.map((rows) => rows[0] as unknown as KeyRecord),
         Effect.mapError(fail("createKey"))
       ),
     getKey: (id) =>
-      isUuid(id)
-        ? sql`SELECT ${keyColumns} FROM api_keys WHERE id = ${id}`.pipe(Effect.map(first<KeyRecord>), Effect.mapError(fail("getKey")))
-        : Effect.succeed(undefined),
+      byId<KeyRecord>(id, "getKey", () => sql`SELECT ${keyColumns} FROM api_keys WHERE id = ${id}`),
     listKeys: ({ teamId, includeRevoked }) => {
       if (teamId !== undefined && !isUuid(teamId)) return Effect.succeed([])
       const conditions = [
@@ -90,16 +83,10 @@ export const makeSqlKeyStore = Effect.gen(function*() {
       )
     },
     updateKey: (id, fields: KeyFields) =>
-      isUuid(id)
-        ? update("api_keys", keyColumns, id, fields, "updated_at = now()").pipe(Effect.map(first<KeyRecord>), Effect.mapError(fail("updateKey")))
-        : Effect.succeed(undefined),
+      byId<KeyRecord>(id, "updateKey", () => update("api_keys", keyColumns, id, fields, "updated_at = now()")),
     revokeKey: (id) =>
-      isUuid(id)
-        ? sql`UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()), updated_at = now() WHERE id = ${id} RETURNING ${keyColumns}`.pipe(
-          Effect.map(first<KeyRecord>),
-          Effect.mapError(fail("revokeKey"))
-        )
-        : Effect.succeed(undefined),
+      byId<KeyRecord>(id, "revokeKey", () =>
+        sql`UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()), updated_at = now() WHERE id = ${id} RETURNING ${keyColumns}`),
     findByHash: (keyHash) =>
       sql`SELECT ${joinedColumns} FROM api_keys k LEFT JOIN teams t ON t.id = k.team_id WHERE k.key_hash = ${keyHash}`.pipe(
         Effect.map((rows) => {
