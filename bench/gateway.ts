@@ -1,7 +1,8 @@
 /**
  * What Inferline adds in front of an upstream: the same requests sent to a loopback mock upstream
- * directly and through Inferline (real API key with limits, gateway admission, router with retries and
- * cooldown on), in the same run:
+ * directly and through Inferline as `inferline serve` runs it (real API key with limits, gateway admission,
+ * router with retries and cooldown, observer, spend ledger with its journal; keys and ledger in
+ * DATABASE_URL's Postgres or embedded PGlite, limits in Redis when REDIS_URL is set), in the same run:
  * - added latency p50/p99 at 1 connection (non-streaming chat), one request at a time;
  * - added latency to the first chunk of a stream (time to the first body bytes);
  * - max requests/s at 50 connections (autocannon).
@@ -12,10 +13,12 @@
  * Writes bench/results/gateway-*.json with the machine and commit.
  */
 import autocannon from "autocannon"
-import { Effect, Layer, ManagedRuntime } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { machineInfo, writeResult } from "./lib/report.ts"
@@ -23,7 +26,6 @@ import { machineInfo, writeResult } from "./lib/report.ts"
 const { values: args } = parseArgs({
   options: {
     role: { type: "string", default: "driver" },
-    upstream: { type: "string" },
     requests: { type: "string", default: "3000" },
     duration: { type: "string", default: "8" },
     connections: { type: "string", default: "50" }
@@ -63,34 +65,43 @@ const runMock = () => {
   server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })))
 }
 
-/** Inferline with a router group "mock" on the mock upstream, keys on, a key with (high) limits. */
-const runInferline = async (upstream: string) => {
-  const { gatewayTestLayer } = await import("../src/gateway/layers.ts")
-  const { GatewayAdmin } = await import("../src/gateway/gateway-admin.ts")
-  const { httpServerLayer } = await import("../src/http/server.ts")
-  const { engineLayer } = await import("../src/layers/engine.ts")
-  const { routerLayerFromConfig } = await import("../src/router/layer.ts")
-  const { HttpServer } = await import("effect/http")
-  const { testModelDir } = await import("../test/support/models.ts")
-  const router = routerLayerFromConfig({
+/**
+ * Inferline as `npm start` runs it (bin/inferline.js serve): a router group "mock" on the mock upstream
+ * from a LiteLLM-style config file, API keys on (master key), the spend ledger and its journal on, keys
+ * and ledger rows in DATABASE_URL's Postgres (embedded PGlite when unset), limits in Redis when REDIS_URL
+ * is set. A team and a key with high limits are created through the admin API.
+ */
+const startInferline = async (upstream: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-bench-"))
+  const config = path.join(dir, "config.json")
+  fs.writeFileSync(config, JSON.stringify({
     model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: `${upstream}/v1`, rpm: 100_000_000 } }],
     router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
-  })
-  const layer = httpServerLayer({ host: "127.0.0.1", port: 0, logRequests: false }).pipe(
-    Layer.provideMerge(router),
-    Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: "inferline-kjv" })),
-    Layer.provideMerge(gatewayTestLayer({ masterKey: "sk-bench-master" }))
-  )
-  const runtime = ManagedRuntime.make(layer)
-  const info = await runtime.runPromise(Effect.gen(function*() {
-    const address = (yield* HttpServer.HttpServer).address
-    const limits = { rpm_limit: 1e9, tpm_limit: 1e12, max_parallel_requests: 1e6 }
-    const admin = yield* GatewayAdmin
-    const team = yield* admin.createTeam(limits)
-    const { key } = yield* admin.createKey({ team_id: team.id, models: ["mock"], ...limits })
-    return { port: address._tag === "InetAddressV4" ? address.port : 0, key }
   }))
-  console.log(JSON.stringify(info))
+  const masterKey = "sk-bench-master"
+  const bin = fileURLToPath(new URL("../bin/inferline.js", import.meta.url))
+  const child = spawn(process.execPath, [bin, "serve", "--config", config, "--port", "0", "--master-key", masterKey, "--disable-log-requests"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, INFERLINE_LEDGER_DIR: path.join(dir, "journal"), INFERLINE_DATA_DIR: path.join(dir, "data") }
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ""
+    child.stdout!.on("data", (c) => {
+      out += c
+      const match = /Serving model .* at (http:\/\/\S+)/.exec(out)
+      if (match) resolve(match[1])
+    })
+    child.on("exit", (code) => reject(new Error(`inferline exited with ${code}: ${out}`)))
+  })
+  const admin = async (route: string, body: object) => {
+    const res = await fetch(`${url}${route}`, { method: "POST", headers: { authorization: `Bearer ${masterKey}`, "content-type": "application/json" }, body: JSON.stringify(body) })
+    if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`)
+    return res.json() as Promise<any>
+  }
+  const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
+  const team = await admin("/admin/teams", limits)
+  const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+  return { child, port: Number(new URL(url).port), key: key as string, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" }
 }
 
 /** Starts this file in another role and resolves with the JSON line it prints when ready. */
@@ -164,8 +175,8 @@ const drive = async () => {
   const connections = Number(args.connections)
   const mock = await spawnRole("mock")
   const mockPort: number = mock.info.port
-  const inferline = await spawnRole("inferline", ["--upstream", `http://127.0.0.1:${mockPort}`])
-  const { port, key } = inferline.info
+  const inferline = await startInferline(`http://127.0.0.1:${mockPort}`)
+  const { port, key } = inferline
   const auth = { authorization: `Bearer ${key}` }
   try {
     // Warm both paths (JIT, connection pools, key cache).
@@ -186,7 +197,7 @@ const drive = async () => {
     const throughLoad = await throughput(port, auth, connections, duration)
     const result = {
       machine: machineInfo(),
-      setup: { requestsPerLatencyRun: requests, connections, durationSeconds: duration, note: "mock upstream, Inferline and the load generator are three processes on the same machine" },
+      setup: { requestsPerLatencyRun: requests, connections, durationSeconds: duration, note: "mock upstream, Inferline and the load generator are three processes on the same machine", database: inferline.database, limits: inferline.limits },
       oneConnectionMicros: { direct: d, inferline: t, added: { p50: t.p50 - d.p50, p99: t.p99 - d.p99 } },
       firstChunkMicros: { direct: df, inferline: tf, added: { p50: tf.p50 - df.p50, p99: tf.p99 - df.p99 } },
       maxThroughput: { direct: directLoad, inferline: throughLoad },
@@ -201,5 +212,4 @@ const drive = async () => {
 }
 
 if (args.role === "mock") runMock()
-else if (args.role === "inferline") await runInferline(args.upstream!)
 else await drive()

@@ -60,6 +60,12 @@ for (const backend of databaseBackends) {
             expect(typo.status).toBe(400)
             expect(typo.json.error.param).toBe("rpm")
             expect((await admin(url, "PATCH", `/admin/keys/${id}`, { tpm_limit: -1 })).json.error.param).toBe("tpm_limit")
+            // Past the integer column's range: refused up front, on keys and teams alike.
+            const huge = await admin(url, "PATCH", `/admin/keys/${id}`, { tpm_limit: 1e12 })
+            expect(huge.status).toBe(400)
+            expect(huge.json.error.param).toBe("tpm_limit")
+            expect((await admin(url, "POST", "/admin/teams", { rpm_limit: 2 ** 31 })).json.error.param).toBe("rpm_limit")
+            expect((await admin(url, "POST", "/admin/teams", { rpm_limit: 2 ** 31 - 1 })).status).toBe(201)
             expect((await admin(url, "PATCH", `/admin/keys/${id}`, { budget_duration: "hourly" })).status).toBe(400)
             expect((await admin(url, "POST", "/admin/keys", { team_id: "00000000-0000-4000-8000-000000000000" })).json.error.param).toBe("team_id")
 

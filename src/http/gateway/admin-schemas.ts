@@ -10,7 +10,9 @@ import { BUDGET_DURATIONS } from "../../gateway/records.ts"
 const optional = <S extends Schema.Top>(schema: S, description: string) =>
   Schema.optionalKey(Schema.NullOr(schema).annotate({ description }))
 
-const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+/** Limits are stored in Postgres `integer` columns: a larger value must be a 400 naming it, not a 500. */
+const MAX_COUNT = 2_147_483_647
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(MAX_COUNT))
 const Amount = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
 const limitFields = {
