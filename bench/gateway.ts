@@ -8,7 +8,7 @@
  * - max requests/s at 50 connections (autocannon).
  * Three processes share the machine: this one (the load generator), the mock upstream and Inferline.
  *
- *   node bench/gateway.ts [--requests 3000] [--duration 8] [--connections 50]
+ *   node bench/gateway.ts [--requests 3000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
  *
  * Writes bench/results/gateway-*.json with the machine and commit.
  */
@@ -28,7 +28,11 @@ const { values: args } = parseArgs({
     role: { type: "string", default: "driver" },
     requests: { type: "string", default: "3000" },
     duration: { type: "string", default: "8" },
-    connections: { type: "string", default: "50" }
+    connections: { type: "string", default: "50" },
+    /** Writes a CPU profile of the Inferline process into this directory (node --cpu-prof). */
+    profile: { type: "string" },
+    /** Extra node flags for the Inferline process (e.g. "--trace-gc"), space-separated. */
+    "inferline-node-flags": { type: "string", default: "" }
   }
 })
 
@@ -80,7 +84,9 @@ const startInferline = async (upstream: string) => {
   }))
   const masterKey = "sk-bench-master"
   const bin = fileURLToPath(new URL("../bin/inferline.js", import.meta.url))
-  const child = spawn(process.execPath, [bin, "serve", "--config", config, "--port", "0", "--master-key", masterKey, "--disable-log-requests"], {
+  const profile = args.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", path.resolve(args.profile)]
+  const flags = args["inferline-node-flags"].split(" ").filter((f) => f !== "")
+  const child = spawn(process.execPath, [...flags, ...profile, bin, "serve", "--config", config, "--port", "0", "--master-key", masterKey, "--disable-log-requests"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, INFERLINE_LEDGER_DIR: path.join(dir, "journal"), INFERLINE_DATA_DIR: path.join(dir, "data") }
   })
@@ -89,7 +95,12 @@ const startInferline = async (upstream: string) => {
     child.stdout!.on("data", (c) => {
       out += c
       const match = /Serving model .* at (http:\/\/\S+)/.exec(out)
-      if (match) resolve(match[1])
+      if (match) {
+        // From here on its output (e.g. --trace-gc lines) goes to ours.
+        child.stdout!.removeAllListeners("data")
+        child.stdout!.pipe(process.stderr)
+        resolve(match[1])
+      }
     })
     child.on("exit", (code) => reject(new Error(`inferline exited with ${code}: ${out}`)))
   })

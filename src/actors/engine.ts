@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Data, Effect, Option, Queue, Stream } from "effect"
+import { Cause, Clock, Context, Data, Effect, Option, Queue, Stream, Tracer } from "effect"
 import type { ModelConfig } from "../engine/config.ts"
 import { EngineCore, type AddRequestSpec, type EngineCoreOptions, type EngineCoreStats, type RequestOutput } from "../engine/engine-core.ts"
 import type { ForwardBatch } from "../engine/model.ts"
@@ -249,7 +249,7 @@ export const makeEngine = (options: EngineActorOptions) =>
       Stream.unwrap(
         Effect.gen(function*() {
           // The caller's span (the RequestObserver's), captured here, parents the phase spans.
-          const parent = yield* Effect.option(Effect.currentParentSpan)
+          const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
           const hs = yield* Effect.acquireRelease(submit(request), (hs) =>
             // Idempotent: aborting a finished request is a no-op in the core.
             Queue.offer(inbox, { _tag: "Abort", ids: hs.map((h) => h.spec.id) }).pipe(

@@ -1,5 +1,6 @@
-import { randomUUID } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { Effect, Schedule, type Scope } from "effect"
+import { addFinalizerExit } from "../effect/scope-finalizer.ts"
 import { gatewayUnavailable, rateLimited, type GatewayError } from "./errors.ts"
 import { LimitStore, type AcquireResult, type Subject } from "./limits/limit-store.ts"
 import { formatResetDuration, rateLimitHeaders, retryAfterHeaders } from "./limits/rate-limit-headers.ts"
@@ -68,6 +69,15 @@ export const refusalError = (holders: ReadonlyArray<Holder>, result: Extract<Acq
 }
 
 /**
+ * Lease ids: unique across instances (a random per-process prefix: leases of every instance meet in Redis)
+ * and cheap to keep. The limit window holds one per request for a minute; a randomUUID is a rope of
+ * about fifteen string pieces on the heap, this is one flat prefix and a short counter.
+ */
+const leasePrefix = randomBytes(12).toString("base64url")
+let leaseCounter = 0
+const nextLeaseId = () => leasePrefix + (leaseCounter++).toString(36)
+
+/**
  * Admission against the principal's key and team limits in one atomic store step. A parallel slot is
  * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
  * slots expire (Redis) a fiber in that scope keeps the slot alive while the request runs.
@@ -80,7 +90,7 @@ export const makeAdmit = (store: LimitStore["Service"]) =>
     const subjects = holders.map((h) => h.subject)
     const parallelIds = subjects.filter((s) => s.parallel !== null).map((s) => s.id)
     const tokenIds = subjects.filter((s) => s.tpm !== null).map((s) => s.id)
-    const leaseId = randomUUID()
+    const leaseId = nextLeaseId()
     const tokens = Math.max(0, Math.ceil(request.estimatedTokens))
 
     let released = parallelIds.length === 0
@@ -89,14 +99,13 @@ export const makeAdmit = (store: LimitStore["Service"]) =>
       released = true
       return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
     })
-    // acquireRelease: the acquire is uninterruptible, so an admitted lease always gets its release.
-    const result = yield* Effect.acquireRelease(
-      store.acquire({ subjects, leaseId, tokens }).pipe(
-        Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
-        Effect.mapError(() => gatewayUnavailable("rate-limit store"))
-      ),
-      (r) => (r.admitted ? release : Effect.void)
-    )
+    // Acquire and register the release without a gap (uninterruptible), so an admitted lease always gets
+    // its release. Not Effect.acquireRelease: see addFinalizerExit.
+    const result = yield* Effect.uninterruptible(store.acquire({ subjects, leaseId, tokens }).pipe(
+      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => release) : Effect.void)),
+      Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
+      Effect.mapError(() => gatewayUnavailable("rate-limit store"))
+    ))
     if (!result.admitted) return yield* refusalError(holders, result, tokens)
 
     if (store.leaseTtlMs !== undefined && parallelIds.length > 0) {

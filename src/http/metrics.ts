@@ -4,6 +4,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { Engine, EngineError, type EngineDelta } from "../actors/engine.ts"
 import type { FinishReason } from "../engine/engine-core.ts"
 import { GEN_AI_PROMETHEUS_NAMES } from "../observability/genai-metrics.ts"
+import { counterFamily, histogramFamily } from "../observability/metric-family.ts"
 
 /**
  * Prometheus metrics with vLLM's names under the prefix `inferline_`. Gauges and counters the engine
@@ -15,29 +16,26 @@ import { GEN_AI_PROMETHEUS_NAMES } from "../observability/genai-metrics.ts"
 export const METRIC_PREFIX = "inferline"
 
 // vLLM's bucket boundaries, so dashboards built for vLLM read the same.
-const timeToFirstToken = Metric.histogram("time_to_first_token_seconds", {
+const timeToFirstToken = histogramFamily("time_to_first_token_seconds", {
   description: "Time from request arrival to the first generated token, per sequence.",
   boundaries: [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560]
 })
-const interTokenLatency = Metric.histogram("inter_token_latency_seconds", {
+const interTokenLatency = histogramFamily("inter_token_latency_seconds", {
   description: "Time between consecutive tokens of a sequence.",
   boundaries: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]
 })
-const e2eLatency = Metric.histogram("e2e_request_latency_seconds", {
+const e2eLatency = histogramFamily("e2e_request_latency_seconds", {
   description: "Time from request arrival to the end of a sequence (finished or aborted).",
   boundaries: [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]
 })
-const requestSuccess = Metric.counter("request_success_total", {
+const requestSuccess = counterFamily("request_success_total", {
   description: "Finished sequences by finish reason (abort: the client went away or the request failed)."
 })
 
 const FINISH_REASONS: ReadonlyArray<FinishReason> = ["stop", "length", "abort"]
 
-const withModel = <M extends Metric.Metric<any, any>>(metric: M, modelName: string): M =>
-  Metric.withAttributes(metric, { model_name: modelName }) as M
-
 const countFinished = (modelName: string, reason: FinishReason) =>
-  Metric.update(Metric.withAttributes(requestSuccess, { model_name: modelName, finished_reason: reason }), 1)
+  Metric.update(requestSuccess({ model_name: modelName, finished_reason: reason }), 1)
 
 /** The engine refused the request (overloaded, invalid): it never ran, so it is not an aborted request. */
 const wasRefused = <E>(cause: Cause.Cause<E>): boolean => {
@@ -55,9 +53,10 @@ export const instrumentGeneration = (modelName: string, arrivalMs: number, n: nu
   Stream.suspend(() => {
     const lastTokenAt = new Map<number, number>()
     const finished = new Set<number>()
-    const ttft = withModel(timeToFirstToken, modelName)
-    const itl = withModel(interTokenLatency, modelName)
-    const e2e = withModel(e2eLatency, modelName)
+    const model = { model_name: modelName }
+    const ttft = timeToFirstToken(model)
+    const itl = interTokenLatency(model)
+    const e2e = e2eLatency(model)
     const record = (d: EngineDelta) =>
       Effect.suspend(() => {
         const now = performance.now()
@@ -129,7 +128,7 @@ export const metricsRoute = Layer.mergeAll(
   Layer.effectDiscard(Effect.gen(function*() {
     const engine = yield* Engine
     for (const reason of FINISH_REASONS) {
-      yield* Metric.update(Metric.withAttributes(requestSuccess, { model_name: engine.info.modelName, finished_reason: reason }), 0)
+      yield* Metric.update(requestSuccess({ model_name: engine.info.modelName, finished_reason: reason }), 0)
     }
   }))
 )

@@ -1,4 +1,5 @@
 import { Context, Effect, Exit, Metric, Option, type Tracer } from "effect"
+import { histogramFamily } from "./metric-family.ts"
 
 /**
  * When one sequence went through the engine's phases (epoch ms, from the engine actor's clock): submitted,
@@ -17,9 +18,9 @@ export interface EnginePhases {
 
 // vLLM's names (request_queue_time_seconds ...) and its request-latency buckets.
 const boundaries = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]
-const queueTime = Metric.histogram("request_queue_time_seconds", { description: "Time a sequence waited before it was first scheduled.", boundaries })
-const prefillTime = Metric.histogram("request_prefill_time_seconds", { description: "Time from first scheduled to first token (prefill).", boundaries })
-const decodeTime = Metric.histogram("request_decode_time_seconds", { description: "Time from first token to the end of the sequence (decode).", boundaries })
+const queueTime = histogramFamily("request_queue_time_seconds", { description: "Time a sequence waited before it was first scheduled.", boundaries })
+const prefillTime = histogramFamily("request_prefill_time_seconds", { description: "Time from first scheduled to first token (prefill).", boundaries })
+const decodeTime = histogramFamily("request_decode_time_seconds", { description: "Time from first token to the end of the sequence (decode).", boundaries })
 
 const nanos = (ms: number) => BigInt(Math.round(ms * 1_000_000))
 
@@ -33,7 +34,7 @@ export const recordEnginePhases = (modelName: string, parent: Option.Option<Trac
     const tracer = Option.isSome(parent) ? yield* Effect.tracer : undefined
     const attrs = { model_name: modelName }
     for (const p of phases) {
-      const intervals: Array<[string, Metric.Metric<number, any>, number, number | undefined]> = [
+      const intervals: Array<[string, typeof queueTime, number, number | undefined]> = [
         ["engine.queue", queueTime, p.submittedAt, p.scheduledAt],
         ["engine.prefill", prefillTime, p.scheduledAt ?? NaN, p.firstTokenAt],
         ["engine.decode", decodeTime, p.firstTokenAt ?? NaN, p.finishedAt]
@@ -41,7 +42,7 @@ export const recordEnginePhases = (modelName: string, parent: Option.Option<Trac
       for (const [name, histogram, start, end] of intervals) {
         if (Number.isNaN(start)) break // never reached this phase
         const stop = end ?? nowMs
-        if (end !== undefined) yield* Metric.update(Metric.withAttributes(histogram, attrs), (stop - start) / 1000)
+        if (end !== undefined) yield* Metric.update(histogram(attrs), (stop - start) / 1000)
         if (tracer !== undefined && Option.isSome(parent)) {
           const span = tracer.span({
             name,

@@ -1,4 +1,5 @@
 import { Effect, Metric } from "effect"
+import { histogramFamily } from "./metric-family.ts"
 
 /**
  * The GenAI conventions' histograms, with the conventions' bucket boundaries. Recorded by the
@@ -7,19 +8,19 @@ import { Effect, Metric } from "effect"
  * underscores and seconds get their unit suffix, as OpenTelemetry's Prometheus exporter names them.
  */
 
-const timeToFirstToken = Metric.histogram("gen_ai.server.time_to_first_token", {
+const timeToFirstToken = histogramFamily("gen_ai.server.time_to_first_token", {
   description: "Time to generate the first token of a successful response (s).",
   boundaries: [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
 })
-const timePerOutputToken = Metric.histogram("gen_ai.server.time_per_output_token", {
+const timePerOutputToken = histogramFamily("gen_ai.server.time_per_output_token", {
   description: "Time per output token after the first one, per request (s).",
   boundaries: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5]
 })
-const requestDuration = Metric.histogram("gen_ai.server.request.duration", {
+const requestDuration = histogramFamily("gen_ai.server.request.duration", {
   description: "Generative AI server request duration, such as time-to-last-byte (s).",
   boundaries: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 })
-const tokenUsage = Metric.histogram("gen_ai.client.token.usage", {
+const tokenUsage = histogramFamily("gen_ai.client.token.usage", {
   description: "Input and output tokens used per request ({token}).",
   boundaries: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 })
@@ -43,13 +44,13 @@ export interface GenAiMeasurement {
 export const recordGenAiMetrics = (m: GenAiMeasurement) =>
   Effect.gen(function*() {
     const attrs = m.attributes
-    yield* Metric.update(Metric.withAttributes(requestDuration, attrs), m.durationSeconds)
+    yield* Metric.update(requestDuration(attrs), m.durationSeconds)
     if (m.ttftSeconds !== null) {
-      yield* Metric.update(Metric.withAttributes(timeToFirstToken, attrs), m.ttftSeconds)
+      yield* Metric.update(timeToFirstToken(attrs), m.ttftSeconds)
       if (m.outputTokens > 1) {
-        yield* Metric.update(Metric.withAttributes(timePerOutputToken, attrs), (m.durationSeconds - m.ttftSeconds) / (m.outputTokens - 1))
+        yield* Metric.update(timePerOutputToken(attrs), (m.durationSeconds - m.ttftSeconds) / (m.outputTokens - 1))
       }
     }
-    yield* Metric.update(Metric.withAttributes(tokenUsage, { ...attrs, "gen_ai.token.type": "input" }), m.inputTokens)
-    yield* Metric.update(Metric.withAttributes(tokenUsage, { ...attrs, "gen_ai.token.type": "output" }), m.outputTokens)
+    yield* Metric.update(tokenUsage({ ...attrs, "gen_ai.token.type": "input" }), m.inputTokens)
+    yield* Metric.update(tokenUsage({ ...attrs, "gen_ai.token.type": "output" }), m.outputTokens)
   })

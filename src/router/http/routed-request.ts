@@ -1,6 +1,7 @@
 import { Effect, Exit, Schema, Stream, type Scope } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { Engine } from "../../actors/engine.ts"
+import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
 import type { Gateway } from "../../gateway/gateway.ts"
 import type { Principal } from "../../gateway/principal.ts"
 import { Budgets } from "../../budgets/budgets.ts"
@@ -31,6 +32,9 @@ export interface RoutedEndpoint {
   /** Chat messages, for the gateway's max_messages guard. */
   readonly messages: (json: Readonly<Record<string, unknown>>) => number | undefined
 }
+
+/** Spans on the request path capture no stack trace: an Error per span costs more than the span. */
+const NO_STACK = { captureStackTrace: false } as const
 
 /** Response headers naming who served the request. */
 export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | null | undefined): Record<string, string> => ({
@@ -81,8 +85,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
       yield* Effect.mapError(budgets.check(principal), fromGatewayError)
       return yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
     }).pipe(
-      Effect.withSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group } }),
-      Effect.withParentSpan(observed.span),
+      Effect.withSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }, NO_STACK),
       Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
     )
 
@@ -95,13 +98,13 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
     const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
     if (stream || head.stream === true) {
       const routed = yield* router.stream(request, localModel).pipe(
-        Effect.withParentSpan(observed.span),
+        Effect.withParentSpan(observed.span, NO_STACK),
         Effect.onError((cause) => done(Exit.failCause(cause), undefined))
       )
       yield* observed.firstToken
       // Backstop for a body that never runs (the client left between routing and the first write);
       // `done` is idempotent, so the stream's own end wins when it runs.
-      yield* Effect.addFinalizer((exit) => done(exit, routed))
+      yield* addFinalizerExit((exit) => done(exit, routed))
       return {
         _tag: "Stream" as const,
         chunks: routed.value.pipe(Stream.onExit((exit) => done(exit, routed))),
@@ -111,7 +114,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
     }
     let routed: Routed<CompleteResult> | undefined
     yield* router.complete(request, localModel).pipe(
-      Effect.withParentSpan(observed.span),
+      Effect.withParentSpan(observed.span, NO_STACK),
       Effect.tap((r) => Effect.sync(() => (routed = r))),
       Effect.onExit((exit) => done(exit, routed, routed?.value.json))
     )
@@ -147,7 +150,7 @@ export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json
  */
 export const handleRoutedRequest = (endpoint: RoutedEndpoint) =>
   Effect.gen(function*() {
-    const principal = yield* currentPrincipal.pipe(Effect.withSpan("gateway.authenticate"))
+    const principal = yield* currentPrincipal.pipe(Effect.withSpan("gateway.authenticate", undefined, NO_STACK))
     const result = yield* routeBody(endpoint, principal, yield* readJsonBody(Schema.Unknown), false)
     if (result._tag === "Stream") return sseDataResponse(result.chunks, result.headers)
     const response = result.result.text !== undefined

@@ -1,6 +1,7 @@
 import { Effect, Stream, type Scope } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
+import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
 import { ProviderError } from "./provider.ts"
 
 /**
@@ -51,7 +52,7 @@ export const postJson = (
       agent: secure ? pool.https : pool.http,
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
     })
-    yield* Effect.addFinalizer(() => Effect.sync(() => {
+    yield* addFinalizerExit(() => Effect.sync(() => {
       if (response === undefined || !response.complete) request.destroy()
     }))
     response = yield* Effect.callback<http.IncomingMessage, ProviderError>((resume) => {
