@@ -3,10 +3,12 @@
  * directly and through Inferline as `inferline serve` runs it (real API key with limits, gateway admission,
  * router with retries and cooldown, observer, spend ledger with its journal; keys and ledger in
  * DATABASE_URL's Postgres or embedded PGlite, limits in Redis when REDIS_URL is set), in the same run:
- * - added latency p50/p99 at 1 connection (non-streaming chat), one request at a time;
+ * - added latency p50/p99 at 1 connection (non-streaming chat), one request at a time, for Inferline and
+ *   for a bare Node pass-through proxy (the anchor: the floor any proxy pays on this machine);
  * - added latency to the first chunk of a stream (time to the first body bytes);
  * - max requests/s at 50 connections (autocannon).
- * Three processes share the machine: this one (the load generator), the mock upstream and Inferline.
+ * Four processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
+ * Inferline.
  *
  *   node bench/gateway.ts [--requests 3000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
  *
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "3000" },
     duration: { type: "string", default: "8" },
     connections: { type: "string", default: "50" },
+    upstream: { type: "string" },
     /** Writes a CPU profile of the Inferline process into this directory (node --cpu-prof). */
     profile: { type: "string" },
     /** Extra node flags for the Inferline process (e.g. "--trace-gc"), space-separated. */
@@ -64,6 +67,25 @@ const runMock = () => {
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(response) }).end(response)
       }
     })
+  })
+  server.keepAliveTimeout = 60_000
+  server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })))
+}
+
+/**
+ * The floor for any proxy on this machine (the anchor): a bare Node pass-through, keep-alive to the
+ * upstream, no parsing, no auth — what "a 30-line Node proxy" means in the issue.
+ */
+const runPassthrough = (upstream: string) => {
+  const target = new URL(upstream)
+  const agent = new http.Agent({ keepAlive: true })
+  const server = http.createServer((req, res) => {
+    const out = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { "content-type": req.headers["content-type"] ?? "application/json" }, agent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers)
+      up.pipe(res)
+    })
+    out.on("error", () => res.destroy())
+    req.pipe(out)
   })
   server.keepAliveTimeout = 60_000
   server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })))
@@ -185,42 +207,60 @@ const drive = async () => {
   const duration = Number(args.duration)
   const connections = Number(args.connections)
   const mock = await spawnRole("mock")
-  const mockPort: number = mock.info.port
-  const inferline = await startInferline(`http://127.0.0.1:${mockPort}`)
-  const { port, key } = inferline
-  const auth = { authorization: `Bearer ${key}` }
+  const upstream = `http://127.0.0.1:${mock.info.port}`
+  const passthrough = await spawnRole("passthrough", ["--upstream", upstream])
+  const inferline = await startInferline(upstream)
+  const auth = { authorization: `Bearer ${inferline.key}` }
+  // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline.
+  const targets = [
+    { name: "direct", port: mock.info.port as number, headers: {} },
+    { name: "passthrough", port: passthrough.info.port as number, headers: {} },
+    { name: "inferline", port: inferline.port, headers: auth }
+  ] as const
   try {
-    // Warm both paths (JIT, connection pools, key cache).
-    await sequential(mockPort, CHAT_BODY, {}, 500, false)
-    await sequential(port, CHAT_BODY, auth, 1000, false)
-    await sequential(port, STREAM_BODY, auth, 300, true)
-    // Interleaved rounds, so drift (thermal, other load) hits both sides alike.
-    const direct: Array<number> = [], through: Array<number> = [], directFirst: Array<number> = [], throughFirst: Array<number> = []
+    // Warm every path (JIT, connection pools, key cache).
+    for (const t of targets) {
+      await sequential(t.port, CHAT_BODY, t.headers, 1000, false)
+      await sequential(t.port, STREAM_BODY, t.headers, 300, true)
+    }
+    // Interleaved rounds, so drift (thermal, other load) hits every path alike.
+    const whole = targets.map(() => [] as Array<number>), first = targets.map(() => [] as Array<number>)
     const rounds = 5
     for (let r = 0; r < rounds; r++) {
-      direct.push(...await sequential(mockPort, CHAT_BODY, {}, requests / rounds, false))
-      through.push(...await sequential(port, CHAT_BODY, auth, requests / rounds, false))
-      directFirst.push(...await sequential(mockPort, STREAM_BODY, {}, requests / rounds / 3, true))
-      throughFirst.push(...await sequential(port, STREAM_BODY, auth, requests / rounds / 3, true))
+      for (const [i, t] of targets.entries()) {
+        whole[i].push(...await sequential(t.port, CHAT_BODY, t.headers, requests / rounds, false))
+        first[i].push(...await sequential(t.port, STREAM_BODY, t.headers, requests / rounds / 3, true))
+      }
     }
-    const d = summary(direct), t = summary(through), df = summary(directFirst), tf = summary(throughFirst)
-    const directLoad = await throughput(mockPort, {}, connections, duration)
-    const throughLoad = await throughput(port, auth, connections, duration)
+    const byTarget = <A>(f: (i: number) => A) => Object.fromEntries(targets.map((t, i) => [t.name, f(i)])) as Record<typeof targets[number]["name"], A>
+    const withAdded = (samples: Array<Array<number>>) => {
+      const s = byTarget((i) => summary(samples[i]))
+      const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
+      return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline) } }
+    }
+    const load: Array<Awaited<ReturnType<typeof throughput>>> = []
+    for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
       machine: machineInfo(),
-      setup: { requestsPerLatencyRun: requests, connections, durationSeconds: duration, note: "mock upstream, Inferline and the load generator are three processes on the same machine", database: inferline.database, limits: inferline.limits },
-      oneConnectionMicros: { direct: d, inferline: t, added: { p50: t.p50 - d.p50, p99: t.p99 - d.p99 } },
-      firstChunkMicros: { direct: df, inferline: tf, added: { p50: tf.p50 - df.p50, p99: tf.p99 - df.p99 } },
-      maxThroughput: { direct: directLoad, inferline: throughLoad },
+      setup: {
+        requestsPerLatencyRun: requests, connections, durationSeconds: duration,
+        note: "mock upstream, bare pass-through proxy, Inferline and the load generator are separate processes on the same machine",
+        database: inferline.database, limits: inferline.limits
+      },
+      oneConnectionMicros: withAdded(whole),
+      firstChunkMicros: withAdded(first),
+      maxThroughput: byTarget((i) => load[i]),
       targets: { addedP50Micros: 700, addedP99Micros: 2000, rpsAt50Connections: 1700, addedFirstChunkMicros: 1000 }
     }
     console.log(JSON.stringify(result, null, 2))
     console.log(`wrote ${writeResult("gateway", result)}`)
   } finally {
     mock.child.kill()
+    passthrough.child.kill()
     inferline.child.kill()
   }
 }
 
 if (args.role === "mock") runMock()
+else if (args.role === "passthrough") runPassthrough(args.upstream!)
 else await drive()

@@ -1,0 +1,153 @@
+/**
+ * CPU time of one request through Inferline's request path, with the kernel taken out: every socket is
+ * an in-memory stream pair (node:stream duplexPair) handed to real node:http servers and clients, so
+ * what is measured is the JavaScript work per request (HTTP parsing, Effect, gateway, router, observer,
+ * ledger), free of the loopback and scheduler noise that dominates bench/gateway.ts on this machine.
+ * Inferline runs as `inferline serve` composes it (src/cli.ts main), keys on, ledger on (DATABASE_URL's
+ * Postgres or embedded PGlite), with a router group on the in-memory mock upstream.
+ *
+ * Three paths, the same non-streaming chat request, one at a time, interleaved rounds:
+ * - direct: the client to the mock upstream;
+ * - passthrough: through a bare node:http pass-through proxy (the anchor);
+ * - inferline: through Inferline.
+ * Reported: microseconds per request (wall time of a run / requests; the process does nothing else),
+ * min/median/max over rounds, and what each proxy adds over direct.
+ *
+ *   node bench/request-path.ts [--requests 2000] [--rounds 7]
+ *
+ * Writes bench/results/request-path-*.json with the machine and commit.
+ */
+import * as fs from "node:fs"
+import http from "node:http"
+import { syncBuiltinESMExports } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { duplexPair, type Duplex } from "node:stream"
+import { parseArgs } from "node:util"
+import { machineInfo, stats, writeResult } from "./lib/report.ts"
+
+const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" } } })
+const requests = Number(args.requests)
+const rounds = Number(args.rounds)
+
+/** What node:http and its users call on a socket beyond the stream interface; an in-memory pipe ignores them. */
+const asSocket = (d: Duplex): Duplex => {
+  const socket = d as Duplex & Record<string, unknown>
+  for (const m of ["setNoDelay", "setKeepAlive", "setTimeout", "ref", "unref"]) socket[m] = () => socket
+  Object.assign(socket, { remoteAddress: "127.0.0.1", remotePort: 1, localAddress: "127.0.0.1", localPort: 1, encrypted: false })
+  return socket
+}
+/** A client connection to `server` that never touches the kernel. */
+const connectTo = (server: http.Server): Duplex => {
+  const [client, served] = duplexPair()
+  server.emit("connection", asSocket(served))
+  return asSocket(client)
+}
+
+// The mock upstream: a fixed OpenAI chat completion (as in bench/gateway.ts).
+const MOCK_RESPONSE = JSON.stringify({
+  id: "chatcmpl-mock", object: "chat.completion", created: 1, model: "mock",
+  choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, logprobs: null, finish_reason: "stop" }],
+  usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }
+})
+const mock = http.createServer((req, res) => {
+  req.resume()
+  req.on("end", () => res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(MOCK_RESPONSE) }).end(MOCK_RESPONSE))
+})
+// Every outgoing connection of any http.Agent (Inferline's upstream pool, the proxy's) reaches the mock.
+http.Agent.prototype.createConnection = () => connectTo(mock) as any
+
+// The bare pass-through proxy (the anchor).
+const proxyAgent = new http.Agent({ keepAlive: true })
+const passthrough = http.createServer((req, res) => {
+  const out = http.request({ host: "mock", port: 80, path: req.url, method: req.method, headers: { "content-type": "application/json" }, agent: proxyAgent }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers)
+    up.pipe(res)
+  })
+  req.pipe(out)
+})
+
+// Inferline: capture the node:http server the CLI creates (its listening socket is never used).
+let inferlineServer: http.Server | undefined
+const createServer = http.createServer
+// (The default import is node:http's own module object; syncBuiltinESMExports updates its named exports.)
+http.createServer = ((...a: Array<any>) => (inferlineServer = (createServer as any)(...a))) as typeof http.createServer
+syncBuiltinESMExports()
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-request-path-"))
+const config = path.join(dir, "config.json")
+fs.writeFileSync(config, JSON.stringify({
+  model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: "http://mock/v1", rpm: 100_000_000 } }],
+  router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
+}))
+process.env.INFERLINE_LEDGER_DIR = path.join(dir, "journal")
+process.env.INFERLINE_DATA_DIR = path.join(dir, "data")
+const MASTER_KEY = "sk-bench-master"
+const { main } = await import("../src/cli.ts")
+const log = console.log
+let ready: () => void
+const started = new Promise<void>((resolve) => (ready = resolve))
+console.log = (...a: Array<unknown>) => (String(a[0]).startsWith("Serving model") ? ready() : undefined)
+main(["serve", "--config", config, "--port", "0", "--master-key", MASTER_KEY, "--disable-log-requests"])
+await started
+console.log = log
+
+/** One kept-alive in-memory connection per target; requests one at a time. */
+const clientFor = (server: http.Server) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  agent.createConnection = () => connectTo(server) as any
+  return (route: string, body: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request({ host: "x", path: route, method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
+        let text = ""
+        res.setEncoding("utf8")
+        res.on("data", (c: string) => (text += c))
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on("error", reject)
+      req.end(body)
+    })
+}
+
+const toInferline = clientFor(inferlineServer!)
+const admin = async (route: string, body: object) => {
+  const res = await toInferline(route, JSON.stringify(body), { authorization: `Bearer ${MASTER_KEY}` })
+  if (res.status !== 201) throw new Error(`${route}: ${res.status} ${res.text}`)
+  return JSON.parse(res.text)
+}
+const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
+const team = await admin("/admin/teams", limits)
+const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+
+const CHAT_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 })
+const targets = [
+  { name: "direct", send: clientFor(mock), headers: {} },
+  { name: "passthrough", send: clientFor(passthrough), headers: {} },
+  { name: "inferline", send: toInferline, headers: { authorization: `Bearer ${key}` } }
+] as const
+
+/** Microseconds per request over `n` sequential requests. */
+const run = async (t: typeof targets[number], n: number) => {
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) {
+    const res = await t.send("/v1/chat/completions", CHAT_BODY, t.headers)
+    if (res.status !== 200) throw new Error(`${t.name}: ${res.status} ${res.text}`)
+  }
+  return ((performance.now() - t0) * 1000) / n
+}
+
+for (const t of targets) await run(t, 1000) // warm-up: JIT, pools, key cache
+const perRequest = targets.map(() => [] as Array<number>)
+for (let r = 0; r < rounds; r++) {
+  for (const [i, t] of targets.entries()) perRequest[i].push(Math.round(await run(t, requests)))
+}
+const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
+const result = {
+  machine: machineInfo(),
+  setup: { requests, rounds, note: "in-memory sockets (no kernel): CPU time of the request path, one process" },
+  microsPerRequest: micros,
+  addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
+}
+console.log(JSON.stringify(result, null, 2))
+console.log(`wrote ${writeResult("request-path", result)}`)
+process.exit(0)
