@@ -18,6 +18,7 @@
  * Writes bench/results/request-path-*.json with the machine and commit.
  */
 import * as fs from "node:fs"
+import * as inspector from "node:inspector/promises"
 import http from "node:http"
 import { syncBuiltinESMExports } from "node:module"
 import * as os from "node:os"
@@ -26,7 +27,7 @@ import { duplexPair, type Duplex } from "node:stream"
 import { parseArgs } from "node:util"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
-const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" } } })
+const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true } } })
 const requests = Number(args.requests)
 const rounds = Number(args.rounds)
 
@@ -141,11 +142,38 @@ const perRequest = targets.map(() => [] as Array<number>)
 for (let r = 0; r < rounds; r++) {
   for (const [i, t] of targets.entries()) perRequest[i].push(Math.round(await run(t, requests)))
 }
+/**
+ * Bytes allocated per request (V8's sampling heap profiler, collected objects included): deterministic
+ * where times are not, so a change to the request path shows here even when the machine is noisy.
+ */
+const allocatedKiB = async (t: typeof targets[number], n: number) => {
+  const session = new inspector.Session()
+  session.connect()
+  await session.post("HeapProfiler.enable")
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  await run(t, n)
+  const { profile } = await session.post("HeapProfiler.stopSampling")
+  session.disconnect()
+  let bytes = 0
+  const walk = (node: { selfSize: number; children: Array<any> }) => {
+    bytes += node.selfSize
+    node.children.forEach(walk)
+  }
+  walk(profile.head)
+  return Math.round(bytes / n / 102.4) / 10
+}
+let allocations: Record<string, number> | undefined
+if (args.allocations) {
+  allocations = {}
+  for (const t of targets) allocations[t.name] = await allocatedKiB(t, 1000)
+}
+
 const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
 const result = {
   machine: machineInfo(),
   setup: { requests, rounds, note: "in-memory sockets (no kernel): CPU time of the request path, one process" },
   microsPerRequest: micros,
+  ...(allocations !== undefined && { allocatedKiBPerRequest: allocations }),
   addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
 }
 console.log(JSON.stringify(result, null, 2))
