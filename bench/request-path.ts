@@ -154,6 +154,9 @@ const allocatedKiB = async (t: typeof targets[number], n: number) => {
   await run(t, n)
   const { profile } = await session.post("HeapProfiler.stopSampling")
   session.disconnect()
+  // For a closer look (e.g. in Chrome DevTools): INFERLINE_BENCH_HEAP_PROFILES=dir keeps each target's profile.
+  const keep = process.env.INFERLINE_BENCH_HEAP_PROFILES
+  if (keep) fs.writeFileSync(path.join(keep, `${t.name}.heapprofile`), JSON.stringify(profile))
   let bytes = 0
   const walk = (node: { selfSize: number; children: Array<any> }) => {
     bytes += node.selfSize

@@ -14,6 +14,7 @@ import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { rank } from "./strategies.ts"
 import type { UsageMeter } from "./usage-meter.ts"
+import { withTracedSpan } from "../observability/traced-span.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -195,9 +196,9 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
               yield* Effect.annotateCurrentSpan("inferline.outcome", outcome)
               yield* Effect.annotateCurrentSpan("inferline.error", error.message)
               return { error } satisfies GroupResult<A>
-            }).pipe(Effect.withSpan("router.attempt", {
+            }).pipe(withTracedSpan("router.attempt", {
               attributes: { "inferline.deployment": chosen.config.id, "inferline.attempt": n, "inferline.provider": chosen.config.provider, "inferline.group": group }
-            }, { captureStackTrace: false })) // a stack trace per attempt costs more than the rest of the span
+            }))
             if ("ok" in result) return result
             previous = result.error
             if (!(isRetryable(previous.kind) || previous.kind === "deployment")) return result

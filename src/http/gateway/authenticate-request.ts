@@ -6,10 +6,21 @@ import type { Principal } from "../../gateway/principal.ts"
 import { orGatewayErrorResponse } from "./gateway-error-response.ts"
 import { requestCredentialHeaders } from "./request-credentials.ts"
 
+/**
+ * Callers already authenticated, by request: the auth middleware authenticates every request and the
+ * model routes ask again for the caller; the second time costs a map lookup, not a hash and a cache trip.
+ */
+const authenticatedRequests = new WeakMap<HttpServerRequest.HttpServerRequest, Principal>()
+
 /** The caller of the current request (401 for a missing, malformed, unknown, expired or revoked key). */
 export const authenticateRequest: Effect.Effect<Principal, GatewayError, Gateway | HttpServerRequest.HttpServerRequest> = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const known = authenticatedRequests.get(request)
+  if (known !== undefined) return known
   const gateway = yield* Gateway
-  return yield* gateway.authenticate(yield* requestCredentialHeaders)
+  const principal = yield* gateway.authenticate(yield* requestCredentialHeaders)
+  authenticatedRequests.set(request, principal)
+  return principal
 })
 
 /** The master key (or auth off, which allows everything); 403 for an API key. */

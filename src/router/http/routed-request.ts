@@ -6,12 +6,13 @@ import type { Gateway } from "../../gateway/gateway.ts"
 import type { Principal } from "../../gateway/principal.ts"
 import { Budgets } from "../../budgets/budgets.ts"
 import { admitTokens, currentPrincipal, settleOnce } from "../../http/admission.ts"
-import { decodeJson, readJsonBody } from "../../http/body.ts"
+import { decodeJson, readJson } from "../../http/body.ts"
 import { invalidRequest, modelNotFound, type ApiError } from "../../http/errors.ts"
 import { withRateLimitHeaders } from "../../http/gateway/authenticate-request.ts"
 import { fromGatewayError } from "../../http/gateway/gateway-error-response.ts"
 import { RequestId } from "../../http/gateway/request-id.ts"
 import { RequestObserver, type ObservedRequest } from "../../observability/request-observer.ts"
+import { withTracedParent, withTracedSpan } from "../../observability/traced-span.ts"
 import { estimatePromptTokens, maxCompletionTokens } from "../estimate-tokens.ts"
 import type { LocalRequest } from "../providers/local-request.ts"
 import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
@@ -25,6 +26,11 @@ const RequestHead = Schema.Struct({
   stream: Schema.optionalKey(Schema.NullOr(Schema.Boolean))
 })
 
+const isRequestHead = (body: Readonly<Record<string, unknown>>): body is typeof RequestHead.Type => {
+  const { model, stream } = body
+  return (model === undefined || model === null || typeof model === "string") && (stream === undefined || stream === null || typeof stream === "boolean")
+}
+
 export interface RoutedEndpoint {
   readonly kind: EndpointKind
   /** Validates the raw body for the served model and prepares its engine request (chat.ts, completions.ts). */
@@ -32,9 +38,6 @@ export interface RoutedEndpoint {
   /** Chat messages, for the gateway's max_messages guard. */
   readonly messages: (json: Readonly<Record<string, unknown>>) => number | undefined
 }
-
-/** Spans on the request path capture no stack trace: an Error per span costs more than the span. */
-const NO_STACK = { captureStackTrace: false } as const
 
 /** Response headers naming who served the request. */
 export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | null | undefined): Record<string, string> => ({
@@ -54,7 +57,8 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
   Effect.gen(function*() {
     if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
     const body = json as Readonly<Record<string, unknown>>
-    const head = yield* decodeJson(RequestHead, body)
+    // The schema only when the cheap check fails: it is what words the 400.
+    const head = isRequestHead(body) ? body : yield* decodeJson(RequestHead, body)
     const engine = yield* Engine
     const router = yield* Router
     const localModel = engine.info.modelName
@@ -85,7 +89,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
       yield* Effect.mapError(budgets.check(principal), fromGatewayError)
       return yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
     }).pipe(
-      Effect.withSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }, NO_STACK),
+      withTracedSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }),
       Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
     )
 
@@ -98,7 +102,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
     const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
     if (stream || head.stream === true) {
       const routed = yield* router.stream(request, localModel).pipe(
-        Effect.withParentSpan(observed.span, NO_STACK),
+        withTracedParent(observed.span),
         Effect.onError((cause) => done(Exit.failCause(cause), undefined))
       )
       yield* observed.firstToken
@@ -114,7 +118,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
     }
     let routed: Routed<CompleteResult> | undefined
     yield* router.complete(request, localModel).pipe(
-      Effect.withParentSpan(observed.span, NO_STACK),
+      withTracedParent(observed.span),
       Effect.tap((r) => Effect.sync(() => (routed = r))),
       Effect.onExit((exit) => done(exit, routed, routed?.value.json))
     )
@@ -150,8 +154,8 @@ export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json
  */
 export const handleRoutedRequest = (endpoint: RoutedEndpoint) =>
   Effect.gen(function*() {
-    const principal = yield* currentPrincipal.pipe(Effect.withSpan("gateway.authenticate", undefined, NO_STACK))
-    const result = yield* routeBody(endpoint, principal, yield* readJsonBody(Schema.Unknown), false)
+    const principal = yield* currentPrincipal.pipe(withTracedSpan("gateway.authenticate"))
+    const result = yield* routeBody(endpoint, principal, yield* readJson, false)
     if (result._tag === "Stream") return sseDataResponse(result.chunks, result.headers)
     const response = result.result.text !== undefined
       ? HttpServerResponse.text(result.result.text, { contentType: "application/json" })

@@ -4,7 +4,7 @@ import type { UsageMeter } from "../usage-meter.ts"
 import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
-import { postJson, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
+import { postJson, postJsonForText, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
 
 const path = (call: ProviderCall) => (call.kind === "chat" ? "/chat/completions" : "/completions")
 
@@ -62,8 +62,8 @@ export const openAiProvider = (pool: UpstreamPool): Provider => ({
     Effect.gen(function*() {
       const d = call.deployment
       const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
-      const response = yield* Effect.flatMap(postJson(pool, d.apiBase + path(call), authHeaders(d), body), (r) => checkStatus(d, r))
-      const text = yield* readText(response)
+      const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body)
+      if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
       let json: { usage?: Parameters<UsageMeter["setUsage"]>[0] }
       try {
         json = JSON.parse(text)

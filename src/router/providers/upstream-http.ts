@@ -64,6 +64,50 @@ export const postJson = (
     return { status: response.statusCode ?? 0, headers: response.headers, body: response }
   })
 
+/** A whole upstream response: status, headers and the body as text. */
+export interface UpstreamText {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly text: string
+}
+
+/**
+ * POSTs JSON and reads the whole response, in one callback (the non-streaming hot path: no scope, no
+ * finalizer, no second callback). Interruption — the client gone, a timeout, a fallback — destroys the
+ * request at once, whatever stage it is at, so the upstream sees its socket close.
+ */
+export const postJsonForText = (
+  pool: UpstreamPool,
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: string
+): Effect.Effect<UpstreamText, ProviderError> =>
+  Effect.callback<UpstreamText, ProviderError>((resume) => {
+    const secure = url.startsWith("https:")
+    let complete = false
+    const request = (secure ? https : http).request(url, {
+      method: "POST",
+      agent: secure ? pool.https : pool.http,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
+    })
+    request.on("error", (e) => resume(Effect.fail(connectionError(url, e))))
+    request.on("response", (response) => {
+      let text = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => (text += chunk))
+      response.on("end", () => {
+        complete = true
+        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }))
+      })
+      response.on("error", (e) => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` }))))
+      response.on("aborted", () => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." }))))
+    })
+    request.end(body)
+    return Effect.sync(() => {
+      if (!complete) request.destroy()
+    })
+  })
+
 /** The whole body as text (utf-8). Interrupting it leaves the socket to the scope's release. */
 export const readText = (response: UpstreamResponse): Effect.Effect<string, ProviderError> =>
   Effect.callback<string, ProviderError>((resume) => {
