@@ -43,16 +43,16 @@ export class Journal<A> {
     ;[this.file, this.fd] = this.openSegment()
   }
 
-  /** Resolves once the row's line is written (and fsynced, with sync "always"). */
-  append(row: A): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ line: this.encode(row) + "\n", row, done: (e) => (e === undefined ? resolve() : reject(e)) })
-      if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.commit())
-      }
-    })
+  /** Calls `done` once the row's line is written (and fsynced, with sync "always"), with the error if not. */
+  append(row: A, done: (error?: Error) => void): void {
+    this.pending.push({ line: this.encode(row) + "\n", row, done })
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.commitPending)
+    }
   }
+
+  private readonly commitPending = () => this.commit()
 
   /** Rows durable in the current segment (not yet handed over by `rotate`). */
   get size(): number {

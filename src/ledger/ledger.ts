@@ -80,9 +80,12 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
     yield* Effect.addFinalizer(() => flush.pipe(Effect.andThen(Effect.sync(() => journal.close()))))
 
     const record = (row: SpendRow) =>
-      Effect.promise(() => journal.append(row)).pipe(
-        Effect.andThen(Effect.suspend(() => (journal.size >= batchSize ? Queue.offer(wake, undefined) : Effect.void))),
-        Effect.asVoid
+      Effect.callback<void>((resume) =>
+        journal.append(row, (error) => {
+          if (error !== undefined) return resume(Effect.die(error))
+          // A full batch wakes the writer early (an unbounded sliding queue of one: never blocks).
+          resume(journal.size >= batchSize ? Effect.asVoid(Queue.offer(wake, undefined)) : Effect.void)
+        })
       )
     return Ledger.of({ record, flush })
   }))

@@ -69,7 +69,7 @@ export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: 
 
     // The served model validates and tokenizes once, up front when it may serve the request (its errors
     // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
-    const local = yield* Effect.cached(endpoint.prepareLocal(body))
+    const local = yield* Effect.cached(Effect.suspend(() => endpoint.prepareLocal(body)))
     const prepared = providers.has("local") ? yield* local : undefined
     const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
     const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
