@@ -13,7 +13,7 @@
  * Reported: microseconds per request (wall time of a run / requests; the process does nothing else),
  * min/median/max over rounds, and what each proxy adds over direct.
  *
- *   node bench/request-path.ts [--requests 2000] [--rounds 7]
+ *   node bench/request-path.ts [--requests 2000] [--rounds 7] [--no-allocations]
  *
  * Writes bench/results/request-path-*.json with the machine and commit.
  */
@@ -27,7 +27,7 @@ import { duplexPair, type Duplex } from "node:stream"
 import { parseArgs } from "node:util"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
-const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true } } })
+const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true } }, allowNegative: true })
 const requests = Number(args.requests)
 const rounds = Number(args.rounds)
 

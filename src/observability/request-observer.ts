@@ -120,15 +120,19 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       // trace) whenever there is no parent span, on every request.
       const current = yield* Effect.serviceOption(Tracer.ParentSpan)
       const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
+      // With Effect's native tracer (no exporter) nobody reads the span's attributes: skip building them.
+      const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
       const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
         kind: "internal",
         parent,
         root: parent === undefined,
-        attributes: {
-          ...requestAttributes(request.operation, request.modelGroup, request.params),
-          "inferline.request_id": request.requestId,
-          ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
-        }
+        attributes: traced
+          ? {
+            ...requestAttributes(request.operation, request.modelGroup, request.params),
+            "inferline.request_id": request.requestId,
+            ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
+          }
+          : undefined
       })
       let details: RequestDetails = {}
       let ended = false
@@ -175,11 +179,13 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
           const cachedInputTokens = d.cachedInputTokens ?? 0
           const outputTokens = d.outputTokens ?? 0
           const errorType = status === "error" ? d.errorType ?? "_OTHER" : status === "aborted" ? "aborted" : undefined
-          const attributes = responseAttributes({ provider, responseId: d.responseId, responseModel: d.responseModel, finishReasons: d.finishReasons, inputTokens, cachedInputTokens, outputTokens, errorType })
-          for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
-          span.attribute("inferline.deployment", deployment)
-          if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
-          if (outputs !== null || (capture && d.output !== undefined)) {
+          if (traced) {
+            const attributes = responseAttributes({ provider, responseId: d.responseId, responseModel: d.responseModel, finishReasons: d.finishReasons, inputTokens, cachedInputTokens, outputTokens, errorType })
+            for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
+            span.attribute("inferline.deployment", deployment)
+            if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
+          }
+          if (traced && (outputs !== null || (capture && d.output !== undefined))) {
             const output = d.output ?? [...outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
             span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
           }
