@@ -1,5 +1,8 @@
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { ByteSize, Context, Effect, Schema } from "effect"
 import { HttpIncomingMessage, HttpServerRequest } from "effect/http"
+import type { IncomingMessage } from "node:http"
+import type { Http2ServerRequest } from "node:http2"
 import { bodyTooLarge, fromSchemaError, invalidRequest, type ApiError } from "./errors.ts"
 
 /** Largest request body the API reads (--max-request-body-size); larger ones get a 413. */
@@ -19,22 +22,76 @@ export const decodeJson = <A>(schema: Schema.ConstraintDecoder<A>, json: unknown
   Schema.decodeUnknownEffect(schema)(json).pipe(Effect.mapError(fromSchemaError))
 
 /**
+ * The body as text straight from Node's request: one callback, no stream machinery. Counted while
+ * reading, so a lying or missing Content-Length cannot get around the limit; past it, reading stops
+ * (the server drains or closes the rest once the 413 is sent). Undefined when the platform must do the
+ * reading: not a Node request, or `Expect: 100-continue` (the platform answers it when the body is read).
+ */
+const readNodeBodyText = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, ApiError> | undefined => {
+  let incoming: IncomingMessage | Http2ServerRequest
+  try {
+    incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  } catch {
+    return undefined
+  }
+  if (incoming.headers.expect !== undefined || incoming.readableEnded) return undefined
+  return Effect.callback<string, ApiError>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const stop = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+      incoming.off("aborted", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        stop()
+        incoming.pause()
+        return resume(Effect.fail(bodyTooLarge(limit)))
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks).toString("utf8")))
+    }
+    const onError = () => {
+      stop()
+      resume(Effect.fail(invalidRequest("The request body could not be read.")))
+    }
+    incoming.on("data", onData)
+    incoming.on("end", onEnd)
+    incoming.on("error", onError)
+    incoming.on("aborted", onError)
+    return Effect.sync(stop)
+  })
+}
+
+/** The body as text through the platform (any request), with the same limit and errors. */
+const readPlatformBodyText = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+  Effect.gen(function*() {
+    // The server provides the limit once (server.ts); providing it per request costs a context entry.
+    const bodyLimit = yield* HttpIncomingMessage.MaxBodySize
+    const read = bodyLimit !== undefined && ByteSize.toBigInt(bodyLimit) === BigInt(limit) ? request.text : request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit)))
+    return yield* read.pipe(
+      Effect.mapError((e) =>
+        e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge"
+          ? bodyTooLarge(limit)
+          : invalidRequest("The request body could not be read.")
+      )
+    )
+  })
+
+/**
  * Reads the request body (at most MaxRequestBodyBytes, counted while reading, so a lying or missing
  * Content-Length cannot get around it) and parses it as JSON, without decoding it.
  */
 export const readJson: Effect.Effect<unknown, ApiError, HttpServerRequest.HttpServerRequest> = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const limit = yield* MaxRequestBodyBytes
-  // The server provides the limit once (server.ts); providing it per request costs a context entry.
-  const bodyLimit = yield* HttpIncomingMessage.MaxBodySize
-  const read = bodyLimit !== undefined && ByteSize.toBigInt(bodyLimit) === BigInt(limit) ? request.text : request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit)))
-  const text = yield* read.pipe(
-    Effect.mapError((e) =>
-      e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge"
-        ? bodyTooLarge(limit)
-        : invalidRequest("The request body could not be read.")
-    )
-  )
+  const text = yield* (readNodeBodyText(request, limit) ?? readPlatformBodyText(request, limit))
   return yield* parseJson(text)
 })
 
