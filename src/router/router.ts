@@ -8,7 +8,7 @@ import { anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
 import { openAiProvider } from "./providers/openai.ts"
-import { isRetryable, ProviderError, toApiError, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
+import { isRetryable, ProviderError, timedOut, toApiError, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
@@ -93,9 +93,6 @@ const noDeployment = (group: string, retryAfterMs: number | undefined) =>
 
 const contextWindowExceeded = (group: string, tokens: number) =>
   new ProviderError({ kind: "context_window", status: 400, message: `The prompt (about ${tokens} tokens) is longer than any deployment of ${group} accepts.` })
-
-const timedOut = (d: DeploymentConfig, what: string, ms: number) =>
-  new ProviderError({ kind: "timeout", status: 504, message: `Deployment ${d.id} timed out: no ${what} within ${ms} ms.` })
 
 /** Failures that say something about the deployment's health (the request's own faults do not). */
 const countsAgainstDeployment = (e: ProviderError) => isRetryable(e.kind) || e.kind === "deployment"
@@ -268,9 +265,11 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
       tracked(
         d,
         request,
-        Effect.scoped(d.provider.complete(call)).pipe(
-          Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
-        ),
+        d.provider.completeTimesOut === true
+          ? Effect.scoped(d.provider.complete(call))
+          : Effect.scoped(d.provider.complete(call)).pipe(
+            Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
+          ),
         (ms, now) => {
           d.recordLatency(ms)
           finish(d, request, now)

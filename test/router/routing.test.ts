@@ -178,3 +178,47 @@ describe("cooldown", () => {
     expect(server.router.deployment("a")!.breaker.state(Date.now())).toBe("closed")
   })
 })
+
+describe("per-deployment response timeout (non-streaming, enforced on the upstream request itself)", () => {
+  let slow: FakeUpstream, quick: FakeUpstream, server: RouterTestServer
+  beforeAll(async () => {
+    ;[slow, quick] = await Promise.all([startFakeUpstream([{ type: "hang" }]), startFakeUpstream([{ type: "json", content: "quick" }])])
+    server = await startRouterServer({
+      model_list: [
+        openAiDeployment("g", "slow", slow.url, { timeout: 0.3, weight: 1000 }),
+        openAiDeployment("g", "quick", quick.url, { weight: 1 }),
+        openAiDeployment("alone", "slow2", slow.url, { timeout: 0.2 })
+      ],
+      router_settings: { routing_strategy: "simple-shuffle", num_retries: 1, retry_after: 0, allowed_fails: 100 }
+    })
+  })
+  afterAll(async () => {
+    await server.close()
+    await Promise.all([slow.close(), quick.close()])
+  })
+
+  it("a deployment silent past its timeout is abandoned (socket closed) and the next one serves", async () => {
+    const started = performance.now()
+    const r = await postChat(server.baseUrl, chat("g"))
+    const elapsed = performance.now() - started
+    expect(r.status).toBe(200)
+    expect(r.json.choices[0].message.content).toBe("quick")
+    expect(r.headers.get("x-inferline-deployment")).toBe("quick")
+    expect(r.headers.get("x-inferline-attempts")).toBe("2")
+    expect(elapsed).toBeGreaterThanOrEqual(290)
+    // The abandoned request's socket was closed when its deadline passed, not left hanging.
+    const closedAt = await slow.closed(0)
+    expect(closedAt - slow.requests[0].receivedAt).toBeGreaterThanOrEqual(290)
+    expect(closedAt - slow.requests[0].receivedAt).toBeLessThan(290 + 200)
+  })
+
+  it("with nowhere else to go, the client gets a 504 timeout error", async () => {
+    slow.requests.length = 0
+    const r = await postChat(server.baseUrl, chat("alone"))
+    expect(r.status).toBe(504)
+    expect(r.json.error.code).toBe("timeout")
+    expect(r.json.error.message).toContain("slow2 timed out")
+    expect(slow.requests.length).toBe(2) // the first try and one retry
+    expect(r.headers.get("x-inferline-attempts")).toBe("2")
+  })
+})

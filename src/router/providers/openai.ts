@@ -1,7 +1,7 @@
 import { Effect, Stream } from "effect"
 import type { DeploymentConfig } from "../config.ts"
 import type { UsageMeter } from "../usage-meter.ts"
-import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
+import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
 import { postJson, postJsonForText, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
@@ -58,11 +58,13 @@ const passThrough = (chunks: Stream.Stream<string, ProviderError>, meter: UsageM
 /** OpenAI-compatible upstreams: OpenAI, vLLM, llama.cpp server, Ollama's /v1, another Inferline. */
 export const openAiProvider = (pool: UpstreamPool): Provider => ({
   name: "openai",
+  completeTimesOut: true,
   complete: (call) =>
     Effect.gen(function*() {
       const d = call.deployment
       const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
-      const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body)
+      const deadline = { ms: d.timeoutMs, error: () => timedOut(d, "response", d.timeoutMs) }
+      const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body, deadline)
       if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
       let json: { usage?: Parameters<UsageMeter["setUsage"]>[0] }
       try {

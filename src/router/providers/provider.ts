@@ -34,9 +34,18 @@ export interface CompleteResult {
  */
 export interface Provider {
   readonly name: ProviderName
+  /**
+   * `complete` fails with `timedOut(deployment, "response", timeoutMs)` by itself (an HTTP provider arms a
+   * timer on its request), so the router races no sleeping fiber against it (two forks per request).
+   */
+  readonly completeTimesOut?: boolean
   readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Scope.Scope | Engine>
   readonly stream: (call: ProviderCall) => Effect.Effect<Stream.Stream<string, ProviderError>, ProviderError, Scope.Scope | Engine>
 }
+
+/** A deployment that did not answer in time: retried elsewhere like a connection error. */
+export const timedOut = (d: DeploymentConfig, what: string, ms: number) =>
+  new ProviderError({ kind: "timeout", status: 504, message: `Deployment ${d.id} timed out: no ${what} within ${ms} ms.` })
 
 /**
  * Why an attempt failed, as far as routing cares:

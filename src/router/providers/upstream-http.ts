@@ -73,38 +73,50 @@ export interface UpstreamText {
 
 /**
  * POSTs JSON and reads the whole response, in one callback (the non-streaming hot path: no scope, no
- * finalizer, no second callback). Interruption — the client gone, a timeout, a fallback — destroys the
- * request at once, whatever stage it is at, so the upstream sees its socket close.
+ * finalizer, no second callback, no racing fiber for the deadline). Interruption — the client gone, a
+ * fallback — and the deadline destroy the request at once, whatever stage it is at, so the upstream sees
+ * its socket close.
  */
 export const postJsonForText = (
   pool: UpstreamPool,
   url: string,
   headers: Readonly<Record<string, string>>,
-  body: string
+  body: string,
+  deadline: { readonly ms: number; readonly error: () => ProviderError }
 ): Effect.Effect<UpstreamText, ProviderError> =>
   Effect.callback<UpstreamText, ProviderError>((resume) => {
     const secure = url.startsWith("https:")
-    let complete = false
+    let settled = false
     const request = (secure ? https : http).request(url, {
       method: "POST",
       agent: secure ? pool.https : pool.http,
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
     })
-    request.on("error", (e) => resume(Effect.fail(connectionError(url, e))))
+    // The first outcome wins; the others only clean up.
+    const settle = (outcome: Effect.Effect<UpstreamText, ProviderError>, destroy: boolean) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (destroy) request.destroy()
+      resume(outcome)
+    }
+    // (Node's timers hold at most 2^31-1 ms; a longer deadline is as good as none.)
+    const timer = setTimeout(() => settle(Effect.fail(deadline.error()), true), Math.min(deadline.ms, 2 ** 31 - 1))
+    request.on("error", (e) => settle(Effect.fail(connectionError(url, e)), false))
     request.on("response", (response) => {
       let text = ""
       response.setEncoding("utf8")
       response.on("data", (chunk: string) => (text += chunk))
-      response.on("end", () => {
-        complete = true
-        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }))
-      })
-      response.on("error", (e) => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` }))))
-      response.on("aborted", () => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." }))))
+      response.on("end", () => settle(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }), false))
+      response.on("error", (e) => settle(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })), true))
+      response.on("aborted", () => settle(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })), true))
     })
     request.end(body)
     return Effect.sync(() => {
-      if (!complete) request.destroy()
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      request.destroy()
     })
   })
 
