@@ -13,7 +13,10 @@
  * Reported: microseconds per request (wall time of a run / requests; the process does nothing else),
  * min/median/max over rounds, and what each proxy adds over direct.
  *
- *   node bench/request-path.ts [--requests 2000] [--rounds 7] [--no-allocations]
+ * With --stream, the requests stream (stream: true) and the mock answers with SSE chunks; the time runs
+ * to the end of the response body.
+ *
+ *   node bench/request-path.ts [--requests 2000] [--rounds 7] [--no-allocations] [--stream]
  *
  * Writes bench/results/request-path-*.json with the machine and commit.
  */
@@ -27,7 +30,7 @@ import { duplexPair, type Duplex } from "node:stream"
 import { parseArgs } from "node:util"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
-const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true } }, allowNegative: true })
+const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true }, stream: { type: "boolean", default: false } }, allowNegative: true })
 const requests = Number(args.requests)
 const rounds = Number(args.rounds)
 
@@ -51,9 +54,21 @@ const MOCK_RESPONSE = JSON.stringify({
   choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, logprobs: null, finish_reason: "stop" }],
   usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }
 })
+const sseChunk = (delta: object, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
+const MOCK_STREAM = [sseChunk({ role: "assistant", content: "" }), sseChunk({ content: "Hello" }), sseChunk({ content: " there!" }), sseChunk({}, "stop"),
+  `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`, "data: [DONE]\n\n"]
 const mock = http.createServer((req, res) => {
-  req.resume()
-  req.on("end", () => res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(MOCK_RESPONSE) }).end(MOCK_RESPONSE))
+  let body = ""
+  req.setEncoding("utf8")
+  req.on("data", (c: string) => (body += c))
+  req.on("end", () => {
+    if (!body.includes("\"stream\":true")) return res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(MOCK_RESPONSE) }).end(MOCK_RESPONSE)
+    // The first chunk at once, the rest in one write (as bench/gateway.ts's mock).
+    res.writeHead(200, { "content-type": "text/event-stream" })
+    res.write(MOCK_STREAM[0])
+    res.end(MOCK_STREAM.slice(1).join(""))
+  })
 })
 // Every outgoing connection of any http.Agent (Inferline's upstream pool, the proxy's) reaches the mock.
 http.Agent.prototype.createConnection = () => connectTo(mock) as any
@@ -120,7 +135,7 @@ const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
 const team = await admin("/admin/teams", limits)
 const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
 
-const CHAT_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 })
+const BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16, ...(args.stream && { stream: true }) })
 const targets = [
   { name: "direct", send: clientFor(mock), headers: {} },
   { name: "passthrough", send: clientFor(passthrough), headers: {} },
@@ -131,7 +146,7 @@ const targets = [
 const run = async (t: typeof targets[number], n: number) => {
   const t0 = performance.now()
   for (let i = 0; i < n; i++) {
-    const res = await t.send("/v1/chat/completions", CHAT_BODY, t.headers)
+    const res = await t.send("/v1/chat/completions", BODY, t.headers)
     if (res.status !== 200) throw new Error(`${t.name}: ${res.status} ${res.text}`)
   }
   return ((performance.now() - t0) * 1000) / n
@@ -174,11 +189,11 @@ if (args.allocations) {
 const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
 const result = {
   machine: machineInfo(),
-  setup: { requests, rounds, note: "in-memory sockets (no kernel): CPU time of the request path, one process" },
+  setup: { requests, rounds, stream: args.stream, note: "in-memory sockets (no kernel): CPU time of the request path, one process" },
   microsPerRequest: micros,
   ...(allocations !== undefined && { allocatedKiBPerRequest: allocations }),
   addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
 }
 console.log(JSON.stringify(result, null, 2))
-console.log(`wrote ${writeResult("request-path", result)}`)
+console.log(`wrote ${writeResult(args.stream ? "request-path-stream" : "request-path", result)}`)
 process.exit(0)
