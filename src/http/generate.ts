@@ -1,4 +1,4 @@
-import { Effect, Pull, Scope, Stream } from "effect"
+import { Channel, Effect, Pull, Scope, Stream } from "effect"
 import type { Engine, EngineDelta, GenerateRequest } from "../actors/engine.ts"
 import { fromEngineError, type ApiError } from "./errors.ts"
 import { instrumentGeneration } from "./metrics.ts"
@@ -37,7 +37,9 @@ export const generateAll = (
  */
 export const startStream = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Stream.Stream<A, E>, E, Scope.Scope> =>
   Effect.gen(function*() {
-    const pull = yield* Stream.toPull(stream)
+    // Not Stream.toPull: it re-provides its context on every pull (copies of the whole service map, per
+    // token here); these pulls are sequential and run where the context is already right.
+    const pull = yield* Channel.toPullScoped(Stream.toChannel(stream), yield* Scope.Scope)
     const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed(null)))
     if (first === null) return Stream.empty
     return Stream.fromIterable(first).pipe(Stream.concat(Stream.fromPull(Effect.succeed(pull))))

@@ -145,7 +145,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       const track = <E, R>(deltas: Stream.Stream<PromptDelta, E, R>): Stream.Stream<PromptDelta, E, R> => {
         const usage = new UsageTracker()
         const finishReasons: Array<string> = []
-        return deltas.pipe(
+        const tracked = deltas.pipe(
           Stream.tap((d) =>
             Effect.gen(function*() {
               if (d.tokenIds.length > 0 && firstTokenAt === undefined) yield* firstToken
@@ -160,9 +160,11 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
                 outputTokens: u.completion_tokens,
                 finishReasons
               }
-            })),
-          Stream.provideService(Tracer.ParentSpan, span)
+            }))
         )
+        // The engine's phase spans become the request span's children (a context entry per pull: only
+        // when a tracer will see them).
+        return traced ? tracked.pipe(Stream.provideService(Tracer.ParentSpan, span)) : tracked
       }
 
       const end = (more: RequestDetails = {}) =>

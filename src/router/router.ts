@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Effect, Exit, Option, Pull, Scope, Stream } from "effect"
+import { Cause, Channel, Clock, Context, Effect, Exit, Option, Pull, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
 import { ApiError } from "../http/errors.ts"
 import { emptyRouterConfig, RouterConfigError, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
@@ -290,7 +290,10 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
               request,
               Effect.gen(function*() {
                 const chunks = yield* d.provider.stream(call)
-                const pull = yield* Stream.toPull(chunks)
+                // toPullScoped, not Stream.toPull: the latter re-provides its context (a merge that copies
+                // the whole service map, twice) and takes a semaphore on every pull; these pulls are
+                // sequential and run where the context is already right.
+                const pull = yield* Channel.toPullScoped(Stream.toChannel(chunks), scope)
                 const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed([] as ReadonlyArray<string>)))
                 return { pull, first }
               }).pipe(
