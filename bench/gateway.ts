@@ -23,6 +23,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
 
 const { values: args } = parseArgs({
@@ -39,35 +40,12 @@ const { values: args } = parseArgs({
   }
 })
 
-const CHAT_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 })
-const STREAM_BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16, stream: true })
+const CHAT_BODY = chatRequestBody(false)
+const STREAM_BODY = chatRequestBody(true)
 
-/** The mock upstream: a fixed OpenAI chat response, or a fixed SSE stream, as fast as node:http goes. */
+/** The mock upstream (bench/lib/mock-upstream.ts) on a loopback port. */
 const runMock = () => {
-  const response = JSON.stringify({
-    id: "chatcmpl-mock", object: "chat.completion", created: 1, model: "mock",
-    choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, logprobs: null, finish_reason: "stop" }],
-    usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }
-  })
-  const chunk = (delta: object, finish: string | null = null) =>
-    `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
-  const stream = [chunk({ role: "assistant", content: "" }), chunk({ content: "Hello" }), chunk({ content: " there!" }), chunk({}, "stop"),
-    `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`, "data: [DONE]\n\n"]
-  const server = http.createServer((req, res) => {
-    let body = ""
-    req.setEncoding("utf8")
-    req.on("data", (c: string) => (body += c))
-    req.on("end", () => {
-      if (body.includes("\"stream\":true")) {
-        res.writeHead(200, { "content-type": "text/event-stream" })
-        // The first chunk at once, the rest in one write: what a first-chunk measurement needs.
-        res.write(stream[0])
-        res.end(stream.slice(1).join(""))
-      } else {
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(response) }).end(response)
-      }
-    })
-  })
+  const server = http.createServer(mockUpstreamHandler)
   server.keepAliveTimeout = 60_000
   server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })))
 }

@@ -28,6 +28,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { duplexPair, type Duplex } from "node:stream"
 import { parseArgs } from "node:util"
+import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
 const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true }, stream: { type: "boolean", default: false } }, allowNegative: true })
@@ -48,28 +49,8 @@ const connectTo = (server: http.Server): Duplex => {
   return asSocket(client)
 }
 
-// The mock upstream: a fixed OpenAI chat completion (as in bench/gateway.ts).
-const MOCK_RESPONSE = JSON.stringify({
-  id: "chatcmpl-mock", object: "chat.completion", created: 1, model: "mock",
-  choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, logprobs: null, finish_reason: "stop" }],
-  usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }
-})
-const sseChunk = (delta: object, finish: string | null = null) =>
-  `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
-const MOCK_STREAM = [sseChunk({ role: "assistant", content: "" }), sseChunk({ content: "Hello" }), sseChunk({ content: " there!" }), sseChunk({}, "stop"),
-  `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model: "mock", choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`, "data: [DONE]\n\n"]
-const mock = http.createServer((req, res) => {
-  let body = ""
-  req.setEncoding("utf8")
-  req.on("data", (c: string) => (body += c))
-  req.on("end", () => {
-    if (!body.includes("\"stream\":true")) return res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(MOCK_RESPONSE) }).end(MOCK_RESPONSE)
-    // The first chunk at once, the rest in one write (as bench/gateway.ts's mock).
-    res.writeHead(200, { "content-type": "text/event-stream" })
-    res.write(MOCK_STREAM[0])
-    res.end(MOCK_STREAM.slice(1).join(""))
-  })
-})
+// The mock upstream (bench/lib/mock-upstream.ts), reached through in-memory connections only.
+const mock = http.createServer(mockUpstreamHandler)
 // Every outgoing connection of any http.Agent (Inferline's upstream pool, the proxy's) reaches the mock.
 http.Agent.prototype.createConnection = () => connectTo(mock) as any
 
@@ -135,7 +116,7 @@ const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
 const team = await admin("/admin/teams", limits)
 const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
 
-const BODY = JSON.stringify({ model: "mock", messages: [{ role: "user", content: "Say hello." }], max_tokens: 16, ...(args.stream && { stream: true }) })
+const BODY = chatRequestBody(args.stream)
 const targets = [
   { name: "direct", send: clientFor(mock), headers: {} },
   { name: "passthrough", send: clientFor(passthrough), headers: {} },
