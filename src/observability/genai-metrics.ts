@@ -1,4 +1,4 @@
-import { Effect, Metric } from "effect"
+import { Effect } from "effect"
 import { histogramFamily } from "./metric-family.ts"
 
 /**
@@ -41,16 +41,17 @@ export interface GenAiMeasurement {
   readonly outputTokens: number
 }
 
-export const recordGenAiMetrics = (m: GenAiMeasurement) =>
-  Effect.gen(function*() {
-    const attrs = m.attributes
-    yield* Metric.update(requestDuration(attrs), m.durationSeconds)
-    if (m.ttftSeconds !== null) {
-      yield* Metric.update(timeToFirstToken(attrs), m.ttftSeconds)
-      if (m.outputTokens > 1) {
-        yield* Metric.update(timePerOutputToken(attrs), (m.durationSeconds - m.ttftSeconds) / (m.outputTokens - 1))
+/** The request's GenAI histograms, updated in one step (the fiber's context holds the registry). */
+export const recordGenAiMetrics = (m: GenAiMeasurement): Effect.Effect<void> =>
+  Effect.contextWith((context) =>
+    Effect.sync(() => {
+      const attrs = m.attributes
+      requestDuration(attrs).updateUnsafe(m.durationSeconds, context)
+      if (m.ttftSeconds !== null) {
+        timeToFirstToken(attrs).updateUnsafe(m.ttftSeconds, context)
+        if (m.outputTokens > 1) timePerOutputToken(attrs).updateUnsafe((m.durationSeconds - m.ttftSeconds) / (m.outputTokens - 1), context)
       }
-    }
-    yield* Metric.update(tokenUsage({ ...attrs, "gen_ai.token.type": "input" }), m.inputTokens)
-    yield* Metric.update(tokenUsage({ ...attrs, "gen_ai.token.type": "output" }), m.outputTokens)
-  })
+      tokenUsage({ ...attrs, "gen_ai.token.type": "input" }).updateUnsafe(m.inputTokens, context)
+      tokenUsage({ ...attrs, "gen_ai.token.type": "output" }).updateUnsafe(m.outputTokens, context)
+    })
+  )
