@@ -241,22 +241,22 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
    * rpm/tpm usage, circuit breaker, latency. `onSuccess` gets the time taken and the time now.
    */
   const tracked = <A, E, R>(d: DeploymentState, request: RouteRequest, body: Effect.Effect<A, ProviderError | E, R>, onSuccess: (elapsedMs: number, now: number) => void) =>
-    Effect.flatMap(Clock.currentTimeMillis, (started) => {
+    Effect.clockWith((clock) => {
+      const started = clock.currentTimeMillisUnsafe()
       d.inFlight += 1
       d.recordRequest(started, request.promptTokens)
       return body.pipe(Effect.onExit((exit) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            if (Exit.isSuccess(exit)) {
-              d.breaker.onSuccess()
-              return onSuccess(now - started, now)
-            }
-            d.inFlight -= 1
-            const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-            if (error instanceof ProviderError && countsAgainstDeployment(error)) d.breaker.onFailure(now)
-            else d.breaker.onAbandon()
-          })
-        )
+        Effect.sync(() => {
+          const now = clock.currentTimeMillisUnsafe()
+          if (Exit.isSuccess(exit)) {
+            d.breaker.onSuccess()
+            return onSuccess(now - started, now)
+          }
+          d.inFlight -= 1
+          const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+          if (error instanceof ProviderError && countsAgainstDeployment(error)) d.breaker.onFailure(now)
+          else d.breaker.onAbandon()
+        })
       ))
     })
 
@@ -266,7 +266,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
         d,
         request,
         d.provider.completeTimesOut === true
-          ? Effect.scoped(d.provider.complete(call))
+          ? d.provider.completeUnscoped === true ? d.provider.complete(call) as Effect.Effect<CompleteResult, ProviderError, Engine> : Effect.scoped(d.provider.complete(call))
           : Effect.scoped(d.provider.complete(call)).pipe(
             Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
           ),

@@ -39,6 +39,8 @@ export interface Provider {
    * timer on its request), so the router races no sleeping fiber against it (two forks per request).
    */
   readonly completeTimesOut?: boolean
+  /** `complete` puts nothing in its scope (its request is cancelled by interruption alone): no scope is made for it. */
+  readonly completeUnscoped?: boolean
   readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Scope.Scope | Engine>
   readonly stream: (call: ProviderCall) => Effect.Effect<Stream.Stream<string, ProviderError>, ProviderError, Scope.Scope | Engine>
 }
