@@ -170,7 +170,13 @@ if (args.allocations) {
 const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
 const result = {
   machine: machineInfo(),
-  setup: { requests, rounds, stream: args.stream, note: "in-memory sockets (no kernel): CPU time of the request path, one process" },
+  setup: {
+    requests, rounds, stream: args.stream,
+    note: "in-memory sockets (no kernel): CPU time of the request path, one process",
+    database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite",
+    // With REDIS_URL, limits go through Redis: its round trips are real network time in these numbers.
+    limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory"
+  },
   microsPerRequest: micros,
   ...(allocations !== undefined && { allocatedKiBPerRequest: allocations }),
   addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
