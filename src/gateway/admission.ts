@@ -28,9 +28,15 @@ export interface Permit {
    * could still find the slot taken; a non-streaming handler calls this once its work is done.
    */
   readonly release: Effect.Effect<void>
+  /**
+   * `reconcile(actualTokens)` and `release` for a request that is done. With a shared store (Redis) the
+   * two go out together, one round trip instead of two (they touch different keys, so order does not
+   * matter); in memory, one after the other.
+   */
+  readonly settle: (actualTokens: number) => Effect.Effect<void>
 }
 
-const unlimitedPermit: Permit = { headers: {}, reservedTokens: 0, reconcile: () => Effect.void, release: Effect.void }
+const unlimitedPermit: Permit = { headers: {}, reservedTokens: 0, reconcile: () => Effect.void, release: Effect.void, settle: () => Effect.void }
 
 interface Holder {
   readonly subject: Subject
@@ -128,5 +134,10 @@ export const makeAdmit = (store: LimitStore["Service"]) =>
           : store.reconcile(tokenIds, leaseId, delta).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
       })
 
-    return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release }
+    const settle = (actualTokens: number) =>
+      store.leaseTtlMs === undefined
+        ? Effect.andThen(reconcile(actualTokens), release)
+        : Effect.all([reconcile(actualTokens), release], { concurrency: 2, discard: true })
+
+    return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
   })

@@ -29,6 +29,6 @@ export const settleOnce = (permit: Permit, usedTokens: () => number): Effect.Eff
   return Effect.suspend(() => {
     if (settled) return Effect.void
     settled = true
-    return permit.reconcile(usedTokens()).pipe(Effect.andThen(permit.release))
+    return permit.settle(usedTokens())
   })
 }
