@@ -59,7 +59,7 @@ const readNodeBodyText = (request: HttpServerRequest.HttpServerRequest, limit: n
     }
     const onError = () => {
       stop()
-      resume(Effect.fail(invalidRequest("The request body could not be read.")))
+      resume(Effect.fail(unreadableBody()))
     }
     incoming.on("data", onData)
     incoming.on("end", onEnd)
@@ -69,20 +69,14 @@ const readNodeBodyText = (request: HttpServerRequest.HttpServerRequest, limit: n
   })
 }
 
-/** The body as text through the platform (any request), with the same limit and errors. */
-const readPlatformBodyText = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-  Effect.gen(function*() {
-    // The server provides the limit once (server.ts); providing it per request costs a context entry.
-    const bodyLimit = yield* HttpIncomingMessage.MaxBodySize
-    const read = bodyLimit !== undefined && ByteSize.toBigInt(bodyLimit) === BigInt(limit) ? request.text : request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit)))
-    return yield* read.pipe(
-      Effect.mapError((e) =>
-        e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge"
-          ? bodyTooLarge(limit)
-          : invalidRequest("The request body could not be read.")
-      )
-    )
-  })
+/** The body as text through the platform (the rare requests the Node path leaves to it), same limit and errors. */
+const readPlatformBodyText = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, ApiError> =>
+  request.text.pipe(
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit)),
+    Effect.mapError((e) => (e.reason._tag === "RequestParseError" && e.reason.reason === "BodyTooLarge" ? bodyTooLarge(limit) : unreadableBody()))
+  )
+
+const unreadableBody = () => invalidRequest("The request body could not be read.")
 
 /**
  * Reads the request body (at most MaxRequestBodyBytes, counted while reading, so a lying or missing

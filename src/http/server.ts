@@ -1,6 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Cause, Effect, Layer, Metric, Option } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { Cause, Effect, Layer, Metric, Option } from "effect"
+import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { createServer } from "node:http"
 import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
@@ -101,7 +101,6 @@ export const httpServerLayer = (options: HttpServerOptions) => {
       websocket: { maxPayload: maxRequestBodyBytes }
     })),
     Layer.provide(Layer.succeed(MaxRequestBodyBytes, maxRequestBodyBytes)),
-    Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxRequestBodyBytes))),
     Layer.provide(Layer.sync(Metric.MetricRegistry, () => options.metricRegistry ?? new Map()))
   )
 }

@@ -9,6 +9,7 @@ import { costOf, emptyPriceTable, priceFor, type PriceTable } from "../ledger/pr
 import type { SpendStatus } from "../ledger/spend-row.ts"
 import { genAiSpanName, requestAttributes, responseAttributes, type GenAiOperation, type GenAiRequestParams } from "./genai-attributes.ts"
 import { recordGenAiMetrics } from "./genai-metrics.ts"
+import { spansRecorded } from "./traced-span.ts"
 
 /** What the request path knows when a model request starts. */
 export interface RequestStart {
@@ -121,7 +122,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       const current = yield* Effect.serviceOption(Tracer.ParentSpan)
       const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
       // With Effect's native tracer (no exporter) nobody reads the span's attributes: skip building them.
-      const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
+      const traced = yield* spansRecorded
       const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
         kind: "internal",
         parent,
@@ -137,7 +138,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       let details: RequestDetails = {}
       let ended = false
       let firstTokenAt: number | undefined
-      const outputs = capture ? new Map<number, string>() : null
+      const outputs = capture && traced ? new Map<number, string>() : null
 
       const update = (more: RequestDetails) => Effect.sync(() => void (details = { ...details, ...more }))
       const firstToken = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (firstTokenAt ??= now)))
@@ -186,10 +187,10 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
             for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
             span.attribute("inferline.deployment", deployment)
             if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
-          }
-          if (traced && (outputs !== null || (capture && d.output !== undefined))) {
-            const output = d.output ?? [...outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
-            span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
+            if (outputs !== null || (capture && d.output !== undefined)) {
+              const output = d.output ?? [...outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
+              span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
+            }
           }
           span.end(BigInt(endMs) * 1_000_000n, status === "ok" ? Exit.void : Exit.fail(errorType))
 

@@ -17,6 +17,11 @@ export const withTracedParent = (span: Tracer.AnySpan) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => (isTraced(fiber) ? Effect.withParentSpan(self, span, NO_STACK) : self))
 
+/** Whether spans go anywhere: the rule the combinators above follow, for code that builds its own spans. */
+export const spansRecorded: Effect.Effect<boolean> = Effect.withFiber((fiber) => Effect.succeed(isTraced(fiber)))
+
 const NO_STACK = { captureStackTrace: false } as const
 
-const isTraced = (fiber: Fiber.Fiber<unknown, unknown>) => fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+function isTraced(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+  return fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+}

@@ -1,6 +1,7 @@
 import { Cause, Channel, Clock, Context, Effect, Exit, Option, Pull, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
 import { ApiError } from "../http/errors.ts"
+import { withTracedSpan } from "../observability/traced-span.ts"
 import { emptyRouterConfig, RouterConfigError, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
 import { CircuitBreaker } from "./circuit-breaker.ts"
 import { DeploymentState } from "./deployment-state.ts"
@@ -14,7 +15,6 @@ import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { rank } from "./strategies.ts"
 import type { UsageMeter } from "./usage-meter.ts"
-import { withTracedSpan } from "../observability/traced-span.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -266,8 +266,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
         d,
         request,
         d.provider.completeTimesOut === true
-          ? d.provider.completeUnscoped === true ? d.provider.complete(call) as Effect.Effect<CompleteResult, ProviderError, Engine> : Effect.scoped(d.provider.complete(call))
-          : Effect.scoped(d.provider.complete(call)).pipe(
+          ? d.provider.complete(call)
+          : d.provider.complete(call).pipe(
             Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
           ),
         (ms, now) => {

@@ -46,7 +46,7 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
       const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
       call.meter.setUsage(response.usage)
       return { json: response, text: undefined }
-    }),
+    }).pipe(Effect.scoped),
   stream: (call) =>
     Effect.gen(function*() {
       const response = yield* post(pool, call, true)

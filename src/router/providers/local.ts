@@ -25,7 +25,7 @@ export const localProvider: Provider = {
     Effect.gen(function*() {
       const local = yield* call.local
       return { json: yield* local.response(yield* deltasOf(call, local)), text: undefined }
-    }).pipe(Effect.mapError(fromApiError)),
+    }).pipe(Effect.scoped, Effect.mapError(fromApiError)),
   stream: (call) =>
     Effect.gen(function*() {
       const local = yield* call.local

@@ -59,7 +59,6 @@ const passThrough = (chunks: Stream.Stream<string, ProviderError>, meter: UsageM
 export const openAiProvider = (pool: UpstreamPool): Provider => ({
   name: "openai",
   completeTimesOut: true,
-  completeUnscoped: true,
   complete: (call) =>
     Effect.gen(function*() {
       const d = call.deployment

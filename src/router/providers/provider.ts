@@ -29,8 +29,9 @@ export interface CompleteResult {
 /**
  * A provider turns an OpenAI request into an OpenAI response for one kind of upstream. `stream`
  * succeeds once the upstream has accepted the request (status 2xx, headers in): its stream yields the
- * `data:` payload of each OpenAI chunk as JSON text, without [DONE]. Both run in the attempt's scope:
- * closing it (failure, fallback, client gone) aborts the upstream request.
+ * `data:` payload of each OpenAI chunk as JSON text, without [DONE], and runs in the attempt's scope:
+ * closing it (failure, fallback, client gone) aborts the upstream request. `complete` holds nothing
+ * once it returns (a provider that needs a scope makes its own): interrupting it aborts the request.
  */
 export interface Provider {
   readonly name: ProviderName
@@ -39,9 +40,7 @@ export interface Provider {
    * timer on its request), so the router races no sleeping fiber against it (two forks per request).
    */
   readonly completeTimesOut?: boolean
-  /** `complete` puts nothing in its scope (its request is cancelled by interruption alone): no scope is made for it. */
-  readonly completeUnscoped?: boolean
-  readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Scope.Scope | Engine>
+  readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Engine>
   readonly stream: (call: ProviderCall) => Effect.Effect<Stream.Stream<string, ProviderError>, ProviderError, Scope.Scope | Engine>
 }
 

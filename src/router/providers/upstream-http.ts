@@ -30,6 +30,18 @@ export interface UpstreamResponse {
 
 const connectionError = (url: string, e: unknown) =>
   new ProviderError({ kind: "connection", status: 502, message: `Could not reach the upstream ${new URL(url).host}: ${(e as Error).message}` })
+const bodyFailed = (e: Error) => new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })
+const bodyCutShort = () => new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })
+
+/** A POST of JSON through the pool, not yet sent (the caller attaches its listeners, then ends it with the body). */
+const postRequest = (pool: UpstreamPool, url: string, headers: Readonly<Record<string, string>>, body: string): http.ClientRequest => {
+  const secure = url.startsWith("https:")
+  return (secure ? https : http).request(url, {
+    method: "POST",
+    agent: secure ? pool.https : pool.http,
+    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
+  })
+}
 
 /**
  * POSTs JSON and succeeds with the response once its headers are in. The request belongs to the
@@ -45,13 +57,8 @@ export const postJson = (
   body: string
 ): Effect.Effect<UpstreamResponse, ProviderError, Scope.Scope> =>
   Effect.gen(function*() {
-    const secure = url.startsWith("https:")
     let response: http.IncomingMessage | undefined
-    const request = (secure ? https : http).request(url, {
-      method: "POST",
-      agent: secure ? pool.https : pool.http,
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
-    })
+    const request = postRequest(pool, url, headers, body)
     yield* addFinalizerExit(() => Effect.sync(() => {
       if (response === undefined || !response.complete) request.destroy()
     }))
@@ -85,13 +92,8 @@ export const postJsonForText = (
   deadline: { readonly ms: number; readonly error: () => ProviderError }
 ): Effect.Effect<UpstreamText, ProviderError> =>
   Effect.callback<UpstreamText, ProviderError>((resume) => {
-    const secure = url.startsWith("https:")
     let settled = false
-    const request = (secure ? https : http).request(url, {
-      method: "POST",
-      agent: secure ? pool.https : pool.http,
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
-    })
+    const request = postRequest(pool, url, headers, body)
     // The first outcome wins; the others only clean up.
     const settle = (outcome: Effect.Effect<UpstreamText, ProviderError>, destroy: boolean) => {
       if (settled) return
@@ -108,8 +110,8 @@ export const postJsonForText = (
       response.setEncoding("utf8")
       response.on("data", (chunk: string) => (text += chunk))
       response.on("end", () => settle(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }), false))
-      response.on("error", (e) => settle(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })), true))
-      response.on("aborted", () => settle(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })), true))
+      response.on("error", (e) => settle(Effect.fail(bodyFailed(e)), true))
+      response.on("aborted", () => settle(Effect.fail(bodyCutShort()), true))
     })
     request.end(body)
     return Effect.sync(() => {
@@ -126,8 +128,8 @@ export const readText = (response: UpstreamResponse): Effect.Effect<string, Prov
     let text = ""
     response.body.on("data", (chunk: string) => (text += chunk))
     response.body.on("end", () => resume(Effect.succeed(text)))
-    response.body.on("error", (e) => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` }))))
-    response.body.on("aborted", () => resume(Effect.fail(new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." }))))
+    response.body.on("error", (e) => resume(Effect.fail(bodyFailed(e))))
+    response.body.on("aborted", () => resume(Effect.fail(bodyCutShort())))
   })
 
 /** The body's text chunks as they arrive; a dropped connection fails the stream. */
