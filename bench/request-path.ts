@@ -161,10 +161,48 @@ const allocatedKiB = async (t: typeof targets[number], n: number) => {
   walk(profile.head)
   return Math.round(bytes / n / 102.4) / 10
 }
+/**
+ * Bytes per request that reach the old generation: objects that survived a young-generation GC (they
+ * were still referenced at a scavenge, possibly only from dead old objects) or are still alive after the
+ * run. The scavenger's pause grows with what survives it, and what it promotes fills the old generation
+ * until a mark-compact: this predicts the GC share of the p99 in bench/gateway.ts, as allocation does the
+ * median. The largest sites are printed (INFERLINE_BENCH_HEAP_PROFILES keeps the profile).
+ */
+const promotedKiB = async (t: typeof targets[number], n: number) => {
+  const session = new inspector.Session()
+  session.connect()
+  await session.post("HeapProfiler.enable")
+  await session.post("HeapProfiler.collectGarbage")
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 128, includeObjectsCollectedByMajorGC: true })
+  await run(t, n)
+  await session.post("HeapProfiler.collectGarbage")
+  const { profile } = await session.post("HeapProfiler.stopSampling")
+  session.disconnect()
+  const keep = process.env.INFERLINE_BENCH_HEAP_PROFILES
+  if (keep) fs.writeFileSync(path.join(keep, `${t.name}-promoted.heapprofile`), JSON.stringify(profile))
+  let bytes = 0
+  const sites = new Map<string, number>()
+  const walk = (node: { selfSize: number; callFrame: { functionName: string; url: string; lineNumber: number }; children: Array<any> }, stack: Array<string>) => {
+    const frame = `${node.callFrame.functionName || "(anonymous)"} ${path.basename(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`
+    bytes += node.selfSize
+    if (node.selfSize > 0) {
+      const site = [frame, ...stack].slice(0, 4).join(" < ")
+      sites.set(site, (sites.get(site) ?? 0) + node.selfSize)
+    }
+    node.children.forEach((c) => walk(c, [frame, ...stack]))
+  }
+  walk(profile.head, [])
+  const top = [...sites].sort((a, b) => b[1] - a[1]).slice(0, 8)
+  for (const [site, b] of top) console.error(`  ${t.name} promoted ${(b / n).toFixed(0)} B/request at ${site}`)
+  return Math.round(bytes / n / 102.4) / 10
+}
 let allocations: Record<string, number> | undefined
+let promoted: Record<string, number> | undefined
 if (args.allocations) {
   allocations = {}
+  promoted = {}
   for (const t of targets) allocations[t.name] = await allocatedKiB(t, 1000)
+  for (const t of targets) promoted[t.name] = await promotedKiB(t, 1000)
 }
 
 const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
@@ -178,7 +216,7 @@ const result = {
     limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory"
   },
   microsPerRequest: micros,
-  ...(allocations !== undefined && { allocatedKiBPerRequest: allocations }),
+  ...(allocations !== undefined && { allocatedKiBPerRequest: allocations, promotedKiBPerRequest: promoted }),
   addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
 }
 console.log(JSON.stringify(result, null, 2))
