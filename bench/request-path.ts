@@ -28,6 +28,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { duplexPair, type Duplex } from "node:stream"
 import { parseArgs } from "node:util"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
@@ -162,24 +164,30 @@ const allocatedKiB = async (t: typeof targets[number], n: number) => {
   return Math.round(bytes / n / 102.4) / 10
 }
 /**
- * Bytes per request that reach the old generation: objects that survived a young-generation GC (they
- * were still referenced at a scavenge, possibly only from dead old objects) or are still alive after the
- * run. The scavenger's pause grows with what survives it, and what it promotes fills the old generation
- * until a mark-compact: this predicts the GC share of the p99 in bench/gateway.ts, as allocation does the
- * median. The largest sites are printed (INFERLINE_BENCH_HEAP_PROFILES keeps the profile).
+ * Bytes per request that survive a young-generation GC (a scavenge): objects still referenced when it
+ * runs, by live objects or by dead ones in the old generation (which only a mark-compact clears). The
+ * scavenger's pause grows with what survives it (it copies it), and what it promotes fills the old
+ * generation until a mark-compact: this predicts the GC share of the tail in bench/gateway.ts as
+ * allocation does the median. Measured as: a scavenge, sampling on (collected objects of mark-compacts
+ * kept, those of scavenges dropped), the run, a scavenge, sampling off. The largest sites are printed
+ * (INFERLINE_BENCH_HEAP_PROFILES keeps the profile).
  */
-const promotedKiB = async (t: typeof targets[number], n: number) => {
+// A young-generation GC on demand (V8's gc({ type: "minor" }), exposed at run time).
+v8.setFlagsFromString("--expose-gc")
+const gc = vm.runInNewContext("gc") as (options: { type: "minor"; execution: "sync" }) => void
+const scavenge = () => gc({ type: "minor", execution: "sync" })
+const survivedKiB = async (t: typeof targets[number], n: number) => {
   const session = new inspector.Session()
   session.connect()
   await session.post("HeapProfiler.enable")
-  await session.post("HeapProfiler.collectGarbage")
+  scavenge()
   await session.post("HeapProfiler.startSampling", { samplingInterval: 128, includeObjectsCollectedByMajorGC: true })
   await run(t, n)
-  await session.post("HeapProfiler.collectGarbage")
+  scavenge()
   const { profile } = await session.post("HeapProfiler.stopSampling")
   session.disconnect()
   const keep = process.env.INFERLINE_BENCH_HEAP_PROFILES
-  if (keep) fs.writeFileSync(path.join(keep, `${t.name}-promoted.heapprofile`), JSON.stringify(profile))
+  if (keep) fs.writeFileSync(path.join(keep, `${t.name}-survived.heapprofile`), JSON.stringify(profile))
   let bytes = 0
   const sites = new Map<string, number>()
   const walk = (node: { selfSize: number; callFrame: { functionName: string; url: string; lineNumber: number }; children: Array<any> }, stack: Array<string>) => {
@@ -193,16 +201,16 @@ const promotedKiB = async (t: typeof targets[number], n: number) => {
   }
   walk(profile.head, [])
   const top = [...sites].sort((a, b) => b[1] - a[1]).slice(0, 8)
-  for (const [site, b] of top) console.error(`  ${t.name} promoted ${(b / n).toFixed(0)} B/request at ${site}`)
+  for (const [site, b] of top) console.error(`  ${t.name} survived ${(b / n).toFixed(0)} B/request at ${site}`)
   return Math.round(bytes / n / 102.4) / 10
 }
 let allocations: Record<string, number> | undefined
-let promoted: Record<string, number> | undefined
+let survived: Record<string, number> | undefined
 if (args.allocations) {
   allocations = {}
-  promoted = {}
+  survived = {}
   for (const t of targets) allocations[t.name] = await allocatedKiB(t, 1000)
-  for (const t of targets) promoted[t.name] = await promotedKiB(t, 1000)
+  for (const t of targets) survived[t.name] = await survivedKiB(t, 1000)
 }
 
 const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perRequest[i])]))
@@ -216,7 +224,7 @@ const result = {
     limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory"
   },
   microsPerRequest: micros,
-  ...(allocations !== undefined && { allocatedKiBPerRequest: allocations, promotedKiBPerRequest: promoted }),
+  ...(allocations !== undefined && { allocatedKiBPerRequest: allocations, survivedScavengeKiBPerRequest: survived }),
   addedMedianMicros: { passthrough: micros.passthrough.median - micros.direct.median, inferline: micros.inferline.median - micros.direct.median }
 }
 console.log(JSON.stringify(result, null, 2))
