@@ -6,9 +6,10 @@
  * Inferline's slow requests (over 2.5 ms), the time is split into the part inside its HTTP server (from
  * the 'request' event to the response's 'finish', recorded by bench/lib/server-timing.mjs preloaded into
  * it) and the part outside it (sockets, the other processes, the server's event loop busy before the
- * request event), and the slow requests that overlap a GC pause of Inferline (node --trace-gc) are counted.
+ * request event), the part inside its server spent waiting for the upstream call (the mock) is given, and
+ * the slow requests that overlap a GC pause of Inferline (node --trace-gc) are counted.
  *
- *   node bench/gateway-tail.ts [--requests 6000] [--rounds 3]
+ *   node bench/gateway-tail.ts [--requests 6000] [--rounds 3] [--inferline-node-flags="--some-v8-flag"]
  *
  * Writes bench/results/gateway-tail-*.json with the machine and commit.
  */
@@ -22,7 +23,15 @@ import { parseArgs } from "node:util"
 import { chatRequestBody } from "./lib/mock-upstream.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
 
-const { values: args } = parseArgs({ options: { requests: { type: "string", default: "6000" }, rounds: { type: "string", default: "3" } } })
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: "string", default: "6000" },
+    rounds: { type: "string", default: "3" },
+    /** Extra node flags for the Inferline process (e.g. V8 flags under test), space-separated. */
+    "inferline-node-flags": { type: "string", default: "" }
+  }
+})
+const inferlineFlags = args["inferline-node-flags"].split(" ").filter((f) => f !== "")
 const requests = Number(args.requests), rounds = Number(args.rounds)
 const now = () => performance.timeOrigin + performance.now()
 const gatewayBench = fileURLToPath(new URL("./gateway.ts", import.meta.url))
@@ -60,7 +69,7 @@ const onGcLine = (line: string) => {
   if (m) gcPauses.push({ end: now(), ms: Number(m[2]), kind: m[1] })
 }
 const inferline = await start(
-  ["--trace-gc", "--import", fileURLToPath(new URL("./lib/server-timing.mjs", import.meta.url)), fileURLToPath(new URL("../bin/inferline.js", import.meta.url)),
+  [...inferlineFlags, "--trace-gc", "--import", fileURLToPath(new URL("./lib/server-timing.mjs", import.meta.url)), fileURLToPath(new URL("../bin/inferline.js", import.meta.url)),
     "serve", "--config", config, "--port", "0", "--master-key", "sk-bench-master", "--disable-log-requests"],
   /Serving model .* at (http:\/\/\S+)/,
   { ...process.env, INFERLINE_LEDGER_DIR: path.join(dir, "journal"), INFERLINE_DATA_DIR: path.join(dir, "data"), INFERLINE_BENCH_TIMING_FILE: timingFile },
@@ -116,27 +125,36 @@ try {
 
   inferline.child.kill("SIGTERM")
   await new Promise((resolve) => inferline.child.on("exit", resolve))
-  const spans = JSON.parse(fs.readFileSync(timingFile, "utf8")) as Array<[number, number]>
+  const { spans, upstream: calls } = JSON.parse(fs.readFileSync(timingFile, "utf8")) as { spans: Array<[number, number]>; upstream: Array<[number, number]> }
   const mine = samples[2]
   let j = 0
-  const serverUs = mine.map((s) => {
-    // Spans are in arrival order, as the samples are: the span that started within the sample.
+  let k = 0
+  const matched = mine.map((s) => {
+    // Spans are in arrival order, as the samples are: the span that started within the sample, and the
+    // upstream call that started within that span.
     while (j < spans.length && spans[j][0] < s.start) j++
-    return j < spans.length && spans[j][0] <= s.start + s.us / 1000 ? (spans[j][1] - spans[j][0]) * 1000 : NaN
+    if (!(j < spans.length && spans[j][0] <= s.start + s.us / 1000)) return { server: NaN, upstream: NaN }
+    const [a, b] = spans[j]
+    while (k < calls.length && calls[k][0] < a) k++
+    const upstream = k < calls.length && calls[k][0] <= b ? (calls[k][1] - calls[k][0]) * 1000 : NaN
+    return { server: (b - a) * 1000, upstream }
   })
-  const slow = mine.map((s, i) => ({ ...s, server: serverUs[i] })).filter((s) => s.us > 2500 && !Number.isNaN(s.server))
+  const serverUs = matched.map((m) => m.server)
+  const slow = mine.map((s, i) => ({ ...s, ...matched[i] })).filter((s) => s.us > 2500 && !Number.isNaN(s.server))
   const overlapsGc = (s: Sample) => gcPauses.some((g) => g.end >= s.start && g.end - g.ms <= s.start + s.us / 1000 + 1)
   const sum = (xs: ReadonlyArray<number>) => Math.round(xs.reduce((a, b) => a + b, 0))
   const serverSorted = serverUs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
   const result = {
     machine: machineInfo(),
-    setup: { requests, rounds, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" },
+    setup: { requests, rounds, inferlineNodeFlags: inferlineFlags, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" },
     microsPerRequest: Object.fromEntries(targets.map((t, i) => [t.name, distribution(samples[i])])),
+    inferlineUpstreamCall: (() => { const u = matched.map((m) => m.upstream).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b); return { p50: q(u, 0.5), p90: q(u, 0.9), p99: q(u, 0.99), max: Math.round(u[u.length - 1]) } })(),
     inferlineServerSide: { p50: q(serverSorted, 0.5), p90: q(serverSorted, 0.9), p99: q(serverSorted, 0.99), max: Math.round(serverSorted[serverSorted.length - 1]) },
     inferlineSlowRequests: {
       note: "requests over 2.5 ms through Inferline: time inside its HTTP server vs outside it, and how many overlap one of its GC pauses",
       count: slow.length,
       insideServerMicros: sum(slow.map((s) => s.server)),
+      ofWhichUpstreamCallMicros: sum(slow.map((s) => (Number.isNaN(s.upstream) ? 0 : s.upstream))),
       outsideServerMicros: sum(slow.map((s) => s.us - s.server)),
       overlappingGcPause: slow.filter(overlapsGc).length
     },
