@@ -1,8 +1,8 @@
 import { Context, Duration, Effect, Layer, Metric, Queue, Schedule, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import { Journal, type JournalSync } from "./journal.ts"
-import { insertSpendRows } from "./spend-store.ts"
-import { decodeSpendRow, encodeSpendRow, type SpendRow } from "./spend-row.ts"
+import { insertEncodedSpendRows } from "./spend-store.ts"
+import { encodeSpendRow, type SpendRow } from "./spend-row.ts"
 
 /**
  * The spend ledger: one row per request, written to Postgres in batches so a thousand requests cost a
@@ -40,32 +40,33 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
   Layer.effect(Ledger, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const batchSize = options.batchSize ?? 500
-    const write = (rows: ReadonlyArray<SpendRow>) => insertSpendRows(rows).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    // Rows as the journal encoded them (JSON lines): a batch is their concatenation.
+    const write = (lines: ReadonlyArray<string>) => insertEncodedSpendRows(lines).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 
     // A previous process's rows first: re-inserting one it had already stored is a no-op (ON CONFLICT).
-    const leftover = Journal.replay(options.journalDir, decodeSpendRow)
-    if (leftover.rows.length > 0) {
-      yield* write(leftover.rows).pipe(Effect.retry({ times: 5, schedule: Schedule.exponential("200 millis") }), Effect.orDie)
-      yield* Effect.logInfo(`ledger: replayed ${leftover.rows.length} journaled rows`)
+    const leftover = Journal.replay(options.journalDir)
+    if (leftover.lines.length > 0) {
+      yield* write(leftover.lines).pipe(Effect.retry({ times: 5, schedule: Schedule.exponential("200 millis") }), Effect.orDie)
+      yield* Effect.logInfo(`ledger: replayed ${leftover.lines.length} journaled rows`)
     }
     const journal = new Journal<SpendRow>(options.journalDir, encodeSpendRow, { sync: options.journalSync })
     for (const file of leftover.files) journal.remove(file)
 
     // Segments taken from the journal whose write failed: retried first, kept on disk until stored.
-    const unwritten: Array<{ readonly rows: ReadonlyArray<SpendRow>; readonly file: string }> = []
+    const unwritten: Array<{ readonly lines: ReadonlyArray<string>; readonly file: string }> = []
     const flushOnce = Effect.gen(function*() {
       const taken = journal.rotate()
       if (taken !== null) unwritten.push(taken)
       while (unwritten.length > 0) {
         const segment = unwritten[0]
-        const ok = yield* write(segment.rows).pipe(
+        const ok = yield* write(segment.lines).pipe(
           Effect.as(true),
           Effect.catch((e) => Effect.logWarning("ledger: batch write failed; will retry", e).pipe(Effect.andThen(Metric.update(writeFailures, 1)), Effect.as(false)))
         )
         if (!ok) return
         unwritten.shift()
         journal.remove(segment.file)
-        yield* Metric.update(rowsWritten, segment.rows.length)
+        yield* Metric.update(rowsWritten, segment.lines.length)
       }
     })
     // One writer: flushes never overlap, so the batches keep their order and their count stays small.

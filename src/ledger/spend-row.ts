@@ -32,15 +32,5 @@ export interface SpendRow {
 /** ok: the response completed; error: it failed; aborted: the client went away first. */
 export type SpendStatus = "ok" | "error" | "aborted"
 
-/** A row as a journal line and back (dates as ISO strings). */
+/** A row as a journal line (dates as ISO strings), which is also how it travels to the database. */
 export const encodeSpendRow = (row: SpendRow): string => JSON.stringify(row)
-
-export const decodeSpendRow = (line: string): SpendRow => {
-  const o = JSON.parse(line) as Record<string, unknown>
-  return {
-    ...(o as unknown as SpendRow),
-    start_time: new Date(o.start_time as string),
-    first_token_time: o.first_token_time === null ? null : new Date(o.first_token_time as string),
-    end_time: new Date(o.end_time as string)
-  }
-}

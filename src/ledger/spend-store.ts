@@ -1,7 +1,6 @@
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
-import type { SpendRow } from "./spend-row.ts"
 
 /**
  * Rows per INSERT. A batch goes to the database as one JSON parameter, so this bounds the size of that
@@ -17,13 +16,14 @@ const COLUMNS = "request_id, key_id, key_prefix, team_id, operation, model_group
  * stored already) neither duplicates a row nor counts its spend twice. The rows travel as one JSON
  * array (json_populate_recordset): the statement's text is the same for every batch, so Postgres and
  * the client prepare it once, and encoding a batch is one JSON.stringify instead of twenty parameters a
- * row (a 1,000-row batch used to block the event loop for tens of milliseconds).
+ * row (a 1,000-row batch used to block the event loop for tens of milliseconds). The rows come encoded
+ * (encodeSpendRow: the ledger's journal lines), so a batch is their concatenation.
  */
-export const insertSpendRows = (rows: ReadonlyArray<SpendRow>): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+export const insertEncodedSpendRows = (encoded: ReadonlyArray<string>): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    for (let i = 0; i < rows.length; i += MAX_ROWS_PER_INSERT) {
-      const batch = JSON.stringify(rows.slice(i, i + MAX_ROWS_PER_INSERT))
+    for (let i = 0; i < encoded.length; i += MAX_ROWS_PER_INSERT) {
+      const batch = `[${encoded.slice(i, i + MAX_ROWS_PER_INSERT).join(",")}]`
       yield* sql`
         WITH inserted AS (
           INSERT INTO spend_logs (${sql.unsafe(COLUMNS)})
@@ -49,3 +49,4 @@ export const insertSpendRows = (rows: ReadonlyArray<SpendRow>): Effect.Effect<vo
           spend = spend_daily.spend + excluded.spend`
     }
   })
+
