@@ -58,57 +58,55 @@ export const makeBudgets = (store: BudgetStore, options: BudgetOptions = {}) =>
     const thresholds = [...(options.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b)
     const periods = new Map<string, { readonly start: number; spent: number }>()
 
+    // The generators are made once, not per call: see bench/scavenge-survivors.ts.
     /** The subject's spend in the current period, loaded from the store on the period's first use. */
-    const current = (kind: "key" | "team", id: string, duration: Limits["budget_duration"]) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const start = periodStart(duration, now).getTime()
-        const key = `${kind}:${id}`
-        const known = periods.get(key)
-        if (known !== undefined && known.start === start) return known
-        const loaded = yield* store.spentSince(kind, id, new Date(start))
-        // Another fiber may have loaded (and charged) meanwhile: keep its state.
-        const again = periods.get(key)
-        if (again !== undefined && again.start === start) return again
-        const state = { start, spent: loaded }
-        periods.set(key, state)
-        return state
-      })
+    const current = Effect.fnUntraced(function*(kind: "key" | "team", id: string, duration: Limits["budget_duration"]) {
+      const now = yield* Clock.currentTimeMillis
+      const start = periodStart(duration, now).getTime()
+      const key = `${kind}:${id}`
+      const known = periods.get(key)
+      if (known !== undefined && known.start === start) return known
+      const loaded = yield* store.spentSince(kind, id, new Date(start))
+      // Another fiber may have loaded (and charged) meanwhile: keep its state.
+      const again = periods.get(key)
+      if (again !== undefined && again.start === start) return again
+      const state = { start, spent: loaded }
+      periods.set(key, state)
+      return state
+    })
 
-    const check = (principal: Principal) =>
-      Effect.forEach(subjectsOf(principal), (s) =>
-        Effect.gen(function*() {
-          const budget = s.limits.max_budget
-          if (budget === null) return
-          const state = yield* current(s.kind, s.id, s.limits.budget_duration)
-          if (state.spent >= budget) return yield* budgetExceeded(s.kind, state.spent, budget, periodEnd(s.limits.budget_duration, state.start))
-        }), { discard: true })
+    const checkSubject = Effect.fnUntraced(function*(s: Subject) {
+      const budget = s.limits.max_budget
+      if (budget === null) return
+      const state = yield* current(s.kind, s.id, s.limits.budget_duration)
+      if (state.spent >= budget) return yield* budgetExceeded(s.kind, state.spent, budget, periodEnd(s.limits.budget_duration, state.start))
+    })
+    const check = (principal: Principal) => Effect.forEach(subjectsOf(principal), checkSubject, { discard: true })
 
-    const charge = (principal: Principal, cost: number) =>
-      Effect.forEach(subjectsOf(principal), (s) =>
-        Effect.gen(function*() {
-          const state = yield* current(s.kind, s.id, s.limits.budget_duration)
-          const before = state.spent
-          state.spent += cost
-          const after = state.spent
-          const crossed: Array<{ threshold: string; budget: number }> = []
-          const max = s.limits.max_budget
-          if (max !== null) for (const t of thresholds) if (before < t * max && after >= t * max) crossed.push({ threshold: percent(t), budget: max })
-          const soft = s.limits.soft_budget
-          if (soft !== null && before < soft && after >= soft) crossed.push({ threshold: "soft", budget: soft })
-          for (const c of crossed) {
-            const alert: BudgetAlert = {
-              subject_kind: s.kind,
-              subject_id: s.id,
-              threshold: c.threshold,
-              spent: after,
-              budget: c.budget,
-              period_start: new Date(state.start).toISOString(),
-              budget_duration: s.limits.budget_duration
-            }
-            if (yield* store.claimAlert(alert)) yield* deliverAlert(alert, options.webhookUrl)
-          }
-        }), { discard: true })
+    const chargeSubject = Effect.fnUntraced(function*(s: Subject, cost: number) {
+      const state = yield* current(s.kind, s.id, s.limits.budget_duration)
+      const before = state.spent
+      state.spent += cost
+      const after = state.spent
+      const crossed: Array<{ threshold: string; budget: number }> = []
+      const max = s.limits.max_budget
+      if (max !== null) for (const t of thresholds) if (before < t * max && after >= t * max) crossed.push({ threshold: percent(t), budget: max })
+      const soft = s.limits.soft_budget
+      if (soft !== null && before < soft && after >= soft) crossed.push({ threshold: "soft", budget: soft })
+      for (const c of crossed) {
+        const alert: BudgetAlert = {
+          subject_kind: s.kind,
+          subject_id: s.id,
+          threshold: c.threshold,
+          spent: after,
+          budget: c.budget,
+          period_start: new Date(state.start).toISOString(),
+          budget_duration: s.limits.budget_duration
+        }
+        if (yield* store.claimAlert(alert)) yield* deliverAlert(alert, options.webhookUrl)
+      }
+    })
+    const charge = (principal: Principal, cost: number) => Effect.forEach(subjectsOf(principal), (s) => chargeSubject(s, cost), { discard: true })
 
     const spent = (kind: "key" | "team", id: string, duration: Limits["budget_duration"]) => Effect.map(current(kind, id, duration), (s) => s.spent)
 

@@ -88,9 +88,8 @@ const nextLeaseId = () => leasePrefix + (leaseCounter++).toString(36)
  * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
  * slots expire (Redis) a fiber in that scope keeps the slot alive while the request runs.
  */
-export const makeAdmit = (store: LimitStore["Service"]) =>
-(principal: Principal, request: { readonly estimatedTokens: number }): Effect.Effect<Permit, GatewayError, Scope.Scope> =>
-  Effect.gen(function*() {
+export const makeAdmit = (store: LimitStore["Service"]): (principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope> =>
+  Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
     const holders = holdersOf(principal)
     if (holders.length === 0) return unlimitedPermit
     const subjects = holders.map((h) => h.subject)

@@ -52,26 +52,25 @@ export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOpti
     const store = yield* LimitStore
     const isMaster = options.masterKey === undefined ? undefined : masterKeyMatcher(options.masterKey)
 
-    const authenticate = (headers: RequestHeaders): Effect.Effect<Principal, GatewayError> =>
-      Effect.gen(function*() {
-        if (isMaster === undefined) return authOff
-        const credential = extractCredential(headers)
-        if (!("token" in credential)) return yield* credential
-        const { token } = credential
-        const tokenHash = hashApiKey(token)
-        if (isMaster(tokenHash)) return master
-        if (!looksLikeApiKey(token)) return yield* incorrectApiKey()
-        // Keys are found by their hash: what is compared is a digest, so timing reveals nothing about
-        // any stored key, and the cache never holds a plaintext key.
-        const found = yield* directory.lookup(tokenHash).pipe(
-          Effect.tapError((e) => Effect.logError(`gateway: key store failed (${e.operation})`, e.cause)),
-          Effect.mapError(() => gatewayUnavailable("key store"))
-        )
-        if (found === undefined || found.key.revoked_at !== null || found.team?.deleted_at != null) return yield* incorrectApiKey()
-        const { key, team } = found
-        if (key.expires_at !== null && key.expires_at.getTime() <= (yield* Clock.currentTimeMillis)) return yield* expiredApiKey()
-        return { _tag: "Key", key, team } as const
-      })
+    const authenticate: (headers: RequestHeaders) => Effect.Effect<Principal, GatewayError> = Effect.fnUntraced(function*(headers: RequestHeaders) {
+      if (isMaster === undefined) return authOff
+      const credential = extractCredential(headers)
+      if (!("token" in credential)) return yield* credential
+      const { token } = credential
+      const tokenHash = hashApiKey(token)
+      if (isMaster(tokenHash)) return master
+      if (!looksLikeApiKey(token)) return yield* incorrectApiKey()
+      // Keys are found by their hash: what is compared is a digest, so timing reveals nothing about
+      // any stored key, and the cache never holds a plaintext key.
+      const found = yield* directory.lookup(tokenHash).pipe(
+        Effect.tapError((e) => Effect.logError(`gateway: key store failed (${e.operation})`, e.cause)),
+        Effect.mapError(() => gatewayUnavailable("key store"))
+      )
+      if (found === undefined || found.key.revoked_at !== null || found.team?.deleted_at != null) return yield* incorrectApiKey()
+      const { key, team } = found
+      if (key.expires_at !== null && key.expires_at.getTime() <= (yield* Clock.currentTimeMillis)) return yield* expiredApiKey()
+      return { _tag: "Key", key, team } as const
+    })
 
     const authorizeModel = (principal: Principal, model: string): Effect.Effect<void, GatewayError> => {
       if (principal._tag !== "Key") return Effect.void

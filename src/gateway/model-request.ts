@@ -9,7 +9,7 @@ import type { Principal } from "./principal.ts"
  * prompt's plus the most the completion may use (`maxCompletionTokens`: max_tokens, or what fits in the
  * context when absent); reconcile the permit with the actual usage when it is known.
  */
-export const admitModelRequest = (
+export const admitModelRequest: (
   principal: Principal,
   request: {
     readonly model: string
@@ -17,10 +17,9 @@ export const admitModelRequest = (
     readonly promptTokens: number
     readonly maxCompletionTokens: number
   }
-): Effect.Effect<Permit, GatewayError, Gateway | Scope.Scope> =>
-  Effect.gen(function*() {
-    const gateway = yield* Gateway
-    yield* gateway.authorizeModel(principal, request.model)
-    yield* gateway.checkRequest(principal, { messages: request.messages, promptTokens: request.promptTokens })
-    return yield* gateway.admit(principal, { estimatedTokens: request.promptTokens + request.maxCompletionTokens })
-  })
+) => Effect.Effect<Permit, GatewayError, Gateway | Scope.Scope> = Effect.fnUntraced(function*(principal, request) {
+  const gateway = yield* Gateway
+  yield* gateway.authorizeModel(principal, request.model)
+  yield* gateway.checkRequest(principal, { messages: request.messages, promptTokens: request.promptTokens })
+  return yield* gateway.admit(principal, { estimatedTokens: request.promptTokens + request.maxCompletionTokens })
+})

@@ -108,143 +108,162 @@ const parentFromTraceparent = (traceparent: string | undefined): Tracer.AnySpan 
 const noLedger: Ledger["Service"] = { record: () => Effect.void, flush: Effect.void }
 const noBudgets: Pick<BudgetsService, "charge"> = { charge: () => Effect.void }
 
+/** One observed request's state: what `end` needs, gathered as the request runs. */
+interface Observation {
+  readonly request: RequestStart
+  readonly startedMs: number
+  readonly span: Tracer.Span
+  readonly traced: boolean
+  details: RequestDetails
+  ended: boolean
+  firstTokenAt: number | undefined
+  /** Generated text by choice index, when content is captured on a traced span. */
+  readonly outputs: Map<number, string> | null
+}
+
 const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "charge">, options: RequestObserverOptions): RequestObserverService => {
   const prices = options.priceTable ?? emptyPriceTable
   const capture = options.captureContent ?? false
   const defaultProvider = options.defaultProvider ?? "inferline"
   const defaultDeployment = options.defaultDeployment ?? "local"
 
-  const start = (request: RequestStart) =>
-    Effect.gen(function*() {
-      const startedMs = yield* Clock.currentTimeMillis
-      // serviceOption, not Effect.option(currentParentSpan): the latter builds an error (with a stack
-      // trace) whenever there is no parent span, on every request.
-      const current = yield* Effect.serviceOption(Tracer.ParentSpan)
-      const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
-      // With Effect's native tracer (no exporter) nobody reads the span's attributes: skip building them.
-      const traced = yield* spansRecorded
-      const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
-        kind: "internal",
-        parent,
-        root: parent === undefined,
-        attributes: traced
-          ? {
-            ...requestAttributes(request.operation, request.modelGroup, request.params),
-            "inferline.request_id": request.requestId,
-            ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
-          }
-          : undefined
-      })
-      let details: RequestDetails = {}
-      let ended = false
-      let firstTokenAt: number | undefined
-      const outputs = capture && traced ? new Map<number, string>() : null
+  // The generators are made once, here, and every request runs them with its own Observation: a
+  // generator function created per request would get its own object map from V8, which keeps all the
+  // function captured alive through young-generation GCs (see bench/scavenge-survivors.ts).
+  const begin = Effect.fnUntraced(function*(request: RequestStart) {
+    const startedMs = yield* Clock.currentTimeMillis
+    // serviceOption, not Effect.option(currentParentSpan): the latter builds an error (with a stack
+    // trace) whenever there is no parent span, on every request.
+    const current = yield* Effect.serviceOption(Tracer.ParentSpan)
+    const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
+    // With Effect's native tracer (no exporter) nobody reads the span's attributes: skip building them.
+    const traced = yield* spansRecorded
+    const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
+      kind: "internal",
+      parent,
+      root: parent === undefined,
+      attributes: traced
+        ? {
+          ...requestAttributes(request.operation, request.modelGroup, request.params),
+          "inferline.request_id": request.requestId,
+          ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
+        }
+        : undefined
+    })
+    return observed({ request, startedMs, span, traced, details: {}, ended: false, firstTokenAt: undefined, outputs: capture && traced ? new Map() : null })
+  })
 
-      const update = (more: RequestDetails) => Effect.sync(() => void (details = { ...details, ...more }))
-      const firstToken = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (firstTokenAt ??= now)))
-
-      const track = <E, R>(deltas: Stream.Stream<PromptDelta, E, R>): Stream.Stream<PromptDelta, E, R> => {
-        const usage = new UsageTracker()
-        const finishReasons: Array<string> = []
-        const tracked = deltas.pipe(
-          Stream.tap((d) =>
-            Effect.gen(function*() {
-              if (d.tokenIds.length > 0 && firstTokenAt === undefined) yield* firstToken
-              usage.add(d)
-              if (outputs !== null) outputs.set(d.index, (outputs.get(d.index) ?? "") + d.text)
-              if (d.finishReason !== null) finishReasons.push(d.finishReason)
-              const u = usage.usage
-              details = {
-                ...details,
-                inputTokens: u.prompt_tokens,
-                cachedInputTokens: u.prompt_tokens_details.cached_tokens,
-                outputTokens: u.completion_tokens,
-                finishReasons
-              }
-            }))
-        )
-        // The engine's phase spans become the request span's children (a context entry per pull: only
-        // when a tracer will see them).
-        return traced ? tracked.pipe(Stream.provideService(Tracer.ParentSpan, span)) : tracked
+  const finish = Effect.fnUntraced(function*(o: Observation, more: RequestDetails) {
+    const { request, span, startedMs } = o
+    const d = { ...o.details, ...more }
+    const endMs = yield* Clock.currentTimeMillis
+    const first = d.firstTokenAt ?? o.firstTokenAt
+    const status: SpendStatus = d.status ?? "ok"
+    const provider = d.provider ?? defaultProvider
+    const deployment = d.deployment ?? defaultDeployment
+    const inputTokens = d.inputTokens ?? 0
+    const cachedInputTokens = d.cachedInputTokens ?? 0
+    const outputTokens = d.outputTokens ?? 0
+    const errorType = status === "error" ? d.errorType ?? "_OTHER" : status === "aborted" ? "aborted" : undefined
+    if (o.traced) {
+      const attributes = responseAttributes({ provider, responseId: d.responseId, responseModel: d.responseModel, finishReasons: d.finishReasons, inputTokens, cachedInputTokens, outputTokens, errorType })
+      for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
+      span.attribute("inferline.deployment", deployment)
+      if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
+      if (o.outputs !== null || (capture && d.output !== undefined)) {
+        const output = d.output ?? [...o.outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
+        span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
       }
+    }
+    span.end(BigInt(endMs) * 1_000_000n, status === "ok" ? Exit.void : Exit.fail(errorType))
 
-      const end = (more: RequestDetails = {}) =>
-        Effect.uninterruptible(Effect.gen(function*() {
-          if (ended) return
-          ended = true
-          const d = { ...details, ...more }
-          const endMs = yield* Clock.currentTimeMillis
-          const first = d.firstTokenAt ?? firstTokenAt
-          const status: SpendStatus = d.status ?? "ok"
-          const provider = d.provider ?? defaultProvider
-          const deployment = d.deployment ?? defaultDeployment
-          const inputTokens = d.inputTokens ?? 0
-          const cachedInputTokens = d.cachedInputTokens ?? 0
-          const outputTokens = d.outputTokens ?? 0
-          const errorType = status === "error" ? d.errorType ?? "_OTHER" : status === "aborted" ? "aborted" : undefined
-          if (traced) {
-            const attributes = responseAttributes({ provider, responseId: d.responseId, responseModel: d.responseModel, finishReasons: d.finishReasons, inputTokens, cachedInputTokens, outputTokens, errorType })
-            for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
-            span.attribute("inferline.deployment", deployment)
-            if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
-            if (outputs !== null || (capture && d.output !== undefined)) {
-              const output = d.output ?? [...outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
-              span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
-            }
-          }
-          span.end(BigInt(endMs) * 1_000_000n, status === "ok" ? Exit.void : Exit.fail(errorType))
-
-          yield* recordGenAiMetrics({
-            attributes: {
-              "gen_ai.operation.name": request.operation,
-              "gen_ai.request.model": request.params.model ?? request.modelGroup,
-              "gen_ai.provider.name": provider,
-              ...(errorType !== undefined && { "error.type": errorType })
-            },
-            durationSeconds: (endMs - startedMs) / 1000,
-            ttftSeconds: first === undefined ? null : (first - startedMs) / 1000,
-            inputTokens,
-            outputTokens
-          })
-
-          const cost = costOf(priceFor(prices, deployment, request.modelGroup), { inputTokens, cachedInputTokens, outputTokens })
-          const p = request.principal
-          yield* ledger.record({
-            request_id: request.requestId,
-            key_id: p._tag === "Key" ? p.key.id : null,
-            key_prefix: p._tag === "Key" ? p.key.key_prefix : null,
-            team_id: p._tag === "Key" ? p.team?.id ?? p.key.team_id : null,
-            operation: request.operation,
-            model_group: request.modelGroup,
-            deployment,
-            provider,
-            response_model: d.responseModel ?? null,
-            status,
-            error_type: errorType ?? null,
-            input_tokens: inputTokens,
-            cached_input_tokens: cachedInputTokens,
-            output_tokens: outputTokens,
-            cost,
-            start_time: new Date(startedMs),
-            first_token_time: first === undefined ? null : new Date(first),
-            end_time: new Date(endMs),
-            cache_hit: cachedInputTokens > 0,
-            tags: request.tags ?? []
-          })
-          if (cost > 0) yield* budgets.charge(p, cost)
-        }))
-
-      const onExit = <A, E>(exit: Exit.Exit<A, E>) =>
-        Exit.isSuccess(exit)
-          ? end()
-          : Cause.hasInterruptsOnly(exit.cause)
-          ? end({ status: "aborted" })
-          : end({ status: "error", errorType: errorTypeOf(exit.cause) })
-
-      return { requestId: request.requestId, span, update, firstToken, track, end, onExit } satisfies ObservedRequest
+    yield* recordGenAiMetrics({
+      attributes: {
+        "gen_ai.operation.name": request.operation,
+        "gen_ai.request.model": request.params.model ?? request.modelGroup,
+        "gen_ai.provider.name": provider,
+        ...(errorType !== undefined && { "error.type": errorType })
+      },
+      durationSeconds: (endMs - startedMs) / 1000,
+      ttftSeconds: first === undefined ? null : (first - startedMs) / 1000,
+      inputTokens,
+      outputTokens
     })
 
-  return { start }
+    const cost = costOf(priceFor(prices, deployment, request.modelGroup), { inputTokens, cachedInputTokens, outputTokens })
+    const p = request.principal
+    yield* ledger.record({
+      request_id: request.requestId,
+      key_id: p._tag === "Key" ? p.key.id : null,
+      key_prefix: p._tag === "Key" ? p.key.key_prefix : null,
+      team_id: p._tag === "Key" ? p.team?.id ?? p.key.team_id : null,
+      operation: request.operation,
+      model_group: request.modelGroup,
+      deployment,
+      provider,
+      response_model: d.responseModel ?? null,
+      status,
+      error_type: errorType ?? null,
+      input_tokens: inputTokens,
+      cached_input_tokens: cachedInputTokens,
+      output_tokens: outputTokens,
+      cost,
+      start_time: new Date(startedMs),
+      first_token_time: first === undefined ? null : new Date(first),
+      end_time: new Date(endMs),
+      cache_hit: cachedInputTokens > 0,
+      tags: request.tags ?? []
+    })
+    if (cost > 0) yield* budgets.charge(p, cost)
+  })
+
+  const observed = (o: Observation): ObservedRequest => {
+    const update = (more: RequestDetails) => Effect.sync(() => void (o.details = { ...o.details, ...more }))
+    const firstToken = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (o.firstTokenAt ??= now)))
+
+    const track = <E, R>(deltas: Stream.Stream<PromptDelta, E, R>): Stream.Stream<PromptDelta, E, R> => {
+      const usage = new UsageTracker()
+      const finishReasons: Array<string> = []
+      const record = (d: PromptDelta) =>
+        Effect.sync(() => {
+          usage.add(d)
+          if (o.outputs !== null) o.outputs.set(d.index, (o.outputs.get(d.index) ?? "") + d.text)
+          if (d.finishReason !== null) finishReasons.push(d.finishReason)
+          const u = usage.usage
+          o.details = {
+            ...o.details,
+            inputTokens: u.prompt_tokens,
+            cachedInputTokens: u.prompt_tokens_details.cached_tokens,
+            outputTokens: u.completion_tokens,
+            finishReasons
+          }
+        })
+      const tracked = deltas.pipe(
+        Stream.tap((d) => (d.tokenIds.length > 0 && o.firstTokenAt === undefined ? Effect.andThen(firstToken, record(d)) : record(d)))
+      )
+      // The engine's phase spans become the request span's children (a context entry per pull: only
+      // when a tracer will see them).
+      return o.traced ? tracked.pipe(Stream.provideService(Tracer.ParentSpan, o.span)) : tracked
+    }
+
+    const end = (more: RequestDetails = {}) =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        if (o.ended) return Effect.void
+        o.ended = true
+        return finish(o, more)
+      }))
+
+    const onExit = <A, E>(exit: Exit.Exit<A, E>) =>
+      Exit.isSuccess(exit)
+        ? end()
+        : Cause.hasInterruptsOnly(exit.cause)
+        ? end({ status: "aborted" })
+        : end({ status: "error", errorType: errorTypeOf(exit.cause) })
+
+    return { requestId: o.request.requestId, span: o.span, update, firstToken, track, end, onExit }
+  }
+
+  return { start: begin }
 }
 
 export const makeRequestObserver = (options: RequestObserverOptions = {}) =>

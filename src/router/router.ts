@@ -144,6 +144,102 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
   }
 
   /**
+   * One request's way through the router: what it asks, how an attempt is made (complete, or the start
+   * of a stream), and the attempts made so far over all groups (for the x-inferline-attempts header).
+   */
+  interface RouteRun {
+    readonly request: RouteRequest
+    readonly localModel: string
+    readonly attempt: (d: DeploymentState, call: ProviderCall) => Effect.Effect<unknown, ProviderError, any>
+    attempts: number
+  }
+
+  // The generators below are made once per router and run with each request's RouteRun: a generator
+  // function created per request gets its own object map from V8, which keeps everything it captured
+  // alive through young-generation GCs (see bench/scavenge-survivors.ts).
+
+  /** One attempt on `chosen` (its `router.attempt` span is put around it by the caller). */
+  const attemptOn = Effect.fnUntraced(function*(run: RouteRun, group: string, chosen: DeploymentState, n: number, retry: number, pending: () => boolean) {
+    const request = run.request
+    const call: ProviderCall = { kind: request.kind, deployment: chosen.config, body: request.body, local: request.local, meter: request.meter }
+    const exit = yield* Effect.exit(run.attempt(chosen, call))
+    if (Exit.isSuccess(exit)) {
+      yield* Effect.annotateCurrentSpan("inferline.outcome", "ok")
+      return { ok: { value: exit.value, group, deployment: chosen.config.id, provider: chosen.config.provider, attempts: n } } satisfies GroupResult<unknown>
+    }
+    const failure = Cause.findErrorOption(exit.cause)
+    if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+    const error = failure.value
+    const last = retry === settings.numRetries || !(isRetryable(error.kind) || error.kind === "deployment")
+    const outcome: AttemptOutcome = !last ? "retry" : error.kind === "bad_request" ? "error" : fallbacksFor(group, error, run.localModel).length > 0 || pending() ? "fallback" : "error"
+    yield* Effect.annotateCurrentSpan("inferline.outcome", outcome)
+    yield* Effect.annotateCurrentSpan("inferline.error", error.message)
+    return { error } satisfies GroupResult<unknown>
+  })
+
+  /** A group's deployments in the strategy's order, with retries (backoff with jitter) on retryable failures. */
+  const runGroup = Effect.fnUntraced(function*(run: RouteRun, group: string, deployments: ReadonlyArray<DeploymentState>, pending: () => boolean) {
+    const tried = new Set<string>()
+    let previous: ProviderError | undefined
+    for (let retry = 0; retry <= settings.numRetries; retry++) {
+      if (previous !== undefined && isRetryable(previous.kind)) {
+        yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
+      }
+      const now = yield* Clock.currentTimeMillis
+      const ranked = rank(settings.strategy, deployments.filter((d) => d.breaker.isAvailable(now)), { now, promptTokens: run.request.promptTokens, random })
+      // Untried deployments first: a retry goes elsewhere when it can.
+      const ordered = [...ranked.filter((d) => !tried.has(d.config.id)), ...ranked.filter((d) => tried.has(d.config.id))]
+      const chosen = ordered.find((d) => d.breaker.tryAcquire(now))
+      if (chosen === undefined) {
+        const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
+        return { error: previous ?? noDeployment(group, reopens.length > 0 ? Math.min(...reopens) - now : undefined) } satisfies GroupResult<unknown>
+      }
+      tried.add(chosen.config.id)
+      run.attempts += 1
+      const n = run.attempts
+      const result = yield* attemptOn(run, group, chosen, n, retry, pending).pipe(withTracedSpan("router.attempt", {
+        attributes: { "inferline.deployment": chosen.config.id, "inferline.attempt": n, "inferline.provider": chosen.config.provider, "inferline.group": group }
+      }))
+      if ("ok" in result) return result
+      previous = result.error
+      if (!(isRetryable(previous.kind) || previous.kind === "deployment")) return result
+    }
+    return { error: previous! } satisfies GroupResult<unknown>
+  })
+
+  /** The groups in order: the one asked for, then the fallbacks for each failure's kind. */
+  const runRoute = Effect.fnUntraced(function*(run: RouteRun) {
+    const queue = [run.request.group]
+    const visited = new Set<string>()
+    let lastError: ProviderError | undefined
+    while (queue.length > 0) {
+      const group = queue.shift()!
+      if (visited.has(group)) continue
+      visited.add(group)
+      const deployments = groupOf(group, run.localModel)
+      if (deployments === undefined) continue
+      // Checked before calling: a prompt longer than a deployment accepts never goes to it.
+      const fitting = deployments.filter((d) => d.config.maxInputTokens === undefined || run.request.promptTokens <= d.config.maxInputTokens)
+      const result = fitting.length === 0
+        ? { error: contextWindowExceeded(group, run.request.promptTokens) }
+        : yield* runGroup(run, group, fitting, () => queue.length > 0)
+      if ("ok" in result) return result.ok
+      lastError = result.error
+      if (lastError.kind === "bad_request") break
+      queue.unshift(...fallbacksFor(group, lastError, run.localModel))
+    }
+    const error = toApiError(lastError ?? noDeployment(run.request.group, undefined))
+    return yield* Effect.fail(new ApiError({
+      status: error.status,
+      type: error.type,
+      message: error.message,
+      param: error.param,
+      code: error.code,
+      headers: { ...error.headers, "x-inferline-attempts": String(run.attempts) }
+    }))
+  })
+
+  /**
    * Routes a request: the group's deployments in the strategy's order, with retries (backoff with jitter)
    * on retryable failures, then the fallback groups. Each attempt is a `router.attempt` span.
    */
@@ -152,83 +248,9 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
     localModel: string,
     attempt: (d: DeploymentState, call: ProviderCall) => Effect.Effect<A, ProviderError, R>
   ): Effect.Effect<Routed<A>, ApiError, R> =>
-    Effect.gen(function*() {
-      let attempts = 0
-      const queue = [request.group]
-      const visited = new Set<string>()
-      let lastError: ProviderError | undefined
-
-      const runGroup = (group: string, deployments: ReadonlyArray<DeploymentState>, pending: () => boolean) =>
-        Effect.gen(function*() {
-          const tried = new Set<string>()
-          let previous: ProviderError | undefined
-          for (let retry = 0; retry <= settings.numRetries; retry++) {
-            if (previous !== undefined && isRetryable(previous.kind)) {
-              yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
-            }
-            const now = yield* Clock.currentTimeMillis
-            const ranked = rank(settings.strategy, deployments.filter((d) => d.breaker.isAvailable(now)), { now, promptTokens: request.promptTokens, random })
-            // Untried deployments first: a retry goes elsewhere when it can.
-            const ordered = [...ranked.filter((d) => !tried.has(d.config.id)), ...ranked.filter((d) => tried.has(d.config.id))]
-            const chosen = ordered.find((d) => d.breaker.tryAcquire(now))
-            if (chosen === undefined) {
-              const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
-              return { error: previous ?? noDeployment(group, reopens.length > 0 ? Math.min(...reopens) - now : undefined) } satisfies GroupResult<A>
-            }
-            tried.add(chosen.config.id)
-            attempts += 1
-            const n = attempts
-            const call: ProviderCall = { kind: request.kind, deployment: chosen.config, body: request.body, local: request.local, meter: request.meter }
-            const result = yield* Effect.gen(function*() {
-              const exit = yield* Effect.exit(attempt(chosen, call))
-              if (Exit.isSuccess(exit)) {
-                yield* Effect.annotateCurrentSpan("inferline.outcome", "ok")
-                return { ok: { value: exit.value, group, deployment: chosen.config.id, provider: chosen.config.provider, attempts: n } } satisfies GroupResult<A>
-              }
-              const failure = Cause.findErrorOption(exit.cause)
-              if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-              const error = failure.value
-              const last = retry === settings.numRetries || !(isRetryable(error.kind) || error.kind === "deployment")
-              const outcome: AttemptOutcome = !last ? "retry" : error.kind === "bad_request" ? "error" : fallbacksFor(group, error, localModel).length > 0 || pending() ? "fallback" : "error"
-              yield* Effect.annotateCurrentSpan("inferline.outcome", outcome)
-              yield* Effect.annotateCurrentSpan("inferline.error", error.message)
-              return { error } satisfies GroupResult<A>
-            }).pipe(withTracedSpan("router.attempt", {
-              attributes: { "inferline.deployment": chosen.config.id, "inferline.attempt": n, "inferline.provider": chosen.config.provider, "inferline.group": group }
-            }))
-            if ("ok" in result) return result
-            previous = result.error
-            if (!(isRetryable(previous.kind) || previous.kind === "deployment")) return result
-          }
-          return { error: previous! } satisfies GroupResult<A>
-        })
-
-      while (queue.length > 0) {
-        const group = queue.shift()!
-        if (visited.has(group)) continue
-        visited.add(group)
-        const deployments = groupOf(group, localModel)
-        if (deployments === undefined) continue
-        // Checked before calling: a prompt longer than a deployment accepts never goes to it.
-        const fitting = deployments.filter((d) => d.config.maxInputTokens === undefined || request.promptTokens <= d.config.maxInputTokens)
-        const result = fitting.length === 0
-          ? { error: contextWindowExceeded(group, request.promptTokens) }
-          : yield* runGroup(group, fitting, () => queue.length > 0)
-        if ("ok" in result) return result.ok
-        lastError = result.error
-        if (lastError.kind === "bad_request") break
-        queue.unshift(...fallbacksFor(group, lastError, localModel))
-      }
-      const error = toApiError(lastError ?? noDeployment(request.group, undefined))
-      return yield* Effect.fail(new ApiError({
-        status: error.status,
-        type: error.type,
-        message: error.message,
-        param: error.param,
-        code: error.code,
-        headers: { ...error.headers, "x-inferline-attempts": String(attempts) }
-      }))
-    })
+    // A RouteRun per run of the effect (it counts attempts). The generators above are not generic: the
+    // attempt's value and requirements are put back here.
+    Effect.suspend(() => runRoute({ request, localModel, attempt, attempts: 0 })) as Effect.Effect<Routed<A>, ApiError, R>
 
   /** The end of a successful attempt's work (response read, or stream ended): its tokens count toward tpm. */
   const finish = (d: DeploymentState, request: RouteRequest, now: number) => {
@@ -276,49 +298,51 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
         }
       ))
 
+  /** A stream attempt's first chunk: the upstream stream, pulled in the attempt's scope until it yields. */
+  const firstChunk = Effect.fnUntraced(function*(d: DeploymentState, call: ProviderCall, scope: Scope.Scope) {
+    const chunks = yield* d.provider.stream(call)
+    // toPullScoped, not Stream.toPull: the latter re-provides its context (a merge that copies the whole
+    // service map, twice) and takes a semaphore on every pull; these pulls are sequential and run where
+    // the context is already right.
+    const pull = yield* Channel.toPullScoped(Stream.toChannel(chunks), scope)
+    const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed([] as ReadonlyArray<string>)))
+    return { pull, first }
+  })
+
+  /** One stream attempt: succeeds with the stream once its first chunk is in. */
+  const streamAttempt = Effect.fnUntraced(function*(d: DeploymentState, call: ProviderCall, request: RouteRequest, requestScope: Scope.Scope) {
+    // The attempt's own scope: closed at once when the attempt fails (the upstream request is aborted
+    // before the next attempt starts), else when the stream ends or the client leaves.
+    const scope = yield* Scope.fork(requestScope)
+    const started = yield* Effect.exit(
+      tracked(
+        d,
+        request,
+        firstChunk(d, call, scope).pipe(
+          Scope.provide(scope),
+          Effect.timeoutOrElse({ duration: d.config.streamTimeoutMs, orElse: () => Effect.fail(timedOut(d.config, "first chunk", d.config.streamTimeoutMs)) })
+        ),
+        (ms) => d.recordLatency(ms)
+      )
+    )
+    if (Exit.isFailure(started)) {
+      yield* Scope.close(scope, started)
+      return yield* Effect.failCause(started.cause)
+    }
+    const { pull, first } = started.value
+    const rest = Stream.fromPull(Effect.succeed(pull)) as Stream.Stream<string, ProviderError>
+    return Stream.fromIterable(first).pipe(
+      Stream.concat(rest),
+      Stream.tapError((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => countsAgainstDeployment(e) && d.breaker.onFailure(now)))),
+      Stream.mapError(toApiError),
+      // The attempt's scope closes with the stream's own exit, so an interrupted stream reads as
+      // interrupted to what runs in it (the engine counts an abort).
+      Stream.onExit((exit) => Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => finish(d, request, now))), Scope.close(scope, exit)))
+    )
+  })
+
   const stream = (request: RouteRequest, localModel: string) =>
-    Effect.gen(function*() {
-      const requestScope = yield* Scope.Scope
-      return yield* route(request, localModel, (d, call) =>
-        Effect.gen(function*() {
-          // The attempt's own scope: closed at once when the attempt fails (the upstream request is
-          // aborted before the next attempt starts), else when the stream ends or the client leaves.
-          const scope = yield* Scope.fork(requestScope)
-          const started = yield* Effect.exit(
-            tracked(
-              d,
-              request,
-              Effect.gen(function*() {
-                const chunks = yield* d.provider.stream(call)
-                // toPullScoped, not Stream.toPull: the latter re-provides its context (a merge that copies
-                // the whole service map, twice) and takes a semaphore on every pull; these pulls are
-                // sequential and run where the context is already right.
-                const pull = yield* Channel.toPullScoped(Stream.toChannel(chunks), scope)
-                const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed([] as ReadonlyArray<string>)))
-                return { pull, first }
-              }).pipe(
-                Scope.provide(scope),
-                Effect.timeoutOrElse({ duration: d.config.streamTimeoutMs, orElse: () => Effect.fail(timedOut(d.config, "first chunk", d.config.streamTimeoutMs)) })
-              ),
-              (ms) => d.recordLatency(ms)
-            )
-          )
-          if (Exit.isFailure(started)) {
-            yield* Scope.close(scope, started)
-            return yield* Effect.failCause(started.cause)
-          }
-          const { pull, first } = started.value
-          const rest = Stream.fromPull(Effect.succeed(pull)) as Stream.Stream<string, ProviderError>
-          return Stream.fromIterable(first).pipe(
-            Stream.concat(rest),
-            Stream.tapError((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => countsAgainstDeployment(e) && d.breaker.onFailure(now)))),
-            Stream.mapError(toApiError),
-            // The attempt's scope closes with the stream's own exit, so an interrupted stream reads as
-            // interrupted to what runs in it (the engine counts an abort).
-            Stream.onExit((exit) => Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => finish(d, request, now))), Scope.close(scope, exit)))
-          )
-        }))
-    })
+    Effect.flatMap(Effect.scope, (requestScope) => route(request, localModel, (d, call) => streamAttempt(d, call, request, requestScope)))
 
   return {
     config,

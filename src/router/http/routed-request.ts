@@ -53,77 +53,74 @@ export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | n
  * settled with the tokens really used when the response ends, however it ends (stream end, failure,
  * client gone). `headers` are the x-ratelimit-* and x-inferline-* ones.
  */
-export const routeBody = (endpoint: RoutedEndpoint, principal: Principal, json: unknown, stream: boolean) =>
-  Effect.gen(function*() {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
-    const body = json as Readonly<Record<string, unknown>>
-    // The schema only when the cheap check fails: it is what words the 400.
-    const head = isRequestHead(body) ? body : yield* decodeJson(RequestHead, body)
-    const engine = yield* Engine
-    const router = yield* Router
-    const localModel = engine.info.modelName
-    const semantic = router.semantic !== undefined && head.model === router.semantic.model ? yield* router.semantic.resolve(body) : undefined
-    const group = semantic?.group ?? head.model ?? localModel
-    const providers = router.providersOf(group, localModel)
-    if (providers === undefined) return yield* modelNotFound(group)
+export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, principal: Principal, json: unknown, stream: boolean) {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
+  const body = json as Readonly<Record<string, unknown>>
+  // The schema only when the cheap check fails: it is what words the 400.
+  const head = isRequestHead(body) ? body : yield* decodeJson(RequestHead, body)
+  const engine = yield* Engine
+  const router = yield* Router
+  const localModel = engine.info.modelName
+  const semantic = router.semantic !== undefined && head.model === router.semantic.model ? yield* router.semantic.resolve(body) : undefined
+  const group = semantic?.group ?? head.model ?? localModel
+  const providers = router.providersOf(group, localModel)
+  if (providers === undefined) return yield* modelNotFound(group)
 
-    // The served model validates and tokenizes once, up front when it may serve the request (its errors
-    // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
-    const local = yield* Effect.cached(Effect.suspend(() => endpoint.prepareLocal(body)))
-    const prepared = providers.has("local") ? yield* local : undefined
-    const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
-    const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
-    const observed = yield* (yield* RequestObserver).start({
-      requestId: yield* RequestId,
-      operation: endpoint.kind === "chat" ? "chat" : "text_completion",
-      modelGroup: group,
-      params: body,
-      principal,
-      input: body.messages ?? body.prompt
-    })
-    // Budget and rate limits as a child span of the request's; a refusal (429, budget) ends the request's
-    // span and ledger row with the error, so refused requests are visible too.
-    const budgets = yield* Budgets
-    const permit = yield* Effect.gen(function*() {
-      // A spent hard budget refuses the request before it takes a rate-limit slot.
-      yield* Effect.mapError(budgets.check(principal), fromGatewayError)
-      return yield* admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })
-    }).pipe(
-      withTracedSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }),
-      Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
-    )
-
-    const meter = new UsageMeter(promptTokens)
-    // However the request ends: the permit settles with the tokens really used, and the observer ends
-    // the request's span, metrics and ledger row with who served it and the usage.
-    const settle = settleOnce(permit, () => meter.total)
-    const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
-      Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response)), observed.onExit(exit)))
-    const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
-    if (stream || head.stream === true) {
-      const routed = yield* router.stream(request, localModel).pipe(
-        withTracedParent(observed.span),
-        Effect.onError((cause) => done(Exit.failCause(cause), undefined))
-      )
-      yield* observed.firstToken
-      // Backstop for a body that never runs (the client left between routing and the first write);
-      // `done` is idempotent, so the stream's own end wins when it runs.
-      yield* addFinalizerExit((exit) => done(exit, routed))
-      return {
-        _tag: "Stream" as const,
-        chunks: routed.value.pipe(Stream.onExit((exit) => done(exit, routed))),
-        routed,
-        headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
-      }
-    }
-    let routed: Routed<CompleteResult> | undefined
-    yield* router.complete(request, localModel).pipe(
-      withTracedParent(observed.span),
-      Effect.tap((r) => Effect.sync(() => (routed = r))),
-      Effect.onExit((exit) => done(exit, routed, routed?.value.json))
-    )
-    return { _tag: "Complete" as const, result: routed!.value, routed: routed!, headers: { ...permit.headers, ...routedHeaders(routed!, semantic?.route) } }
+  // The served model validates and tokenizes once, up front when it may serve the request (its errors
+  // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
+  const local = yield* Effect.cached(Effect.suspend(() => endpoint.prepareLocal(body)))
+  const prepared = providers.has("local") ? yield* local : undefined
+  const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
+  const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
+  const observed = yield* (yield* RequestObserver).start({
+    requestId: yield* RequestId,
+    operation: endpoint.kind === "chat" ? "chat" : "text_completion",
+    modelGroup: group,
+    params: body,
+    principal,
+    input: body.messages ?? body.prompt
   })
+  // Budget and rate limits as a child span of the request's; a refusal (429, budget) ends the request's
+  // span and ledger row with the error, so refused requests are visible too.
+  const budgets = yield* Budgets
+  // A spent hard budget refuses the request before it takes a rate-limit slot.
+  const permit = yield* Effect.mapError(budgets.check(principal), fromGatewayError).pipe(
+    Effect.andThen(() => admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })),
+    withTracedSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }),
+    Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
+  )
+
+  const meter = new UsageMeter(promptTokens)
+  // However the request ends: the permit settles with the tokens really used, and the observer ends
+  // the request's span, metrics and ledger row with who served it and the usage.
+  const settle = settleOnce(permit, () => meter.total)
+  const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
+    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response)), observed.onExit(exit)))
+  const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
+  if (stream || head.stream === true) {
+    const routed = yield* router.stream(request, localModel).pipe(
+      withTracedParent(observed.span),
+      Effect.onError((cause) => done(Exit.failCause(cause), undefined))
+    )
+    yield* observed.firstToken
+    // Backstop for a body that never runs (the client left between routing and the first write);
+    // `done` is idempotent, so the stream's own end wins when it runs.
+    yield* addFinalizerExit((exit) => done(exit, routed))
+    return {
+      _tag: "Stream" as const,
+      chunks: routed.value.pipe(Stream.onExit((exit) => done(exit, routed))),
+      routed,
+      headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
+    }
+  }
+  let routed: Routed<CompleteResult> | undefined
+  yield* router.complete(request, localModel).pipe(
+    withTracedParent(observed.span),
+    Effect.tap((r) => Effect.sync(() => (routed = r))),
+    Effect.onExit((exit) => done(exit, routed, routed?.value.json))
+  )
+  return { _tag: "Complete" as const, result: routed!.value, routed: routed!, headers: { ...permit.headers, ...routedHeaders(routed!, semantic?.route) } }
+})
 
 /** What the observer records at the end: who served (provider, deployment), usage, response id and model. */
 const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown): Parameters<ObservedRequest["update"]>[0] => {

@@ -59,29 +59,28 @@ const passThrough = (chunks: Stream.Stream<string, ProviderError>, meter: UsageM
 export const openAiProvider = (pool: UpstreamPool): Provider => ({
   name: "openai",
   completeTimesOut: true,
-  complete: (call) =>
-    Effect.gen(function*() {
-      const d = call.deployment
-      const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
-      const deadline = { ms: d.timeoutMs, error: () => timedOut(d, "response", d.timeoutMs) }
-      const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body, deadline)
-      if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
-      let json: { usage?: Parameters<UsageMeter["setUsage"]>[0] }
-      try {
-        json = JSON.parse(text)
-      } catch {
-        return yield* Effect.fail(badJson(d))
-      }
-      if (json.usage) call.meter.setUsage(json.usage)
-      return { json, text }
-    }),
-  stream: (call) =>
-    Effect.gen(function*() {
-      const d = call.deployment
-      const options = (call.body.stream_options ?? {}) as Record<string, unknown>
-      const clientWantsUsage = options.include_usage === true
-      const body = JSON.stringify({ ...call.body, model: d.model, stream: true, stream_options: { ...options, include_usage: true } })
-      const response = yield* Effect.flatMap(postJson(pool, d.apiBase + path(call), authHeaders(d), body), (r) => checkStatus(d, r))
-      return passThrough(textChunks(response), call.meter, clientWantsUsage)
-    })
+  // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
+  complete: Effect.fnUntraced(function*(call: ProviderCall) {
+    const d = call.deployment
+    const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
+    const deadline = { ms: d.timeoutMs, error: () => timedOut(d, "response", d.timeoutMs) }
+    const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body, deadline)
+    if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
+    let json: { usage?: Parameters<UsageMeter["setUsage"]>[0] }
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return yield* Effect.fail(badJson(d))
+    }
+    if (json.usage) call.meter.setUsage(json.usage)
+    return { json, text }
+  }),
+  stream: Effect.fnUntraced(function*(call: ProviderCall) {
+    const d = call.deployment
+    const options = (call.body.stream_options ?? {}) as Record<string, unknown>
+    const clientWantsUsage = options.include_usage === true
+    const body = JSON.stringify({ ...call.body, model: d.model, stream: true, stream_options: { ...options, include_usage: true } })
+    const response = yield* Effect.flatMap(postJson(pool, d.apiBase + path(call), authHeaders(d), body), (r) => checkStatus(d, r))
+    return passThrough(textChunks(response), call.meter, clientWantsUsage)
+  })
 })

@@ -50,26 +50,25 @@ const postRequest = (pool: UpstreamPool, url: string, headers: Readonly<Record<s
  * stays interruptible (no acquireRelease, whose acquire is not), so a client leaving before the first
  * byte aborts the upstream request too.
  */
-export const postJson = (
+export const postJson: (
   pool: UpstreamPool,
   url: string,
   headers: Readonly<Record<string, string>>,
   body: string
-): Effect.Effect<UpstreamResponse, ProviderError, Scope.Scope> =>
-  Effect.gen(function*() {
-    let response: http.IncomingMessage | undefined
-    const request = postRequest(pool, url, headers, body)
-    yield* addFinalizerExit(() => Effect.sync(() => {
-      if (response === undefined || !response.complete) request.destroy()
-    }))
-    response = yield* Effect.callback<http.IncomingMessage, ProviderError>((resume) => {
-      request.on("response", (r) => resume(Effect.succeed(r)))
-      request.on("error", (e) => resume(Effect.fail(connectionError(url, e))))
-      request.end(body)
-    })
-    response.setEncoding("utf8")
-    return { status: response.statusCode ?? 0, headers: response.headers, body: response }
+) => Effect.Effect<UpstreamResponse, ProviderError, Scope.Scope> = Effect.fnUntraced(function*(pool, url, headers, body) {
+  let response: http.IncomingMessage | undefined
+  const request = postRequest(pool, url, headers, body)
+  yield* addFinalizerExit(() => Effect.sync(() => {
+    if (response === undefined || !response.complete) request.destroy()
+  }))
+  response = yield* Effect.callback<http.IncomingMessage, ProviderError>((resume) => {
+    request.on("response", (r) => resume(Effect.succeed(r)))
+    request.on("error", (e) => resume(Effect.fail(connectionError(url, e))))
+    request.end(body)
   })
+  response.setEncoding("utf8")
+  return { status: response.statusCode ?? 0, headers: response.headers, body: response }
+})
 
 /** A whole upstream response: status, headers and the body as text. */
 export interface UpstreamText {
