@@ -2,6 +2,7 @@ import { Channel, Effect, Pull, Scope, Stream } from "effect"
 import type { Engine, EngineDelta, GenerateRequest } from "../actors/engine.ts"
 import { fromEngineError, type ApiError } from "./errors.ts"
 import { instrumentGeneration } from "./metrics.ts"
+import { prependToPull } from "../effect/stream-pull.ts"
 
 /** An engine delta tagged with the prompt it belongs to (legacy completions take several prompts). */
 export interface PromptDelta extends EngineDelta {
@@ -42,5 +43,5 @@ export const startStream = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<St
     const pull = yield* Channel.toPullScoped(Stream.toChannel(stream), yield* Scope.Scope)
     const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed(null)))
     if (first === null) return Stream.empty
-    return Stream.fromIterable(first).pipe(Stream.concat(Stream.fromPull(Effect.succeed(pull))))
+    return prependToPull(first, pull)
   })

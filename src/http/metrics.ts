@@ -5,6 +5,7 @@ import { Engine, EngineError, type EngineDelta } from "../actors/engine.ts"
 import type { FinishReason } from "../engine/engine-core.ts"
 import { GEN_AI_PROMETHEUS_NAMES } from "../observability/genai-metrics.ts"
 import { counterFamily, histogramFamily } from "../observability/metric-family.ts"
+import { onStreamExit } from "../effect/stream-pull.ts"
 
 /**
  * Prometheus metrics with vLLM's names under the prefix `inferline_`. Gauges and counters the engine
@@ -82,7 +83,7 @@ export const instrumentGeneration = (modelName: string, arrivalMs: number, n: nu
     })
     return deltas.pipe(
       Stream.tap(record),
-      Stream.onExit((exit) => (Exit.isSuccess(exit) || wasRefused(exit.cause) ? Effect.void : recordAborted))
+      onStreamExit((exit) => (Exit.isSuccess(exit) || wasRefused(exit.cause) ? Effect.void : recordAborted))
     )
   })
 

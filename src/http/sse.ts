@@ -1,6 +1,7 @@
 import { Cause, Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { apiErrorFromCause, errorBody, type ApiError } from "./errors.ts"
+import { appendOnEnd } from "../effect/stream-pull.ts"
 
 /** The stream's terminator, as OpenAI sends it. */
 export const DONE = "[DONE]"
@@ -22,7 +23,7 @@ export const sseDataResponse = (payloads: Stream.Stream<string, ApiError>, heade
       Stream.catchCause((cause) =>
         Stream.unwrap(Effect.map(apiErrorFromCause(cause), (e) => (e === null ? Stream.failCause(cause as Cause.Cause<never>) : Stream.succeed(event(JSON.stringify(errorBody(e)))))))
       ),
-      Stream.concat(Stream.succeed(event(DONE))),
+      appendOnEnd(event(DONE)),
       Stream.encodeText
     ),
     {

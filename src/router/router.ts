@@ -15,6 +15,7 @@ import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { rank } from "./strategies.ts"
 import type { UsageMeter } from "./usage-meter.ts"
+import { onStreamExit, prependToPull } from "../effect/stream-pull.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -330,14 +331,12 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
       return yield* Effect.failCause(started.cause)
     }
     const { pull, first } = started.value
-    const rest = Stream.fromPull(Effect.succeed(pull)) as Stream.Stream<string, ProviderError>
-    return Stream.fromIterable(first).pipe(
-      Stream.concat(rest),
+    return (prependToPull(first, pull) as Stream.Stream<string, ProviderError>).pipe(
       Stream.tapError((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => countsAgainstDeployment(e) && d.breaker.onFailure(now)))),
       Stream.mapError(toApiError),
       // The attempt's scope closes with the stream's own exit, so an interrupted stream reads as
       // interrupted to what runs in it (the engine counts an abort).
-      Stream.onExit((exit) => Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => finish(d, request, now))), Scope.close(scope, exit)))
+      onStreamExit((exit) => Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => finish(d, request, now))), Scope.close(scope, exit)))
     )
   })
 

@@ -19,6 +19,7 @@ import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
 import { Router, type Routed } from "../router.ts"
 import { UsageMeter } from "../usage-meter.ts"
 import { sseDataResponse } from "../../http/sse.ts"
+import { onStreamExit } from "../../effect/stream-pull.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
@@ -108,7 +109,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     yield* addFinalizerExit((exit) => done(exit, routed))
     return {
       _tag: "Stream" as const,
-      chunks: routed.value.pipe(Stream.onExit((exit) => done(exit, routed))),
+      chunks: routed.value.pipe(onStreamExit((exit) => done(exit, routed))),
       routed,
       headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
     }

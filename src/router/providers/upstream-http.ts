@@ -1,4 +1,4 @@
-import { Effect, Stream, type Scope } from "effect"
+import { Cause, Effect, Stream, type Scope } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
@@ -131,12 +131,49 @@ export const readText = (response: UpstreamResponse): Effect.Effect<string, Prov
     response.body.on("aborted", () => resume(Effect.fail(bodyCutShort())))
   })
 
-/** The body's text chunks as they arrive; a dropped connection fails the stream. */
+/**
+ * The body's text chunks as they arrive, read when pulled (the socket's own buffering is the backpressure:
+ * nothing is read ahead of the consumer); a dropped connection fails the stream. A pull over the Node
+ * stream rather than Stream.fromAsyncIterable, which makes a generator function per call (see
+ * src/effect/stream-pull.ts).
+ */
 export const textChunks = (response: UpstreamResponse): Stream.Stream<string, ProviderError> =>
-  Stream.fromAsyncIterable(
-    response.body as AsyncIterable<string>,
-    (e) => new ProviderError({ kind: "connection", status: 502, message: `The upstream stream failed: ${(e as Error).message}` })
-  )
+  Stream.fromPull(Effect.sync(() => {
+    const body = response.body
+    let ended = false
+    let failure: ProviderError | undefined
+    let waiting: (() => void) | undefined
+    const wake = () => {
+      const w = waiting
+      waiting = undefined
+      w?.()
+    }
+    body.on("readable", wake)
+    body.on("end", () => {
+      ended = true
+      wake()
+    })
+    body.on("error", (e) => {
+      failure ??= bodyFailed(e)
+      wake()
+    })
+    body.on("close", () => {
+      if (!ended) failure ??= bodyCutShort()
+      wake()
+    })
+    return Effect.callback<ReadonlyArray<string>, ProviderError | Cause.Done>((resume) => {
+      const attempt = () => {
+        const chunks: Array<string> = []
+        for (let chunk = body.read() as string | null; chunk !== null; chunk = body.read() as string | null) chunks.push(chunk)
+        if (chunks.length > 0) return resume(Effect.succeed(chunks))
+        if (failure !== undefined) return resume(Effect.fail(failure))
+        if (ended) return resume(Cause.done())
+        waiting = attempt
+      }
+      attempt()
+      return Effect.sync(() => void (waiting = undefined))
+    })
+  }) as Effect.Effect<any>) as Stream.Stream<string, ProviderError>
 
 /** Retry-After (seconds or an HTTP date) in milliseconds, when present. */
 export const retryAfterMs = (headers: http.IncomingHttpHeaders): number | undefined => {
