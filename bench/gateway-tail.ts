@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { chatRequestBody } from "./lib/mock-upstream.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
+import { BENCH_MASTER_KEY, createBenchKey, fetchAdmin } from "./lib/bench-key.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -70,20 +71,13 @@ const onGcLine = (line: string) => {
 }
 const inferline = await start(
   [...inferlineFlags, "--trace-gc", "--import", fileURLToPath(new URL("./lib/server-timing.mjs", import.meta.url)), fileURLToPath(new URL("../bin/inferline.js", import.meta.url)),
-    "serve", "--config", config, "--port", "0", "--master-key", "sk-bench-master", "--disable-log-requests"],
+    "serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"],
   /Serving model .* at (http:\/\/\S+)/,
   { ...process.env, INFERLINE_LEDGER_DIR: path.join(dir, "journal"), INFERLINE_DATA_DIR: path.join(dir, "data"), INFERLINE_BENCH_TIMING_FILE: timingFile },
   onGcLine
 )
 const url = inferline.match[1]
-const admin = async (route: string, body: object) => {
-  const res = await fetch(url + route, { method: "POST", headers: { authorization: "Bearer sk-bench-master", "content-type": "application/json" }, body: JSON.stringify(body) })
-  if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`)
-  return res.json() as Promise<any>
-}
-const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
-const team = await admin("/admin/teams", limits)
-const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+const key = await createBenchKey(fetchAdmin(url))
 
 const BODY = chatRequestBody(false)
 const targets = [

@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
+import { BENCH_MASTER_KEY, createBenchKey, fetchAdmin } from "./lib/bench-key.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -82,11 +83,10 @@ const startInferline = async (upstream: string) => {
     model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: `${upstream}/v1`, rpm: 100_000_000 } }],
     router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
   }))
-  const masterKey = "sk-bench-master"
   const bin = fileURLToPath(new URL("../bin/inferline.js", import.meta.url))
   const profile = args.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", path.resolve(args.profile)]
   const flags = args["inferline-node-flags"].split(" ").filter((f) => f !== "")
-  const child = spawn(process.execPath, [...flags, ...profile, bin, "serve", "--config", config, "--port", "0", "--master-key", masterKey, "--disable-log-requests"], {
+  const child = spawn(process.execPath, [...flags, ...profile, bin, "serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, INFERLINE_LEDGER_DIR: path.join(dir, "journal"), INFERLINE_DATA_DIR: path.join(dir, "data") }
   })
@@ -104,15 +104,8 @@ const startInferline = async (upstream: string) => {
     })
     child.on("exit", (code) => reject(new Error(`inferline exited with ${code}: ${out}`)))
   })
-  const admin = async (route: string, body: object) => {
-    const res = await fetch(`${url}${route}`, { method: "POST", headers: { authorization: `Bearer ${masterKey}`, "content-type": "application/json" }, body: JSON.stringify(body) })
-    if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`)
-    return res.json() as Promise<any>
-  }
-  const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
-  const team = await admin("/admin/teams", limits)
-  const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
-  return { child, port: Number(new URL(url).port), key: key as string, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" }
+  const key = await createBenchKey(fetchAdmin(url))
+  return { child, port: Number(new URL(url).port), key, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" }
 }
 
 /** Starts this file in another role and resolves with the JSON line it prints when ready. */

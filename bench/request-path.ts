@@ -32,6 +32,7 @@ import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { BENCH_MASTER_KEY, createBenchKey } from "./lib/bench-key.ts"
 
 const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true }, stream: { type: "boolean", default: false } }, allowNegative: true })
 const requests = Number(args.requests)
@@ -81,13 +82,12 @@ fs.writeFileSync(config, JSON.stringify({
 }))
 process.env.INFERLINE_LEDGER_DIR = path.join(dir, "journal")
 process.env.INFERLINE_DATA_DIR = path.join(dir, "data")
-const MASTER_KEY = "sk-bench-master"
 const { main } = await import("../src/cli.ts")
 const log = console.log
 let ready: () => void
 const started = new Promise<void>((resolve) => (ready = resolve))
 console.log = (...a: Array<unknown>) => (String(a[0]).startsWith("Serving model") ? ready() : undefined)
-main(["serve", "--config", config, "--port", "0", "--master-key", MASTER_KEY, "--disable-log-requests"])
+main(["serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"])
 await started
 console.log = log
 
@@ -109,14 +109,11 @@ const clientFor = (server: http.Server) => {
 }
 
 const toInferline = clientFor(inferlineServer!)
-const admin = async (route: string, body: object) => {
-  const res = await toInferline(route, JSON.stringify(body), { authorization: `Bearer ${MASTER_KEY}` })
+const key = await createBenchKey(async (route, body) => {
+  const res = await toInferline(route, JSON.stringify(body), { authorization: `Bearer ${BENCH_MASTER_KEY}` })
   if (res.status !== 201) throw new Error(`${route}: ${res.status} ${res.text}`)
   return JSON.parse(res.text)
-}
-const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
-const team = await admin("/admin/teams", limits)
-const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+})
 
 const BODY = chatRequestBody(args.stream)
 const targets = [

@@ -26,6 +26,7 @@ import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { chatRequestBody } from "./lib/mock-upstream.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
+import { BENCH_MASTER_KEY, createBenchKey, fetchAdmin } from "./lib/bench-key.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -86,17 +87,10 @@ const url = await new Promise<string>((resolve) => {
     const m = /^Serving model .* at (http:\/\/\S+)/.exec(String(a[0]))
     if (m) resolve(m[1])
   }
-  main(["serve", "--config", config, "--port", "0", "--master-key", "sk-bench-master", "--disable-log-requests"])
+  main(["serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"])
 })
 console.log = log
-const admin = async (route: string, body: object) => {
-  const res = await fetch(url + route, { method: "POST", headers: { authorization: "Bearer sk-bench-master", "content-type": "application/json" }, body: JSON.stringify(body) })
-  if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`)
-  return res.json() as Promise<any>
-}
-const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
-const team = await admin("/admin/teams", limits)
-const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+const key = await createBenchKey(fetchAdmin(url))
 
 /** One client run: resolves with the young bytes that survived the requests, and the sampled sites. */
 const measure = (requests: number, sample: boolean) => new Promise<{ survived: number; retained: number; sites: Array<[string, number]> }>((resolve) => {
