@@ -8,7 +8,7 @@
  * it is not live, yet every scavenge copies it and then promotes it, which is where the 5-15 ms scavenge
  * pauses and the frequent mark-compacts of the Inferline process come from.
  *
- *   node bench/scavenge-survivors.ts [--route chat|stream|models|health|badjson] [--requests 400] [--sites]
+ *   node bench/scavenge-survivors.ts [--route chat|stream|local|models|health|badjson] [--requests 400] [--sites]
  *
  * --sites: samples the survivors' allocation sites (V8 sampling heap profiler) and prints the largest
  * (allocation sites, not retainers; the profiler's own allocations show up as node:inspector frames).
@@ -44,14 +44,16 @@ const route = args.route!
 if (args.role === "client") {
   // One kept-alive connection, one request at a time; the server says when to start and stop.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  const post = route === "chat" || route === "stream" || route === "badjson"
-  const body = route === "badjson" ? "{" : chatRequestBody(route === "stream")
+  const post = route === "chat" || route === "stream" || route === "badjson" || route === "local"
+  // local: the served model (the bundled one) through the engine, 4 tokens.
+  const body = route === "badjson" ? "{" : route === "local" ? JSON.stringify({ model: "inferline-kjv", messages: [{ role: "user", content: "In the beginning" }], max_tokens: 4 }) : chatRequestBody(route === "stream")
   const send = () => new Promise<void>((resolve, reject) => {
     const req = http.request({
       host: "127.0.0.1", port: Number(args.port), method: post ? "POST" : "GET", agent,
       path: post ? "/v1/chat/completions" : route === "models" ? "/v1/models" : "/health",
       headers: { "content-type": "application/json", authorization: `Bearer ${args.key}` }
     }, (res) => {
+      if ((res.statusCode ?? 0) >= 300 && route !== "badjson") reject(new Error(`${route}: status ${res.statusCode}`))
       res.resume()
       res.on("end", () => resolve())
     })
@@ -90,7 +92,7 @@ const url = await new Promise<string>((resolve) => {
   main(["serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"])
 })
 console.log = log
-const key = await createBenchKey(fetchAdmin(url))
+const key = await createBenchKey(fetchAdmin(url), ["mock", "inferline-kjv"])
 
 /** One client run: resolves with the young bytes that survived the requests, and the sampled sites. */
 const measure = (requests: number, sample: boolean) => new Promise<{ survived: number; retained: number; sites: Array<[string, number]> }>((resolve) => {

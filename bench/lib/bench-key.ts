@@ -13,11 +13,12 @@ export const fetchAdmin = (baseUrl: string): AdminPost => async (route, body) =>
 
 /**
  * The team and key the gateway benchmarks send with, made through the admin API: limits on every axis
- * (so admission does its full work) and so high they never refuse; the key may use the "mock" group.
+ * (so admission does its full work) and so high they never refuse; the key may use `models` (the mock
+ * upstream's group by default).
  */
-export const createBenchKey = async (admin: AdminPost): Promise<string> => {
+export const createBenchKey = async (admin: AdminPost, models: ReadonlyArray<string> = ["mock"]): Promise<string> => {
   const limits = { rpm_limit: 2e9, tpm_limit: 2e9, max_parallel_requests: 1e6 }
   const team = await admin("/admin/teams", limits)
-  const { key } = await admin("/admin/keys", { team_id: team.id, models: ["mock"], ...limits })
+  const { key } = await admin("/admin/keys", { team_id: team.id, models, ...limits })
   return key
 }

@@ -25,76 +25,74 @@ export interface PreparedChat {
 }
 
 /** Validates a chat request against the served model: template, context length, sampling params. */
-export const prepareChat = (request: ChatCompletionRequest) =>
-  Effect.gen(function*() {
-    const engine = yield* Engine
-    const info = engine.info
-    yield* checkModel(request.model, info)
-    if ((request.top_logprobs ?? 0) > 0 && request.logprobs !== true) {
-      return yield* invalidRequest("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
-    }
-    const prompt = yield* chatPrompt(request.messages, request.add_generation_prompt ?? true, info)
-    yield* checkPromptLength(prompt, info, "messages")
-    const params = yield* toSamplingParams({
-      fields: request,
-      maxTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
-      maxTokensParam: request.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
-      logprobs: request.logprobs === true ? request.top_logprobs ?? 0 : null,
-      promptLogprobs: request.prompt_logprobs ?? null,
-      promptTokens: prompt.tokenIds.length
-    }, info)
-    return {
-      id: responseId("chatcmpl"),
-      created: unixSeconds(),
-      model: info.modelName,
-      n: params.n,
-      generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null },
-      render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
-      wantsLogprobs: params.logprobs !== null,
-      includeUsage: request.stream_options?.include_usage ?? false
-    } satisfies PreparedChat
-  })
+export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRequest) {
+  const engine = yield* Engine
+  const info = engine.info
+  yield* checkModel(request.model, info)
+  if ((request.top_logprobs ?? 0) > 0 && request.logprobs !== true) {
+    return yield* invalidRequest("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+  }
+  const prompt = yield* chatPrompt(request.messages, request.add_generation_prompt ?? true, info)
+  yield* checkPromptLength(prompt, info, "messages")
+  const params = yield* toSamplingParams({
+    fields: request,
+    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
+    maxTokensParam: request.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
+    logprobs: request.logprobs === true ? request.top_logprobs ?? 0 : null,
+    promptLogprobs: request.prompt_logprobs ?? null,
+    promptTokens: prompt.tokenIds.length
+  }, info)
+  return {
+    id: responseId("chatcmpl"),
+    created: unixSeconds(),
+    model: info.modelName,
+    n: params.n,
+    generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null },
+    render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
+    wantsLogprobs: params.logprobs !== null,
+    includeUsage: request.stream_options?.include_usage ?? false
+  } satisfies PreparedChat
+})
 
 /** The whole response of a non-streaming chat request. */
-export const chatCompletion = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>) =>
-  Effect.gen(function*() {
-    const usage = new UsageTracker()
-    const choices = Array.from({ length: chat.n }, () => ({
-      content: "",
-      logprobs: [] as Array<ChatTokenLogprob>,
-      finishReason: null as string | null,
-      stopReason: null as string | number | null
-    }))
-    let promptLogprobs: unknown = null
-    yield* Stream.runForEach(deltas, (d) =>
-      Effect.sync(() => {
-        usage.add(d)
-        const c = choices[d.index]
-        c.content += d.text
-        if (d.logprobs !== null) c.logprobs.push(...chatLogprobs(chat.render, d.logprobs))
-        if (d.promptLogprobs !== null && promptLogprobs === null) promptLogprobs = vllmPromptLogprobs(chat.render, d.promptLogprobs)
-        if (d.finishReason !== null) {
-          c.finishReason = d.finishReason
-          c.stopReason = d.stopReason
-        }
-      })
-    )
-    return {
-      id: chat.id,
-      object: "chat.completion",
-      created: chat.created,
-      model: chat.model,
-      choices: choices.map((c, index) => ({
-        index,
-        message: { role: "assistant", content: c.content },
-        logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null,
-        finish_reason: c.finishReason,
-        stop_reason: c.stopReason
-      })),
-      usage: usage.usage,
-      ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
-    }
-  })
+export const chatCompletion = Effect.fnUntraced(function*(chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>) {
+  const usage = new UsageTracker()
+  const choices = Array.from({ length: chat.n }, () => ({
+    content: "",
+    logprobs: [] as Array<ChatTokenLogprob>,
+    finishReason: null as string | null,
+    stopReason: null as string | number | null
+  }))
+  let promptLogprobs: unknown = null
+  yield* Stream.runForEach(deltas, (d) =>
+    Effect.sync(() => {
+      usage.add(d)
+      const c = choices[d.index]
+      c.content += d.text
+      if (d.logprobs !== null) c.logprobs.push(...chatLogprobs(chat.render, d.logprobs))
+      if (d.promptLogprobs !== null && promptLogprobs === null) promptLogprobs = vllmPromptLogprobs(chat.render, d.promptLogprobs)
+      if (d.finishReason !== null) {
+        c.finishReason = d.finishReason
+        c.stopReason = d.stopReason
+      }
+    })
+  )
+  return {
+    id: chat.id,
+    object: "chat.completion",
+    created: chat.created,
+    model: chat.model,
+    choices: choices.map((c, index) => ({
+      index,
+      message: { role: "assistant", content: c.content },
+      logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null,
+      finish_reason: c.finishReason,
+      stop_reason: c.stopReason
+    })),
+    usage: usage.usage,
+    ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
+  }
+})
 
 /**
  * The chunk stream of a streaming chat request, as OpenAI sends it: per choice a first chunk with

@@ -26,42 +26,41 @@ export interface PreparedCompletion {
   readonly includeUsage: boolean
 }
 
-export const prepareCompletion = (request: CompletionRequest) =>
-  Effect.gen(function*() {
-    const engine = yield* Engine
-    const info = engine.info
-    yield* checkModel(request.model, info)
-    const prompts = yield* completionPrompts(request.prompt, info)
-    const echo = request.echo ?? false
-    const logprobs = request.logprobs ?? null
-    const generate: Array<GenerateRequest> = []
-    for (let i = 0; i < prompts.length; i++) {
-      const param = prompts.length === 1 ? "prompt" : `prompt[${i}]`
-      yield* checkPromptLength(prompts[i], info, param)
-      const params = yield* toSamplingParams({
-        fields: request,
-        maxTokens: request.max_tokens ?? null,
-        maxTokensParam: "max_tokens",
-        logprobs,
-        // Echoing with logprobs reports the prompt's tokens too, as OpenAI did.
-        promptLogprobs: request.prompt_logprobs ?? (echo && logprobs !== null ? logprobs : null),
-        promptTokens: prompts[i].tokenIds.length
-      }, info)
-      generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
-    }
-    return {
-      id: responseId("cmpl"),
-      created: unixSeconds(),
-      model: info.modelName,
-      n: generate[0].params.n,
-      prompts,
-      generate,
-      echo,
-      wantsLogprobs: logprobs !== null,
-      render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
-      includeUsage: request.stream_options?.include_usage ?? false
-    } satisfies PreparedCompletion
-  })
+export const prepareCompletion = Effect.fnUntraced(function*(request: CompletionRequest) {
+  const engine = yield* Engine
+  const info = engine.info
+  yield* checkModel(request.model, info)
+  const prompts = yield* completionPrompts(request.prompt, info)
+  const echo = request.echo ?? false
+  const logprobs = request.logprobs ?? null
+  const generate: Array<GenerateRequest> = []
+  for (let i = 0; i < prompts.length; i++) {
+    const param = prompts.length === 1 ? "prompt" : `prompt[${i}]`
+    yield* checkPromptLength(prompts[i], info, param)
+    const params = yield* toSamplingParams({
+      fields: request,
+      maxTokens: request.max_tokens ?? null,
+      maxTokensParam: "max_tokens",
+      logprobs,
+      // Echoing with logprobs reports the prompt's tokens too, as OpenAI did.
+      promptLogprobs: request.prompt_logprobs ?? (echo && logprobs !== null ? logprobs : null),
+      promptTokens: prompts[i].tokenIds.length
+    }, info)
+    generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
+  }
+  return {
+    id: responseId("cmpl"),
+    created: unixSeconds(),
+    model: info.modelName,
+    n: generate[0].params.n,
+    prompts,
+    generate,
+    echo,
+    wantsLogprobs: logprobs !== null,
+    render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
+    includeUsage: request.stream_options?.include_usage ?? false
+  } satisfies PreparedCompletion
+})
 
 /** Per-choice state shared by the streaming and the non-streaming response. */
 interface ChoiceState {
@@ -114,37 +113,36 @@ const newChoices = (c: PreparedCompletion): Array<ChoiceState> =>
 /** Choices are numbered prompt-major: prompt p's choice i has index p * n + i. */
 const choiceIndex = (c: PreparedCompletion, d: PromptDelta) => d.promptIndex * c.n + d.index
 
-export const completion = (c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>) =>
-  Effect.gen(function*() {
-    const usage = new UsageTracker()
-    const choices = newChoices(c)
-    const texts = choices.map(() => "")
-    const logprobs = choices.map(() => emptyLegacyLogprobs())
-    yield* Stream.runForEach(deltas, (d) =>
-      Effect.sync(() => {
-        usage.add(d)
-        const index = choiceIndex(c, d)
-        const added = applyDelta(c, choices[index], d)
-        texts[index] += added.text
-        if (added.logprobs !== null) concatLegacyLogprobs(logprobs[index], added.logprobs)
-      })
-    )
-    return {
-      id: c.id,
-      object: "text_completion",
-      created: c.created,
-      model: c.model,
-      choices: choices.map((s, index) => ({
-        index,
-        text: texts[index],
-        logprobs: c.wantsLogprobs ? logprobs[index] : null,
-        finish_reason: s.finishReason,
-        stop_reason: s.stopReason,
-        ...(s.promptLogprobs !== null && { prompt_logprobs: s.promptLogprobs })
-      })),
-      usage: usage.usage
-    }
-  })
+export const completion = Effect.fnUntraced(function*(c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>) {
+  const usage = new UsageTracker()
+  const choices = newChoices(c)
+  const texts = choices.map(() => "")
+  const logprobs = choices.map(() => emptyLegacyLogprobs())
+  yield* Stream.runForEach(deltas, (d) =>
+    Effect.sync(() => {
+      usage.add(d)
+      const index = choiceIndex(c, d)
+      const added = applyDelta(c, choices[index], d)
+      texts[index] += added.text
+      if (added.logprobs !== null) concatLegacyLogprobs(logprobs[index], added.logprobs)
+    })
+  )
+  return {
+    id: c.id,
+    object: "text_completion",
+    created: c.created,
+    model: c.model,
+    choices: choices.map((s, index) => ({
+      index,
+      text: texts[index],
+      logprobs: c.wantsLogprobs ? logprobs[index] : null,
+      finish_reason: s.finishReason,
+      stop_reason: s.stopReason,
+      ...(s.promptLogprobs !== null && { prompt_logprobs: s.promptLogprobs })
+    })),
+    usage: usage.usage
+  }
+})
 
 /** Streaming chunks: text deltas per choice (interleaved), a chunk with the finish_reason, usage last. */
 export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>): Stream.Stream<unknown, ApiError> => {

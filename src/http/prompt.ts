@@ -36,43 +36,41 @@ const messageText = (message: ChatMessage, index: number): Effect.Effect<string,
 }
 
 /** Renders chat messages with the model's own chat template and tokenizes the result. */
-export const chatPrompt = (messages: ReadonlyArray<ChatMessage>, addGenerationPrompt: boolean, info: EngineInfo): Effect.Effect<Prompt, ApiError> =>
-  Effect.gen(function*() {
-    if (messages.length === 0) return yield* invalidRequest("'messages' must contain at least one message.", "messages")
-    const tokenizer = yield* requireTokenizer(info, "chat")
-    if (!tokenizer.hasChatTemplate) return yield* invalidRequest("This model has no chat template; use /v1/completions.", "messages")
-    const rendered: Array<{ role: string; content: string }> = []
-    for (let i = 0; i < messages.length; i++) rendered.push({ role: messages[i].role, content: yield* messageText(messages[i], i) })
-    const text = yield* Effect.try({
-      try: () => tokenizer.applyChatTemplate(rendered, addGenerationPrompt),
-      catch: (e) => invalidRequest(`The chat template could not render these messages: ${(e as Error).message}`, "messages")
-    })
-    // The template already wrote any special tokens it wants (as vLLM does, no second BOS).
-    return { tokenIds: tokenizer.encode(text, false), text }
+export const chatPrompt: (messages: ReadonlyArray<ChatMessage>, addGenerationPrompt: boolean, info: EngineInfo) => Effect.Effect<Prompt, ApiError> = Effect.fnUntraced(function*(messages, addGenerationPrompt, info) {
+  if (messages.length === 0) return yield* invalidRequest("'messages' must contain at least one message.", "messages")
+  const tokenizer = yield* requireTokenizer(info, "chat")
+  if (!tokenizer.hasChatTemplate) return yield* invalidRequest("This model has no chat template; use /v1/completions.", "messages")
+  const rendered: Array<{ role: string; content: string }> = []
+  for (let i = 0; i < messages.length; i++) rendered.push({ role: messages[i].role, content: yield* messageText(messages[i], i) })
+  const text = yield* Effect.try({
+    try: () => tokenizer.applyChatTemplate(rendered, addGenerationPrompt),
+    catch: (e) => invalidRequest(`The chat template could not render these messages: ${(e as Error).message}`, "messages")
   })
+  // The template already wrote any special tokens it wants (as vLLM does, no second BOS).
+  return { tokenIds: tokenizer.encode(text, false), text }
+})
 
 const isTokenIdList = (p: ReadonlyArray<unknown>): p is ReadonlyArray<number> => p.length > 0 && typeof p[0] === "number"
 
 /** The prompts of a legacy completion request: each one becomes its own set of n choices. */
-export const completionPrompts = (prompt: CompletionPrompt, info: EngineInfo): Effect.Effect<ReadonlyArray<Prompt>, ApiError> =>
-  Effect.gen(function*() {
-    const items: ReadonlyArray<string | ReadonlyArray<number>> = typeof prompt === "string" ? [prompt] : isTokenIdList(prompt) ? [prompt] : prompt
-    if (items.length === 0) return yield* invalidRequest("'prompt' must not be empty.", "prompt")
-    const prompts: Array<Prompt> = []
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]
-      if (typeof item === "string") {
-        const tokenizer = yield* requireTokenizer(info, "a text prompt")
-        prompts.push({ tokenIds: tokenizer.encode(item, true), text: item })
-      } else {
-        const param = typeof prompt === "string" || isTokenIdList(prompt) ? "prompt" : `prompt[${i}]`
-        if (item.length === 0) return yield* invalidRequest(`The prompt in '${param}' is empty (0 tokens).`, param)
-        yield* checkTokenIds(item, info, param)
-        prompts.push({ tokenIds: item, text: info.tokenizer === null ? null : info.tokenizer.decode(item, false) })
-      }
+export const completionPrompts: (prompt: CompletionPrompt, info: EngineInfo) => Effect.Effect<ReadonlyArray<Prompt>, ApiError> = Effect.fnUntraced(function*(prompt, info) {
+  const items: ReadonlyArray<string | ReadonlyArray<number>> = typeof prompt === "string" ? [prompt] : isTokenIdList(prompt) ? [prompt] : prompt
+  if (items.length === 0) return yield* invalidRequest("'prompt' must not be empty.", "prompt")
+  const prompts: Array<Prompt> = []
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]
+    if (typeof item === "string") {
+      const tokenizer = yield* requireTokenizer(info, "a text prompt")
+      prompts.push({ tokenIds: tokenizer.encode(item, true), text: item })
+    } else {
+      const param = typeof prompt === "string" || isTokenIdList(prompt) ? "prompt" : `prompt[${i}]`
+      if (item.length === 0) return yield* invalidRequest(`The prompt in '${param}' is empty (0 tokens).`, param)
+      yield* checkTokenIds(item, info, param)
+      prompts.push({ tokenIds: item, text: info.tokenizer === null ? null : info.tokenizer.decode(item, false) })
     }
-    return prompts
-  })
+  }
+  return prompts
+})
 
 export const checkTokenIds = (ids: ReadonlyArray<number>, info: EngineInfo, param: string): Effect.Effect<void, ApiError> => {
   const vocab = info.config.vocabSize

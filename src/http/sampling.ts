@@ -38,45 +38,44 @@ const paramOfMessage = (message: string): string | null => /^([a-z_]+)\b/.exec(m
  * decides, as in vLLM. max_tokens defaults to what still fits in max_model_len (capped by the model's
  * max_new_tokens); an explicit max_tokens that does not fit is a 400, like OpenAI's.
  */
-export const toSamplingParams = (request: SamplingRequest, info: EngineInfo): Effect.Effect<SamplingParams, ApiError> =>
-  Effect.gen(function*() {
-    const f = request.fields
-    const gen = info.generation
-    const room = info.maxModelLen - request.promptTokens
-    if (request.maxTokens !== null && request.maxTokens > room) {
-      return yield* invalidRequest(
-        `'${request.maxTokensParam}' is too large: ${request.maxTokens}. This model's maximum context length is ${info.maxModelLen} tokens and your request has ${request.promptTokens} input tokens (${request.maxTokens} > ${info.maxModelLen} - ${request.promptTokens}).`,
-        request.maxTokensParam,
-        "context_length_exceeded"
-      )
-    }
-    const params = defaultSamplingParams({
-      n: f.n ?? 1,
-      temperature: f.temperature ?? gen.temperature ?? 1,
-      topP: f.top_p ?? gen.topP ?? 1,
-      topK: f.top_k ?? gen.topK ?? 0,
-      minP: f.min_p ?? 0,
-      presencePenalty: f.presence_penalty ?? 0,
-      frequencyPenalty: f.frequency_penalty ?? 0,
-      repetitionPenalty: f.repetition_penalty ?? gen.repetitionPenalty ?? 1,
-      logitBias: f.logit_bias == null ? null : yield* parseLogitBias(f.logit_bias),
-      seed: f.seed ?? null,
-      stop: f.stop == null ? [] : typeof f.stop === "string" ? [f.stop] : f.stop,
-      stopTokenIds: f.stop_token_ids ?? [],
-      ignoreEos: f.ignore_eos ?? false,
-      minTokens: f.min_tokens ?? 0,
-      maxTokens: request.maxTokens ?? Math.min(room, gen.maxNewTokens ?? room),
-      logprobs: request.logprobs,
-      promptLogprobs: request.promptLogprobs,
-      includeStopStrInOutput: f.include_stop_str_in_output ?? false,
-      skipSpecialTokens: f.skip_special_tokens ?? true
-    })
-    // OpenAI's limit; without one a single request could fill the engine's whole waiting queue.
-    if (params.n > MAX_CHOICES) return yield* invalidRequest(`n must be <= ${MAX_CHOICES}, got ${params.n}`, "n")
-    const problem = validateSamplingParams(params, info.config.vocabSize)
-    if (problem !== null) {
-      const param = paramOfMessage(problem)
-      return yield* invalidRequest(problem, param === "max_tokens" ? request.maxTokensParam : param)
-    }
-    return params
+export const toSamplingParams: (request: SamplingRequest, info: EngineInfo) => Effect.Effect<SamplingParams, ApiError> = Effect.fnUntraced(function*(request, info) {
+  const f = request.fields
+  const gen = info.generation
+  const room = info.maxModelLen - request.promptTokens
+  if (request.maxTokens !== null && request.maxTokens > room) {
+    return yield* invalidRequest(
+      `'${request.maxTokensParam}' is too large: ${request.maxTokens}. This model's maximum context length is ${info.maxModelLen} tokens and your request has ${request.promptTokens} input tokens (${request.maxTokens} > ${info.maxModelLen} - ${request.promptTokens}).`,
+      request.maxTokensParam,
+      "context_length_exceeded"
+    )
+  }
+  const params = defaultSamplingParams({
+    n: f.n ?? 1,
+    temperature: f.temperature ?? gen.temperature ?? 1,
+    topP: f.top_p ?? gen.topP ?? 1,
+    topK: f.top_k ?? gen.topK ?? 0,
+    minP: f.min_p ?? 0,
+    presencePenalty: f.presence_penalty ?? 0,
+    frequencyPenalty: f.frequency_penalty ?? 0,
+    repetitionPenalty: f.repetition_penalty ?? gen.repetitionPenalty ?? 1,
+    logitBias: f.logit_bias == null ? null : yield* parseLogitBias(f.logit_bias),
+    seed: f.seed ?? null,
+    stop: f.stop == null ? [] : typeof f.stop === "string" ? [f.stop] : f.stop,
+    stopTokenIds: f.stop_token_ids ?? [],
+    ignoreEos: f.ignore_eos ?? false,
+    minTokens: f.min_tokens ?? 0,
+    maxTokens: request.maxTokens ?? Math.min(room, gen.maxNewTokens ?? room),
+    logprobs: request.logprobs,
+    promptLogprobs: request.promptLogprobs,
+    includeStopStrInOutput: f.include_stop_str_in_output ?? false,
+    skipSpecialTokens: f.skip_special_tokens ?? true
   })
+  // OpenAI's limit; without one a single request could fill the engine's whole waiting queue.
+  if (params.n > MAX_CHOICES) return yield* invalidRequest(`n must be <= ${MAX_CHOICES}, got ${params.n}`, "n")
+  const problem = validateSamplingParams(params, info.config.vocabSize)
+  if (problem !== null) {
+    const param = paramOfMessage(problem)
+    return yield* invalidRequest(problem, param === "max_tokens" ? request.maxTokensParam : param)
+  }
+  return params
+})

@@ -23,54 +23,52 @@ const chatOnly = (call: ProviderCall) =>
     ? Effect.void
     : Effect.fail(new ProviderError({ kind: "deployment", status: 400, message: `Deployment ${call.deployment.id} (Anthropic) serves chat completions only.` }))
 
-const post = (pool: UpstreamPool, call: ProviderCall, stream: boolean) =>
-  Effect.gen(function*() {
-    yield* chatOnly(call)
-    const d = call.deployment
-    const body = JSON.stringify(toAnthropicRequest(call.body, d.model, stream))
-    return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => checkStatus(d, r))
-  })
+const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall, stream: boolean) {
+  yield* chatOnly(call)
+  const d = call.deployment
+  const body = JSON.stringify(toAnthropicRequest(call.body, d.model, stream))
+  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => checkStatus(d, r))
+})
 
 /** Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts). */
 export const anthropicProvider = (pool: UpstreamPool): Provider => ({
   name: "anthropic",
-  complete: (call) =>
-    Effect.gen(function*() {
-      const text = yield* readText(yield* post(pool, call, false))
-      let json: Record<string, unknown>
-      try {
-        json = JSON.parse(text)
-      } catch {
-        return yield* Effect.fail(new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} answered with a body that is not JSON.` }))
-      }
-      const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
-      call.meter.setUsage(response.usage)
-      return { json: response, text: undefined }
-    }).pipe(Effect.scoped),
-  stream: (call) =>
-    Effect.gen(function*() {
-      const response = yield* post(pool, call, true)
-      const options = (call.body.stream_options ?? {}) as Record<string, unknown>
-      const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true)
-      const parser = new SseParser()
-      return textChunks(response).pipe(
-        Stream.mapEffect((text) =>
-          Effect.try({
-            try: () => {
-              const out: Array<string> = []
-              for (const data of parser.push(text)) {
-                for (const chunk of translator.push(JSON.parse(data))) out.push(JSON.stringify(chunk))
-              }
-              call.meter.setUsage(translator.openAiUsage)
-              return out
-            },
-            catch: (e) =>
-              e instanceof AnthropicStreamError
-                ? new ProviderError({ kind: e.type === "overloaded_error" ? "server" : "bad_request", status: 502, message: `Upstream ${call.deployment.id}: ${e.message}` })
-                : new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} sent an event that is not JSON.` })
-          })
-        ),
-        Stream.flattenIterable
-      )
-    })
+  // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
+  complete: Effect.fnUntraced(function*(call: ProviderCall) {
+    const text = yield* readText(yield* post(pool, call, false))
+    let json: Record<string, unknown>
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return yield* Effect.fail(new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} answered with a body that is not JSON.` }))
+    }
+    const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
+    call.meter.setUsage(response.usage)
+    return { json: response, text: undefined }
+  }, Effect.scoped),
+  stream: Effect.fnUntraced(function*(call: ProviderCall) {
+    const response = yield* post(pool, call, true)
+    const options = (call.body.stream_options ?? {}) as Record<string, unknown>
+    const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true)
+    const parser = new SseParser()
+    return textChunks(response).pipe(
+      Stream.mapEffect((text) =>
+        Effect.try({
+          try: () => {
+            const out: Array<string> = []
+            for (const data of parser.push(text)) {
+              for (const chunk of translator.push(JSON.parse(data))) out.push(JSON.stringify(chunk))
+            }
+            call.meter.setUsage(translator.openAiUsage)
+            return out
+          },
+          catch: (e) =>
+            e instanceof AnthropicStreamError
+              ? new ProviderError({ kind: e.type === "overloaded_error" ? "server" : "bad_request", status: 502, message: `Upstream ${call.deployment.id}: ${e.message}` })
+              : new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} sent an event that is not JSON.` })
+        })
+      ),
+      Stream.flattenIterable
+    )
+  })
 })

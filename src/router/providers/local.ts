@@ -21,16 +21,15 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
 
 export const localProvider: Provider = {
   name: "local",
-  complete: (call) =>
-    Effect.gen(function*() {
-      const local = yield* call.local
-      return { json: yield* local.response(yield* deltasOf(call, local)), text: undefined }
-    }).pipe(Effect.scoped, Effect.mapError(fromApiError)),
-  stream: (call) =>
-    Effect.gen(function*() {
-      const local = yield* call.local
-      // The engine's first delta comes before the response is committed (overloaded is a 503).
-      const deltas = yield* startStream(yield* deltasOf(call, local))
-      return local.chunks(deltas).pipe(Stream.map((chunk) => JSON.stringify(chunk)), Stream.mapError(fromApiError))
-    }).pipe(Effect.mapError(fromApiError))
+  // Generators made once, not per call (see bench/scavenge-survivors.ts).
+  complete: Effect.fnUntraced(function*(call: ProviderCall) {
+    const local = yield* call.local
+    return { json: yield* local.response(yield* deltasOf(call, local)), text: undefined }
+  }, Effect.scoped, Effect.mapError(fromApiError)),
+  stream: Effect.fnUntraced(function*(call: ProviderCall) {
+    const local = yield* call.local
+    // The engine's first delta comes before the response is committed (overloaded is a 503).
+    const deltas = yield* startStream(yield* deltasOf(call, local))
+    return local.chunks(deltas).pipe(Stream.map((chunk) => JSON.stringify(chunk)), Stream.mapError(fromApiError))
+  }, Effect.mapError(fromApiError))
 }
