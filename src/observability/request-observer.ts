@@ -130,7 +130,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
   // The generators are made once, here, and every request runs them with its own Observation: a
   // generator function created per request would get its own object map from V8, which keeps all the
   // function captured alive through young-generation GCs (see bench/scavenge-survivors.ts).
-  const begin = Effect.fnUntraced(function*(request: RequestStart) {
+  const start = Effect.fnUntraced(function*(request: RequestStart) {
     const startedMs = yield* Clock.currentTimeMillis
     // serviceOption, not Effect.option(currentParentSpan): the latter builds an error (with a stack
     // trace) whenever there is no parent span, on every request.
@@ -263,7 +263,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
     return { requestId: o.request.requestId, span: o.span, update, firstToken, track, end, onExit }
   }
 
-  return { start: begin }
+  return { start }
 }
 
 export const makeRequestObserver = (options: RequestObserverOptions = {}) =>
