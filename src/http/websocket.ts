@@ -1,4 +1,4 @@
-import { Cause, Effect, FiberHandle, Option, Stream } from "effect"
+import { Cause, Effect, FiberHandle, Option, type Result, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import { Engine } from "../actors/engine.ts"
@@ -8,6 +8,7 @@ import { chatEndpoint } from "./chat.ts"
 import { completionsEndpoint } from "./completions.ts"
 import { ApiError, apiErrorFromCause, errorBody, errorResponse, invalidRequest } from "./errors.ts"
 import { currentPrincipal } from "./admission.ts"
+import type { Principal } from "../gateway/principal.ts"
 import { WebSocketRequestType } from "./schemas.ts"
 
 /**
@@ -27,6 +28,58 @@ import { WebSocketRequestType } from "./schemas.ts"
  */
 
 const errorMessage = (e: ApiError) => ({ type: "error", ...errorBody(e) })
+
+/** One WebSocket connection: its caller (checked on the upgrade request), its writer, its running request. */
+interface Connection {
+  readonly principal: Result.Result<Principal, ApiError>
+  readonly write: (text: string) => Effect.Effect<void>
+  readonly send: (message: unknown) => Effect.Effect<void>
+  readonly running: FiberHandle.FiberHandle<void, never>
+  readonly engine: Engine["Service"]
+}
+
+// Generators made once and run per message with the connection (see bench/scavenge-survivors.ts).
+
+/**
+ * The request's chunks (JSON text, written as is), routed like the SSE endpoints; its gateway permit and
+ * upstream request live in the running request's scope.
+ */
+const chunksFor = Effect.fnUntraced(function*(c: Connection, kind: "chat.completions" | "completions", json: unknown) {
+  if (c.principal._tag === "Failure") return yield* c.principal.failure
+  const { type: _, ...body } = json as Record<string, unknown>
+  const { chunks } = yield* routeStream(kind === "chat.completions" ? chatEndpoint : completionsEndpoint, c.principal.success, body)
+  return chunks
+})
+
+const streamRequest = Effect.fnUntraced(function*(c: Connection, kind: "chat.completions" | "completions", json: unknown) {
+  yield* Stream.runForEach(yield* chunksFor(c, kind, json), c.write)
+  yield* c.send({ type: "done" })
+})
+
+const run = (c: Connection, kind: "chat.completions" | "completions", json: unknown) =>
+  Effect.scoped(streamRequest(c, kind, json)).pipe(
+    Effect.catchCause((cause) =>
+      Effect.flatMap(apiErrorFromCause(cause), (e) => (e === null ? Effect.failCause(cause as Cause.Cause<never>) : c.send(errorMessage(e))))
+    ),
+    Effect.provideService(Engine, c.engine)
+  )
+
+const handleMessage = Effect.fnUntraced(function*(c: Connection, text: string) {
+  const json = yield* parseJson(text)
+  const { type } = yield* decodeJson(WebSocketRequestType, json)
+  const busy = Option.isSome(yield* FiberHandle.get(c.running))
+  if (type === "cancel") {
+    if (!busy) return
+    yield* FiberHandle.clear(c.running)
+    return yield* c.send({ type: "done", cancelled: true })
+  }
+  if (busy) {
+    return yield* invalidRequest("A request is already running on this connection; wait for done or send {\"type\": \"cancel\"}.", null, "request_in_progress")
+  }
+  yield* FiberHandle.run(c.running, run(c, type, json))
+})
+
+const onMessage = (c: Connection, text: string) => handleMessage(c, text).pipe(Effect.catchTag("ApiError", (e) => c.send(errorMessage(e))))
 
 export const websocketRoute = HttpRouter.add(
   "GET",
@@ -49,51 +102,12 @@ export const websocketRoute = HttpRouter.add(
     const principal = yield* Effect.result(currentPrincipal)
     const write = (yield* socket.value.writer).write
     const send = (message: unknown) => write(JSON.stringify(message)).pipe(Effect.ignore)
-    const running = yield* FiberHandle.make<void, never>()
-
-    /**
-     * The request's chunks (JSON text, written as is), routed like the SSE endpoints; its gateway
-     * permit and upstream request live in the running request's scope.
-     */
-    const chunksFor = (kind: "chat.completions" | "completions", json: unknown) =>
-      Effect.gen(function*() {
-        if (principal._tag === "Failure") return yield* principal.failure
-        const { type: _, ...body } = json as Record<string, unknown>
-        const { chunks } = yield* routeStream(kind === "chat.completions" ? chatEndpoint : completionsEndpoint, principal.success, body)
-        return chunks
-      })
-
-    const run = (kind: "chat.completions" | "completions", json: unknown) =>
-      Effect.scoped(Effect.gen(function*() {
-        yield* Stream.runForEach(yield* chunksFor(kind, json), (text) => write(text).pipe(Effect.ignore))
-        yield* send({ type: "done" })
-      })).pipe(
-        Effect.catchCause((cause) =>
-          Effect.flatMap(apiErrorFromCause(cause), (e) => (e === null ? Effect.failCause(cause as Cause.Cause<never>) : send(errorMessage(e))))
-        ),
-        Effect.provideService(Engine, engine)
-      )
-
-    const onMessage = (text: string) =>
-      Effect.gen(function*() {
-        const json = yield* parseJson(text)
-        const { type } = yield* decodeJson(WebSocketRequestType, json)
-        const busy = Option.isSome(yield* FiberHandle.get(running))
-        if (type === "cancel") {
-          if (!busy) return
-          yield* FiberHandle.clear(running)
-          return yield* send({ type: "done", cancelled: true })
-        }
-        if (busy) {
-          return yield* invalidRequest("A request is already running on this connection; wait for done or send {\"type\": \"cancel\"}.", null, "request_in_progress")
-        }
-        yield* FiberHandle.run(running, run(type, json))
-      }).pipe(Effect.catchTag("ApiError", (e) => send(errorMessage(e))))
+    const connection: Connection = { principal, write: (text) => write(text).pipe(Effect.ignore), send, running: yield* FiberHandle.make<void, never>(), engine }
 
     // The reader fails with a SocketError when the socket closes (cleanly or not): that ends the loop,
     // and the handle's scope interrupts a running request, which aborts it in the engine.
     const pull = yield* Socket.readerString(socket.value)
-    yield* Effect.forever(Effect.flatMap(pull, (frames) => Effect.forEach(frames, onMessage, { discard: true }))).pipe(Effect.ignore)
+    yield* Effect.forever(Effect.flatMap(pull, (frames) => Effect.forEach(frames, (text) => onMessage(connection, text), { discard: true }))).pipe(Effect.ignore)
     return HttpServerResponse.empty()
   })
 )

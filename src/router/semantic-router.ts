@@ -55,15 +55,17 @@ export const bestRoute = <R extends { readonly threshold: number }>(query: Reado
 }
 
 export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: DeploymentConfig, pool: UpstreamPool): SemanticRouter => {
+    // Generators made once per router, not per request (see bench/scavenge-survivors.ts).
+    const fetchEmbeddings = Effect.fnUntraced(function*(input: ReadonlyArray<string>) {
+      const headers: Record<string, string> = embedder.apiKey === undefined ? {} : { authorization: `Bearer ${embedder.apiKey}` }
+      const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, headers, JSON.stringify({ model: embedder.model, input }))
+      const text = yield* readText(response)
+      if (response.status < 200 || response.status >= 300) return yield* Effect.fail(upstreamError(embedder.id, response.status, response.headers, text))
+      const json = JSON.parse(text) as { data: Array<{ index: number; embedding: Array<number> }> }
+      return [...json.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
+    })
     const embed = (input: ReadonlyArray<string>) =>
-      Effect.scoped(Effect.gen(function*() {
-        const headers: Record<string, string> = embedder.apiKey === undefined ? {} : { authorization: `Bearer ${embedder.apiKey}` }
-        const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, headers, JSON.stringify({ model: embedder.model, input }))
-        const text = yield* readText(response)
-        if (response.status < 200 || response.status >= 300) return yield* Effect.fail(upstreamError(embedder.id, response.status, response.headers, text))
-        const json = JSON.parse(text) as { data: Array<{ index: number; embedding: Array<number> }> }
-        return [...json.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
-      })).pipe(
+      Effect.scoped(fetchEmbeddings(input)).pipe(
         Effect.timeoutOrElse({ duration: EMBEDDING_TIMEOUT_MS, orElse: () => Effect.fail(unavailable("the embedding deployment timed out")) }),
         Effect.catchDefect((e) => Effect.fail(unavailable(String(e)))),
         Effect.mapError((e) => (e instanceof ApiError ? e : unavailable(e.message)))
@@ -81,14 +83,13 @@ export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: Depl
     })
     return {
       model: config.model,
-      resolve: (body) =>
-        Effect.gen(function*() {
-          const known = yield* routeEmbeddings
-          const [query] = yield* embed([queryText(body)])
-          const route = bestRoute(query, known)
-          if (route !== null) return { group: route.group, route: route.name }
-          if (config.defaultGroup !== undefined) return { group: config.defaultGroup, route: null }
-          return yield* Effect.fail(new ApiError({ status: 400, type: "invalid_request_error", message: "No semantic route matched this request, and no default_group is configured.", param: "model", code: "no_route_matched" }))
-        })
+      resolve: Effect.fnUntraced(function*(body: Readonly<Record<string, unknown>>) {
+        const known = yield* routeEmbeddings
+        const [query] = yield* embed([queryText(body)])
+        const route = bestRoute(query, known)
+        if (route !== null) return { group: route.group, route: route.name }
+        if (config.defaultGroup !== undefined) return { group: config.defaultGroup, route: null }
+        return yield* Effect.fail(new ApiError({ status: 400, type: "invalid_request_error", message: "No semantic route matched this request, and no default_group is configured.", param: "model", code: "no_route_matched" }))
+      })
     }
 }
