@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { Effect, Schedule, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { addFinalizerExit } from "../effect/scope-finalizer.ts"
 import { gatewayUnavailable, rateLimited, type GatewayError } from "./errors.ts"
 import { LimitStore, type AcquireResult, type Subject } from "./limits/limit-store.ts"
@@ -84,12 +84,30 @@ let leaseCounter = 0
 const nextLeaseId = () => leasePrefix + (leaseCounter++).toString(36)
 
 /**
+ * The parallel slots of running requests in a store whose slots expire (Redis), kept alive by one fiber
+ * for the whole process: every third of the lease TTL it refreshes each live lease (lease id -> the
+ * subjects holding a slot for it). An instance that dies stops refreshing, and its slots expire. Requests
+ * only add and remove their lease: no fiber, timer or finalizer of their own. Undefined for stores whose
+ * slots never expire (memory).
+ */
+const leaseRefresher = (store: LimitStore["Service"]): Effect.Effect<Map<string, ReadonlyArray<string>> | undefined, never, Scope.Scope> => {
+  const ttl = store.leaseTtlMs
+  if (ttl === undefined) return Effect.succeed(undefined)
+  const live = new Map<string, ReadonlyArray<string>>()
+  const refreshAll = Effect.suspend(() =>
+    Effect.forEach([...live], ([leaseId, ids]) =>
+      store.refresh(ids, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not refresh a parallel slot", e.cause))), { discard: true })
+  )
+  return Effect.as(Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(ttl / 3), refreshAll))), live)
+}
+
+/**
  * Admission against the principal's key and team limits in one atomic store step. A parallel slot is
  * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
  * slots expire (Redis) a fiber in that scope keeps the slot alive while the request runs.
  */
-export const makeAdmit = (store: LimitStore["Service"]): (principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope> =>
-  Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
+export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope>, never, Scope.Scope> =>
+  Effect.map(leaseRefresher(store), (live) => Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
     const holders = holdersOf(principal)
     if (holders.length === 0) return unlimitedPermit
     const subjects = holders.map((h) => h.subject)
@@ -102,6 +120,7 @@ export const makeAdmit = (store: LimitStore["Service"]): (principal: Principal, 
     const release = Effect.suspend(() => {
       if (released) return Effect.void
       released = true
+      live?.delete(leaseId)
       return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
     })
     // Acquire and register the release without a gap (uninterruptible), so an admitted lease always gets
@@ -113,14 +132,8 @@ export const makeAdmit = (store: LimitStore["Service"]): (principal: Principal, 
     ))
     if (!result.admitted) return yield* refusalError(holders, result, tokens)
 
-    if (store.leaseTtlMs !== undefined && parallelIds.length > 0) {
-      yield* Effect.suspend(() => (released ? Effect.void : store.refresh(parallelIds, leaseId))).pipe(
-        Effect.catch((e) => Effect.logWarning("gateway: could not refresh a parallel slot", e.cause)),
-        Effect.repeat(Schedule.spaced(store.leaseTtlMs / 3)),
-        Effect.delay(store.leaseTtlMs / 3),
-        Effect.forkScoped
-      )
-    }
+    // A slot that expires (Redis) is kept alive by the process's lease refresher until released.
+    if (live !== undefined && !released) live.set(leaseId, parallelIds)
 
     let counted = tokens
     const reconcile = (actualTokens: number) =>
@@ -139,4 +152,4 @@ export const makeAdmit = (store: LimitStore["Service"]): (principal: Principal, 
         : Effect.all([reconcile(actualTokens), release], { concurrency: 2, discard: true })
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
-  })
+  }))

@@ -95,7 +95,7 @@ export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOpti
       authenticate,
       authorizeModel,
       checkRequest: makeCheckRequest(options),
-      admit: makeAdmit(store),
+      admit: yield* makeAdmit(store),
       rateLimitHeaders: currentRateLimitHeaders
     })
   })
