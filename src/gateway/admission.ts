@@ -104,7 +104,7 @@ const leaseRefresher = (store: LimitStore["Service"]): Effect.Effect<Map<string,
 /**
  * Admission against the principal's key and team limits in one atomic store step. A parallel slot is
  * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
- * slots expire (Redis) a fiber in that scope keeps the slot alive while the request runs.
+ * slots expire (Redis) the process's lease refresher keeps the slot alive until it is released.
  */
 export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope>, never, Scope.Scope> =>
   Effect.map(leaseRefresher(store), (live) => Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
