@@ -27,6 +27,16 @@ export const onStreamExit = <E, R2>(finalizer: (exit: Exit.Exit<unknown, E>) => 
   }) as any) as Stream.Stream<A, E, R | R2>
 }
 
+/**
+ * Opens `self` in `scope` and pulls its first chunk (empty when the stream ended without one); `pull`
+ * reads the rest. Channel.toPullScoped, not Stream.toPull: the latter re-provides its context on every
+ * pull (copies of the whole service map, twice) and takes a semaphore; these pulls are sequential and run
+ * where the context is already right.
+ */
+export const pullFirst = <A, E, R>(self: Stream.Stream<A, E, R>, scope: Scope.Scope) =>
+  Effect.flatMap(Channel.toPullScoped(Stream.toChannel(self), scope), (pull) =>
+    Effect.map(Pull.catchDone(pull, () => Effect.succeed([] as ReadonlyArray<A>)), (first) => ({ pull, first })))
+
 /** `Stream.fromIterable(first)` then the chunks of `pull`, as one stream (what `Stream.concat` would make of them). */
 export const prependToPull = <A, E, R>(first: ReadonlyArray<A>, pull: Pull.Pull<ReadonlyArray<A>, E, void, R>): Stream.Stream<A, E, R> =>
   Stream.fromPull(Effect.sync(() => {

@@ -1,8 +1,8 @@
-import { Channel, Effect, Pull, Scope, Stream } from "effect"
+import { Effect, type Scope, Stream } from "effect"
 import type { Engine, EngineDelta, GenerateRequest } from "../actors/engine.ts"
 import { fromEngineError, type ApiError } from "./errors.ts"
 import { instrumentGeneration } from "./metrics.ts"
-import { prependToPull } from "../effect/stream-pull.ts"
+import { prependToPull, pullFirst } from "../effect/stream-pull.ts"
 
 /** An engine delta tagged with the prompt it belongs to (legacy completions take several prompts). */
 export interface PromptDelta extends EngineDelta {
@@ -37,14 +37,5 @@ export const generateAll = (
  * which the HTTP server keeps open until the response body is done (or the client is gone).
  */
 export const startStream = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Stream.Stream<A, E>, E, Scope.Scope> =>
-  startStreamOf(stream) as Effect.Effect<Stream.Stream<A, E>, E, Scope.Scope>
-
-// Made once (see bench/scavenge-survivors.ts); not generic, so startStream puts the types back.
-const startStreamOf = Effect.fnUntraced(function*(stream: Stream.Stream<unknown, unknown>) {
-  // Not Stream.toPull: it re-provides its context on every pull (copies of the whole service map, per
-  // token here); these pulls are sequential and run where the context is already right.
-  const pull = yield* Channel.toPullScoped(Stream.toChannel(stream), yield* Scope.Scope)
-  const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed(null)))
-  if (first === null) return Stream.empty
-  return prependToPull(first, pull)
-})
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.map(pullFirst(stream, scope), ({ first, pull }) => (first.length === 0 ? Stream.empty : prependToPull(first, pull))))

@@ -1,4 +1,4 @@
-import { Cause, Channel, Clock, Context, Effect, Exit, Option, Pull, Scope, Stream } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
 import { ApiError } from "../http/errors.ts"
 import { withTracedSpan } from "../observability/traced-span.ts"
@@ -15,7 +15,7 @@ import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { rank } from "./strategies.ts"
 import type { UsageMeter } from "./usage-meter.ts"
-import { onStreamExit, prependToPull } from "../effect/stream-pull.ts"
+import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -299,17 +299,6 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
         }
       ))
 
-  /** A stream attempt's first chunk: the upstream stream, pulled in the attempt's scope until it yields. */
-  const firstChunk = Effect.fnUntraced(function*(d: DeploymentState, call: ProviderCall, scope: Scope.Scope) {
-    const chunks = yield* d.provider.stream(call)
-    // toPullScoped, not Stream.toPull: the latter re-provides its context (a merge that copies the whole
-    // service map, twice) and takes a semaphore on every pull; these pulls are sequential and run where
-    // the context is already right.
-    const pull = yield* Channel.toPullScoped(Stream.toChannel(chunks), scope)
-    const first = yield* pull.pipe(Pull.catchDone(() => Effect.succeed([] as ReadonlyArray<string>)))
-    return { pull, first }
-  })
-
   /** One stream attempt: succeeds with the stream once its first chunk is in. */
   const streamAttempt = Effect.fnUntraced(function*(d: DeploymentState, call: ProviderCall, request: RouteRequest, requestScope: Scope.Scope) {
     // The attempt's own scope: closed at once when the attempt fails (the upstream request is aborted
@@ -319,7 +308,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
       tracked(
         d,
         request,
-        firstChunk(d, call, scope).pipe(
+        // The upstream stream, pulled in the attempt's scope until its first chunk.
+        Effect.flatMap(d.provider.stream(call), (chunks) => pullFirst(chunks, scope)).pipe(
           Scope.provide(scope),
           Effect.timeoutOrElse({ duration: d.config.streamTimeoutMs, orElse: () => Effect.fail(timedOut(d.config, "first chunk", d.config.streamTimeoutMs)) })
         ),
