@@ -50,7 +50,9 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
       yield* Effect.logInfo(`ledger: replayed ${leftover.lines.length} journaled rows`)
     }
     const journal = new Journal<SpendRow>(options.journalDir, encodeSpendRow, { sync: options.journalSync })
-    for (const file of leftover.files) journal.remove(file)
+    // A segment is deleted in the thread pool (see Journal.remove); the writer waits for it, not the event loop.
+    const removeSegment = (file: string) => Effect.callback<void>((resume) => journal.remove(file, () => resume(Effect.void)))
+    yield* Effect.forEach(leftover.files, removeSegment, { discard: true })
 
     // Segments taken from the journal whose write failed: retried first, kept on disk until stored.
     const unwritten: Array<{ readonly lines: ReadonlyArray<string>; readonly file: string }> = []
@@ -65,7 +67,7 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
         )
         if (!ok) return
         unwritten.shift()
-        journal.remove(segment.file)
+        yield* removeSegment(segment.file)
         yield* Metric.update(rowsWritten, segment.lines.length)
       }
     })
