@@ -33,12 +33,49 @@ const connectionError = (url: string, e: unknown) =>
 const bodyFailed = (e: Error) => new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })
 const bodyCutShort = () => new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })
 
+/** Where a request goes, as node:http's options: parsed once per URL (see `targetOf`). */
+interface RequestTarget {
+  readonly secure: boolean
+  readonly hostname: string
+  readonly port: string
+  readonly path: string
+  readonly auth: string | undefined
+}
+
+/**
+ * Upstream URLs are a deployment's api_base plus an endpoint, a small fixed set: each is parsed once.
+ * Given a URL string, node:http parses it and copies the result into a fresh options object on every
+ * request (~2 KB and a few microseconds each); the cap only guards against a config that makes URLs
+ * without end.
+ */
+const targets = new Map<string, RequestTarget>()
+const targetOf = (url: string): RequestTarget => {
+  let target = targets.get(url)
+  if (target === undefined) {
+    const u = new URL(url)
+    target = {
+      secure: u.protocol === "https:",
+      // node:http wants an IPv6 literal without its brackets.
+      hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
+      port: u.port,
+      path: u.pathname + u.search,
+      auth: u.username || u.password ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined
+    }
+    if (targets.size < 1024) targets.set(url, target)
+  }
+  return target
+}
+
 /** A POST of JSON through the pool, not yet sent (the caller attaches its listeners, then ends it with the body). */
 const postRequest = (pool: UpstreamPool, url: string, headers: Readonly<Record<string, string>>, body: string): http.ClientRequest => {
-  const secure = url.startsWith("https:")
-  return (secure ? https : http).request(url, {
+  const target = targetOf(url)
+  return (target.secure ? https : http).request({
+    hostname: target.hostname,
+    port: target.port,
+    path: target.path,
+    auth: target.auth,
     method: "POST",
-    agent: secure ? pool.https : pool.http,
+    agent: target.secure ? pool.https : pool.http,
     headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers }
   })
 }
