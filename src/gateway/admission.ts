@@ -29,9 +29,12 @@ export interface Permit {
    */
   readonly release: Effect.Effect<void>
   /**
-   * `reconcile(actualTokens)` and `release` for a request that is done. With a shared store (Redis) the
-   * two go out together, one round trip instead of two (they touch different keys, so order does not
-   * matter); in memory, one after the other.
+   * `reconcile(actualTokens)` and `release` for a request that is done. In memory, one after the other.
+   * With a shared store (Redis) the two are sent together and not waited for: the response does not pay
+   * a round trip for them (bench/gateway.ts with REDIS_URL). They are queued on this process's Redis
+   * connection before the response is written, so this instance's next acquire is ordered after them,
+   * and another instance's can only overtake them if the client's next request reaches it and its
+   * acquire reaches Redis faster than one command written here reaches Redis. Failures are logged.
    */
   readonly settle: (actualTokens: number) => Effect.Effect<void>
 }
@@ -149,7 +152,7 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     const settle = (actualTokens: number) =>
       store.leaseTtlMs === undefined
         ? Effect.andThen(reconcile(actualTokens), release)
-        : Effect.all([reconcile(actualTokens), release], { concurrency: 2, discard: true })
+        : Effect.asVoid(Effect.forkDetach(Effect.all([reconcile(actualTokens), release], { concurrency: 2, discard: true })))
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
   }))

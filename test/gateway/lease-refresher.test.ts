@@ -1,6 +1,7 @@
 import { NodeRedis } from "@effect/platform-node"
 import { layer } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Schedule, Scope } from "effect"
+import { createClient } from "redis"
 import { describe, expect } from "vitest"
 import { makeAdmit } from "../../src/gateway/admission.ts"
 import { LimitStore } from "../../src/gateway/limits/limit-store.ts"
@@ -40,6 +41,31 @@ describe("lease refresher", () => {
 
         yield* Scope.close(request, Exit.void)
         expect((yield* store.peek([subject]))[0].parallel).toBe(0)
+      }))
+
+    it.effect("settling does not wait for Redis's answer; the release lands once Redis takes writes again", () =>
+      Effect.gen(function*() {
+        const store = yield* LimitStore
+        const admit = yield* makeAdmit(store)
+        const principal = keyWithParallelLimit(uniqueName("key"))
+        const subject = { id: `key:${(principal as { key: { id: string } }).key.id}`, rpm: null, tpm: null, parallel: 1 }
+        const permit = yield* admit(principal, { estimatedTokens: 0 }).pipe(Scope.provide(yield* Scope.make()))
+
+        // Another connection makes Redis hold every write (scripts included) for up to 10 s.
+        const other = createClient({ url: REDIS_URL })
+        yield* Effect.promise(() => other.connect())
+        yield* Effect.promise(() => other.sendCommand(["CLIENT", "PAUSE", "10000", "WRITE"]))
+        // Waiting for Redis's reply would take the whole pause.
+        const settled = yield* Effect.exit(Effect.timeout(permit.settle(0), "2 seconds"))
+        yield* Effect.promise(() => other.sendCommand(["CLIENT", "UNPAUSE"]))
+        yield* Effect.promise(() => other.close())
+        expect(Exit.isSuccess(settled)).toBe(true)
+        // The release was sent all the same: the slot is free once Redis has run it.
+        const parallel = yield* store.peek([subject]).pipe(
+          Effect.map((usage) => usage[0].parallel),
+          Effect.repeat({ until: (n) => n === 0, times: 50, schedule: Schedule.spaced("20 millis") })
+        )
+        expect(parallel).toBe(0)
       }))
   })
 })
