@@ -139,20 +139,21 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     if (live !== undefined && !released) live.set(leaseId, parallelIds)
 
     let counted = tokens
-    const reconcile = (actualTokens: number) =>
+    const reconcileWith = (actualTokens: number, last: boolean) =>
       Effect.suspend(() => {
         const actual = Math.max(0, Math.ceil(actualTokens))
         const delta = actual - counted
         counted = actual
-        return delta === 0 || tokenIds.length === 0
+        return tokenIds.length === 0 || (delta === 0 && !last)
           ? Effect.void
-          : store.reconcile(tokenIds, leaseId, delta).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
+          : store.reconcile(tokenIds, leaseId, delta, last).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
       })
+    const reconcile = (actualTokens: number) => reconcileWith(actualTokens, false)
 
     const settle = (actualTokens: number) =>
       store.leaseTtlMs === undefined
-        ? Effect.andThen(reconcile(actualTokens), release)
-        : Effect.asVoid(Effect.forkDetach(Effect.all([reconcile(actualTokens), release], { concurrency: 2, discard: true })))
+        ? Effect.andThen(reconcileWith(actualTokens, true), release)
+        : Effect.asVoid(Effect.forkDetach(Effect.all([reconcileWith(actualTokens, true), release], { concurrency: 2, discard: true })))
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
   }))

@@ -124,3 +124,20 @@ describe("Redis lease expiry", () => {
       }))
   })
 })
+
+describe("memory limit store: per-request memory", () => {
+  layer(memoryLimitStoreLayer({ windowMs: WINDOW_MS }), { excludeTestServices: true })((it) => {
+    it.effect("a lease's last reconcile still counts, and then the store forgets the lease", () =>
+      Effect.gen(function*() {
+        const limits = yield* LimitStore
+        const s = subject({ tpm: 100 })
+        const first = lease()
+        expect((yield* limits.acquire({ subjects: [s], leaseId: first, tokens: 60 })).admitted).toBe(true)
+        yield* limits.reconcile([s.id], first, -10, true)
+        expect((yield* limits.peek([s]))[0].tokens).toBe(50)
+        // Nothing is kept to find the lease's entry by: a later call changes nothing.
+        yield* limits.reconcile([s.id], first, -10)
+        expect((yield* limits.peek([s]))[0].tokens).toBe(50)
+      }))
+  })
+})

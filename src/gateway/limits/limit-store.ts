@@ -59,8 +59,12 @@ export class LimitStore extends Context.Service<LimitStore, {
     readonly leaseId: string
     readonly tokens: number
   }) => Effect.Effect<AcquireResult, LimitStoreError>
-  /** Adds `deltaTokens` (may be negative) to the lease's entry, in the window it was admitted in. */
-  readonly reconcile: (subjectIds: ReadonlyArray<string>, leaseId: string, deltaTokens: number) => Effect.Effect<void, LimitStoreError>
+  /**
+   * Adds `deltaTokens` (may be negative) to the lease's entry, in the window it was admitted in. `last`:
+   * the request is over and the lease will not be reconciled again, so a store may forget which entry
+   * it was (the caller makes this last call even when the delta is 0).
+   */
+  readonly reconcile: (subjectIds: ReadonlyArray<string>, leaseId: string, deltaTokens: number, last?: boolean) => Effect.Effect<void, LimitStoreError>
   /** Frees the lease's parallel slots. */
   readonly release: (subjectIds: ReadonlyArray<string>, leaseId: string) => Effect.Effect<void, LimitStoreError>
   /**

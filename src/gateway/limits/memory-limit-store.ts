@@ -5,7 +5,10 @@ import { refusal } from "./refusal.ts"
 
 interface SubjectState {
   readonly log: SlidingLog
+  /** Leases holding a parallel slot. */
   readonly leases: Set<string>
+  /** Leases whose tokens may still be reconciled, with their entry in the log (until their last reconcile). */
+  readonly reconcilable: Map<string, number>
 }
 
 /**
@@ -20,14 +23,14 @@ export const makeMemoryLimitStore = (options: { readonly windowMs?: number } = {
     const state = (id: string): SubjectState => {
       let s = states.get(id)
       if (s === undefined) {
-        s = { log: new SlidingLog(windowMs), leases: new Set() }
+        s = { log: new SlidingLog(windowMs), leases: new Set(), reconcilable: new Map() }
         states.set(id, s)
       }
       return s
     }
     /** Forget subjects with nothing left in their window, so idle keys cost no memory. */
     const tidy = (id: string, s: SubjectState) => {
-      if (s.log.isEmpty && s.leases.size === 0) states.delete(id)
+      if (s.log.isEmpty && s.leases.size === 0 && s.reconcilable.size === 0) states.delete(id)
     }
     const usageOf = (s: SubjectState, now: number): SubjectUsage => ({
       requests: s.log.requests,
@@ -55,7 +58,10 @@ export const makeMemoryLimitStore = (options: { readonly windowMs?: number } = {
       }
       subjects.forEach((subject, i) => {
         const s = current[i]
-        if (subject.rpm !== null || subject.tpm !== null) s.log.add(now, leaseId, tokens)
+        if (subject.rpm !== null || subject.tpm !== null) {
+          const entry = s.log.add(now, tokens)
+          if (subject.tpm !== null) s.reconcilable.set(leaseId, entry)
+        }
         if (subject.parallel !== null) s.leases.add(leaseId)
       })
       return { admitted: true, usage: current.map((c) => usageOf(c, now)) }
@@ -63,9 +69,18 @@ export const makeMemoryLimitStore = (options: { readonly windowMs?: number } = {
 
     return LimitStore.of({
       acquire: ({ subjects, leaseId, tokens }) => Effect.map(Clock.currentTimeMillis, (now) => acquire(subjects, leaseId, tokens, now)),
-      reconcile: (ids, leaseId, delta) =>
+      reconcile: (ids, leaseId, delta, last) =>
         Effect.sync(() => {
-          for (const id of ids) states.get(id)?.log.adjust(leaseId, delta)
+          for (const id of ids) {
+            const s = states.get(id)
+            const entry = s?.reconcilable.get(leaseId)
+            if (s === undefined || entry === undefined) continue
+            s.log.adjust(entry, delta)
+            if (last) {
+              s.reconcilable.delete(leaseId)
+              tidy(id, s)
+            }
+          }
         }),
       release: (ids, leaseId) =>
         Effect.sync(() => {

@@ -57,8 +57,9 @@ export const makeRedisLimitStore = (options: RedisLimitStoreOptions = {}) =>
           r.admitted
             ? { admitted: true, usage: r.usage }
             : { admitted: false, subject: r.subject, axis: r.axis, retryAfterMs: r.retryAfterMs, usage: r.usage }),
+      // (Entries live in Redis under the lease id: nothing to forget on the last call.)
       reconcile: (ids, leaseId, delta) =>
-        ids.length === 0 ? Effect.void : Effect.asVoid(runReconcile(ids.map((id) => keysOf(id).tok), leaseId, delta)).pipe(Effect.mapError(fail("reconcile"))),
+        ids.length === 0 || delta === 0 ? Effect.void : Effect.asVoid(runReconcile(ids.map((id) => keysOf(id).tok), leaseId, delta)).pipe(Effect.mapError(fail("reconcile"))),
       release: (ids, leaseId) =>
         ids.length === 0 ? Effect.void : Effect.asVoid(runRelease(ids.map((id) => keysOf(id).par), leaseId)).pipe(Effect.mapError(fail("release"))),
       refresh: (ids, leaseId) =>
