@@ -32,5 +32,48 @@ export interface SpendRow {
 /** ok: the response completed; error: it failed; aborted: the client went away first. */
 export type SpendStatus = "ok" | "error" | "aborted"
 
-/** A row as a journal line (dates as ISO strings), which is also how it travels to the database. */
-export const encodeSpendRow = (row: SpendRow): string => JSON.stringify(row)
+/**
+ * A row as a journal line (dates as ISO strings), which is also how it travels to the database. Every
+ * request makes one, so the dates are formatted first: an object with a Date in it takes JSON.stringify
+ * off its fast path (Date#toJSON): 9 us a row instead of 2.4-3 (bench/spend-row-encode.ts).
+ */
+export const encodeSpendRow = (row: SpendRow): string =>
+  JSON.stringify({
+    request_id: row.request_id,
+    key_id: row.key_id,
+    key_prefix: row.key_prefix,
+    team_id: row.team_id,
+    operation: row.operation,
+    model_group: row.model_group,
+    deployment: row.deployment,
+    provider: row.provider,
+    response_model: row.response_model,
+    status: row.status,
+    error_type: row.error_type,
+    input_tokens: row.input_tokens,
+    cached_input_tokens: row.cached_input_tokens,
+    output_tokens: row.output_tokens,
+    cost: row.cost,
+    start_time: isoTime(row.start_time),
+    first_token_time: row.first_token_time === null ? null : isoTime(row.first_token_time),
+    end_time: isoTime(row.end_time),
+    cache_hit: row.cache_hit,
+    tags: row.tags
+  })
+
+/**
+ * Date#toISOString, with the part up to the second reused while the second lasts (toISOString is a
+ * runtime call of ~1 us; a request's dates fall in the same second or the next).
+ */
+const isoTime = (date: Date): string => {
+  const ms = date.getTime()
+  const second = Math.floor(ms / 1000)
+  if (second !== cachedSecond) {
+    cachedSecond = second
+    cachedPrefix = date.toISOString().slice(0, -4) // "YYYY-MM-DDTHH:MM:SS."
+  }
+  const millis = ms - second * 1000
+  return cachedPrefix + (millis < 10 ? "00" : millis < 100 ? "0" : "") + millis + "Z"
+}
+let cachedSecond = NaN
+let cachedPrefix = ""
