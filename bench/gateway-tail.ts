@@ -127,23 +127,33 @@ try {
     // Spans are in arrival order, as the samples are: the span that started within the sample, and the
     // upstream call that started within that span.
     while (j < spans.length && spans[j][0] < s.start) j++
-    if (!(j < spans.length && spans[j][0] <= s.start + s.us / 1000)) return { server: NaN, upstream: NaN }
+    if (!(j < spans.length && spans[j][0] <= s.start + s.us / 1000)) return { server: NaN, upstream: NaN, before: NaN, after: NaN }
     const [a, b] = spans[j]
     while (k < calls.length && calls[k][0] < a) k++
-    const upstream = k < calls.length && calls[k][0] <= b ? (calls[k][1] - calls[k][0]) * 1000 : NaN
-    return { server: (b - a) * 1000, upstream }
+    if (!(k < calls.length && calls[k][0] <= b)) return { server: (b - a) * 1000, upstream: NaN, before: NaN, after: NaN }
+    const [c, d] = calls[k]
+    return { server: (b - a) * 1000, upstream: (d - c) * 1000, before: (c - a) * 1000, after: (b - d) * 1000 }
   })
   const serverUs = matched.map((m) => m.server)
   const slow = mine.map((s, i) => ({ ...s, ...matched[i] })).filter((s) => s.us > 2500 && !Number.isNaN(s.server))
   const overlapsGc = (s: Sample) => gcPauses.some((g) => g.end >= s.start && g.end - g.ms <= s.start + s.us / 1000 + 1)
   const sum = (xs: ReadonlyArray<number>) => Math.round(xs.reduce((a, b) => a + b, 0))
   const serverSorted = serverUs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+  const spread = (xs: ReadonlyArray<number>) => {
+    const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+    return { p50: q(s, 0.5), p90: q(s, 0.9), p99: q(s, 0.99), max: Math.round(s[s.length - 1]) }
+  }
   const result = {
     machine: machineInfo(),
     setup: { requests, rounds, inferlineNodeFlags: inferlineFlags, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" },
     microsPerRequest: Object.fromEntries(targets.map((t, i) => [t.name, distribution(samples[i])])),
     inferlineUpstreamCall: (() => { const u = matched.map((m) => m.upstream).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b); return { p50: q(u, 0.5), p90: q(u, 0.9), p99: q(u, 0.99), max: Math.round(u[u.length - 1]) } })(),
     inferlineServerSide: { p50: q(serverSorted, 0.5), p90: q(serverSorted, 0.9), p99: q(serverSorted, 0.99), max: Math.round(serverSorted[serverSorted.length - 1]) },
+    // Inferline's own work around the upstream call: from the request event to the upstream request's
+    // start (auth, admission, routing, building the request), and from the upstream response's end to
+    // the response's finish (parsing, usage, ledger journal, metrics, writing).
+    inferlineBeforeUpstream: spread(matched.map((m) => m.before)),
+    inferlineAfterUpstream: spread(matched.map((m) => m.after)),
     inferlineSlowRequests: {
       note: "requests over 2.5 ms through Inferline: time inside its HTTP server vs outside it, and how many overlap one of its GC pauses",
       count: slow.length,
