@@ -119,17 +119,35 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     const leaseId = nextLeaseId()
     const tokens = Math.max(0, Math.ceil(request.estimatedTokens))
 
+    // The lease's bookkeeping is taken eagerly by whoever settles or closes it (the `take*` functions
+    // update it when called and return the store call still to run), so a settle that hands its store
+    // calls to a detached fiber (Redis) can never race the scope's finalizer over them.
+    // Tokens counted so far; the last reconcile (settle, or the scope closing) lets a store forget the
+    // lease, and later ones are ignored.
+    let counted = tokens
+    let reconciledLast = false
+    const takeReconcile = (actualTokens: number, last: boolean): Effect.Effect<void> => {
+      if (reconciledLast) return Effect.void
+      reconciledLast = last
+      const actual = Math.max(0, Math.ceil(actualTokens))
+      const delta = actual - counted
+      counted = actual
+      return tokenIds.length === 0 || (delta === 0 && !last)
+        ? Effect.void
+        : store.reconcile(tokenIds, leaseId, delta, last).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
+    }
     let released = parallelIds.length === 0
-    const release = Effect.suspend(() => {
+    const takeRelease = (): Effect.Effect<void> => {
       if (released) return Effect.void
       released = true
       live?.delete(leaseId)
       return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
-    })
-    // Acquire and register the release without a gap (uninterruptible), so an admitted lease always gets
-    // its release. Not Effect.acquireRelease: see addFinalizerExit.
+    }
+    // Acquire and register the lease's closing without a gap (uninterruptible), so an admitted lease
+    // always gets its release, and its last reconcile (a no-op if settle made it) so the store can forget
+    // it even when the caller only ever calls `reconcile`. Not Effect.acquireRelease: see addFinalizerExit.
     const result = yield* Effect.uninterruptible(store.acquire({ subjects, leaseId, tokens }).pipe(
-      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => release) : Effect.void)),
+      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.andThen(takeReconcile(counted, true), takeRelease()))) : Effect.void)),
       Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
       Effect.mapError(() => gatewayUnavailable("rate-limit store"))
     ))
@@ -138,22 +156,15 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     // A slot that expires (Redis) is kept alive by the process's lease refresher until released.
     if (live !== undefined && !released) live.set(leaseId, parallelIds)
 
-    let counted = tokens
-    const reconcileWith = (actualTokens: number, last: boolean) =>
-      Effect.suspend(() => {
-        const actual = Math.max(0, Math.ceil(actualTokens))
-        const delta = actual - counted
-        counted = actual
-        return tokenIds.length === 0 || (delta === 0 && !last)
-          ? Effect.void
-          : store.reconcile(tokenIds, leaseId, delta, last).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
-      })
-    const reconcile = (actualTokens: number) => reconcileWith(actualTokens, false)
-
+    const reconcile = (actualTokens: number) => Effect.suspend(() => takeReconcile(actualTokens, false))
+    const release = Effect.suspend(takeRelease)
     const settle = (actualTokens: number) =>
-      store.leaseTtlMs === undefined
-        ? Effect.andThen(reconcileWith(actualTokens, true), release)
-        : Effect.asVoid(Effect.forkDetach(Effect.all([reconcileWith(actualTokens, true), release], { concurrency: 2, discard: true })))
+      Effect.suspend(() => {
+        const reconciling = takeReconcile(actualTokens, true), releasing = takeRelease()
+        return store.leaseTtlMs === undefined
+          ? Effect.andThen(reconciling, releasing)
+          : Effect.asVoid(Effect.forkDetach(Effect.all([reconciling, releasing], { concurrency: 2, discard: true })))
+      })
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
   }))
