@@ -51,7 +51,7 @@ export const recordGenAiMetrics = (m: GenAiMeasurement): Effect.Effect<void> =>
         timeToFirstToken(attrs).updateUnsafe(m.ttftSeconds, context)
         if (m.outputTokens > 1) timePerOutputToken(attrs).updateUnsafe((m.durationSeconds - m.ttftSeconds) / (m.outputTokens - 1), context)
       }
-      tokenUsage({ ...attrs, "gen_ai.token.type": "input" }).updateUnsafe(m.inputTokens, context)
-      tokenUsage({ ...attrs, "gen_ai.token.type": "output" }).updateUnsafe(m.outputTokens, context)
+      tokenUsage(attrs, "gen_ai.token.type", "input").updateUnsafe(m.inputTokens, context)
+      tokenUsage(attrs, "gen_ai.token.type", "output").updateUnsafe(m.outputTokens, context)
     })
   )
