@@ -143,11 +143,13 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
       live?.delete(leaseId)
       return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
     }
+    /** The lease's last reconcile and its release, taken now; the store calls left to run, in that order. */
+    const takeClose = (actualTokens: number) => [takeReconcile(actualTokens, true), takeRelease()] as const
     // Acquire and register the lease's closing without a gap (uninterruptible), so an admitted lease
     // always gets its release, and its last reconcile (a no-op if settle made it) so the store can forget
     // it even when the caller only ever calls `reconcile`. Not Effect.acquireRelease: see addFinalizerExit.
     const result = yield* Effect.uninterruptible(store.acquire({ subjects, leaseId, tokens }).pipe(
-      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.andThen(takeReconcile(counted, true), takeRelease()))) : Effect.void)),
+      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.all(takeClose(counted), { discard: true }))) : Effect.void)),
       Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
       Effect.mapError(() => gatewayUnavailable("rate-limit store"))
     ))
@@ -160,10 +162,10 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     const release = Effect.suspend(takeRelease)
     const settle = (actualTokens: number) =>
       Effect.suspend(() => {
-        const reconciling = takeReconcile(actualTokens, true), releasing = takeRelease()
+        const closing = takeClose(actualTokens)
         return store.leaseTtlMs === undefined
-          ? Effect.andThen(reconciling, releasing)
-          : Effect.asVoid(Effect.forkDetach(Effect.all([reconciling, releasing], { concurrency: 2, discard: true })))
+          ? Effect.all(closing, { discard: true })
+          : Effect.asVoid(Effect.forkDetach(Effect.all(closing, { concurrency: 2, discard: true })))
       })
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
