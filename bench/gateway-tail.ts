@@ -9,7 +9,7 @@
  * request event), the part inside its server spent waiting for the upstream call (the mock) is given, and
  * the slow requests that overlap a GC pause of Inferline (node --trace-gc) are counted.
  *
- *   node bench/gateway-tail.ts [--requests 6000] [--rounds 3] [--inferline-node-flags="--some-v8-flag"]
+ *   node bench/gateway-tail.ts [--requests 6000] [--rounds 3] [--warmup 40000] [--samples FILE] [--inferline-node-flags="--some-v8-flag"]
  *
  * Writes bench/results/gateway-tail-*.json with the machine and commit.
  */
@@ -28,6 +28,10 @@ const { values: args } = parseArgs({
   options: {
     requests: { type: "string", default: "6000" },
     rounds: { type: "string", default: "3" },
+    /** Warm-up requests per target (V8 is still optimizing after a few thousand; see bench/gateway.ts). */
+    warmup: { type: "string", default: "40000" },
+    /** Writes every sample and the slow requests' breakdown to this JSON file. */
+    samples: { type: "string" },
     /** Extra node flags for the Inferline process (e.g. V8 flags under test), space-separated. */
     "inferline-node-flags": { type: "string", default: "" }
   }
@@ -106,7 +110,7 @@ const sequential = async (t: typeof targets[number], n: number, into: Array<Samp
 }
 
 try {
-  for (const t of targets) await sequential(t, 1000, []) // warm-up
+  for (const t of targets) await sequential(t, Number(args.warmup), []) // warm-up
   gcPauses.length = 0
   const samples = targets.map(() => [] as Array<Sample>)
   for (let r = 0; r < rounds; r++) for (const [i, t] of targets.entries()) await sequential(t, requests / rounds, samples[i])
@@ -145,7 +149,7 @@ try {
   }
   const result = {
     machine: machineInfo(),
-    setup: { requests, rounds, inferlineNodeFlags: inferlineFlags, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" },
+    setup: { requests, rounds, warmup: Number(args.warmup), ledgerBatchRows: process.env.INFERLINE_LEDGER_BATCH_ROWS ?? "default", inferlineNodeFlags: inferlineFlags, database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite", limits: process.env.REDIS_URL ? "redis (REDIS_URL)" : "memory" },
     microsPerRequest: Object.fromEntries(targets.map((t, i) => [t.name, distribution(samples[i])])),
     inferlineUpstreamCall: (() => { const u = matched.map((m) => m.upstream).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b); return { p50: q(u, 0.5), p90: q(u, 0.9), p99: q(u, 0.99), max: Math.round(u[u.length - 1]) } })(),
     inferlineServerSide: { p50: q(serverSorted, 0.5), p90: q(serverSorted, 0.9), p99: q(serverSorted, 0.99), max: Math.round(serverSorted[serverSorted.length - 1]) },
@@ -164,6 +168,10 @@ try {
     },
     inferlineGcPauses: { count: gcPauses.length, totalMs: Math.round(gcPauses.reduce((a, g) => a + g.ms, 0)), maxMs: Math.max(0, ...gcPauses.map((g) => g.ms)) }
   }
+  // Every sample ([start in ms since the epoch, us]) per target, the slow ones' breakdown and the GC pauses:
+  // for lining requests up with a scheduler trace (perf sched record -k CLOCK_MONOTONIC; convert with the
+  // realtime - monotonic offset taken at the time).
+  if (args.samples !== undefined) fs.writeFileSync(args.samples, JSON.stringify({ targets: targets.map((t) => t.name), samples: samples.map((x) => x.map((y) => [y.start, y.us])), slow, gcPauses }))
   console.log(JSON.stringify(result, null, 2))
   console.log(`wrote ${writeResult("gateway-tail", result)}`)
 } finally {

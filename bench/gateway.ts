@@ -10,7 +10,7 @@
  * Four processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
  * Inferline.
  *
- *   node bench/gateway.ts [--requests 3000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
+ *   node bench/gateway.ts [--requests 3000] [--warmup 40000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
  *
  * Writes bench/results/gateway-*.json with the machine and commit.
  */
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
   options: {
     role: { type: "string", default: "driver" },
     requests: { type: "string", default: "3000" },
+    /** Warm-up requests per path before measuring (and a quarter as many streams); see drive(). */
+    warmup: { type: "string", default: "40000" },
     duration: { type: "string", default: "8" },
     connections: { type: "string", default: "50" },
     upstream: { type: "string" },
@@ -189,10 +191,14 @@ const drive = async () => {
     { name: "inferline", port: inferline.port, headers: auth }
   ] as const
   try {
-    // Warm every path (JIT, connection pools, key cache).
+    // Warm every path (JIT, connection pools, key cache). V8 keeps optimizing for tens of thousands of
+    // requests: with 1,000 warm-up requests, TurboFan was still compiling in the measured window (in
+    // Inferline's V8 worker threads, whose bursts then hold a core the chain needs), and the 1-connection
+    // p99 of all three paths came out 2x their steady state (see bench/gateway-tail.ts --warmup).
+    const warmup = Number(args.warmup)
     for (const t of targets) {
-      await sequential(t.port, CHAT_BODY, t.headers, 1000, false)
-      await sequential(t.port, STREAM_BODY, t.headers, 300, true)
+      await sequential(t.port, CHAT_BODY, t.headers, warmup, false)
+      await sequential(t.port, STREAM_BODY, t.headers, Math.ceil(warmup / 4), true)
     }
     // Interleaved rounds, so drift (thermal, other load) hits every path alike.
     const whole = targets.map(() => [] as Array<number>), first = targets.map(() => [] as Array<number>)
@@ -214,7 +220,8 @@ const drive = async () => {
     const result = {
       machine: machineInfo(),
       setup: {
-        requestsPerLatencyRun: requests, connections, durationSeconds: duration,
+        requestsPerLatencyRun: requests, warmupPerPath: Number(args.warmup), connections, durationSeconds: duration,
+        ledgerBatchRows: process.env.INFERLINE_LEDGER_BATCH_ROWS ?? "default",
         note: "mock upstream, bare pass-through proxy, Inferline and the load generator are separate processes on the same machine",
         database: inferline.database, limits: inferline.limits
       },

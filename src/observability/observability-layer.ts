@@ -3,7 +3,7 @@ import { priceTableFromRouterConfig } from "../router/price-table.ts"
 import { Effect, Layer, Metric } from "effect"
 import type { SqlClient } from "effect/sql"
 import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
-import { DEFAULT_JOURNAL_DIR, ledgerLayer, type Ledger } from "../ledger/ledger.ts"
+import { ledgerLayer, ledgerOptionsFromEnv, type Ledger } from "../ledger/ledger.ts"
 import { priceTableFromEnv } from "../ledger/price-table.ts"
 import { otlpLayerFromEnv } from "./otlp.ts"
 import { captureContentFromEnv, requestObserverLayer } from "./request-observer.ts"
@@ -28,7 +28,7 @@ export const observabilityLayerFromEnv = (options: {
       priceTable: options.router === undefined ? prices : priceTableFromRouterConfig(options.router, prices),
       captureContent: captureContentFromEnv(env)
     })
-    const ledger = ledgerLayer({ journalDir: env.INFERLINE_LEDGER_DIR || DEFAULT_JOURNAL_DIR, journalSync: env.INFERLINE_LEDGER_FSYNC === "always" ? "always" : "interval" })
+    const ledger = ledgerLayer(ledgerOptionsFromEnv(env))
     const otlp = otlpLayerFromEnv(options.serviceVersion).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, options.metricRegistry)))
     return observer.pipe(
       Layer.provideMerge(budgetsLayer(budgetOptionsFromEnv(env))),

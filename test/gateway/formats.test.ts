@@ -66,4 +66,18 @@ describe("request ids", () => {
     expect(requestIdFor("x".repeat(128))).toBe("x".repeat(128))
     for (const bad of [undefined, "", "x".repeat(129), "a b", "a\r\nb", "ü"]) expect(requestIdFor(bad)).toMatch(/^req_[0-9a-f]{32}$/)
   })
+
+  it("makes ids that sort in the order they were made (across milliseconds) and do not repeat", async () => {
+    const ids: Array<string> = []
+    for (let i = 0; i < 5; i++) {
+      for (let j = 0; j < 200; j++) ids.push(requestIdFor(undefined))
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    expect(new Set(ids).size).toBe(ids.length)
+    const firstOfEachMs = ids.filter((id, i) => i === 0 || id.slice(0, 16) !== ids[i - 1].slice(0, 16))
+    expect(firstOfEachMs.length).toBeGreaterThanOrEqual(5)
+    expect([...firstOfEachMs].sort()).toEqual(firstOfEachMs)
+    expect(Number.parseInt(ids[0].slice(4, 16), 16)).toBeLessThanOrEqual(Date.now())
+    expect(Number.parseInt(ids[0].slice(4, 16), 16)).toBeGreaterThan(Date.now() - 60_000)
+  })
 })

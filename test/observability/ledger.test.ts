@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
-import { Ledger, ledgerLayer } from "../../src/ledger/ledger.ts"
+import { DEFAULT_JOURNAL_DIR, Ledger, ledgerLayer, ledgerOptionsFromEnv } from "../../src/ledger/ledger.ts"
 import { costOf, parsePriceTable, priceFor } from "../../src/ledger/price-table.ts"
 import { spendLogs, spendReport } from "../../src/ledger/spend-queries.ts"
 import type { SpendRow } from "../../src/ledger/spend-row.ts"
@@ -23,6 +23,19 @@ describe("price table", () => {
   it("bills cached input at the cached price and defaults to free", () => {
     expect(costOf(priceFor(prices, "local", "m"), { inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 1_000_000 })).toBeCloseTo(0.6 + 0.2 + 2)
     expect(costOf(priceFor(prices, "other", "m"), { inputTokens: 5, cachedInputTokens: 0, outputTokens: 5 })).toBe(0)
+  })
+})
+
+describe("ledger options from the environment", () => {
+  it("reads batch rows and flush interval, and names the variable of a bad value", () => {
+    expect(ledgerOptionsFromEnv({})).toEqual({ journalDir: DEFAULT_JOURNAL_DIR, journalSync: "interval", batchSize: undefined, flushInterval: undefined })
+    const o = ledgerOptionsFromEnv({ INFERLINE_LEDGER_DIR: "/j", INFERLINE_LEDGER_FSYNC: "always", INFERLINE_LEDGER_BATCH_ROWS: "2000", INFERLINE_LEDGER_FLUSH_MS: "250" })
+    expect(o).toMatchObject({ journalDir: "/j", journalSync: "always", batchSize: 2000 })
+    expect(Duration.toMillis(Duration.fromInputUnsafe(o.flushInterval!))).toBe(250)
+    for (const bad of ["0", "-5", "1.5", "many"]) {
+      expect(() => ledgerOptionsFromEnv({ INFERLINE_LEDGER_BATCH_ROWS: bad })).toThrow(/INFERLINE_LEDGER_BATCH_ROWS/)
+      expect(() => ledgerOptionsFromEnv({ INFERLINE_LEDGER_FLUSH_MS: bad })).toThrow(/INFERLINE_LEDGER_FLUSH_MS/)
+    }
   })
 })
 
@@ -60,6 +73,21 @@ describe("ledger on PostgreSQL", () => {
       expect(logs).toHaveLength(5)
       // The journal is emptied once its rows are stored.
       expect(fs.readdirSync(dir).filter((f) => fs.statSync(`${dir}/${f}`).size > 0)).toEqual([])
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+
+  it.live("a full batch is written at once, without waiting for the flush interval", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const stored = sql<{ n: string }>`SELECT count(*) AS n FROM spend_logs`.pipe(Effect.map(([{ n }]) => Number(n)))
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        yield* Effect.forEach(Array.from({ length: 9 }, (_, i) => row(`b${i}`)), ledger.record, { discard: true })
+        yield* Effect.sleep("300 millis")
+        expect(yield* stored).toBe(0) // under the batch size: waits for the (hour-long) interval
+        yield* ledger.record(row("b9"))
+        const n = yield* stored.pipe(Effect.repeat({ until: (n) => n === 10, schedule: Schedule.spaced("20 millis"), times: 100 }))
+        expect(n).toBe(10)
+      }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("batch"), batchSize: 10, flushInterval: "1 hour" })))
     }).pipe(Effect.provide(postgresSchemaLayer())))
 
   it.live("replays a journal left by a killed process exactly once, even if part of it was stored", () =>
