@@ -144,7 +144,18 @@ export const chatEndpoint: RoutedEndpoint = {
       response: (deltas) => chatCompletion(chat, deltas),
       chunks: (deltas) => chatChunks(chat, deltas)
     })),
-  messages: (body) => (Array.isArray(body.messages) ? body.messages.length : undefined)
+  messages: (body) => (Array.isArray(body.messages) ? body.messages.length : undefined),
+  shapeError: (body) => {
+    const messages = body.messages
+    if (!Array.isArray(messages) || messages.length === 0) return invalidRequest("`messages` must be a non-empty array of message objects.", "messages")
+    for (let i = 0; i < messages.length; i++) {
+      const m: unknown = messages[i]
+      if (typeof m !== "object" || m === null || Array.isArray(m) || typeof (m as { role?: unknown }).role !== "string") {
+        return invalidRequest(`messages[${i}] must be an object with a string \`role\`.`, `messages[${i}]`)
+      }
+    }
+    return undefined
+  }
 }
 
 /** POST /v1/chat/completions, through the gateway and the router (src/router). */

@@ -4,7 +4,7 @@ import { Engine, type GenerateRequest } from "../actors/engine.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "../router/http/routed-request.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
 import { decodeJson } from "./body.ts"
-import { orErrorResponse, type ApiError } from "./errors.ts"
+import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
 import type { PromptDelta } from "./generate.ts"
 import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
 import { checkModel, checkPromptLength, completionPrompts, type Prompt } from "./prompt.ts"
@@ -182,7 +182,15 @@ export const completionsEndpoint: RoutedEndpoint = {
       response: (deltas) => completion(prepared, deltas),
       chunks: (deltas) => completionChunks(prepared, deltas)
     })),
-  messages: () => undefined
+  messages: () => undefined,
+  // OpenAI's prompt: a string, or a non-empty array of strings, of token ids, or of token-id arrays.
+  shapeError: (body) => {
+    const prompt = body.prompt
+    const tokens = (x: unknown) => Array.isArray(x) && x.length > 0 && x.every(Number.isInteger)
+    const ok = typeof prompt === "string" ||
+      (Array.isArray(prompt) && prompt.length > 0 && (prompt.every((p) => typeof p === "string") || tokens(prompt) || prompt.every(tokens)))
+    return ok ? undefined : invalidRequest("`prompt` must be a string, or a non-empty array of strings, of token ids or of token-id arrays.", "prompt")
+  }
 }
 
 /** POST /v1/completions, through the gateway and the router (src/router). */

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
+import { postJson } from "../http/support/server.ts"
 import { chat, MODEL, openAiDeployment, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
 
 /**
@@ -76,6 +77,33 @@ describe("retries and fallbacks", () => {
     expect(bad.status).toBe(400)
     expect(bad.json.error.message).toBe("bad temperature")
     expect(a.requests.length + b.requests.length + c.requests.length).toBe(1)
+  })
+
+  it("a body no provider could take (messages or prompt missing or malformed) is a 400 before any upstream is called", async () => {
+    const cases: Array<[string, unknown, string]> = [
+      ["/v1/chat/completions", { model: "main" }, "messages"],
+      ["/v1/chat/completions", { model: "main", messages: "hi" }, "messages"],
+      ["/v1/chat/completions", { model: "main", messages: [] }, "messages"],
+      ["/v1/chat/completions", { model: "main", messages: [{ role: "user", content: "hi" }, { content: "no role" }] }, "messages[1]"],
+      ["/v1/chat/completions", { model: "main", messages: [null] }, "messages[0]"],
+      ["/v1/completions", { model: "main" }, "prompt"],
+      ["/v1/completions", { model: "main", prompt: [] }, "prompt"],
+      ["/v1/completions", { model: "main", prompt: [1, "a"] }, "prompt"],
+      ["/v1/completions", { model: "main", prompt: { text: "hi" } }, "prompt"]
+    ]
+    for (const [path, body, param] of cases) {
+      for (const stream of [false, true]) {
+        const r = await postJson(`${server.baseUrl}${path}`, { ...(body as object), stream }, false)
+        expect(r.status, JSON.stringify(body)).toBe(400)
+        expect(r.json.error).toMatchObject({ type: "invalid_request_error", param })
+      }
+    }
+    expect(a.requests.length + b.requests.length + c.requests.length).toBe(0)
+    // The shapes OpenAI accepts still go through.
+    for (const prompt of ["hi", ["hi", "there"], [1, 2, 3], [[1, 2], [3]]]) {
+      a.script = [{ type: "json" }]
+      expect((await postJson(`${server.baseUrl}/v1/completions`, { model: "main", prompt }, false)).status).toBe(200)
+    }
   })
 
   it("general fallback after the group's retries; the last error when every group fails", async () => {

@@ -38,6 +38,12 @@ export interface RoutedEndpoint {
   readonly prepareLocal: (json: unknown) => Effect.Effect<LocalRequest, ApiError, Engine>
   /** Chat messages, for the gateway's max_messages guard. */
   readonly messages: (json: Readonly<Record<string, unknown>>) => number | undefined
+  /**
+   * What a request for upstreams only must get right before it is sent anywhere (`messages` or
+   * `prompt` present and shaped as every provider needs them); the upstream validates the rest. A group
+   * with the served model validates fully instead (`prepareLocal`).
+   */
+  readonly shapeError: (json: Readonly<Record<string, unknown>>) => ApiError | undefined
 }
 
 /** Response headers naming who served the request. */
@@ -71,6 +77,10 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
   const local = yield* Effect.cached(Effect.suspend(() => endpoint.prepareLocal(body)))
   const prepared = providers.has("local") ? yield* local : undefined
+  if (prepared === undefined) {
+    const shapeError = endpoint.shapeError(body)
+    if (shapeError !== undefined) return yield* shapeError
+  }
   const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
   const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
   const observed = yield* (yield* RequestObserver).start({
