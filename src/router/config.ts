@@ -81,6 +81,8 @@ const RouterSettings = Schema.Struct({
   stream_timeout: Schema.optionalKey(Positive),
   /** Inferline: most open connections per upstream host (keep-alive pool). */
   max_connections_per_host: Schema.optionalKey(Count),
+  /** LiteLLM's tag-based routing: requests with tags go to deployments carrying one (src/router/tag-filter.ts). */
+  enable_tag_filtering: Schema.optionalKey(Schema.Boolean),
   fallbacks: Schema.optionalKey(Fallbacks),
   context_window_fallbacks: Schema.optionalKey(Fallbacks),
   content_policy_fallbacks: Schema.optionalKey(Fallbacks)
@@ -165,6 +167,7 @@ export interface RouterSettingsResolved {
   readonly cooldownMs: number
   readonly failWindowMs: number
   readonly maxConnectionsPerHost: number
+  readonly tagFiltering: boolean
   readonly fallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contextWindowFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contentPolicyFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
@@ -276,6 +279,7 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
       cooldownMs: seconds(rs.cooldown_time, 5),
       failWindowMs: seconds(rs.allowed_fails_window, 60),
       maxConnectionsPerHost: rs.max_connections_per_host ?? 256,
+      tagFiltering: rs.enable_tag_filtering ?? false,
       fallbacks: fallbackMap([ls.fallbacks, rs.fallbacks]),
       contextWindowFallbacks: fallbackMap([ls.context_window_fallbacks, rs.context_window_fallbacks]),
       contentPolicyFallbacks: fallbackMap([ls.content_policy_fallbacks, rs.content_policy_fallbacks])

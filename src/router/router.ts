@@ -14,6 +14,7 @@ import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { rank } from "./strategies.ts"
+import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import type { UsageMeter } from "./usage-meter.ts"
 import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 
@@ -27,6 +28,8 @@ export interface RouteRequest {
   readonly promptTokens: number
   readonly local: Effect.Effect<LocalRequest, ApiError, Engine>
   readonly meter: UsageMeter
+  /** The request's tags (body `tags`, `x-inferline-tags`): with tag filtering on, they pick deployments. */
+  readonly tags?: ReadonlyArray<string>
 }
 
 /** A routed result and who produced it (for response headers, spend logs and traces). */
@@ -91,6 +94,18 @@ const noDeployment = (group: string, retryAfterMs: number | undefined) =>
     message: `No deployment of ${group} is available (all in cooldown or at their rpm/tpm limits).`,
     retryAfterMs
   })
+
+const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) => {
+  const message = tags.length === 0
+    ? `No deployment of ${group} serves requests without tags.`
+    : `No deployment of ${group} carries any of the request's tags (${tags.join(", ")}) or the tag "${DEFAULT_TAG}".`
+  return new ProviderError({
+    kind: "bad_request",
+    status: 400,
+    message,
+    apiError: new ApiError({ status: 400, type: "invalid_request_error", message, param: "tags", code: "no_deployment_for_tags" })
+  })
+}
 
 const contextWindowExceeded = (group: string, tokens: number) =>
   new ProviderError({ kind: "context_window", status: 400, message: `The prompt (about ${tokens} tokens) is longer than any deployment of ${group} accepts.` })
@@ -220,8 +235,11 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
       const deployments = groupOf(group, run.localModel)
       if (deployments === undefined) continue
       // Checked before calling: a prompt longer than a deployment accepts never goes to it.
-      const fitting = deployments.filter((d) => d.config.maxInputTokens === undefined || run.request.promptTokens <= d.config.maxInputTokens)
-      const result = fitting.length === 0
+      const tagged = settings.tagFiltering ? deploymentsForTags(deployments, run.request.tags ?? []) : deployments
+      const fitting = tagged.filter((d) => d.config.maxInputTokens === undefined || run.request.promptTokens <= d.config.maxInputTokens)
+      const result = tagged.length === 0
+        ? { error: noTaggedDeployment(group, run.request.tags ?? []) }
+        : fitting.length === 0
         ? { error: contextWindowExceeded(group, run.request.promptTokens) }
         : yield* runGroup(run, group, fitting, () => queue.length > 0)
       if ("ok" in result) return result.ok

@@ -38,4 +38,15 @@ describe("routed requests are observed", () => {
     expect(rows[0].cost).toBeCloseTo((1000 * 1 + 500 * 2) / 1e6)
     expect(rows[1].first_token_time).not.toBeNull()
   })
+
+  it("without tag filtering, a request's tags are still recorded and still not sent upstream", async () => {
+    rows.length = 0
+    upstream.requests.length = 0
+    upstream.script = [{ type: "json" }]
+    const r = await fetch(`${server.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-inferline-tags": "team-a" }, body: JSON.stringify(chat("g", { tags: ["batch"] })) })
+    expect(r.status).toBe(200)
+    expect(upstream.requests[0].body).not.toHaveProperty("tags")
+    await new Promise((r) => setTimeout(r, 20))
+    expect(rows.map((r) => r.tags)).toEqual([["batch", "team-a"]])
+  })
 })

@@ -1,5 +1,5 @@
-import { Effect, Exit, Schema, Stream, type Scope } from "effect"
-import { HttpServerResponse } from "effect/http"
+import { Effect, Exit, Option, Schema, Stream, type Scope } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Engine } from "../../actors/engine.ts"
 import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
 import type { Gateway } from "../../gateway/gateway.ts"
@@ -7,7 +7,7 @@ import type { Principal } from "../../gateway/principal.ts"
 import { Budgets } from "../../budgets/budgets.ts"
 import { admitTokens, currentPrincipal, settleOnce } from "../../http/admission.ts"
 import { decodeJson, readJson } from "../../http/body.ts"
-import { invalidRequest, modelNotFound, type ApiError } from "../../http/errors.ts"
+import { ApiError, invalidRequest, modelNotFound } from "../../http/errors.ts"
 import { withRateLimitHeaders } from "../../http/gateway/authenticate-request.ts"
 import { fromGatewayError } from "../../http/gateway/gateway-error-response.ts"
 import { RequestId } from "../../http/gateway/request-id.ts"
@@ -18,6 +18,7 @@ import type { LocalRequest } from "../providers/local-request.ts"
 import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
 import { Router, type Routed } from "../router.ts"
 import { UsageMeter } from "../usage-meter.ts"
+import { requestTags, withoutTags } from "./request-tags.ts"
 import { sseDataResponse } from "../../http/sse.ts"
 import { onStreamExit } from "../../effect/stream-pull.ts"
 
@@ -46,6 +47,8 @@ export interface RoutedEndpoint {
   readonly shapeError: (json: Readonly<Record<string, unknown>>) => ApiError | undefined
 }
 
+const NO_HEADERS: Readonly<Record<string, string | undefined>> = {}
+
 /** Response headers naming who served the request. */
 export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | null | undefined): Record<string, string> => ({
   "x-inferline-deployment": routed.deployment,
@@ -62,9 +65,13 @@ export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | n
  */
 export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, principal: Principal, json: unknown, stream: boolean) {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
-  const body = json as Readonly<Record<string, unknown>>
+  const raw = json as Readonly<Record<string, unknown>>
   // The schema only when the cheap check fails: it is what words the 400.
-  const head = isRequestHead(body) ? body : yield* decodeJson(RequestHead, body)
+  const head = isRequestHead(raw) ? raw : yield* decodeJson(RequestHead, raw)
+  const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
+  const tags = requestTags(raw, Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS)
+  if (tags instanceof ApiError) return yield* tags
+  const body = withoutTags(raw)
   const engine = yield* Engine
   const router = yield* Router
   const localModel = engine.info.modelName
@@ -89,7 +96,8 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     modelGroup: group,
     params: body,
     principal,
-    input: body.messages ?? body.prompt
+    input: body.messages ?? body.prompt,
+    tags
   })
   // Budget and rate limits as a child span of the request's; a refusal (429, budget) ends the request's
   // span and ledger row with the error, so refused requests are visible too.
@@ -107,7 +115,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const settle = settleOnce(permit, () => meter.total)
   const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
     Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response)), observed.onExit(exit)))
-  const request = { kind: endpoint.kind, group, body, promptTokens, local, meter }
+  const request = { kind: endpoint.kind, group, body, promptTokens, local, meter, tags }
   if (stream || head.stream === true) {
     const routed = yield* router.stream(request, localModel).pipe(
       withTracedParent(observed.span),

@@ -1,0 +1,38 @@
+import { invalidRequest, type ApiError } from "../../http/errors.ts"
+
+/** Headers that carry a request's tags, comma-separated: Inferline's, and LiteLLM's for its clients. */
+const TAG_HEADERS = ["x-inferline-tags", "x-litellm-tags"] as const
+
+const NO_TAGS: ReadonlyArray<string> = []
+
+/**
+ * A request's tags: the body's `tags` (an array of strings, as LiteLLM takes them) and the tag headers,
+ * without repeats. They go into the request's ledger row and, with `enable_tag_filtering`, pick the
+ * deployments (src/router/tag-filter.ts); they are not sent upstream (see `withoutTags`).
+ */
+export const requestTags = (body: Readonly<Record<string, unknown>>, headers: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> | ApiError => {
+  const fromBody = body.tags
+  let tags: Array<string> | undefined
+  if (fromBody !== undefined && fromBody !== null) {
+    if (!Array.isArray(fromBody) || !fromBody.every((t) => typeof t === "string" && t !== "")) {
+      return invalidRequest("`tags` must be an array of non-empty strings.", "tags")
+    }
+    tags = [...new Set(fromBody as Array<string>)]
+  }
+  for (const name of TAG_HEADERS) {
+    const header = headers[name]
+    if (header === undefined) continue
+    for (const t of header.split(",")) {
+      const tag = t.trim()
+      if (tag !== "" && !(tags ??= []).includes(tag)) tags.push(tag)
+    }
+  }
+  return tags ?? NO_TAGS
+}
+
+/** The body as upstreams get it: `tags` is Inferline's (and LiteLLM's), not a provider's parameter. */
+export const withoutTags = (body: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> => {
+  if (!("tags" in body)) return body
+  const { tags: _, ...rest } = body
+  return rest
+}
