@@ -1,6 +1,7 @@
 import { PgMigrator } from "@effect/sql-pg"
 import teamsAndApiKeys from "./migrations/0001_teams_and_api_keys.ts"
 import spendLedger from "./migrations/0002_spend_ledger.ts"
+import spendByTag from "./migrations/0003_spend_by_tag.ts"
 
 /**
  * Every migration, in order: `<id>_<name>` → effect. PgMigrator runs those whose id is above the highest
@@ -8,5 +9,6 @@ import spendLedger from "./migrations/0002_spend_ledger.ts"
  */
 export const migrations = PgMigrator.fromRecord({
   "0001_teams_and_api_keys": teamsAndApiKeys,
-  "0002_spend_ledger": spendLedger
+  "0002_spend_ledger": spendLedger,
+  "0003_spend_by_tag": spendByTag
 })

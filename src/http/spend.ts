@@ -59,7 +59,7 @@ const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.ge
   return HttpServerResponse.jsonUnsafe({ object: "list", data: rows })
 })))
 
-/** GET /spend/report?group_by=key|team|model&since=&until= : daily totals from the aggregates. */
+/** GET /spend/report?group_by=key|team|model|tag&since=&until= : daily totals from the aggregates. */
 const spendReportRoute = HttpRouter.add("GET", "/spend/report", masterOnly(Effect.gen(function*() {
   const q = yield* queryOf
   const groupBy = q.get("group_by") ?? "model"

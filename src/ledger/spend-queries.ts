@@ -11,7 +11,7 @@ export interface SpendLogFilter {
   readonly limit?: number | undefined
 }
 
-export const SPEND_GROUPS = ["key", "team", "model"] as const
+export const SPEND_GROUPS = ["key", "team", "model", "tag"] as const
 export type SpendGroup = (typeof SPEND_GROUPS)[number]
 
 /** Ledger rows, newest first; every filter is served by an index on (column, start_time). */

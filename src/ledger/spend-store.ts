@@ -22,7 +22,7 @@ export const spendInsertStatement = (rows: string) => `
     INSERT INTO spend_logs (${COLUMNS})
     SELECT ${COLUMNS} FROM ${rows}
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING key_id, team_id, model_group, input_tokens, cached_input_tokens, output_tokens, cost,
+    RETURNING key_id, team_id, model_group, input_tokens, cached_input_tokens, output_tokens, cost, tags,
               (start_time AT TIME ZONE 'UTC')::date AS day
   ), grouped AS (
     SELECT 'key' AS group_kind, key_id AS group_value, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted WHERE key_id IS NOT NULL
@@ -30,6 +30,9 @@ export const spendInsertStatement = (rows: string) => `
     SELECT 'team', team_id, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted WHERE team_id IS NOT NULL
     UNION ALL
     SELECT 'model', model_group, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted
+    UNION ALL
+    SELECT 'tag', tag, day, input_tokens, cached_input_tokens, output_tokens, cost
+    FROM inserted CROSS JOIN LATERAL jsonb_array_elements_text(inserted.tags) AS t(tag)
   )
   INSERT INTO spend_daily (group_kind, group_value, day, requests, input_tokens, cached_input_tokens, output_tokens, spend)
   SELECT group_kind, group_value, day, count(*), sum(input_tokens), sum(cached_input_tokens), sum(output_tokens), sum(cost)

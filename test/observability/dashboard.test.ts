@@ -32,7 +32,7 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
             deployment: "local", provider: "inferline", response_model: model, status: "ok", error_type: null,
             input_tokens: 1000 * (day + 1), cached_input_tokens: 200, output_tokens: 300 + 100 * day,
             cost: (1000 * (day + 1) * 3 + 300 * 15) / 1e6, start_time: start, first_token_time: new Date(start.getTime() + 20),
-            end_time: new Date(start.getTime() + 200), cache_hit: true, tags: []
+            end_time: new Date(start.getTime() + 200), cache_hit: true, tags: k === "key-a" ? ["batch", "eu"] : []
           })
         }
       }
@@ -47,6 +47,9 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
     expect(logs.body.data.map((r: any) => r.key_id)).toEqual(["key-a", "key-a"])
     expect((yield* json("/spend/logs?model=other-model")).body.data).toHaveLength(5)
     expect((yield* json("/spend/report?group_by=nope")).body.error.param).toBe("group_by")
+    const byTag = yield* json("/spend/report?group_by=tag")
+    const keyA = report.body.totals.find((t: any) => t.group === "key-a").spend
+    expect(byTag.body.totals.map((t: any) => [t.group, t.spend.toFixed(9)]).sort()).toEqual([["batch", keyA.toFixed(9)], ["eu", keyA.toFixed(9)]])
 
     const { chromium } = yield* Effect.promise(() => import("playwright-core"))
     const browser = yield* Effect.acquireRelease(

@@ -69,6 +69,8 @@ describe("ledger on PostgreSQL", () => {
       // 500 requests with 50 cached: (50*1 + 50*0.5 + 10*2)/1e6 ; 500 without: (100*1 + 10*2)/1e6
       expect(report[0].spend).toBeCloseTo((500 * 95 + 500 * 120) / 1e6, 9)
       expect((yield* spendReport("team"))[0].group).toBe("team-1")
+      // Every request was tagged "load": the tag's daily total is the key's.
+      expect((yield* spendReport("tag")).map((r) => [r.group, r.requests, r.spend.toFixed(9)])).toEqual([["load", 1000, report[0].spend.toFixed(9)]])
       const logs = yield* spendLogs({ keyId: "key-1", limit: 5 })
       expect(logs).toHaveLength(5)
       // The journal is emptied once its rows are stored.
@@ -105,6 +107,7 @@ describe("ledger on PostgreSQL", () => {
       expect(rows.map((r) => r.request_id)).toEqual(["r1", "r2", "r3"])
       const daily = yield* spendReport("model")
       expect(daily[0].requests).toBe(3) // r1 counted once in the aggregates too
+      expect((yield* spendReport("tag")).map((r) => [r.group, r.requests])).toEqual([["a", 3]])
       expect(fs.readdirSync(dir).filter((f) => f.startsWith("segment-000000000000001"))).toEqual([])
     }).pipe(Effect.provide(postgresSchemaLayer())))
 })
