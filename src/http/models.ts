@@ -16,14 +16,17 @@ const modelsRoute = HttpRouter.add(
   Effect.gen(function*() {
     const { info } = yield* Engine
     const router = yield* Router
-    const groups = router.groupNames(info.modelName).slice(1).map((id) => ({
+    const entry = (id: string, group: string) => ({
       id,
       object: "model",
       created: servedSince,
-      owned_by: [...(router.providersOf(id, info.modelName) ?? [])].join(","),
-      root: id,
+      owned_by: [...(router.providersOf(group, info.modelName) ?? [])].join(","),
+      root: group,
       parent: null
-    }))
+    })
+    const groups = router.groupNames(info.modelName).slice(1).map((id) => entry(id, id))
+    // model_group_alias names whose group exists (hidden ones are routed but not listed).
+    const aliases = router.visibleAliases.filter((a) => router.providersOf(a.group, info.modelName) !== undefined).map((a) => entry(a.alias, a.group))
     return HttpServerResponse.jsonUnsafe({
       object: "list",
       data: [{
@@ -34,7 +37,7 @@ const modelsRoute = HttpRouter.add(
         root: info.modelName,
         parent: null,
         max_model_len: info.maxModelLen
-      }, ...groups]
+      }, ...groups, ...aliases]
     })
   })
 )

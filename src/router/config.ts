@@ -47,6 +47,10 @@ const LitellmParams = Schema.Struct({
   timeout: Schema.optionalKey(Positive),
   stream_timeout: Schema.optionalKey(Positive),
   max_input_tokens: Schema.optionalKey(Count),
+  /** Most requests in flight on this deployment; at the cap it is skipped (LiteLLM's max_parallel_requests). */
+  max_parallel_requests: Schema.optionalKey(Schema.Int.check(Schema.makeFilter((n: number) => (n >= 1 ? undefined : "expected an integer >= 1")))),
+  /** Priority: the group's deployments with the lowest order are tried first (LiteLLM's order). */
+  order: Schema.optionalKey(Count),
   /** LiteLLM's per-token prices; `prices` (per million) wins when both are set. */
   input_cost_per_token: Schema.optionalKey(NonNegative),
   output_cost_per_token: Schema.optionalKey(NonNegative),
@@ -81,8 +85,14 @@ const RouterSettings = Schema.Struct({
   stream_timeout: Schema.optionalKey(Positive),
   /** Inferline: most open connections per upstream host (keep-alive pool). */
   max_connections_per_host: Schema.optionalKey(Count),
+  /** Other names for groups: `{alias: group}` or `{alias: {model: group, hidden: true}}` (hidden from /v1/models). */
+  model_group_alias: Schema.optionalKey(Schema.Record(Schema.String, Schema.Union([
+    Schema.String,
+    Schema.Struct({ model: Schema.String, hidden: Schema.optionalKey(Schema.Boolean) })
+  ]))),
   /** LiteLLM's tag-based routing: requests with tags go to deployments carrying one (src/router/tag-filter.ts). */
   enable_tag_filtering: Schema.optionalKey(Schema.Boolean),
+  default_fallbacks: Schema.optionalKey(Schema.Array(Schema.String)),
   fallbacks: Schema.optionalKey(Fallbacks),
   context_window_fallbacks: Schema.optionalKey(Fallbacks),
   content_policy_fallbacks: Schema.optionalKey(Fallbacks)
@@ -90,6 +100,8 @@ const RouterSettings = Schema.Struct({
 
 const LitellmSettings = Schema.Struct({
   num_retries: Schema.optionalKey(Count),
+  /** Fallback groups for every group without a list of its own (as a `"*"` entry of `fallbacks`). */
+  default_fallbacks: Schema.optionalKey(Schema.Array(Schema.String)),
   fallbacks: Schema.optionalKey(Fallbacks),
   context_window_fallbacks: Schema.optionalKey(Fallbacks),
   content_policy_fallbacks: Schema.optionalKey(Fallbacks)
@@ -152,6 +164,10 @@ export interface DeploymentConfig {
   readonly timeoutMs: number
   readonly streamTimeoutMs: number
   readonly maxInputTokens: number | undefined
+  /** Most requests in flight at once; at the cap the deployment is skipped. */
+  readonly maxParallelRequests: number | undefined
+  /** Lower is tried first (unset: after every ordered one); the strategy ranks within one order. */
+  readonly order: number | undefined
   readonly prices: DeploymentPrices
   readonly tags: ReadonlyArray<string>
 }
@@ -168,6 +184,8 @@ export interface RouterSettingsResolved {
   readonly failWindowMs: number
   readonly maxConnectionsPerHost: number
   readonly tagFiltering: boolean
+  /** alias -> group, and whether /v1/models lists the alias. */
+  readonly aliases: ReadonlyMap<string, { readonly group: string; readonly hidden: boolean }>
   readonly fallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contextWindowFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contentPolicyFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
@@ -203,11 +221,14 @@ const resolveSecret = (value: string | undefined, path: string, env: Record<stri
   return found
 }
 
+/** Fallback lists by group; the key `"*"` (LiteLLM's wildcard, and `default_fallbacks`) serves every group without one. */
 const fallbackMap = (lists: ReadonlyArray<ReadonlyArray<Record<string, ReadonlyArray<string>>> | undefined>) => {
   const map = new Map<string, Array<string>>()
   for (const list of lists) {
     for (const entry of list ?? []) {
-      for (const [group, targets] of Object.entries(entry)) map.set(group, [...(map.get(group) ?? []), ...targets])
+      for (const [group, targets] of Object.entries(entry)) {
+        if (targets.length > 0) map.set(group, [...(map.get(group) ?? []), ...targets])
+      }
     }
   }
   return map
@@ -254,6 +275,8 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
       timeoutMs: seconds(p.timeout ?? rs.timeout, 600),
       streamTimeoutMs: seconds(p.stream_timeout ?? rs.stream_timeout ?? p.timeout ?? rs.timeout, 600),
       maxInputTokens: p.max_input_tokens ?? d.model_info?.max_input_tokens,
+      maxParallelRequests: p.max_parallel_requests,
+      order: p.order,
       prices: {
         input: p.prices?.input ?? perToken(p.input_cost_per_token),
         cachedInput: p.prices?.cached_input ?? p.prices?.input ?? perToken(p.input_cost_per_token),
@@ -280,7 +303,8 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
       failWindowMs: seconds(rs.allowed_fails_window, 60),
       maxConnectionsPerHost: rs.max_connections_per_host ?? 256,
       tagFiltering: rs.enable_tag_filtering ?? false,
-      fallbacks: fallbackMap([ls.fallbacks, rs.fallbacks]),
+      aliases: new Map(Object.entries(rs.model_group_alias ?? {}).map(([alias, to]) => [alias, typeof to === "string" ? { group: to, hidden: false } : { group: to.model, hidden: to.hidden ?? false }])),
+      fallbacks: fallbackMap([ls.fallbacks, rs.fallbacks, [{ "*": [...(ls.default_fallbacks ?? []), ...(rs.default_fallbacks ?? [])] }]]),
       contextWindowFallbacks: fallbackMap([ls.context_window_fallbacks, rs.context_window_fallbacks]),
       contentPolicyFallbacks: fallbackMap([ls.content_policy_fallbacks, rs.content_policy_fallbacks])
     },

@@ -48,6 +48,10 @@ export interface RouterService {
   readonly config: RouterConfig
   /** Every group name clients may ask for, the served model's first. */
   readonly groupNames: (localModel: string) => ReadonlyArray<string>
+  /** The group a requested model name means: itself, or the group it is an alias of (model_group_alias). */
+  readonly groupFor: (model: string) => string
+  /** The aliases /v1/models lists (not hidden), each with its group. */
+  readonly visibleAliases: ReadonlyArray<{ readonly alias: string; readonly group: string }>
   /** The providers behind a group, or undefined when no such group exists. */
   readonly providersOf: (group: string, localModel: string) => ReadonlySet<ProviderName> | undefined
   readonly complete: (request: RouteRequest, localModel: string) => Effect.Effect<Routed<CompleteResult>, ApiError, Engine>
@@ -83,6 +87,8 @@ const localDeploymentConfig = (group: string): DeploymentConfig => ({
   timeoutMs: 600_000,
   streamTimeoutMs: 600_000,
   maxInputTokens: undefined,
+  maxParallelRequests: undefined,
+  order: undefined,
   prices: { input: 0, cachedInput: 0, output: 0 },
   tags: []
 })
@@ -109,6 +115,14 @@ const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) => {
 
 const contextWindowExceeded = (group: string, tokens: number) =>
   new ProviderError({ kind: "context_window", status: 400, message: `The prompt (about ${tokens} tokens) is longer than any deployment of ${group} accepts.` })
+
+const underParallelCap = (d: DeploymentState) => d.config.maxParallelRequests === undefined || d.inFlight < d.config.maxParallelRequests
+
+/** The strategy's ranking, regrouped by `order` (lowest first; unset last), stable within an order. */
+const byOrder = (ranked: ReadonlyArray<DeploymentState>): ReadonlyArray<DeploymentState> =>
+  ranked.some((d) => d.config.order !== undefined)
+    ? ranked.map((d, i) => [d, i] as const).sort(([a, i], [b, j]) => (a.config.order ?? Infinity) - (b.config.order ?? Infinity) || i - j).map(([d]) => d)
+    : ranked
 
 /** Failures that say something about the deployment's health (the request's own faults do not). */
 const countsAgainstDeployment = (e: ProviderError) => isRetryable(e.kind) || e.kind === "deployment"
@@ -153,10 +167,12 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
 
   /** The fallback groups for a failure of this kind, in order (the general list when it has none of its own). */
   const fallbacksFor = (group: string, e: ProviderError, localModel: string): ReadonlyArray<string> => {
-    const specific = e.kind === "context_window" ? settings.contextWindowFallbacks.get(group) : e.kind === "content_policy" ? settings.contentPolicyFallbacks.get(group) : undefined
-    const targets = specific ?? (e.kind === "bad_request" ? [] : settings.fallbacks.get(group) ?? [])
-    // Only groups that exist (the served model's is known once the engine is): a typo is skipped, not routed.
-    return targets.filter((g) => g === localModel || groups.has(g))
+    const lists = e.kind === "context_window" ? settings.contextWindowFallbacks : e.kind === "content_policy" ? settings.contentPolicyFallbacks : undefined
+    const specific = lists?.get(group) ?? lists?.get("*")
+    const targets = specific ?? (e.kind === "bad_request" ? [] : settings.fallbacks.get(group) ?? settings.fallbacks.get("*") ?? [])
+    // Only groups that exist (the served model's is known once the engine is): a typo is skipped, not
+    // routed; a wildcard list does not send a group to itself.
+    return targets.filter((g) => g !== group && (g === localModel || groups.has(g)))
   }
 
   /**
@@ -202,8 +218,9 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
         yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
       }
       const now = yield* Clock.currentTimeMillis
-      const ranked = rank(settings.strategy, deployments.filter((d) => d.breaker.isAvailable(now)), { now, promptTokens: run.request.promptTokens, random })
-      // Untried deployments first: a retry goes elsewhere when it can.
+      const ranked = byOrder(rank(settings.strategy, deployments.filter((d) => d.breaker.isAvailable(now) && underParallelCap(d)), { now, promptTokens: run.request.promptTokens, random }))
+      // Untried deployments first: a retry goes elsewhere when it can (to the next order once a lower
+      // order's deployments were all tried).
       const ordered = [...ranked.filter((d) => !tried.has(d.config.id)), ...ranked.filter((d) => tried.has(d.config.id))]
       const chosen = ordered.find((d) => d.breaker.tryAcquire(now))
       if (chosen === undefined) {
@@ -354,6 +371,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
   return {
     config,
     groupNames: (localModel) => [localModel, ...[...groups.keys()].filter((g) => g !== localModel)],
+    groupFor: (model) => settings.aliases.get(model)?.group ?? model,
+    visibleAliases: [...settings.aliases].filter(([, a]) => !a.hidden).map(([alias, a]) => ({ alias, group: a.group })),
     providersOf: (group, localModel) => {
       const deployments = groupOf(group, localModel)
       return deployments === undefined ? undefined : new Set(deployments.map((d) => d.config.provider))

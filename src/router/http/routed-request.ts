@@ -76,7 +76,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const router = yield* Router
   const localModel = engine.info.modelName
   const semantic = router.semantic !== undefined && head.model === router.semantic.model ? yield* router.semantic.resolve(body) : undefined
-  const group = semantic?.group ?? head.model ?? localModel
+  const group = router.groupFor(semantic?.group ?? head.model ?? localModel)
   const providers = router.providersOf(group, localModel)
   if (providers === undefined) return yield* modelNotFound(group)
 

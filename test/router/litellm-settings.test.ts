@@ -1,0 +1,103 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { parseRouterConfig } from "../../src/router/config.ts"
+import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
+import { chat, openAiDeployment, postChat, startRouterServer, type RouterTestServer } from "./support/router-server.ts"
+
+/**
+ * LiteLLM settings a config brings along: deployment `order` and `max_parallel_requests`,
+ * `default_fallbacks` (and the `"*"` fallback key), `model_group_alias`. One server, fresh scripts per test.
+ */
+describe("LiteLLM router settings", () => {
+  let first: FakeUpstream, second: FakeUpstream, capped: FakeUpstream, spill: FakeUpstream, lonely: FakeUpstream, backup: FakeUpstream
+  let server: RouterTestServer
+  const all = () => [first, second, capped, spill, lonely, backup]
+  beforeAll(async () => {
+    ;[first, second, capped, spill, lonely, backup] = await Promise.all(Array.from({ length: 6 }, () => startFakeUpstream([{ type: "json" }])))
+    server = await startRouterServer({
+      model_list: [
+        // Listed second-order first, so the order field and not the list decides.
+        openAiDeployment("main", "second", second.url, { order: 2, weight: 1000 }),
+        openAiDeployment("main", "first", first.url, { order: 1 }),
+        openAiDeployment("capped", "cap", capped.url, { max_parallel_requests: 1, weight: 1000 }),
+        openAiDeployment("capped", "spill", spill.url, { weight: 1 }),
+        openAiDeployment("lonely", "lonely", lonely.url),
+        openAiDeployment("backup", "backup", backup.url)
+      ],
+      router_settings: {
+        num_retries: 1, retry_after: 0.01, allowed_fails: 100,
+        model_group_alias: { "gpt-4": "main", secret: { model: "backup", hidden: true } }
+      },
+      litellm_settings: { default_fallbacks: ["backup"] }
+    })
+  })
+  afterAll(async () => {
+    await server.close()
+    await Promise.all(all().map((u) => u.close()))
+  })
+  afterEach(() => {
+    for (const u of all()) {
+      u.requests.length = 0
+      u.script = [{ type: "json" }]
+    }
+  })
+
+  it("order: the lowest order serves; a retry goes to the next order", async () => {
+    for (let i = 0; i < 5; i++) expect((await postChat(server.baseUrl, chat("main"))).headers.get("x-inferline-deployment")).toBe("first")
+    expect(second.requests).toHaveLength(0)
+    first.script = [{ type: "status", status: 500 }]
+    const r = await postChat(server.baseUrl, chat("main"))
+    expect(r.status).toBe(200)
+    expect(r.headers.get("x-inferline-deployment")).toBe("second")
+    expect(r.headers.get("x-inferline-attempts")).toBe("2")
+  })
+
+  it("max_parallel_requests: a deployment at its cap is skipped while its request runs", async () => {
+    capped.script = [{ type: "hang" }]
+    const held = new AbortController()
+    const pending = postChat(server.baseUrl, chat("capped"), held.signal).catch(() => undefined)
+    for (let i = 0; i < 100 && capped.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(capped.requests).toHaveLength(1)
+    capped.script = [{ type: "json" }]
+    // The cap weighs 1000x: without the cap these would go to it.
+    for (let i = 0; i < 3; i++) expect((await postChat(server.baseUrl, chat("capped"))).headers.get("x-inferline-deployment")).toBe("spill")
+    held.abort()
+    await pending
+    for (let i = 0; i < 100; i++) {
+      if ((await postChat(server.baseUrl, chat("capped"))).headers.get("x-inferline-deployment") === "cap") return
+    }
+    expect.unreachable("the capped deployment never served again after its request ended")
+  })
+
+  it("default_fallbacks: a group without fallbacks of its own falls back to them", async () => {
+    lonely.script = [{ type: "status", status: 500 }]
+    const r = await postChat(server.baseUrl, chat("lonely"))
+    expect(r.status).toBe(200)
+    expect(r.headers.get("x-inferline-deployment")).toBe("backup")
+    expect(lonely.requests).toHaveLength(2) // the group's own retry first
+    // The fallback group itself does not fall back to itself.
+    backup.script = [{ type: "status", status: 500 }]
+    expect((await postChat(server.baseUrl, chat("backup"))).status).toBe(502) // the upstream's 500, as a gateway answers it
+    expect(backup.requests).toHaveLength(3) // lonely's fallback above, then backup's two attempts
+  })
+
+  it("model_group_alias: an alias routes to its group; /v1/models lists it unless hidden", async () => {
+    expect((await postChat(server.baseUrl, chat("gpt-4"))).headers.get("x-inferline-deployment")).toBe("first")
+    expect((await postChat(server.baseUrl, chat("secret"))).headers.get("x-inferline-deployment")).toBe("backup")
+    const models = await server.client.models.list()
+    const ids = models.data.map((m) => m.id)
+    expect(ids).toContain("gpt-4")
+    expect(ids).not.toContain("secret")
+    expect(models.data.find((m) => m.id === "gpt-4")).toMatchObject({ root: "main" })
+  })
+})
+
+describe("fallback lists", () => {
+  it("the \"*\" key and default_fallbacks serve groups without their own list", () => {
+    const config = parseRouterConfig({
+      router_settings: { fallbacks: [{ a: ["b"] }, { "*": ["c"] }], default_fallbacks: ["d"] },
+      litellm_settings: { default_fallbacks: ["e"] }
+    })
+    expect(config.settings.fallbacks.get("a")).toEqual(["b"])
+    expect(config.settings.fallbacks.get("*")).toEqual(["c", "e", "d"])
+  })
+})
