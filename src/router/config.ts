@@ -51,6 +51,8 @@ const LitellmParams = Schema.Struct({
   max_parallel_requests: Schema.optionalKey(Schema.Int.check(Schema.makeFilter((n: number) => (n >= 1 ? undefined : "expected an integer >= 1")))),
   /** Priority: the group's deployments with the lowest order are tried first (LiteLLM's order). */
   order: Schema.optionalKey(Count),
+  /** Headers sent with every request to this deployment (they win over the auth header built from api_key). */
+  extra_headers: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   /** LiteLLM's per-token prices; `prices` (per million) wins when both are set. */
   input_cost_per_token: Schema.optionalKey(NonNegative),
   output_cost_per_token: Schema.optionalKey(NonNegative),
@@ -100,6 +102,8 @@ const RouterSettings = Schema.Struct({
 
 const LitellmSettings = Schema.Struct({
   num_retries: Schema.optionalKey(Count),
+  /** Seconds; the default of every deployment's `timeout` (router_settings.timeout wins). */
+  request_timeout: Schema.optionalKey(Positive),
   /** Fallback groups for every group without a list of its own (as a `"*"` entry of `fallbacks`). */
   default_fallbacks: Schema.optionalKey(Schema.Array(Schema.String)),
   fallbacks: Schema.optionalKey(Fallbacks),
@@ -168,6 +172,8 @@ export interface DeploymentConfig {
   readonly maxParallelRequests: number | undefined
   /** Lower is tried first (unset: after every ordered one); the strategy ranks within one order. */
   readonly order: number | undefined
+  /** Sent with every upstream request, over the provider's own headers. */
+  readonly extraHeaders: Readonly<Record<string, string>>
   readonly prices: DeploymentPrices
   readonly tags: ReadonlyArray<string>
 }
@@ -272,11 +278,12 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
       rpm: p.rpm,
       tpm: p.tpm,
       weight: p.weight,
-      timeoutMs: seconds(p.timeout ?? rs.timeout, 600),
-      streamTimeoutMs: seconds(p.stream_timeout ?? rs.stream_timeout ?? p.timeout ?? rs.timeout, 600),
+      timeoutMs: seconds(p.timeout ?? rs.timeout ?? ls.request_timeout, 600),
+      streamTimeoutMs: seconds(p.stream_timeout ?? rs.stream_timeout ?? p.timeout ?? rs.timeout ?? ls.request_timeout, 600),
       maxInputTokens: p.max_input_tokens ?? d.model_info?.max_input_tokens,
       maxParallelRequests: p.max_parallel_requests,
       order: p.order,
+      extraHeaders: p.extra_headers ?? {},
       prices: {
         input: p.prices?.input ?? perToken(p.input_cost_per_token),
         cachedInput: p.prices?.cached_input ?? p.prices?.input ?? perToken(p.input_cost_per_token),

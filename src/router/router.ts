@@ -89,6 +89,7 @@ const localDeploymentConfig = (group: string): DeploymentConfig => ({
   maxInputTokens: undefined,
   maxParallelRequests: undefined,
   order: undefined,
+  extraHeaders: {},
   prices: { input: 0, cachedInput: 0, output: 0 },
   tags: []
 })

@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { ApiError } from "../http/errors.ts"
 import type { DeploymentConfig, SemanticRoutingConfig } from "./config.ts"
+import { openAiHeaders } from "./providers/openai.ts"
 import { upstreamError } from "./providers/upstream-error.ts"
 import { postJson, readText, type UpstreamPool } from "./providers/upstream-http.ts"
 
@@ -57,8 +58,7 @@ export const bestRoute = <R extends { readonly threshold: number }>(query: Reado
 export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: DeploymentConfig, pool: UpstreamPool): SemanticRouter => {
     // Generators made once per router, not per request (see bench/scavenge-survivors.ts).
     const fetchEmbeddings = Effect.fnUntraced(function*(input: ReadonlyArray<string>) {
-      const headers: Record<string, string> = embedder.apiKey === undefined ? {} : { authorization: `Bearer ${embedder.apiKey}` }
-      const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, headers, JSON.stringify({ model: embedder.model, input }))
+      const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, openAiHeaders(embedder), JSON.stringify({ model: embedder.model, input }))
       const text = yield* readText(response)
       if (response.status < 200 || response.status >= 300) return yield* Effect.fail(upstreamError(embedder.id, response.status, response.headers, text))
       const json = JSON.parse(text) as { data: Array<{ index: number; embedding: Array<number> }> }

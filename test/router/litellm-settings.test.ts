@@ -20,7 +20,7 @@ describe("LiteLLM router settings", () => {
         openAiDeployment("main", "first", first.url, { order: 1 }),
         openAiDeployment("capped", "cap", capped.url, { max_parallel_requests: 1, weight: 1000 }),
         openAiDeployment("capped", "spill", spill.url, { weight: 1 }),
-        openAiDeployment("lonely", "lonely", lonely.url),
+        openAiDeployment("lonely", "lonely", lonely.url, { extra_headers: { "HTTP-Referer": "https://example.org", "x-team": "ml" } }),
         openAiDeployment("backup", "backup", backup.url)
       ],
       router_settings: {
@@ -80,6 +80,13 @@ describe("LiteLLM router settings", () => {
     expect(backup.requests).toHaveLength(3) // lonely's fallback above, then backup's two attempts
   })
 
+  it("extra_headers go with every request to the deployment, next to its api_key", async () => {
+    await postChat(server.baseUrl, chat("lonely"))
+    expect(lonely.requests[0].headers).toMatchObject({ "http-referer": "https://example.org", "x-team": "ml", authorization: "Bearer sk-upstream" })
+    await postChat(server.baseUrl, chat("backup"))
+    expect(backup.requests[0].headers).not.toHaveProperty("x-team")
+  })
+
   it("model_group_alias: an alias routes to its group; /v1/models lists it unless hidden", async () => {
     expect((await postChat(server.baseUrl, chat("gpt-4"))).headers.get("x-inferline-deployment")).toBe("first")
     expect((await postChat(server.baseUrl, chat("secret"))).headers.get("x-inferline-deployment")).toBe("backup")
@@ -88,6 +95,21 @@ describe("LiteLLM router settings", () => {
     expect(ids).toContain("gpt-4")
     expect(ids).not.toContain("secret")
     expect(models.data.find((m) => m.id === "gpt-4")).toMatchObject({ root: "main" })
+  })
+})
+
+describe("timeouts", () => {
+  it("litellm_settings.request_timeout is every deployment's default; router_settings and litellm_params win", () => {
+    const deployments = parseRouterConfig({
+      model_list: [
+        { model_name: "a", litellm_params: { model: "openai/a" } },
+        { model_name: "b", litellm_params: { model: "openai/b", timeout: 3 } }
+      ],
+      litellm_settings: { request_timeout: 20 }
+    }).deployments
+    expect(deployments.map((d) => [d.timeoutMs, d.streamTimeoutMs])).toEqual([[20_000, 20_000], [3_000, 3_000]])
+    const withRouter = parseRouterConfig({ model_list: [{ model_name: "a", litellm_params: { model: "openai/a" } }], router_settings: { timeout: 7 }, litellm_settings: { request_timeout: 20 } })
+    expect(withRouter.deployments[0].timeoutMs).toBe(7_000)
   })
 })
 

@@ -9,7 +9,7 @@ import { rank, seededRandom, weightedShuffle } from "../../src/router/strategies
 const deployment = (id: string, fields: Partial<DeploymentConfig> = {}) =>
   new DeploymentState({
     id, group: "g", provider: "openai", model: id, apiBase: "http://x", apiKey: undefined, rpm: undefined, tpm: undefined, weight: undefined,
-    timeoutMs: 1000, streamTimeoutMs: 1000, maxInputTokens: undefined, maxParallelRequests: undefined, order: undefined, prices: { input: 0, cachedInput: 0, output: 0 }, tags: [], ...fields
+    timeoutMs: 1000, streamTimeoutMs: 1000, maxInputTokens: undefined, maxParallelRequests: undefined, order: undefined, extraHeaders: {}, prices: { input: 0, cachedInput: 0, output: 0 }, tags: [], ...fields
   }, localProvider, new CircuitBreaker({ allowedFails: 1, windowMs: 60_000, cooldownMs: 5_000 }))
 
 const ids = (ds: ReadonlyArray<DeploymentState>) => ds.map((d) => d.config.id)

@@ -1,6 +1,7 @@
 import { Effect, Stream } from "effect"
 import type { DeploymentConfig } from "../config.ts"
 import { AnthropicStreamError, AnthropicStreamTranslator, toAnthropicRequest, toOpenAiResponse } from "./anthropic-translate.ts"
+import { deploymentHeaders } from "./deployment-headers.ts"
 import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
@@ -8,10 +9,10 @@ import { postJson, readText, textChunks, type UpstreamPool, type UpstreamRespons
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
-const headersOf = (d: DeploymentConfig): Record<string, string> => ({
+const headersOf = deploymentHeaders((d) => ({
   "anthropic-version": ANTHROPIC_VERSION,
   ...(d.apiKey !== undefined && { "x-api-key": d.apiKey })
-})
+}))
 
 const checkStatus = (d: DeploymentConfig, response: UpstreamResponse) =>
   response.status >= 200 && response.status < 300

@@ -1,6 +1,7 @@
 import { Effect, Stream } from "effect"
 import type { DeploymentConfig } from "../config.ts"
 import type { UsageMeter } from "../usage-meter.ts"
+import { deploymentHeaders } from "./deployment-headers.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
@@ -8,7 +9,8 @@ import { postJson, postJsonForText, readText, textChunks, type UpstreamPool, typ
 
 const path = (call: ProviderCall) => (call.kind === "chat" ? "/chat/completions" : "/completions")
 
-const authHeaders = (d: DeploymentConfig): Record<string, string> => (d.apiKey === undefined ? {} : { authorization: `Bearer ${d.apiKey}` })
+/** An OpenAI-compatible deployment's request headers (auth from api_key, then extra_headers), made once per deployment. */
+export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d.apiKey === undefined ? {} : { authorization: `Bearer ${d.apiKey}` }))
 
 /** Fails with the classified upstream error unless the status is 2xx. */
 const checkStatus = (d: DeploymentConfig, response: UpstreamResponse) =>
@@ -64,7 +66,7 @@ export const openAiProvider = (pool: UpstreamPool): Provider => ({
     const d = call.deployment
     const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
     const deadline = { ms: d.timeoutMs, error: () => timedOut(d, "response", d.timeoutMs) }
-    const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), authHeaders(d), body, deadline)
+    const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), openAiHeaders(d), body, deadline)
     if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
     let json: { usage?: Parameters<UsageMeter["setUsage"]>[0] }
     try {
@@ -80,7 +82,7 @@ export const openAiProvider = (pool: UpstreamPool): Provider => ({
     const options = (call.body.stream_options ?? {}) as Record<string, unknown>
     const clientWantsUsage = options.include_usage === true
     const body = JSON.stringify({ ...call.body, model: d.model, stream: true, stream_options: { ...options, include_usage: true } })
-    const response = yield* Effect.flatMap(postJson(pool, d.apiBase + path(call), authHeaders(d), body), (r) => checkStatus(d, r))
+    const response = yield* Effect.flatMap(postJson(pool, d.apiBase + path(call), openAiHeaders(d), body), (r) => checkStatus(d, r))
     return passThrough(textChunks(response), call.meter, clientWantsUsage)
   })
 })
