@@ -12,6 +12,7 @@ import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
 import { ENDPOINTS, openApiRoutes } from "./openapi.ts"
+import { routerStatusRoutes } from "./router-status.ts"
 import { spendRoutes } from "./spend.ts"
 import { tokenizeRoutes } from "./tokenize.ts"
 import { uiRoutes } from "./ui.ts"
@@ -75,6 +76,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     websocketRoute,
     adminRoutes,
     spendRoutes,
+    routerStatusRoutes,
     uiRoutes,
     authMiddleware({ publicMetrics: options.publicMetrics ?? false }),
     requestIdMiddleware,

@@ -61,6 +61,8 @@ export interface RouterService {
   readonly semantic: SemanticRouter | undefined
   /** A deployment's live state (tests, metrics). */
   readonly deployment: (id: string) => DeploymentState | undefined
+  /** Every deployment's live state: the config's, then the served model's once it has been routed to. */
+  readonly deployments: () => ReadonlyArray<DeploymentState>
   readonly close: () => void
 }
 
@@ -382,6 +384,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
     stream,
     semantic,
     deployment: (id) => states.get(id),
+    deployments: () => [...states.values()],
     close: pool.close
   }
 }
