@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit, Layer, Metric, Option, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Metric, Option, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Engine, EngineError, type EngineDelta } from "../actors/engine.ts"
@@ -6,6 +6,8 @@ import type { FinishReason } from "../engine/engine-core.ts"
 import { GEN_AI_PROMETHEUS_NAMES } from "../observability/genai-metrics.ts"
 import { counterFamily, histogramFamily } from "../observability/metric-family.ts"
 import { onStreamExit } from "../effect/stream-pull.ts"
+import type { DeploymentState } from "../router/deployment-state.ts"
+import { Router, type RouterService } from "../router/router.ts"
 
 /**
  * Prometheus metrics with vLLM's names under the prefix `inferline_`. Gauges and counters the engine
@@ -95,6 +97,31 @@ const prometheusName = (id: string): string => GEN_AI_PROMETHEUS_NAMES[id] ?? `$
 
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
 
+const DEPLOYMENT_STATE = { closed: 0, "half-open": 1, open: 2 } as const
+
+/**
+ * The router's deployments as LiteLLM's proxy exports them (litellm_deployment_state and friends), read
+ * at scrape time: state 0 healthy, 1 half-open (one probe allowed), 2 in cooldown.
+ */
+const deploymentLines = (router: RouterService, now: number): Array<string> => {
+  const deployments = router.deployments()
+  if (deployments.length === 0) return []
+  const family = (name: string, type: "gauge" | "counter", help: string, value: (d: DeploymentState) => number | null) => {
+    const full = `${METRIC_PREFIX}_${name}`
+    const samples = deployments.flatMap((d) => {
+      const v = value(d)
+      return v === null ? [] : [`${full}{deployment="${escapeLabel(d.config.id)}",model_group="${escapeLabel(d.config.group)}",provider="${d.config.provider}"} ${v}`]
+    })
+    return samples.length === 0 ? [] : [`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`, ...samples]
+  }
+  return [
+    ...family("deployment_state", "gauge", "Router deployment health: 0 healthy, 1 half-open (probing), 2 in cooldown.", (d) => DEPLOYMENT_STATE[d.breaker.state(now)]),
+    ...family("deployment_cooldowns_total", "counter", "Times a deployment entered cooldown (failed probes included).", (d) => d.breaker.cooldowns),
+    ...family("deployment_requests_in_flight", "gauge", "Requests a deployment is serving now.", (d) => d.inFlight),
+    ...family("deployment_latency_seconds", "gauge", "EWMA latency the router ranks by (time to first token for streams, total otherwise).", (d) => (d.latencyMs === null ? null : d.latencyMs / 1000))
+  ]
+}
+
 /** The whole exposition: engine gauges and counters, then the HTTP layer's histograms and counters. */
 export const renderMetrics = Effect.gen(function*() {
   const engine = yield* Engine
@@ -115,6 +142,7 @@ export const renderMetrics = Effect.gen(function*() {
   add("prompt_tokens_total", "counter", "Prompt tokens processed.", s.promptTokensTotal)
   add("generation_tokens_total", "counter", "Tokens generated.", s.generationTokensTotal)
   add("iteration_tokens_total", "counter", "Tokens scheduled over all engine steps (vLLM has a per-step histogram).", s.iterationTokensTotal)
+  lines.push(...deploymentLines(yield* Router, yield* Clock.currentTimeMillis))
   const http = yield* PrometheusMetrics.format({ metricNameMapper: prometheusName })
   return lines.join("\n") + "\n" + http
 })

@@ -8,6 +8,8 @@ export class CircuitBreaker {
   private failures: Array<number> = []
   private openUntil = 0
   private probing = false
+  /** Times the breaker opened (cooldowns entered, failed probes included), for metrics. */
+  cooldowns = 0
   readonly allowedFails: number
   readonly windowMs: number
   readonly cooldownMs: number
@@ -54,6 +56,7 @@ export class CircuitBreaker {
   onFailure(now: number): void {
     if (this.openUntil !== 0) {
       // A failed probe (or a late failure of a request sent before the cooldown): open again.
+      if (this.probing || now >= this.openUntil) this.cooldowns += 1
       this.openUntil = now + this.cooldownMs
       this.probing = false
       return
@@ -63,6 +66,7 @@ export class CircuitBreaker {
     if (this.failures.length > this.allowedFails) {
       this.openUntil = now + this.cooldownMs
       this.failures = []
+      this.cooldowns += 1
     }
   }
 

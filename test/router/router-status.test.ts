@@ -40,6 +40,13 @@ describe("router status", () => {
     const during = (await status(MASTER)).json.data.find((d: any) => d.id === "a")
     expect(during.state).toBe("open")
     expect(Date.parse(during.cooldown_until) - Date.now()).toBeGreaterThan(25_000)
+    // The same in Prometheus' terms, as LiteLLM's proxy exports it: state 2 is cooldown.
+    const metrics = await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.text())
+    expect(metrics).toContain(`inferline_deployment_state{deployment="a",model_group="g",provider="openai"} 2`)
+    expect(metrics).toContain(`inferline_deployment_state{deployment="b",model_group="g",provider="openai"} 0`)
+    expect(metrics).toContain(`inferline_deployment_cooldowns_total{deployment="a",model_group="g",provider="openai"} 1`)
+    expect(metrics).toContain(`inferline_deployment_requests_in_flight{deployment="b",model_group="g",provider="openai"} 0`)
+    expect(metrics).toMatch(/inferline_deployment_latency_seconds\{deployment="a",model_group="g",provider="openai"\} 0\.\d+/)
   })
 
   it("is for the master key: no key is a 401, an API key a 403", async () => {

@@ -94,6 +94,17 @@ describe("circuit breaker (cooldown)", () => {
     expect(b.state(1099)).toBe("open")
     expect(b.state(1100)).toBe("half-open")
   })
+  it("counts cooldowns entered: a failed probe is one, a late failure during a cooldown is not", () => {
+    const b = new CircuitBreaker({ allowedFails: 0, windowMs: 1000, cooldownMs: 500 })
+    expect(b.cooldowns).toBe(0)
+    b.onFailure(0)
+    expect(b.cooldowns).toBe(1)
+    b.onFailure(100) // a request sent before the cooldown fails late: the cooldown is extended, not a new one
+    expect(b.cooldowns).toBe(1)
+    expect(b.tryAcquire(600)).toBe(true)
+    b.onFailure(650) // the probe fails
+    expect(b.cooldowns).toBe(2)
+  })
 })
 
 describe("retry backoff", () => {
