@@ -1,5 +1,6 @@
 import { Data, Exit, Schema, SchemaIssue } from "effect"
 import { formatParamPath } from "../http/errors.ts"
+import type { FailureKind } from "./providers/provider.ts"
 
 /**
  * The router's part of the `--config` file, in LiteLLM's shape (a LiteLLM proxy config loads unchanged;
@@ -87,6 +88,15 @@ const RouterSettings = Schema.Struct({
   stream_timeout: Schema.optionalKey(Positive),
   /** Inferline: most open connections per upstream host (keep-alive pool). */
   max_connections_per_host: Schema.optionalKey(Count),
+  /** Retries per kind of failure, over num_retries (LiteLLM's names). */
+  retry_policy: Schema.optionalKey(Schema.Struct({
+    BadRequestErrorRetries: Schema.optionalKey(Count),
+    AuthenticationErrorRetries: Schema.optionalKey(Count),
+    TimeoutErrorRetries: Schema.optionalKey(Count),
+    RateLimitErrorRetries: Schema.optionalKey(Count),
+    ContentPolicyViolationErrorRetries: Schema.optionalKey(Count),
+    InternalServerErrorRetries: Schema.optionalKey(Count)
+  })),
   /** Other names for groups: `{alias: group}` or `{alias: {model: group, hidden: true}}` (hidden from /v1/models). */
   model_group_alias: Schema.optionalKey(Schema.Record(Schema.String, Schema.Union([
     Schema.String,
@@ -183,6 +193,12 @@ export type RoutingStrategy = typeof ROUTING_STRATEGIES[number]
 export interface RouterSettingsResolved {
   readonly strategy: RoutingStrategy
   readonly numRetries: number
+  /**
+   * Retries by kind of failure (retry_policy): bad_request (400), deployment (401/403/404: the next
+   * deployment), timeout, rate_limited (429), content_policy, server (5xx). Kinds not set: num_retries
+   * for connection errors, timeouts, 429, 5xx and deployment errors; none for the request's own faults.
+   */
+  readonly retryPolicy: ReadonlyMap<FailureKind, number>
   readonly retryBaseMs: number
   readonly retryMaxMs: number
   readonly allowedFails: number
@@ -239,6 +255,19 @@ const fallbackMap = (lists: ReadonlyArray<ReadonlyArray<Record<string, ReadonlyA
   }
   return map
 }
+
+/** LiteLLM's retry_policy names for the router's kinds of failure. */
+const RETRY_POLICY_KINDS = {
+  BadRequestErrorRetries: "bad_request",
+  AuthenticationErrorRetries: "deployment",
+  TimeoutErrorRetries: "timeout",
+  RateLimitErrorRetries: "rate_limited",
+  ContentPolicyViolationErrorRetries: "content_policy",
+  InternalServerErrorRetries: "server"
+} as const satisfies Record<string, FailureKind>
+
+const retryPolicyOf = (policy: Partial<Record<keyof typeof RETRY_POLICY_KINDS, number>>): ReadonlyMap<FailureKind, number> =>
+  new Map(Object.entries(policy).flatMap(([name, n]) => (n === undefined ? [] : [[RETRY_POLICY_KINDS[name as keyof typeof RETRY_POLICY_KINDS], n] as const])))
 
 const seconds = (s: number | undefined, fallback: number) => Math.round((s ?? fallback) * 1000)
 
@@ -303,6 +332,7 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
     settings: {
       strategy: rs.routing_strategy ?? "simple-shuffle",
       numRetries: rs.num_retries ?? ls.num_retries ?? 2,
+      retryPolicy: retryPolicyOf(rs.retry_policy ?? {}),
       retryBaseMs: seconds(rs.retry_after, 0.05),
       retryMaxMs: seconds(rs.max_retry_after, 5),
       allowedFails: rs.allowed_fails ?? 3,

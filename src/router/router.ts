@@ -9,7 +9,7 @@ import { anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
 import { openAiProvider } from "./providers/openai.ts"
-import { isRetryable, ProviderError, timedOut, toApiError, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
+import { isRetryable, ProviderError, timedOut, toApiError, type CompleteResult, type EndpointKind, type FailureKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
@@ -168,6 +168,10 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
     return configured === undefined ? [local] : [...configured, local]
   }
 
+  /** How many times a failure of this kind is retried in its group (retry_policy, else num_retries for the retryable kinds). */
+  const retriesFor = (kind: FailureKind): number =>
+    settings.retryPolicy.get(kind) ?? (isRetryable(kind) || kind === "deployment" ? settings.numRetries : 0)
+
   /** The fallback groups for a failure of this kind, in order (the general list when it has none of its own). */
   const fallbacksFor = (group: string, e: ProviderError, localModel: string): ReadonlyArray<string> => {
     const lists = e.kind === "context_window" ? settings.contextWindowFallbacks : e.kind === "content_policy" ? settings.contentPolicyFallbacks : undefined
@@ -205,7 +209,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
     const failure = Cause.findErrorOption(exit.cause)
     if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
     const error = failure.value
-    const last = retry === settings.numRetries || !(isRetryable(error.kind) || error.kind === "deployment")
+    const last = retry >= retriesFor(error.kind)
     const outcome: AttemptOutcome = !last ? "retry" : error.kind === "bad_request" ? "error" : fallbacksFor(group, error, run.localModel).length > 0 || pending() ? "fallback" : "error"
     yield* Effect.annotateCurrentSpan("inferline.outcome", outcome)
     yield* Effect.annotateCurrentSpan("inferline.error", error.message)
@@ -216,7 +220,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
   const runGroup = Effect.fnUntraced(function*(run: RouteRun, group: string, deployments: ReadonlyArray<DeploymentState>, pending: () => boolean) {
     const tried = new Set<string>()
     let previous: ProviderError | undefined
-    for (let retry = 0; retry <= settings.numRetries; retry++) {
+    for (let retry = 0; ; retry++) {
       if (previous !== undefined && isRetryable(previous.kind)) {
         yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
       }
@@ -238,9 +242,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
       }))
       if ("ok" in result) return result
       previous = result.error
-      if (!(isRetryable(previous.kind) || previous.kind === "deployment")) return result
+      if (retry >= retriesFor(previous.kind)) return result
     }
-    return { error: previous! } satisfies GroupResult<unknown>
   })
 
   /** The groups in order: the one asked for, then the fallbacks for each failure's kind. */

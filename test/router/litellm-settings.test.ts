@@ -98,6 +98,43 @@ describe("LiteLLM router settings", () => {
   })
 })
 
+describe("retry_policy", () => {
+  let u: FakeUpstream, server: RouterTestServer
+  beforeAll(async () => {
+    u = await startFakeUpstream([{ type: "json" }])
+    server = await startRouterServer({
+      model_list: [openAiDeployment("r", "u", u.url)],
+      router_settings: {
+        num_retries: 1, retry_after: 0.005, allowed_fails: 100,
+        retry_policy: { RateLimitErrorRetries: 3, InternalServerErrorRetries: 0, BadRequestErrorRetries: 1 }
+      }
+    })
+  })
+  afterAll(async () => {
+    await server.close()
+    await u.close()
+  })
+  const attempts = async (script: FakeUpstream["script"]) => {
+    u.requests.length = 0
+    u.script = script
+    const r = await postChat(server.baseUrl, chat("r"))
+    expect(Number(r.headers.get("x-inferline-attempts"))).toBe(u.requests.length)
+    return [r.status, u.requests.length]
+  }
+
+  it("retries each kind of failure as many times as its policy says, else num_retries", async () => {
+    expect(await attempts([{ type: "status", status: 429 }, { type: "status", status: 429 }, { type: "status", status: 429 }, { type: "json" }])).toEqual([200, 4])
+    expect(await attempts([{ type: "status", status: 429 }])).toEqual([429, 4])
+    // InternalServerErrorRetries covers every 5xx
+    expect(await attempts([{ type: "status", status: 500 }])).toEqual([502, 1])
+    expect(await attempts([{ type: "status", status: 503 }, { type: "json" }])).toEqual([502, 1])
+    expect(await attempts([{ type: "status", status: 400 }, { type: "json" }])).toEqual([200, 2])
+    // connection errors are not in the policy: num_retries (1)
+    expect(await attempts([{ type: "drop" }, { type: "json" }])).toEqual([200, 2])
+    expect(await attempts([{ type: "drop" }])).toEqual([502, 2])
+  })
+})
+
 describe("timeouts", () => {
   it("litellm_settings.request_timeout is every deployment's default; router_settings and litellm_params win", () => {
     const deployments = parseRouterConfig({
