@@ -88,3 +88,37 @@ describe("tag-based routing (router_settings.enable_tag_filtering)", () => {
     expect(free.requests.length + paid.requests.length + std.requests.length).toBe(0)
   })
 })
+
+describe("tags of the caller's key and team", () => {
+  const MASTER = "sk-tags-master"
+  let tagged: FakeUpstream, other: FakeUpstream, server: RouterTestServer
+  const rows: Array<SpendRow> = []
+  beforeAll(async () => {
+    ;[tagged, other] = await Promise.all([0, 1].map(() => startFakeUpstream([{ type: "json" }])))
+    const config = {
+      model_list: [openAiDeployment("g", "for-team", tagged.url, { tags: ["team-tag"] }), openAiDeployment("g", "other", other.url, { tags: ["default"] })],
+      router_settings: { enable_tag_filtering: true }
+    }
+    const ledger = Layer.succeed(Ledger, { record: (row: SpendRow) => Effect.sync(() => void rows.push(row)), flush: Effect.void })
+    server = await startRouterServer(config, { masterKey: MASTER, services: requestObserverLayer({ priceTable: emptyPriceTable }).pipe(Layer.provide(ledger)) })
+  })
+  afterAll(async () => {
+    await server.close()
+    await Promise.all([tagged.close(), other.close()])
+  })
+  const admin = (route: string, body: object) =>
+    fetch(`${server.baseUrl}${route}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify(body) }).then((r) => r.json() as any)
+  const post = (key: string, body: object) =>
+    fetch(`${server.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify(body) })
+      .then((r) => ({ status: r.status, deployment: r.headers.get("x-inferline-deployment") }))
+
+  it("a key's and its team's metadata.tags go with every request: recorded, and routed by", async () => {
+    const team = await admin("/admin/teams", { metadata: { tags: ["team-tag"] } })
+    const { key } = await admin("/admin/keys", { team_id: team.id, metadata: { tags: ["key-tag", 7] } })
+    const { key: plain } = await admin("/admin/keys", {})
+    expect(await post(key, chat("g", { tags: ["req"] }))).toEqual({ status: 200, deployment: "for-team" })
+    expect(await post(plain, chat("g"))).toEqual({ status: 200, deployment: "other" })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(rows.map((r) => r.tags)).toEqual([["req", "key-tag", "team-tag"], []])
+  })
+})

@@ -1,3 +1,4 @@
+import type { Principal } from "../../gateway/principal.ts"
 import { invalidRequest, type ApiError } from "../../http/errors.ts"
 
 /** Headers that carry a request's tags, comma-separated: Inferline's, and LiteLLM's for its clients. */
@@ -5,12 +6,23 @@ const TAG_HEADERS = ["x-inferline-tags", "x-litellm-tags"] as const
 
 const NO_TAGS: ReadonlyArray<string> = []
 
+/** `metadata.tags` of a key or team record, when it is a list of strings (as LiteLLM keeps them). */
+const metadataTags = (metadata: Readonly<Record<string, unknown>> | undefined): ReadonlyArray<string> => {
+  const tags = metadata?.tags
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string" && t !== "") : NO_TAGS
+}
+
 /**
- * A request's tags: the body's `tags` (an array of strings, as LiteLLM takes them) and the tag headers,
- * without repeats. They go into the request's ledger row and, with `enable_tag_filtering`, pick the
- * deployments (src/router/tag-filter.ts); they are not sent upstream (see `withoutTags`).
+ * A request's tags: the body's `tags` (an array of strings, as LiteLLM takes them), the tag headers, and
+ * the `metadata.tags` of the caller's key and team (every request of the key carries them), without
+ * repeats. They go into the request's ledger row and, with `enable_tag_filtering`, pick the deployments
+ * (src/router/tag-filter.ts); they are not sent upstream (see `withoutTags`).
  */
-export const requestTags = (body: Readonly<Record<string, unknown>>, headers: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> | ApiError => {
+export const requestTags = (
+  body: Readonly<Record<string, unknown>>,
+  headers: Readonly<Record<string, string | undefined>>,
+  principal: Principal
+): ReadonlyArray<string> | ApiError => {
   const fromBody = body.tags
   let tags: Array<string> | undefined
   if (fromBody !== undefined && fromBody !== null) {
@@ -25,6 +37,12 @@ export const requestTags = (body: Readonly<Record<string, unknown>>, headers: Re
     for (const t of header.split(",")) {
       const tag = t.trim()
       if (tag !== "" && !(tags ??= []).includes(tag)) tags.push(tag)
+    }
+  }
+  if (principal._tag === "Key") {
+    const own = metadataTags(principal.key.metadata), team = metadataTags(principal.team?.metadata)
+    if (own.length + team.length > 0) {
+      for (const tag of [...own, ...team]) if (!(tags ??= []).includes(tag)) tags.push(tag)
     }
   }
   return tags ?? NO_TAGS

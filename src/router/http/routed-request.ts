@@ -69,7 +69,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // The schema only when the cheap check fails: it is what words the 400.
   const head = isRequestHead(raw) ? raw : yield* decodeJson(RequestHead, raw)
   const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-  const tags = requestTags(raw, Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS)
+  const tags = requestTags(raw, Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS, principal)
   if (tags instanceof ApiError) return yield* tags
   const body = withoutTags(raw)
   const engine = yield* Engine
