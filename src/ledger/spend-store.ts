@@ -32,7 +32,8 @@ export const spendInsertStatement = (rows: string) => `
     SELECT 'model', model_group, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted
     UNION ALL
     SELECT 'tag', tag, day, input_tokens, cached_input_tokens, output_tokens, cost
-    FROM inserted CROSS JOIN LATERAL jsonb_array_elements_text(inserted.tags) AS t(tag)
+    -- Only an array of tags is folded: anything else in the column must not fail the whole batch.
+    FROM inserted CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(inserted.tags) = 'array' THEN inserted.tags ELSE '[]' END) AS t(tag)
   )
   INSERT INTO spend_daily (group_kind, group_value, day, requests, input_tokens, cached_input_tokens, output_tokens, spend)
   SELECT group_kind, group_value, day, count(*), sum(input_tokens), sum(cached_input_tokens), sum(output_tokens), sum(cost)

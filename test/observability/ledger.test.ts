@@ -92,6 +92,18 @@ describe("ledger on PostgreSQL", () => {
       }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("batch"), batchSize: 10, flushInterval: "1 hour" })))
     }).pipe(Effect.provide(postgresSchemaLayer())))
 
+  it.live("a row whose tags are not a list is stored, and left out of the tag totals instead of failing its batch", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const dir = tempDir("odd-tags")
+      // Written by hand (the ledger itself only writes lists): a string and an object where the list goes.
+      fs.writeFileSync(`${dir}/segment-000000000000001-1-000000.jsonl`, [{ ...row("o1"), tags: "solo" }, { ...row("o2"), tags: { a: 1 } }, row("o3")].map((r) => JSON.stringify(r)).join("\n") + "\n")
+      yield* Effect.scoped(Layer.build(ledgerLayer({ journalDir: dir })))
+      const [{ n }] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM spend_logs`
+      expect(Number(n)).toBe(3)
+      expect((yield* spendReport("tag")).map((r) => [r.group, r.requests])).toEqual([["a", 1]])
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+
   it.live("replays a journal left by a killed process exactly once, even if part of it was stored", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
