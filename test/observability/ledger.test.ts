@@ -92,6 +92,19 @@ describe("ledger on PostgreSQL", () => {
       }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("batch"), batchSize: 10, flushInterval: "1 hour" })))
     }).pipe(Effect.provide(postgresSchemaLayer())))
 
+  it.live("a NUL in any text (an upstream's model name) is stored as U+FFFD instead of failing the batch", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        yield* ledger.record(row("nul-1", { response_model: "gpt\u0000evil", error_type: "x\u0000" }))
+        yield* ledger.record(row("nul-2"))
+        yield* ledger.flush
+      }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("nul") })))
+      const rows = yield* sql<{ request_id: string; response_model: string; error_type: string | null }>`SELECT request_id, response_model, error_type FROM spend_logs ORDER BY request_id`
+      expect(rows.map((r) => [r.request_id, r.response_model, r.error_type])).toEqual([["nul-1", "gpt\ufffdevil", "x\ufffd"], ["nul-2", "m", null]])
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+
   it.live("a row whose tags are not a list is stored, and left out of the tag totals instead of failing its batch", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

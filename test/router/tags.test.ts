@@ -80,7 +80,7 @@ describe("tag-based routing (router_settings.enable_tag_filtering)", () => {
   })
 
   it("tags that are not an array of strings are a 400", async () => {
-    for (const tags of ["paid", [1], [""], { a: 1 }]) {
+    for (const tags of ["paid", [1], [""], { a: 1 }, ["nul\u0000"], ["line\nbreak"], ["x".repeat(257)]]) {
       const r = await postJson(`${server.baseUrl}/v1/chat/completions`, chat("g", { tags }))
       expect(r.status).toBe(400)
       expect(r.json.error.param).toBe("tags")

@@ -6,10 +6,14 @@ const TAG_HEADERS = ["x-inferline-tags", "x-litellm-tags"] as const
 
 const NO_TAGS: ReadonlyArray<string> = []
 
+/** A tag the ledger can store and a dashboard can show: 1-256 characters, no control characters (a NUL fails a Postgres batch). */
+const SANE_TAG = /^[^\u0000-\u001f\u007f]{1,256}$/
+const isTag = (t: unknown): t is string => typeof t === "string" && SANE_TAG.test(t)
+
 /** `metadata.tags` of a key or team record, when it is a list of strings (as LiteLLM keeps them). */
 const metadataTags = (metadata: Readonly<Record<string, unknown>> | undefined): ReadonlyArray<string> => {
   const tags = metadata?.tags
-  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string" && t !== "") : NO_TAGS
+  return Array.isArray(tags) ? tags.filter(isTag) : NO_TAGS
 }
 
 /**
@@ -26,8 +30,8 @@ export const requestTags = (
   const fromBody = body.tags
   let tags: Array<string> | undefined
   if (fromBody !== undefined && fromBody !== null) {
-    if (!Array.isArray(fromBody) || !fromBody.every((t) => typeof t === "string" && t !== "")) {
-      return invalidRequest("`tags` must be an array of non-empty strings.", "tags")
+    if (!Array.isArray(fromBody) || !fromBody.every(isTag)) {
+      return invalidRequest("`tags` must be an array of strings of 1-256 characters without control characters.", "tags")
     }
     tags = [...new Set(fromBody as Array<string>)]
   }
@@ -36,7 +40,7 @@ export const requestTags = (
     if (header === undefined) continue
     for (const t of header.split(",")) {
       const tag = t.trim()
-      if (tag !== "" && !(tags ??= []).includes(tag)) tags.push(tag)
+      if (isTag(tag) && !(tags ??= []).includes(tag)) tags.push(tag)
     }
   }
   if (principal._tag === "Key") {
