@@ -1,5 +1,7 @@
 import { Context, Duration, Effect, Layer, Metric, Queue, Schedule, Semaphore } from "effect"
-import { SqlClient } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Journal, type JournalSync } from "./journal.ts"
 import { insertEncodedSpendRows } from "./spend-store.ts"
 import { encodeSpendRow, type SpendRow } from "./spend-row.ts"
@@ -60,6 +62,16 @@ export const ledgerOptionsFromEnv = (env: Record<string, string | undefined> = p
   }
 }
 
+/** Where rows the database refuses for their data are set aside (one JSON line each), next to the journal. */
+export const REJECTED_FILE = "rejected.jsonl"
+
+/** SQLSTATE class 22 (data exception) or 23 (integrity constraint): the same rows fail again on retry. */
+const refusesItsData = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { readonly cause?: { readonly code?: unknown } }).cause?.code
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"))
+}
+
+const rowsRejected = Metric.counter("ledger_rows_rejected_total", { description: "Ledger rows the database refused for their data, set aside in the journal directory's rejected.jsonl." })
 const rowsWritten = Metric.counter("ledger_rows_written_total", { description: "Spend ledger rows written to the database." })
 const writeFailures = Metric.counter("ledger_write_failures_total", { description: "Failed ledger batch writes (rows stay journaled and are retried)." })
 
@@ -68,7 +80,25 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
     const sql = yield* SqlClient.SqlClient
     const batchSize = options.batchSize ?? 2000
     // Rows as the journal encoded them (JSON lines): a batch is their concatenation.
-    const write = (lines: ReadonlyArray<string>) => insertEncodedSpendRows(lines).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    const insert = (lines: ReadonlyArray<string>) => insertEncodedSpendRows(lines).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    const rejectedFile = path.join(options.journalDir, REJECTED_FILE)
+    const reject = (line: string, error: SqlError.SqlError) =>
+      Effect.sync(() => fs.appendFileSync(rejectedFile, line + "\n")).pipe(
+        Effect.andThen(Metric.update(rowsRejected, 1)),
+        Effect.andThen(Effect.logError(`ledger: a row the database refuses (${error.message}) was set aside in ${rejectedFile}`))
+      )
+    /**
+     * Writes a batch. One the database refuses for its data (SQLSTATE class 22 or 23) would be refused
+     * on every retry and hold back every row after it, so it is split until the rows at fault are alone;
+     * those are set aside in the rejected file (never replayed) and the rest are stored. Other failures
+     * (connection, timeout) fail the write, and the batch is retried whole.
+     */
+    const write = (lines: ReadonlyArray<string>): Effect.Effect<void, SqlError.SqlError> =>
+      insert(lines).pipe(Effect.catchIf(refusesItsData, (error) => {
+        if (lines.length === 1) return reject(lines[0], error)
+        const half = Math.ceil(lines.length / 2)
+        return Effect.andThen(write(lines.slice(0, half)), write(lines.slice(half)))
+      }))
 
     // A previous process's rows first: re-inserting one it had already stored is a no-op (ON CONFLICT).
     const leftover = Journal.replay(options.journalDir)

@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
-import { DEFAULT_JOURNAL_DIR, Ledger, ledgerLayer, ledgerOptionsFromEnv } from "../../src/ledger/ledger.ts"
+import { DEFAULT_JOURNAL_DIR, Ledger, ledgerLayer, ledgerOptionsFromEnv, REJECTED_FILE } from "../../src/ledger/ledger.ts"
 import { costOf, parsePriceTable, priceFor } from "../../src/ledger/price-table.ts"
 import { spendLogs, spendReport } from "../../src/ledger/spend-queries.ts"
-import type { SpendRow } from "../../src/ledger/spend-row.ts"
+import { encodeSpendRow, type SpendRow } from "../../src/ledger/spend-row.ts"
 import { RequestObserver, requestObserverLayer } from "../../src/observability/request-observer.ts"
 import { countInsertStatements, postgresSchemaLayer, tempDir } from "./support/ledger-database.ts"
 import { keyPrincipal, keyRecord, teamRecord } from "./support/principals.ts"
@@ -90,6 +90,29 @@ describe("ledger on PostgreSQL", () => {
         const n = yield* stored.pipe(Effect.repeat({ until: (n) => n === 10, schedule: Schedule.spaced("20 millis"), times: 100 }))
         expect(n).toBe(10)
       }).pipe(Effect.provide(ledgerLayer({ journalDir: tempDir("batch"), batchSize: 10, flushInterval: "1 hour" })))
+    }).pipe(Effect.provide(postgresSchemaLayer())))
+
+  it.live("rows the database refuses for their data are set aside, and every other row is stored (at startup and at run time)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const dir = tempDir("poison")
+      // A journal left behind with a row Postgres will never take (tokens that are not a number).
+      fs.writeFileSync(`${dir}/segment-000000000000001-1-000000.jsonl`, [JSON.stringify(row("p1")), JSON.stringify({ ...JSON.parse(encodeSpendRow(row("p2"))), input_tokens: "many" }), JSON.stringify(row("p3"))].join("\n") + "\n")
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        // At run time: more tokens than a Postgres integer holds, in a batch with good rows.
+        yield* ledger.record(row("p4"))
+        yield* ledger.record(row("p5", { output_tokens: 1e12 }))
+        yield* ledger.record(row("p6"))
+        yield* ledger.flush
+        yield* ledger.record(row("p7")) // and the ledger goes on
+        yield* ledger.flush
+      }).pipe(Effect.provide(ledgerLayer({ journalDir: dir })))
+      const stored = yield* sql<{ request_id: string }>`SELECT request_id FROM spend_logs ORDER BY request_id`
+      expect(stored.map((r) => r.request_id)).toEqual(["p1", "p3", "p4", "p6", "p7"])
+      const rejected = fs.readFileSync(`${dir}/${REJECTED_FILE}`, "utf8").trim().split("\n").map((l) => JSON.parse(l).request_id)
+      expect(rejected).toEqual(["p2", "p5"])
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("segment-") && fs.statSync(`${dir}/${f}`).size > 0)).toEqual([])
     }).pipe(Effect.provide(postgresSchemaLayer())))
 
   it.live("a NUL in any text (an upstream's model name) is stored as U+FFFD instead of failing the batch", () =>
