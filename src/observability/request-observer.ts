@@ -121,7 +121,20 @@ interface Observation {
   readonly outputs: Map<number, string> | null
 }
 
+/** Distinct `error.type` values the metrics keep apart; later new ones are counted as `_OTHER`. */
+export const METRIC_ERROR_TYPES_MAX = 64
+
 const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "charge">, options: RequestObserverOptions): RequestObserverService => {
+  // error.type is a metric attribute, and an upstream's error code passes into it: one that made up a
+  // new code per request would make a new series per request, kept for the life of the process. Spans
+  // and the ledger keep the exact code.
+  const metricErrorTypes = new Set<string>()
+  const metricErrorType = (t: string): string => {
+    if (metricErrorTypes.has(t)) return t
+    if (metricErrorTypes.size >= METRIC_ERROR_TYPES_MAX) return "_OTHER"
+    metricErrorTypes.add(t)
+    return t
+  }
   const prices = options.priceTable ?? emptyPriceTable
   const capture = options.captureContent ?? false
   const defaultProvider = options.defaultProvider ?? "inferline"
@@ -182,7 +195,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
         "gen_ai.operation.name": request.operation,
         "gen_ai.request.model": request.params.model ?? request.modelGroup,
         "gen_ai.provider.name": provider,
-        ...(errorType !== undefined && { "error.type": errorType })
+        ...(errorType !== undefined && { "error.type": metricErrorType(errorType) })
       },
       durationSeconds: (endMs - startedMs) / 1000,
       ttftSeconds: first === undefined ? null : (first - startedMs) / 1000,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Ledger } from "../../src/ledger/ledger.ts"
 import { emptyPriceTable } from "../../src/ledger/price-table.ts"
 import type { SpendRow } from "../../src/ledger/spend-row.ts"
-import { requestObserverLayer } from "../../src/observability/request-observer.ts"
+import { METRIC_ERROR_TYPES_MAX, requestObserverLayer } from "../../src/observability/request-observer.ts"
 import { parseRouterConfig } from "../../src/router/config.ts"
 import { priceTableFromRouterConfig } from "../../src/router/price-table.ts"
 import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
@@ -37,6 +37,19 @@ describe("routed requests are observed", () => {
     ])
     expect(rows[0].cost).toBeCloseTo((1000 * 1 + 500 * 2) / 1e6)
     expect(rows[1].first_token_time).not.toBeNull()
+  })
+
+  it("an upstream inventing a new error code per request does not make a new metric series per request", async () => {
+    rows.length = 0
+    upstream.script = Array.from({ length: METRIC_ERROR_TYPES_MAX + 6 }, (_, i) => ({ type: "status" as const, status: 400, body: { error: { message: "no", type: "invalid_request_error", code: `made_up_${i}` } } }))
+    for (let i = 0; i < METRIC_ERROR_TYPES_MAX + 6; i++) expect((await postChat(server.baseUrl, chat("g"))).status).toBe(400)
+    const metrics = await fetch(`${server.baseUrl}/metrics`).then((r) => r.text())
+    const types = new Set([...metrics.matchAll(/^gen_ai_server_request_duration_seconds_count\{[^}]*error_type="([^"]*)"/gm)].map((m) => m[1]))
+    expect(types.size).toBe(METRIC_ERROR_TYPES_MAX + 1)
+    expect(types.has("_OTHER")).toBe(true)
+    await new Promise((r) => setTimeout(r, 20))
+    // The ledger keeps every exact code.
+    expect(new Set(rows.map((r) => r.error_type)).size).toBe(METRIC_ERROR_TYPES_MAX + 6)
   })
 
   it("without tag filtering, a request's tags are still recorded and still not sent upstream", async () => {
