@@ -33,6 +33,16 @@ const connectionError = (url: string, e: unknown) =>
 const bodyFailed = (e: Error) => new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })
 const bodyCutShort = () => new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })
 
+/**
+ * The most text one upstream response body (non-streaming) may hold, and one server-sent event of a
+ * stream: a broken upstream that never ends its body or its event would otherwise grow this process's
+ * memory until it dies, taking every other request with it.
+ */
+export const MAX_UPSTREAM_BODY_CHARS = 64 * 1024 * 1024
+export const MAX_UPSTREAM_EVENT_CHARS = 8 * 1024 * 1024
+const tooLarge = (what: string, limit: number) =>
+  new ProviderError({ kind: "server", status: 502, message: `The upstream's ${what} is larger than ${limit / (1024 * 1024)} MiB.` })
+
 /** Where a request goes, as node:http's options: parsed once per URL (see `targetOf`). */
 interface RequestTarget {
   readonly secure: boolean
@@ -144,7 +154,10 @@ export const postJsonForText = (
     request.on("response", (response) => {
       let text = ""
       response.setEncoding("utf8")
-      response.on("data", (chunk: string) => (text += chunk))
+      response.on("data", (chunk: string) => {
+        text += chunk
+        if (text.length > MAX_UPSTREAM_BODY_CHARS) settle(Effect.fail(tooLarge("response", MAX_UPSTREAM_BODY_CHARS)), true)
+      })
       response.on("end", () => settle(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }), false))
       response.on("error", (e) => settle(Effect.fail(bodyFailed(e)), true))
       response.on("aborted", () => settle(Effect.fail(bodyCutShort()), true))
@@ -162,7 +175,16 @@ export const postJsonForText = (
 export const readText = (response: UpstreamResponse): Effect.Effect<string, ProviderError> =>
   Effect.callback<string, ProviderError>((resume) => {
     let text = ""
-    response.body.on("data", (chunk: string) => (text += chunk))
+    let done = false
+    response.body.on("data", (chunk: string) => {
+      if (done) return
+      text += chunk
+      if (text.length > MAX_UPSTREAM_BODY_CHARS) {
+        done = true
+        response.body.destroy()
+        resume(Effect.fail(tooLarge("response", MAX_UPSTREAM_BODY_CHARS)))
+      }
+    })
     response.body.on("end", () => resume(Effect.succeed(text)))
     response.body.on("error", (e) => resume(Effect.fail(bodyFailed(e))))
     response.body.on("aborted", () => resume(Effect.fail(bodyCutShort())))
@@ -198,10 +220,22 @@ export const textChunks = (response: UpstreamResponse): Stream.Stream<string, Pr
       if (!ended) failure ??= bodyCutShort()
       wake()
     })
+    // Characters since the last blank line (the end of an event); approximate across chunk boundaries,
+    // which only ever makes it count less.
+    let sinceEvent = 0
     return Effect.callback<ReadonlyArray<string>, ProviderError | Cause.Done>((resume) => {
       const attempt = () => {
         const chunks: Array<string> = []
-        for (let chunk = body.read() as string | null; chunk !== null; chunk = body.read() as string | null) chunks.push(chunk)
+        for (let chunk = body.read() as string | null; chunk !== null; chunk = body.read() as string | null) {
+          const end = Math.max(chunk.lastIndexOf("\n\n"), chunk.lastIndexOf("\n\r\n"))
+          sinceEvent = end < 0 ? sinceEvent + chunk.length : chunk.length - end
+          if (sinceEvent > MAX_UPSTREAM_EVENT_CHARS) {
+            failure = tooLarge("stream event", MAX_UPSTREAM_EVENT_CHARS)
+            body.destroy()
+            return resume(Effect.fail(failure))
+          }
+          chunks.push(chunk)
+        }
         if (chunks.length > 0) return resume(Effect.succeed(chunks))
         if (failure !== undefined) return resume(Effect.fail(failure))
         if (ended) return resume(Cause.done())
