@@ -127,8 +127,11 @@ const byOrder = (ranked: ReadonlyArray<DeploymentState>): ReadonlyArray<Deployme
     ? ranked.map((d, i) => [d, i] as const).sort(([a, i], [b, j]) => (a.config.order ?? Infinity) - (b.config.order ?? Infinity) || i - j).map(([d]) => d)
     : ranked
 
-/** Failures that say something about the deployment's health (the request's own faults do not). */
-const countsAgainstDeployment = (e: ProviderError) => isRetryable(e.kind) || e.kind === "deployment"
+/**
+ * Failures of the deployment, not of the request: they say something about its health (the breaker
+ * counts them), and another attempt may succeed (num_retries applies to them).
+ */
+const isDeploymentFailure = (kind: FailureKind) => isRetryable(kind) || kind === "deployment"
 
 type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderError }
 
@@ -170,7 +173,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
 
   /** How many times a failure of this kind is retried in its group (retry_policy, else num_retries for the retryable kinds). */
   const retriesFor = (kind: FailureKind): number =>
-    settings.retryPolicy.get(kind) ?? (isRetryable(kind) || kind === "deployment" ? settings.numRetries : 0)
+    settings.retryPolicy.get(kind) ?? (isDeploymentFailure(kind) ? settings.numRetries : 0)
 
   /** The fallback groups for a failure of this kind, in order (the general list when it has none of its own). */
   const fallbacksFor = (group: string, e: ProviderError, localModel: string): ReadonlyArray<string> => {
@@ -318,7 +321,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
           }
           d.inFlight -= 1
           const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-          if (error instanceof ProviderError && countsAgainstDeployment(error)) d.breaker.onFailure(now)
+          if (error instanceof ProviderError && isDeploymentFailure(error.kind)) d.breaker.onFailure(now)
           else d.breaker.onAbandon()
         })
       ))
@@ -363,7 +366,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions = {}): R
     }
     const { pull, first } = started.value
     return (prependToPull(first, pull) as Stream.Stream<string, ProviderError>).pipe(
-      Stream.tapError((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => countsAgainstDeployment(e) && d.breaker.onFailure(now)))),
+      Stream.tapError((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => isDeploymentFailure(e.kind) && d.breaker.onFailure(now)))),
       Stream.mapError(toApiError),
       // The attempt's scope closes with the stream's own exit, so an interrupted stream reads as
       // interrupted to what runs in it (the engine counts an abort).
