@@ -28,26 +28,26 @@ export const requestTags = (
   principal: Principal
 ): ReadonlyArray<string> | ApiError => {
   const fromBody = body.tags
-  let tags: Array<string> | undefined
-  if (fromBody !== undefined && fromBody !== null) {
-    if (!Array.isArray(fromBody) || !fromBody.every(isTag)) {
-      return invalidRequest("`tags` must be an array of strings of 1-256 characters without control characters.", "tags")
-    }
-    tags = [...new Set(fromBody as Array<string>)]
+  if (fromBody !== undefined && fromBody !== null && !(Array.isArray(fromBody) && fromBody.every(isTag))) {
+    return invalidRequest("`tags` must be an array of strings of 1-256 characters without control characters.", "tags")
   }
+  // Made only when there is a tag: most requests have none.
+  let tags: Array<string> | undefined
+  const add = (tag: string) => {
+    if (!(tags ??= []).includes(tag)) tags.push(tag)
+  }
+  if (Array.isArray(fromBody)) for (const tag of fromBody as ReadonlyArray<string>) add(tag)
   for (const name of TAG_HEADERS) {
     const header = headers[name]
     if (header === undefined) continue
     for (const t of header.split(",")) {
       const tag = t.trim()
-      if (isTag(tag) && !(tags ??= []).includes(tag)) tags.push(tag)
+      if (isTag(tag)) add(tag)
     }
   }
   if (principal._tag === "Key") {
-    const own = metadataTags(principal.key.metadata), team = metadataTags(principal.team?.metadata)
-    if (own.length + team.length > 0) {
-      for (const tag of [...own, ...team]) if (!(tags ??= []).includes(tag)) tags.push(tag)
-    }
+    for (const tag of metadataTags(principal.key.metadata)) add(tag)
+    for (const tag of metadataTags(principal.team?.metadata)) add(tag)
   }
   return tags ?? NO_TAGS
 }
