@@ -152,15 +152,8 @@ export const postJsonForText = (
     const timer = setTimeout(() => settle(Effect.fail(deadline.error()), true), Math.min(deadline.ms, 2 ** 31 - 1))
     request.on("error", (e) => settle(Effect.fail(connectionError(url, e)), false))
     request.on("response", (response) => {
-      let text = ""
       response.setEncoding("utf8")
-      response.on("data", (chunk: string) => {
-        text += chunk
-        if (text.length > MAX_UPSTREAM_BODY_CHARS) settle(Effect.fail(tooLarge("response", MAX_UPSTREAM_BODY_CHARS)), true)
-      })
-      response.on("end", () => settle(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }), false))
-      response.on("error", (e) => settle(Effect.fail(bodyFailed(e)), true))
-      response.on("aborted", () => settle(Effect.fail(bodyCutShort()), true))
+      collectText(response, (text) => settle(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text }), false), (e) => settle(Effect.fail(e), true))
     })
     request.end(body)
     return Effect.sync(() => {
@@ -171,23 +164,38 @@ export const postJsonForText = (
     })
   })
 
+/**
+ * Reads a body (already decoding as utf-8) to its end: `done` with the text, or `failed` once, on an
+ * error, a cut, or more than MAX_UPSTREAM_BODY_CHARS; the caller then destroys the connection.
+ */
+const collectText = (body: http.IncomingMessage, done: (text: string) => void, failed: (e: ProviderError) => void) => {
+  let text = ""
+  let over = false
+  body.on("data", (chunk: string) => {
+    if (over) return
+    text += chunk
+    if (text.length > MAX_UPSTREAM_BODY_CHARS) {
+      over = true
+      failed(tooLarge("response", MAX_UPSTREAM_BODY_CHARS))
+    }
+  })
+  body.on("end", () => done(text))
+  body.on("error", (e) => failed(bodyFailed(e)))
+  body.on("aborted", () => failed(bodyCutShort()))
+}
+
 /** The whole body as text (utf-8). Interrupting it leaves the socket to the scope's release. */
 export const readText = (response: UpstreamResponse): Effect.Effect<string, ProviderError> =>
   Effect.callback<string, ProviderError>((resume) => {
-    let text = ""
-    let done = false
-    response.body.on("data", (chunk: string) => {
-      if (done) return
-      text += chunk
-      if (text.length > MAX_UPSTREAM_BODY_CHARS) {
-        done = true
-        response.body.destroy()
-        resume(Effect.fail(tooLarge("response", MAX_UPSTREAM_BODY_CHARS)))
-      }
+    let settled = false
+    collectText(response.body, (text) => {
+      if (!settled) (settled = true), resume(Effect.succeed(text))
+    }, (e) => {
+      if (settled) return
+      settled = true
+      response.body.destroy()
+      resume(Effect.fail(e))
     })
-    response.body.on("end", () => resume(Effect.succeed(text)))
-    response.body.on("error", (e) => resume(Effect.fail(bodyFailed(e))))
-    response.body.on("aborted", () => resume(Effect.fail(bodyCutShort())))
   })
 
 /**
