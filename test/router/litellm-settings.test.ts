@@ -35,10 +35,7 @@ describe("LiteLLM router settings", () => {
     await Promise.all(all().map((u) => u.close()))
   })
   afterEach(() => {
-    for (const u of all()) {
-      u.requests.length = 0
-      u.script = [{ type: "json" }]
-    }
+    for (const u of all()) u.reset()
   })
 
   it("order: the lowest order serves; a retry goes to the next order", async () => {
@@ -115,8 +112,7 @@ describe("retry_policy", () => {
     await u.close()
   })
   const attempts = async (script: FakeUpstream["script"]) => {
-    u.requests.length = 0
-    u.script = script
+    u.reset(script)
     const r = await postChat(server.baseUrl, chat("r"))
     expect(Number(r.headers.get("x-inferline-attempts"))).toBe(u.requests.length)
     return [r.status, u.requests.length]

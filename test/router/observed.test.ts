@@ -54,8 +54,7 @@ describe("routed requests are observed", () => {
 
   it("without tag filtering, a request's tags are still recorded and still not sent upstream", async () => {
     rows.length = 0
-    upstream.requests.length = 0
-    upstream.script = [{ type: "json" }]
+    upstream.reset()
     const r = await fetch(`${server.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-inferline-tags": "team-a" }, body: JSON.stringify(chat("g", { tags: ["batch"] })) })
     expect(r.status).toBe(200)
     expect(upstream.requests[0].body).not.toHaveProperty("tags")

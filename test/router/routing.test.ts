@@ -33,10 +33,7 @@ describe("retries and fallbacks", () => {
     await Promise.all([a.close(), b.close(), c.close()])
   })
   afterEach(() => {
-    for (const u of [a, b, c]) {
-      u.requests.length = 0
-      u.script = [{ type: "json" }]
-    }
+    for (const u of [a, b, c]) u.reset()
   })
 
   it("retries a 500 with backoff, untried deployments first, and says who served and in how many attempts", async () => {

@@ -49,10 +49,7 @@ describe("tag-based routing (router_settings.enable_tag_filtering)", () => {
     await Promise.all([free.close(), paid.close(), std.close()])
   })
   afterEach(() => {
-    for (const u of [free, paid, std]) {
-      u.requests.length = 0
-      u.script = [{ type: "json" }]
-    }
+    for (const u of [free, paid, std]) u.reset()
     rows.length = 0
   })
   const post = (body: object, headers: Record<string, string> = {}) =>

@@ -28,6 +28,8 @@ export interface FakeUpstream {
   readonly url: string
   readonly requests: Array<RecordedRequest>
   script: Array<Behaviour>
+  /** Forgets the requests recorded so far and starts `script` (default: answer JSON) from its first behaviour: between tests. */
+  readonly reset: (script?: Array<Behaviour>) => void
   readonly close: () => Promise<void>
   /** Resolves with the close time of request `i` once its socket has closed. */
   readonly closed: (i: number) => Promise<number>
@@ -67,6 +69,10 @@ export const startFakeUpstream = async (script: Array<Behaviour>): Promise<FakeU
     set script(s) {
       current = s
       next = 0
+    },
+    reset: (s = [{ type: "json" }]) => {
+      requests.length = 0
+      upstream.script = s
     },
     close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
     closed: (i) =>
