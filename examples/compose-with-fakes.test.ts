@@ -8,11 +8,12 @@ import { Effect, Layer, ManagedRuntime } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
 import { expect, it } from "vitest"
-import { bundledModelDir, fakeEngineLayer, gatewayTestLayer, httpServerLayer, recordingLedger, requestObserverLayer, TextTokenizer } from "../src/index.ts"
+import { bundledModelDir, fakeEngineLayer, gatewayTestLayer, httpServerLayer, recordingLedger, requestObserverLayer, routerLayer, TextTokenizer } from "../src/index.ts"
 
 it("the ledger records the usage the client was told", async () => {
   const ledger = recordingLedger()
   const stack = httpServerLayer({ host: "127.0.0.1", port: 0 }).pipe(
+    Layer.provideMerge(routerLayer()),
     Layer.provideMerge(fakeEngineLayer({ vocabSize: 4096, tokenizer: TextTokenizer.fromDir(bundledModelDir) })),
     Layer.provideMerge(gatewayTestLayer()),
     Layer.provideMerge(requestObserverLayer().pipe(Layer.provide(ledger.layer)))

@@ -11,10 +11,11 @@ import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig } from "./gateway/layers.ts"
 import { httpServerLayer } from "./http/server.ts"
-import { engineLayer, parseByteSize, type EngineOptions } from "./layers/engine.ts"
+import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
-import { emptyRouterConfig, parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
+import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
 import { routerLayer } from "./router/layer.ts"
+import { deploymentPrices } from "./router/price-table.ts"
 
 /**
  * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
@@ -198,17 +199,12 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   const settings = new Map<string, RawValue>()
   const configFile = typeof values.config === "string" ? path.resolve(cwd, values.config) : env.INFERLINE_CONFIG ? path.resolve(cwd, env.INFERLINE_CONFIG) : null
   let modelDir: string | null = null
-  let router = emptyRouterConfig()
+  let routerFile: Record<string, unknown> = {}
   if (configFile !== null) {
     const source = (key: string) => `${configFile}: ${key}`
     const baseDir = path.dirname(configFile)
     const file = readConfigFile(configFile)
-    try {
-      router = parseRouterConfig(file, env)
-    } catch (e) {
-      if (e instanceof RouterConfigError) throw new UsageError(`${configFile}: ${e.message}`)
-      throw e
-    }
+    routerFile = file
     for (const [rawKey, value] of Object.entries(file)) {
       // LiteLLM's sections (model_list, router_settings, ...) belong to the router.
       if (ROUTER_CONFIG_KEYS.includes(rawKey)) continue
@@ -238,8 +234,19 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   if (positionals.length === 1) modelDir = path.resolve(cwd, positionals[0])
 
   const get = <T>(name: string): T | undefined => settings.get(name) as T | undefined
+  const resolvedModelDir = modelDir ?? BUNDLED_MODEL_DIR
+  // The groups the router's settings name are checked against the served model's name now, so a typo
+  // in a fallback list is a usage error before the model loads.
+  const servedModel = get<string>("served-model-name") ?? servedModelNameOf(resolvedModelDir)
+  let router: RouterConfig
+  try {
+    router = parseRouterConfig(routerFile, env, { servedModel })
+  } catch (e) {
+    if (e instanceof RouterConfigError) throw new UsageError(`${configFile}: ${e.message}`)
+    throw e
+  }
   return {
-    modelDir: modelDir ?? BUNDLED_MODEL_DIR,
+    modelDir: resolvedModelDir,
     host: get<string>("host"),
     port: get<number>("port") ?? 8000,
     engine: {
@@ -254,7 +261,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     logRequests: !(get<boolean>("disable-log-requests") ?? false),
-    masterKey: get<string>("master-key"),
+    masterKey: get<string>("master-key") ?? router.masterKey,
     publicMetrics: get<boolean>("public-metrics") ?? false,
     router
   }
@@ -310,7 +317,7 @@ const serve = (config: ServeConfig) => {
   const metricRegistry: Metric.MetricRegistry = new Map()
   const gateway = Layer.mergeAll(
     gatewayLayerFromConfig({ masterKey: config.masterKey }),
-    observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, router: config.router })
+    observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, deploymentPrices: deploymentPrices(config.router) })
   ).pipe(Layer.provideMerge(databaseLayerFromConfig()))
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
@@ -320,6 +327,9 @@ const serve = (config: ServeConfig) => {
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )
+    if (config.router.ignoredKeys.length > 0) {
+      yield* Effect.logWarning(`config: LiteLLM settings Inferline does not act on, ignored: ${config.router.ignoredKeys.join(", ")}`)
+    }
     yield* Console.log(`Loading model ${config.modelDir} (${mib(weightBytes(config.modelDir))} of weights)...`)
     yield* Layer.launch(app)
   }).pipe(

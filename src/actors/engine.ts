@@ -5,7 +5,7 @@ import type { ForwardBatch } from "../engine/model.ts"
 import type { GenerationDefaults } from "../engine/model-dir.ts"
 import type { SamplingParams } from "../engine/sampling-params.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
-import { recordEnginePhases, type EnginePhases } from "../observability/engine-phases.ts"
+import { recordEnginePhases, type EnginePhases } from "./engine-phases.ts"
 
 /** What `Engine.generate` is asked for: a tokenized prompt and sampling parameters. */
 export interface GenerateRequest {

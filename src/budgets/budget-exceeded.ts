@@ -6,11 +6,9 @@ import { GatewayError } from "../gateway/errors.ts"
  */
 export const budgetExceeded = (holder: "key" | "team", spent: number, budget: number, resetsAt: Date | null) =>
   new GatewayError({
-    status: 400,
-    type: "invalid_request_error",
+    reason: "budget_exceeded",
     code: "budget_exceeded",
     message: `This API ${holder} has spent ${spent.toFixed(6)} of its budget of ${budget}` +
       (resetsAt === null ? "." : `; the budget resets at ${resetsAt.toISOString()}.`),
-    param: null,
-    headers: {}
+    param: null
   })

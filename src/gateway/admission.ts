@@ -3,7 +3,7 @@ import { Effect, type Scope } from "effect"
 import { addFinalizerExit } from "../effect/scope-finalizer.ts"
 import { gatewayUnavailable, rateLimited, type GatewayError } from "./errors.ts"
 import { LimitStore, type AcquireResult, type Subject } from "./limits/limit-store.ts"
-import { formatResetDuration, rateLimitHeaders, retryAfterHeaders } from "./limits/rate-limit-headers.ts"
+import { formatResetDuration, rateLimitHeaders } from "./limits/rate-limit-headers.ts"
 import type { Principal } from "./principal.ts"
 import type { Limits } from "./records.ts"
 
@@ -63,17 +63,18 @@ export const holdersOf = (p: Principal): ReadonlyArray<Holder> => {
 export const refusalError = (holders: ReadonlyArray<Holder>, result: Extract<AcquireResult, { admitted: false }>, cost: number): GatewayError => {
   const { subject, kind } = holders[result.subject]
   const used = result.usage[result.subject]
-  const headers = { ...rateLimitHeaders(holders.map((h) => h.subject), result.usage), ...retryAfterHeaders(result.retryAfterMs) }
+  const headers = rateLimitHeaders(holders.map((h) => h.subject), result.usage)
+  const retry = result.retryAfterMs
   const wait = `Please try again in ${formatResetDuration(result.retryAfterMs)}.`
   switch (result.axis) {
     case "requests":
-      return rateLimited("requests", `Rate limit reached for requests per minute (RPM) on this API ${kind}: Limit ${subject.rpm}, Used ${used.requests}, Requested 1. ${wait}`, headers)
+      return rateLimited("requests", `Rate limit reached for requests per minute (RPM) on this API ${kind}: Limit ${subject.rpm}, Used ${used.requests}, Requested 1. ${wait}`, retry, headers)
     case "tokens":
       return cost > (subject.tpm ?? Infinity)
-        ? rateLimited("tokens", `Request too large for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Requested ${cost}. Send a shorter prompt or a smaller max_tokens.`, headers)
-        : rateLimited("tokens", `Rate limit reached for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Used ${used.tokens}, Requested ${cost}. ${wait}`, headers)
+        ? rateLimited("tokens", `Request too large for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Requested ${cost}. Send a shorter prompt or a smaller max_tokens.`, retry, headers)
+        : rateLimited("tokens", `Rate limit reached for tokens per minute (TPM) on this API ${kind}: Limit ${subject.tpm}, Used ${used.tokens}, Requested ${cost}. ${wait}`, retry, headers)
     case "parallel":
-      return rateLimited("requests", `Too many parallel requests on this API ${kind}: Limit ${subject.parallel}, Active ${used.parallel}. Please try again when one of them finishes.`, headers)
+      return rateLimited("requests", `Too many parallel requests on this API ${kind}: Limit ${subject.parallel}, Active ${used.parallel}. Please try again when one of them finishes.`, retry, headers)
   }
 }
 

@@ -3,7 +3,7 @@ import type { Permit } from "../gateway/gateway.ts"
 import { admitModelRequest } from "../gateway/model-request.ts"
 import type { Principal } from "../gateway/principal.ts"
 import { authenticateRequest } from "./gateway/authenticate-request.ts"
-import { fromGatewayError } from "./gateway/gateway-error-response.ts"
+import { fromGatewayError } from "./error-mapping.ts"
 
 /** The caller of the current request, with gateway refusals as API errors. */
 export const currentPrincipal = Effect.mapError(authenticateRequest, fromGatewayError)

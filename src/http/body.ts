@@ -3,7 +3,7 @@ import { ByteSize, Context, Effect, Schema } from "effect"
 import { HttpIncomingMessage, HttpServerRequest } from "effect/http"
 import type { IncomingMessage } from "node:http"
 import type { Http2ServerRequest } from "node:http2"
-import { bodyTooLarge, fromSchemaError, invalidRequest, type ApiError } from "./errors.ts"
+import { bodyTooLarge, fromSchemaError, invalidRequest, type ApiError } from "../api/api-error.ts"
 
 /** Largest request body the API reads (--max-request-body-size); larger ones get a 413. */
 export const MaxRequestBodyBytes = Context.Reference<number>("inferline/http/MaxRequestBodyBytes", {

@@ -1,16 +1,18 @@
 import { Effect, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
-import { handleRoutedRequest, type RoutedEndpoint } from "../router/http/routed-request.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
 import { decodeJson } from "./body.ts"
-import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
-import type { PromptDelta } from "./generate.ts"
 import { chatLogprobs, tokenRenderer, vllmPromptLogprobs, type ChatTokenLogprob, type TokenRenderer } from "./logprobs.ts"
 import { chatPrompt, checkModel, checkPromptLength } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { ChatCompletionRequest } from "./schemas.ts"
-import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
+import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
+import { invalidRequest, type ApiError } from "../api/api-error.ts"
+import { orErrorResponse } from "./errors.ts"
+import type { PromptDelta } from "../actors/engine-client.ts"
+import { responseId, unixSeconds } from "../api/response-ids.ts"
+import type { UsageMeter } from "../api/usage-meter.ts"
 
 /** A validated chat request, ready to hand to the engine. */
 export interface PreparedChat {
@@ -55,8 +57,13 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
 })
 
 /** The whole response of a non-streaming chat request. */
-export const chatCompletion = Effect.fnUntraced(function*(chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>) {
-  const usage = new UsageTracker()
+export const chatCompletion = <E>(chat: PreparedChat, deltas: Stream.Stream<PromptDelta, E>, meter: UsageMeter) => chatCompletionOf(chat, deltas, meter) as Effect.Effect<ChatCompletion, E>
+
+/** The response object of a chat completion. */
+type ChatCompletion = Effect.Success<ReturnType<typeof chatCompletionOf>>
+
+// Not generic itself: a generator made once (see bench/scavenge-survivors.ts); `chatCompletion` puts the error type back.
+const chatCompletionOf = Effect.fnUntraced(function*(chat: PreparedChat, deltas: Stream.Stream<PromptDelta, unknown>, meter: UsageMeter) {
   const choices = Array.from({ length: chat.n }, () => ({
     content: "",
     logprobs: [] as Array<ChatTokenLogprob>,
@@ -66,7 +73,6 @@ export const chatCompletion = Effect.fnUntraced(function*(chat: PreparedChat, de
   let promptLogprobs: unknown = null
   yield* Stream.runForEach(deltas, (d) =>
     Effect.sync(() => {
-      usage.add(d)
       const c = choices[d.index]
       c.content += d.text
       if (d.logprobs !== null) c.logprobs.push(...chatLogprobs(chat.render, d.logprobs))
@@ -89,7 +95,7 @@ export const chatCompletion = Effect.fnUntraced(function*(chat: PreparedChat, de
       finish_reason: c.finishReason,
       stop_reason: c.stopReason
     })),
-    usage: usage.usage,
+    usage: meter.usage,
     ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
   }
 })
@@ -100,7 +106,7 @@ export const chatCompletion = Effect.fnUntraced(function*(chat: PreparedChat, de
  * with an empty delta and the finish_reason; with include_usage every chunk has `usage: null` and a
  * last chunk carries the usage with `choices: []`. Choices of n > 1 interleave by index.
  */
-export const chatChunks = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta, ApiError>): Stream.Stream<unknown, ApiError> => {
+export const chatChunks = <E>(chat: PreparedChat, deltas: Stream.Stream<PromptDelta, E>, meter: UsageMeter): Stream.Stream<unknown, E> => {
   const chunk = (choices: ReadonlyArray<unknown>) => ({
     id: chat.id,
     object: "chat.completion.chunk",
@@ -112,8 +118,7 @@ export const chatChunks = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta
   const roleChunks = Array.from({ length: chat.n }, (_, index) =>
     chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]))
   const body = deltas.pipe(
-    Stream.mapAccum(() => new UsageTracker(), (usage, d) => {
-      usage.add(d)
+    Stream.mapAccum(() => undefined, (state, d) => {
       const out: Array<unknown> = []
       const hasTokens = chat.wantsLogprobs && d.logprobs !== null && d.logprobs.length > 0
       if (d.text !== "" || hasTokens) {
@@ -127,9 +132,10 @@ export const chatChunks = (chat: PreparedChat, deltas: Stream.Stream<PromptDelta
       if (d.finishReason !== null) {
         out.push(chunk([{ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason }]))
       }
-      return [usage, out] as const
+      return [state, out] as const
     }, {
-      onHalt: (usage) => (chat.includeUsage ? [{ id: chat.id, object: "chat.completion.chunk", created: chat.created, model: chat.model, choices: [], usage: usage.usage }] : [])
+      // The meter has counted every delta by now (it is fed before they reach this stream).
+      onHalt: () => (chat.includeUsage ? [{ id: chat.id, object: "chat.completion.chunk", created: chat.created, model: chat.model, choices: [], usage: meter.usage }] : [])
     })
   )
   return Stream.concat(Stream.fromIterable(roleChunks), body)
@@ -141,8 +147,8 @@ export const chatEndpoint: RoutedEndpoint = {
   prepareLocal: (json) =>
     Effect.map(Effect.flatMap(decodeJson(ChatCompletionRequest, json), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
       generates: [chat.generate],
-      response: (deltas) => chatCompletion(chat, deltas),
-      chunks: (deltas) => chatChunks(chat, deltas)
+      response: (deltas, meter) => chatCompletion(chat, deltas, meter),
+      chunks: (deltas, meter) => chatChunks(chat, deltas, meter)
     })),
   messages: (body) => (Array.isArray(body.messages) ? body.messages.length : undefined),
   shapeError: (body) => {

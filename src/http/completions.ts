@@ -1,16 +1,18 @@
 import { Effect, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import { Engine, type GenerateRequest } from "../actors/engine.ts"
-import { handleRoutedRequest, type RoutedEndpoint } from "../router/http/routed-request.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
 import { decodeJson } from "./body.ts"
-import { invalidRequest, orErrorResponse, type ApiError } from "./errors.ts"
-import type { PromptDelta } from "./generate.ts"
 import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
 import { checkModel, checkPromptLength, completionPrompts, type Prompt } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { CompletionRequest } from "./schemas.ts"
-import { responseId, UsageTracker, unixSeconds } from "./usage.ts"
+import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
+import { invalidRequest, type ApiError } from "../api/api-error.ts"
+import { orErrorResponse } from "./errors.ts"
+import type { PromptDelta } from "../actors/engine-client.ts"
+import { responseId, unixSeconds } from "../api/response-ids.ts"
+import type { UsageMeter } from "../api/usage-meter.ts"
 
 /** A validated legacy completion request: one engine request per prompt, n choices each. */
 export interface PreparedCompletion {
@@ -113,14 +115,18 @@ const newChoices = (c: PreparedCompletion): Array<ChoiceState> =>
 /** Choices are numbered prompt-major: prompt p's choice i has index p * n + i. */
 const choiceIndex = (c: PreparedCompletion, d: PromptDelta) => d.promptIndex * c.n + d.index
 
-export const completion = Effect.fnUntraced(function*(c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>) {
-  const usage = new UsageTracker()
+export const completion = <E>(c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, E>, meter: UsageMeter) => completionOf(c, deltas, meter) as Effect.Effect<Completion, E>
+
+/** The response object of a legacy completion. */
+type Completion = Effect.Success<ReturnType<typeof completionOf>>
+
+// Not generic itself: a generator made once (see bench/scavenge-survivors.ts); `completion` puts the error type back.
+const completionOf = Effect.fnUntraced(function*(c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, unknown>, meter: UsageMeter) {
   const choices = newChoices(c)
   const texts = choices.map(() => "")
   const logprobs = choices.map(() => emptyLegacyLogprobs())
   yield* Stream.runForEach(deltas, (d) =>
     Effect.sync(() => {
-      usage.add(d)
       const index = choiceIndex(c, d)
       const added = applyDelta(c, choices[index], d)
       texts[index] += added.text
@@ -140,12 +146,12 @@ export const completion = Effect.fnUntraced(function*(c: PreparedCompletion, del
       stop_reason: s.stopReason,
       ...(s.promptLogprobs !== null && { prompt_logprobs: s.promptLogprobs })
     })),
-    usage: usage.usage
+    usage: meter.usage
   }
 })
 
 /** Streaming chunks: text deltas per choice (interleaved), a chunk with the finish_reason, usage last. */
-export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, ApiError>): Stream.Stream<unknown, ApiError> => {
+export const completionChunks = <E>(c: PreparedCompletion, deltas: Stream.Stream<PromptDelta, E>, meter: UsageMeter): Stream.Stream<unknown, E> => {
   const chunk = (choices: ReadonlyArray<unknown>) => ({
     id: c.id,
     object: "text_completion",
@@ -155,8 +161,7 @@ export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<Pr
     ...(c.includeUsage && { usage: null })
   })
   return deltas.pipe(
-    Stream.mapAccum(() => ({ usage: new UsageTracker(), choices: newChoices(c) }), (acc, d) => {
-      acc.usage.add(d)
+    Stream.mapAccum(() => ({ choices: newChoices(c) }), (acc, d) => {
       const index = choiceIndex(c, d)
       const added = applyDelta(c, acc.choices[index], d)
       const out: Array<unknown> = []
@@ -168,7 +173,8 @@ export const completionChunks = (c: PreparedCompletion, deltas: Stream.Stream<Pr
       }
       return [acc, out] as const
     }, {
-      onHalt: (acc) => (c.includeUsage ? [{ id: c.id, object: "text_completion", created: c.created, model: c.model, choices: [], usage: acc.usage.usage }] : [])
+      // The meter has counted every delta by now (it is fed before they reach this stream).
+      onHalt: () => (c.includeUsage ? [{ id: c.id, object: "text_completion", created: c.created, model: c.model, choices: [], usage: meter.usage }] : [])
     })
   )
 }
@@ -179,8 +185,8 @@ export const completionsEndpoint: RoutedEndpoint = {
   prepareLocal: (json) =>
     Effect.map(Effect.flatMap(decodeJson(CompletionRequest, json), (request) => prepareCompletion({ ...request, model: null })), (prepared): LocalRequest => ({
       generates: prepared.generate,
-      response: (deltas) => completion(prepared, deltas),
-      chunks: (deltas) => completionChunks(prepared, deltas)
+      response: (deltas, meter) => completion(prepared, deltas, meter),
+      chunks: (deltas, meter) => completionChunks(prepared, deltas, meter)
     })),
   messages: () => undefined,
   // OpenAI's prompt: a string, or a non-empty array of strings, of token ids, or of token-id arrays.

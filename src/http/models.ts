@@ -20,13 +20,13 @@ const modelsRoute = HttpRouter.add(
       id,
       object: "model",
       created: servedSince,
-      owned_by: [...(router.providersOf(group, info.modelName) ?? [])].join(","),
+      owned_by: [...(router.providersOf(group) ?? [])].join(","),
       root: group,
       parent: null
     })
-    const groups = router.groupNames(info.modelName).slice(1).map((id) => entry(id, id))
+    const groups = router.groupNames.slice(1).map((id) => entry(id, id))
     // model_group_alias names whose group exists (hidden ones are routed but not listed).
-    const aliases = router.visibleAliases.filter((a) => router.providersOf(a.group, info.modelName) !== undefined).map((a) => entry(a.alias, a.group))
+    const aliases = router.visibleAliases.filter((a) => router.providersOf(a.group) !== undefined).map((a) => entry(a.alias, a.group))
     return HttpServerResponse.jsonUnsafe({
       object: "list",
       data: [{

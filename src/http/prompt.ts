@@ -1,8 +1,8 @@
 import { Effect } from "effect"
 import type { EngineInfo } from "../actors/engine.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
-import { invalidRequest, modelNotFound, type ApiError } from "./errors.ts"
 import type { ChatMessage, CompletionPrompt } from "./schemas.ts"
+import { invalidRequest, modelNotFound, type ApiError } from "../api/api-error.ts"
 
 /** A tokenized prompt, with its text when it was given as text (echo and logprob offsets need it). */
 export interface Prompt {

@@ -1,8 +1,8 @@
 import { Effect } from "effect"
 import type { EngineInfo } from "../actors/engine.ts"
 import { defaultSamplingParams, validateSamplingParams, type SamplingParams } from "../engine/sampling-params.ts"
-import { invalidRequest, type ApiError } from "./errors.ts"
 import type { SamplingFields } from "./schemas.ts"
+import { invalidRequest, type ApiError } from "../api/api-error.ts"
 
 /** Most choices one request may ask for (OpenAI's limit for n). */
 export const MAX_CHOICES = 128

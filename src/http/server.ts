@@ -6,7 +6,6 @@ import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
-import { errorResponse, internalError, methodNotAllowed, routeNotFound } from "./errors.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
 import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
@@ -17,6 +16,8 @@ import { spendRoutes } from "./spend.ts"
 import { tokenizeRoutes } from "./tokenize.ts"
 import { uiRoutes } from "./ui.ts"
 import { websocketRoute } from "./websocket.ts"
+import { internalError, methodNotAllowed, routeNotFound } from "../api/api-error.ts"
+import { errorResponse } from "./errors.ts"
 
 export interface HttpServerOptions {
   readonly host: string

@@ -2,8 +2,9 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { SPEND_GROUPS, spendLogs, spendReport, type SpendGroup } from "../ledger/spend-queries.ts"
-import { ApiError, errorResponse, invalidRequest } from "./errors.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
+import { ApiError, invalidRequest } from "../api/api-error.ts"
+import { errorResponse } from "./errors.ts"
 import { orGatewayErrorResponse } from "./gateway/gateway-error-response.ts"
 
 const queryOf = Effect.map(HttpServerRequest.HttpServerRequest, (r) => new URL(r.url, "http://x").searchParams)

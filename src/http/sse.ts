@@ -1,7 +1,8 @@
 import { Cause, Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
-import { apiErrorFromCause, errorBody, type ApiError } from "./errors.ts"
 import { appendOnEnd } from "../effect/stream-pull.ts"
+import type { ApiError } from "../api/api-error.ts"
+import { apiErrorFromCause, errorBody } from "./errors.ts"
 
 /** The stream's terminator, as OpenAI sends it. */
 export const DONE = "[DONE]"

@@ -2,9 +2,10 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine } from "../actors/engine.ts"
 import { readJsonBody } from "./body.ts"
-import { invalidRequest, orErrorResponse } from "./errors.ts"
 import { chatPrompt, checkModel, checkTokenIds, requireTokenizer } from "./prompt.ts"
 import { DetokenizeRequest, TokenizeRequest } from "./schemas.ts"
+import { invalidRequest } from "../api/api-error.ts"
+import { orErrorResponse } from "./errors.ts"
 
 /** POST /tokenize (vLLM's shape): a prompt or chat messages → {count, max_model_len, tokens}. */
 const tokenizeRoute = HttpRouter.add(

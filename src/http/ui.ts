@@ -7,8 +7,8 @@ import * as path from "node:path"
 import { Engine } from "../actors/engine.ts"
 import { dashboardData } from "../ledger/dashboard-queries.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
-import { orGatewayErrorResponse } from "./gateway/gateway-error-response.ts"
 import { DASHBOARD_HTML } from "./ui-page.ts"
+import { orGatewayErrorResponse } from "./gateway/gateway-error-response.ts"
 
 /**
  * GET /ui: the dashboard (a static page; no data in it, so it needs no key), its chart library served

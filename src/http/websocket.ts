@@ -2,14 +2,15 @@ import { Cause, Effect, FiberHandle, Option, type Result, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Socket } from "effect/socket"
 import { Engine } from "../actors/engine.ts"
-import { routeStream } from "../router/http/routed-request.ts"
 import { decodeJson, parseJson } from "./body.ts"
 import { chatEndpoint } from "./chat.ts"
 import { completionsEndpoint } from "./completions.ts"
-import { ApiError, apiErrorFromCause, errorBody, errorResponse, invalidRequest } from "./errors.ts"
 import { currentPrincipal } from "./admission.ts"
 import type { Principal } from "../gateway/principal.ts"
 import { WebSocketRequestType } from "./schemas.ts"
+import { routeStream } from "./routed-request.ts"
+import { ApiError, invalidRequest } from "../api/api-error.ts"
+import { apiErrorFromCause, errorBody, errorResponse } from "./errors.ts"
 
 /**
  * GET /v1/ws: streaming over a WebSocket, on Effect's own upgrade support (HttpServerRequest.upgrade,

@@ -30,6 +30,9 @@ export interface EngineOptions {
   readonly executor?: "worker" | "in-process"
 }
 
+/** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
+export const servedModelNameOf = (modelDir: string): string => modelDir.split("/").filter(Boolean).pop() ?? "model"
+
 export const DEFAULT_KV_CACHE_MEMORY = 256 * 2 ** 20
 
 /** Parses sizes such as "512MiB", "2GB", "1g" or a plain byte count. */
@@ -71,7 +74,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   }
   const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype })
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache)
-  const name = options.servedModelName ?? loaded.dir.split("/").filter(Boolean).pop() ?? "model"
+  const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
   return Effect.flatMap(executor, (executor) => makeEngine({
     info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching },

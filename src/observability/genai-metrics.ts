@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { histogramFamily } from "./metric-family.ts"
+import { histogramFamily } from "../effect/metric-family.ts"
 
 /**
  * The GenAI conventions' histograms, with the conventions' bucket boundaries. Recorded by the

@@ -1,10 +1,8 @@
-import type { RouterConfig } from "../router/config.ts"
-import { priceTableFromRouterConfig } from "../router/price-table.ts"
 import { Effect, Layer, Metric } from "effect"
 import type { SqlClient } from "effect/sql"
 import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
 import { ledgerLayer, ledgerOptionsFromEnv, type Ledger } from "../ledger/ledger.ts"
-import { priceTableFromEnv } from "../ledger/price-table.ts"
+import { priceTableFromEnv, type Price } from "../ledger/price-table.ts"
 import { otlpLayerFromEnv } from "./otlp.ts"
 import { captureContentFromEnv, requestObserverLayer } from "./request-observer.ts"
 
@@ -18,14 +16,14 @@ import { captureContentFromEnv, requestObserverLayer } from "./request-observer.
 export const observabilityLayerFromEnv = (options: {
   readonly serviceVersion: string
   readonly metricRegistry: Metric.MetricRegistry
-  /** Deployment prices from the router config override INFERLINE_PRICE_TABLE's. */
-  readonly router?: RouterConfig
+  /** Prices by deployment id (the router config's) over INFERLINE_PRICE_TABLE's. */
+  readonly deploymentPrices?: Readonly<Record<string, Price>>
 }): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.sync(() => {
     const env = process.env
     const prices = priceTableFromEnv(env.INFERLINE_PRICE_TABLE)
     const observer = requestObserverLayer({
-      priceTable: options.router === undefined ? prices : priceTableFromRouterConfig(options.router, prices),
+      priceTable: { ...prices, deployments: { ...prices.deployments, ...options.deploymentPrices } },
       captureContent: captureContentFromEnv(env)
     })
     const ledger = ledgerLayer(ledgerOptionsFromEnv(env))

@@ -1,9 +1,7 @@
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { Budgets, type BudgetsService } from "../budgets/budgets.ts"
 import type { Principal } from "../gateway/principal.ts"
-import { UsageTracker } from "../http/usage.ts"
-import type { PromptDelta } from "../http/generate.ts"
 import { Ledger } from "../ledger/ledger.ts"
 import { costOf, emptyPriceTable, priceFor, type PriceTable } from "../ledger/price-table.ts"
 import type { SpendStatus } from "../ledger/spend-row.ts"
@@ -52,15 +50,11 @@ export interface ObservedRequest {
   readonly requestId: string
   /** The request's span, e.g. for `Effect.withParentSpan(handle.span)` around work done elsewhere. */
   readonly span: Tracer.Span
+  /** Whether the output text is wanted (content capture on, and a tracer that records the span): give it as `output`. */
+  readonly capturesOutput: boolean
   readonly update: (details: RequestDetails) => Effect.Effect<void>
   /** Marks the first token now (the first call wins). */
   readonly firstToken: Effect.Effect<void>
-  /**
-   * A stream operator for local-engine deltas: first token time, usage, finish reasons (and the output
-   * text when captured) are taken as they pass, and the stream runs under the request's span so the
-   * engine's queue/prefill/decode spans are its children.
-   */
-  readonly track: <E, R>(deltas: Stream.Stream<PromptDelta, E, R>) => Stream.Stream<PromptDelta, E, R>
   /**
    * Ends the span, records the metrics, journals the ledger row and charges the budgets. Idempotent: the
    * first call wins. Returns once the ledger row is durable.
@@ -117,8 +111,6 @@ interface Observation {
   details: RequestDetails
   ended: boolean
   firstTokenAt: number | undefined
-  /** Generated text by choice index, when content is captured on a traced span. */
-  readonly outputs: Map<number, string> | null
 }
 
 /** Distinct `error.type` values the metrics keep apart; later new ones are counted as `_OTHER`. */
@@ -163,7 +155,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
         }
         : undefined
     })
-    return observed({ request, startedMs, span, traced, details: {}, ended: false, firstTokenAt: undefined, outputs: capture && traced ? new Map() : null })
+    return observed({ request, startedMs, span, traced, details: {}, ended: false, firstTokenAt: undefined })
   })
 
   const finish = Effect.fnUntraced(function*(o: Observation, more: RequestDetails) {
@@ -183,10 +175,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
       span.attribute("inferline.deployment", deployment)
       if (first !== undefined) span.attribute("langfuse.observation.completion_start_time", new Date(first).toISOString())
-      if (o.outputs !== null || (capture && d.output !== undefined)) {
-        const output = d.output ?? [...o.outputs!.entries()].sort(([a], [b]) => a - b).map(([index, text]) => ({ role: "assistant", index, content: text }))
-        span.attribute("gen_ai.output.messages", typeof output === "string" ? output : JSON.stringify(output))
-      }
+      if (capture && d.output !== undefined) span.attribute("gen_ai.output.messages", typeof d.output === "string" ? d.output : JSON.stringify(d.output))
     }
     span.end(BigInt(endMs) * 1_000_000n, status === "ok" ? Exit.void : Exit.fail(errorType))
 
@@ -234,31 +223,6 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
     const update = (more: RequestDetails) => Effect.sync(() => void (o.details = { ...o.details, ...more }))
     const firstToken = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (o.firstTokenAt ??= now)))
 
-    const track = <E, R>(deltas: Stream.Stream<PromptDelta, E, R>): Stream.Stream<PromptDelta, E, R> => {
-      const usage = new UsageTracker()
-      const finishReasons: Array<string> = []
-      const record = (d: PromptDelta) =>
-        Effect.sync(() => {
-          usage.add(d)
-          if (o.outputs !== null) o.outputs.set(d.index, (o.outputs.get(d.index) ?? "") + d.text)
-          if (d.finishReason !== null) finishReasons.push(d.finishReason)
-          const u = usage.usage
-          o.details = {
-            ...o.details,
-            inputTokens: u.prompt_tokens,
-            cachedInputTokens: u.prompt_tokens_details.cached_tokens,
-            outputTokens: u.completion_tokens,
-            finishReasons
-          }
-        })
-      const tracked = deltas.pipe(
-        Stream.tap((d) => (d.tokenIds.length > 0 && o.firstTokenAt === undefined ? Effect.andThen(firstToken, record(d)) : record(d)))
-      )
-      // The engine's phase spans become the request span's children (a context entry per pull: only
-      // when a tracer will see them).
-      return o.traced ? tracked.pipe(Stream.provideService(Tracer.ParentSpan, o.span)) : tracked
-    }
-
     const end = (more: RequestDetails = {}) =>
       Effect.uninterruptible(Effect.suspend(() => {
         if (o.ended) return Effect.void
@@ -273,7 +237,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
         ? end({ status: "aborted" })
         : end({ status: "error", errorType: errorTypeOf(exit.cause) })
 
-    return { requestId: o.request.requestId, span: o.span, update, firstToken, track, end, onExit }
+    return { requestId: o.request.requestId, span: o.span, capturesOutput: capture && o.traced, update, firstToken, end, onExit }
   }
 
   return { start }

@@ -1,11 +1,14 @@
-import { Data, Exit, Schema, SchemaIssue } from "effect"
-import { formatParamPath } from "../http/errors.ts"
-import type { FailureKind } from "./providers/provider.ts"
+import { Data, Exit, Schema } from "effect"
+import { firstSchemaIssue } from "../api/api-error.ts"
+import { didYouMean } from "../text/did-you-mean.ts"
+import { checkSectionKeys, IGNORED_LITELLM_KEYS, type KeyReport } from "./config-keys.ts"
+import type { FailureKind } from "./failure-kind.ts"
 
 /**
- * The router's part of the `--config` file, in LiteLLM's shape (a LiteLLM proxy config loads unchanged;
- * keys we do not use, such as general_settings, are ignored) plus Inferline fields: per-deployment
- * `prices` per million tokens and `tags`. Durations are seconds, as in LiteLLM.
+ * The router's part of the `--config` file, in LiteLLM's shape (a LiteLLM proxy config loads: LiteLLM
+ * keys we do not act on are accepted with a warning, see config-keys.ts; any other key is an error)
+ * plus Inferline fields: per-deployment `prices` per million tokens and `tags`. Durations are seconds,
+ * as in LiteLLM.
  */
 
 const isUrl = (s: string) => {
@@ -62,16 +65,27 @@ const LitellmParams = Schema.Struct({
   tags: Schema.optionalKey(Schema.Array(Schema.String))
 })
 
+const ModelInfo = Schema.Struct({ id: Schema.optionalKey(Schema.String), max_input_tokens: Schema.optionalKey(Count) })
+
 const Deployment = Schema.Struct({
   model_name: Schema.String.check(Schema.makeFilter((s: string) => (s !== "" ? undefined : "expected a non-empty name"))),
   litellm_params: LitellmParams,
-  model_info: Schema.optionalKey(Schema.Struct({ id: Schema.optionalKey(Schema.String), max_input_tokens: Schema.optionalKey(Count) }))
+  model_info: Schema.optionalKey(ModelInfo)
 })
 
 /** `[{group: [fallback groups...]}]`, LiteLLM's shape for every fallback list. */
 const Fallbacks = Schema.Array(Schema.Record(Schema.String, Schema.Array(Schema.String)))
 
 export const ROUTING_STRATEGIES = ["simple-shuffle", "least-busy", "latency-based-routing", "cost-based-routing", "usage-based-routing", "usage-based-routing-v2"] as const
+
+const RetryPolicy = Schema.Struct({
+  BadRequestErrorRetries: Schema.optionalKey(Count),
+  AuthenticationErrorRetries: Schema.optionalKey(Count),
+  TimeoutErrorRetries: Schema.optionalKey(Count),
+  RateLimitErrorRetries: Schema.optionalKey(Count),
+  ContentPolicyViolationErrorRetries: Schema.optionalKey(Count),
+  InternalServerErrorRetries: Schema.optionalKey(Count)
+})
 
 const RouterSettings = Schema.Struct({
   routing_strategy: Schema.optionalKey(Schema.Literals(ROUTING_STRATEGIES)),
@@ -89,14 +103,7 @@ const RouterSettings = Schema.Struct({
   /** Inferline: most open connections per upstream host (keep-alive pool). */
   max_connections_per_host: Schema.optionalKey(Count),
   /** Retries per kind of failure, over num_retries (LiteLLM's names). */
-  retry_policy: Schema.optionalKey(Schema.Struct({
-    BadRequestErrorRetries: Schema.optionalKey(Count),
-    AuthenticationErrorRetries: Schema.optionalKey(Count),
-    TimeoutErrorRetries: Schema.optionalKey(Count),
-    RateLimitErrorRetries: Schema.optionalKey(Count),
-    ContentPolicyViolationErrorRetries: Schema.optionalKey(Count),
-    InternalServerErrorRetries: Schema.optionalKey(Count)
-  })),
+  retry_policy: Schema.optionalKey(Schema.suspend(() => RetryPolicy)),
   /** Other names for groups: `{alias: group}` or `{alias: {model: group, hidden: true}}` (hidden from /v1/models). */
   model_group_alias: Schema.optionalKey(Schema.Record(Schema.String, Schema.Union([
     Schema.String,
@@ -136,18 +143,22 @@ const SemanticRouting = Schema.Struct({
   routes: Schema.Array(SemanticRoute)
 })
 
+/** LiteLLM's general_settings: only master_key is Inferline's (the other LiteLLM keys are ignored). */
+const GeneralSettings = Schema.Struct({ master_key: Schema.optionalKey(Schema.String) })
+
 export const RouterConfigFile = Schema.Struct({
   model_list: Schema.optionalKey(Schema.Array(Deployment)),
   router_settings: Schema.optionalKey(RouterSettings),
   litellm_settings: Schema.optionalKey(LitellmSettings),
+  general_settings: Schema.optionalKey(GeneralSettings),
   semantic_routing: Schema.optionalKey(SemanticRouting)
 })
 export type RouterConfigFile = typeof RouterConfigFile.Type
 
 /**
- * Top-level keys of the `--config` file that belong to the router, or to LiteLLM and are ignored
- * (general_settings, environment_variables): the CLI passes the file to `routerLayerFromConfig`
- * instead of rejecting them as unknown serve options.
+ * Top-level keys of the `--config` file that belong to the router, or to LiteLLM (general_settings;
+ * environment_variables is ignored): the CLI passes the file to the router instead of rejecting them
+ * as unknown serve options.
  */
 export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables"]
 
@@ -224,6 +235,10 @@ export interface RouterConfig {
   readonly deployments: ReadonlyArray<DeploymentConfig>
   readonly settings: RouterSettingsResolved
   readonly semantic: SemanticRoutingConfig | undefined
+  /** general_settings.master_key (secret resolved), LiteLLM's place for it. */
+  readonly masterKey: string | undefined
+  /** LiteLLM keys of the file that Inferline accepts without acting on them (path each), for a startup warning. */
+  readonly ignoredKeys: ReadonlyArray<string>
 }
 
 const DEFAULT_API_BASE: Record<ProviderName, string> = {
@@ -231,8 +246,6 @@ const DEFAULT_API_BASE: Record<ProviderName, string> = {
   anthropic: "https://api.anthropic.com",
   local: "http://127.0.0.1"
 }
-
-const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** `os.environ/NAME` reads the environment (LiteLLM's convention); anything else is the literal key. */
 const resolveSecret = (value: string | undefined, path: string, env: Record<string, string | undefined>): string | undefined => {
@@ -271,20 +284,81 @@ const retryPolicyOf = (policy: Partial<Record<keyof typeof RETRY_POLICY_KINDS, n
 
 const seconds = (s: number | undefined, fallback: number) => Math.round((s ?? fallback) * 1000)
 
+const keysOf = (struct: { readonly fields: Readonly<Record<string, unknown>> }) => Object.keys(struct.fields)
+const section = (struct: { readonly fields: Readonly<Record<string, unknown>> }, ignored: ReadonlyArray<string> = []) => ({ known: keysOf(struct), ignored })
+
+/** Every mapping of the file checked against its section's keys (see config-keys.ts). */
+const checkKeys = (raw: unknown): KeyReport => {
+  const report: KeyReport = { errors: [], ignored: [] }
+  const file = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>
+  const list = (value: unknown) => (Array.isArray(value) ? value : [])
+  list(file.model_list).forEach((d: unknown, i) => {
+    const path = `model_list[${i}]`
+    checkSectionKeys(d, path, section(Deployment), report)
+    const entry = (typeof d === "object" && d !== null ? d : {}) as Record<string, unknown>
+    checkSectionKeys(entry.litellm_params, `${path}.litellm_params`, section(LitellmParams, IGNORED_LITELLM_KEYS.litellm_params), report)
+    checkSectionKeys(entry.model_info, `${path}.model_info`, section(ModelInfo, IGNORED_LITELLM_KEYS.model_info), report)
+  })
+  checkSectionKeys(file.router_settings, "router_settings", section(RouterSettings, IGNORED_LITELLM_KEYS.router_settings), report)
+  checkSectionKeys((file.router_settings as Record<string, unknown> | undefined)?.retry_policy, "router_settings.retry_policy", section(RetryPolicy), report)
+  checkSectionKeys(file.litellm_settings, "litellm_settings", section(LitellmSettings, IGNORED_LITELLM_KEYS.litellm_settings), report)
+  checkSectionKeys(file.general_settings, "general_settings", section(GeneralSettings, IGNORED_LITELLM_KEYS.general_settings), report)
+  checkSectionKeys(file.semantic_routing, "semantic_routing", section(SemanticRouting), report)
+  list((file.semantic_routing as Record<string, unknown> | undefined)?.routes).forEach((r: unknown, i) =>
+    checkSectionKeys(r, `semantic_routing.routes[${i}]`, section(SemanticRoute), report))
+  return report
+}
+
+/**
+ * Every model group the config's other settings name must exist: fallback lists (their keys and
+ * targets), aliases, and semantic routing's groups. The served model's group exists too. Throws
+ * RouterConfigError naming the first that does not.
+ */
+export const checkGroupReferences = (config: RouterConfig, servedModel: string): void => {
+  const groups = new Set([servedModel, ...config.deployments.map((d) => d.group)])
+  const check = (group: string, path: string) => {
+    if (!groups.has(group)) throw new RouterConfigError({ message: `${path}: no model group named ${group}${didYouMean(group, groups)} (groups: ${[...groups].join(", ")})` })
+  }
+  const settings = config.settings
+  for (const [name, map] of [["fallbacks", settings.fallbacks], ["context_window_fallbacks", settings.contextWindowFallbacks], ["content_policy_fallbacks", settings.contentPolicyFallbacks]] as const) {
+    for (const [group, targets] of map) {
+      if (group !== "*") check(group, name)
+      for (const target of targets) check(target, `${name} of ${group}`)
+    }
+  }
+  for (const [alias, { group }] of settings.aliases) check(group, `router_settings.model_group_alias.${alias}`)
+  const semantic = config.semantic
+  if (semantic === undefined) return
+  if (!config.deployments.some((d) => d.group === semantic.embeddingGroup && d.provider === "openai")) {
+    throw new RouterConfigError({ message: `semantic_routing.embedding_model: no OpenAI-compatible deployment in group ${semantic.embeddingGroup}` })
+  }
+  semantic.routes.forEach((route, i) => check(route.group, `semantic_routing.routes[${i}].group`))
+  if (semantic.defaultGroup !== undefined) check(semantic.defaultGroup, "semantic_routing.default_group")
+}
+
 /**
  * Validates and resolves the router part of a config file (already parsed from YAML/JSON). Throws
  * RouterConfigError whose message names the offending path, e.g.
- * `model_list[1].litellm_params.api_base: expected a URL (http:// or https://)`.
+ * `model_list[1].litellm_params.api_base: expected a URL (http:// or https://)` or
+ * `router_settings.routing_stratgy: unknown key; did you mean "routing_strategy"?`. With `servedModel`,
+ * the groups the settings name are checked too (checkGroupReferences; the router checks them when built).
  */
-export const parseRouterConfig = (raw: unknown, env: Record<string, string | undefined> = process.env): RouterConfig => {
+export const parseRouterConfig = (raw: unknown, env: Record<string, string | undefined> = process.env, options: { readonly servedModel?: string } = {}): RouterConfig => {
+  const keys = checkKeys(raw)
+  if (keys.errors.length > 0) throw new RouterConfigError({ message: keys.errors.join("\n") })
   const exit = Schema.decodeUnknownExit(RouterConfigFile)(raw)
   if (Exit.isFailure(exit)) {
     const reason = (exit.cause as unknown as { reasons: ReadonlyArray<{ error?: Schema.SchemaError }> }).reasons.find((r) => r.error !== undefined)
-    const issue = reason?.error === undefined ? undefined : issueFormatter(reason.error.issue).issues[0]
-    const path = formatParamPath(((issue?.path ?? []) as ReadonlyArray<unknown>).map((p) => (typeof p === "object" && p !== null && "key" in p ? (p as { key: PropertyKey }).key : p as PropertyKey)))
-    throw new RouterConfigError({ message: `${path === "" ? "config" : path}: ${issue?.message ?? "invalid value"}` })
+    const issue = reason?.error === undefined ? undefined : firstSchemaIssue(reason.error.issue)
+    throw new RouterConfigError({ message: `${issue === undefined || issue.param === "" ? "config" : issue.param}: ${issue?.message ?? "invalid value"}` })
   }
-  const file = exit.value
+  const config = resolveConfig(exit.value, env, keys.ignored)
+  if (options.servedModel !== undefined) checkGroupReferences(config, options.servedModel)
+  return config
+}
+
+/** The decoded file with secrets read, defaults applied and durations in milliseconds. */
+const resolveConfig = (file: RouterConfigFile, env: Record<string, string | undefined>, ignoredKeys: ReadonlyArray<string>): RouterConfig => {
   const rs = file.router_settings ?? {}
   const ls = file.litellm_settings ?? {}
   const perGroup = new Map<string, number>()
@@ -350,7 +424,9 @@ export const parseRouterConfig = (raw: unknown, env: Record<string, string | und
       embeddingGroup: semantic.embedding_model,
       defaultGroup: semantic.default_group,
       routes: semantic.routes.map((r) => ({ name: r.name, group: r.group, utterances: r.utterances, threshold: r.threshold ?? 0.8 }))
-    }
+    },
+    masterKey: resolveSecret(file.general_settings?.master_key, "general_settings.master_key", env),
+    ignoredKeys
   }
 }
 

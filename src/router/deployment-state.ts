@@ -1,6 +1,8 @@
+import { Cause, Exit, Option } from "effect"
 import type { DeploymentConfig } from "./config.ts"
 import { CircuitBreaker } from "./circuit-breaker.ts"
-import type { Provider } from "./providers/provider.ts"
+import { isDeploymentFailure } from "./failure-kind.ts"
+import { ProviderError, type Provider } from "./providers/provider.ts"
 
 /** Weight of the newest sample in the latency average. */
 const LATENCY_EWMA_ALPHA = 0.3
@@ -10,12 +12,14 @@ const MINUTE_MS = 60_000
  * What the router knows about one deployment while it runs: requests in flight (least-busy), latency
  * (an exponentially weighted moving average of time to first token for streams, total time otherwise),
  * requests and tokens in the current minute (usage-based, against rpm/tpm), and its circuit breaker.
+ * Each attempt is bracketed by `begin` and `end`; `answered` marks the attempt's success (the whole
+ * response, or a stream's first chunk).
  */
 export class DeploymentState {
   readonly config: DeploymentConfig
   readonly provider: Provider
   readonly breaker: CircuitBreaker
-  inFlight = 0
+  private running = 0
   /** null until the first sample: such a deployment ranks first in latency routing, so it gets measured. */
   latencyMs: number | null = null
   private minute = -1
@@ -28,8 +32,43 @@ export class DeploymentState {
     this.breaker = breaker
   }
 
-  recordLatency(ms: number): void {
-    this.latencyMs = this.latencyMs === null ? ms : this.latencyMs + LATENCY_EWMA_ALPHA * (ms - this.latencyMs)
+  /** Requests this deployment is serving now. */
+  get inFlight(): number {
+    return this.running
+  }
+
+  /** An attempt starts: one more in flight, one more request (and its prompt) this minute. */
+  begin(now: number, promptTokens: number): void {
+    this.running += 1
+    this.roll(now)
+    this.requests += 1
+    this.tokens += promptTokens
+  }
+
+  /** The attempt answered (a whole response, or a stream's first chunk) after `elapsedMs`. */
+  answered(elapsedMs: number): void {
+    this.breaker.onSuccess()
+    this.latencyMs = this.latencyMs === null ? elapsedMs : this.latencyMs + LATENCY_EWMA_ALPHA * (elapsedMs - this.latencyMs)
+  }
+
+  /**
+   * The attempt is over (response read, stream ended, failed or abandoned), having generated
+   * `completionTokens`: a failure of the deployment's own counts against its breaker (true when that
+   * put it in cooldown); an interruption gives a half-open probe slot back.
+   */
+  end(now: number, exit: Exit.Exit<unknown, unknown>, completionTokens: number): boolean {
+    this.running -= 1
+    this.roll(now)
+    this.tokens += completionTokens
+    if (Exit.isSuccess(exit)) return false
+    const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+    if (error instanceof ProviderError && isDeploymentFailure(error.kind)) {
+      const before = this.breaker.cooldowns
+      this.breaker.onFailure(now)
+      return this.breaker.cooldowns > before
+    }
+    this.breaker.onAbandon()
+    return false
   }
 
   private roll(now: number): void {
@@ -44,17 +83,6 @@ export class DeploymentState {
   usage(now: number): { readonly requests: number; readonly tokens: number } {
     this.roll(now)
     return { requests: this.requests, tokens: this.tokens }
-  }
-
-  recordRequest(now: number, tokens: number): void {
-    this.roll(now)
-    this.requests += 1
-    this.tokens += tokens
-  }
-
-  recordTokens(now: number, tokens: number): void {
-    this.roll(now)
-    this.tokens += tokens
   }
 
   /** Whether one more request of `tokens` stays within rpm and tpm this minute. */

@@ -1,10 +1,25 @@
 import { Effect, Layer } from "effect"
-import { parseRouterConfig, type RouterConfig } from "./config.ts"
+import { Engine } from "../actors/engine.ts"
+import { emptyRouterConfig, parseRouterConfig, RouterConfigError, type RouterConfig } from "./config.ts"
 import { makeRouter, Router, type RouterOptions } from "./router.ts"
 
-/** The Router built from a resolved config; its connection pools close with the layer. */
-export const routerLayer = (config: RouterConfig, options: RouterOptions = {}) =>
-  Layer.effect(Router, Effect.acquireRelease(Effect.sync(() => makeRouter(config, options)), (router) => Effect.sync(() => router.close())))
+/**
+ * The Router built from a resolved config (default: none, so every request goes to the served model),
+ * around the served model (the Engine's, whose group always exists); its connection pools close with
+ * the layer.
+ */
+export const routerLayer = (config: RouterConfig = emptyRouterConfig(), options: Omit<RouterOptions, "servedModel"> = {}): Layer.Layer<Router, RouterConfigError, Engine> =>
+  Layer.effect(
+    Router,
+    Effect.flatMap(Engine, (engine) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => makeRouter(config, { ...options, servedModel: engine.info.modelName }),
+          catch: (e) => (e instanceof RouterConfigError ? e : new RouterConfigError({ message: String(e) }))
+        }),
+        (router) => Effect.sync(() => router.close())
+      ))
+  )
 
 /**
  * The Router from the parsed `--config` file (the whole file: serve options in it are ignored here).

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
-import { ApiError } from "../http/errors.ts"
 import type { DeploymentConfig, SemanticRoutingConfig } from "./config.ts"
 import { openAiHeaders } from "./providers/openai.ts"
+import { ProviderError } from "./providers/provider.ts"
 import { upstreamError } from "./providers/upstream-error.ts"
 import { postJson, readText, type UpstreamPool } from "./providers/upstream-http.ts"
 
@@ -14,12 +14,13 @@ import { postJson, readText, type UpstreamPool } from "./providers/upstream-http
 export interface SemanticRouter {
   readonly model: string
   /** The chosen group and route (route null: the default group). */
-  readonly resolve: (body: Readonly<Record<string, unknown>>) => Effect.Effect<{ readonly group: string; readonly route: string | null }, ApiError>
+  readonly resolve: (body: Readonly<Record<string, unknown>>) => Effect.Effect<{ readonly group: string; readonly route: string | null }, ProviderError>
 }
 
 const EMBEDDING_TIMEOUT_MS = 10_000
 
-const unavailable = (message: string) => new ApiError({ status: 503, type: "server_error", message: `Semantic routing failed: ${message}`, param: null, code: "semantic_routing_unavailable" })
+const unavailable = (message: string, detail?: string) =>
+  new ProviderError({ kind: "unavailable", message: `Semantic routing failed: ${message}`, detail, code: "semantic_routing_unavailable" })
 
 export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
   let dot = 0, na = 0, nb = 0
@@ -55,7 +56,9 @@ export const bestRoute = <R extends { readonly threshold: number }>(query: Reado
   return best
 }
 
-export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: DeploymentConfig, pool: UpstreamPool): SemanticRouter => {
+/** The semantic router of a config; its embedding group has an OpenAI-compatible deployment (checked by parseRouterConfig). */
+export const makeSemanticRouter = (config: SemanticRoutingConfig, deployments: ReadonlyArray<DeploymentConfig>, pool: UpstreamPool): SemanticRouter => {
+    const embedder = deployments.find((d) => d.group === config.embeddingGroup && d.provider === "openai")!
     // Generators made once per router, not per request (see bench/scavenge-survivors.ts).
     const fetchEmbeddings = Effect.fnUntraced(function*(input: ReadonlyArray<string>) {
       const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, openAiHeaders(embedder), JSON.stringify({ model: embedder.model, input }))
@@ -67,8 +70,8 @@ export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: Depl
     const embed = (input: ReadonlyArray<string>) =>
       Effect.scoped(fetchEmbeddings(input)).pipe(
         Effect.timeoutOrElse({ duration: EMBEDDING_TIMEOUT_MS, orElse: () => Effect.fail(unavailable("the embedding deployment timed out")) }),
-        Effect.catchDefect((e) => Effect.fail(unavailable(String(e)))),
-        Effect.mapError((e) => (e instanceof ApiError ? e : unavailable(e.message)))
+        Effect.catchDefect((e) => Effect.fail(unavailable(`the embedding deployment ${embedder.id} answered with a body that is not usable.`, String(e)))),
+        Effect.mapError((e) => (e.code === "semantic_routing_unavailable" ? e : unavailable(`the embedding deployment ${embedder.id} failed: ${e.message}`, e.detail)))
       )
     // Embedded once; a failure is not cached, so the next request tries again.
     let routes: ReadonlyArray<{ readonly route: SemanticRoutingConfig["routes"][number]; readonly embeddings: ReadonlyArray<ReadonlyArray<number>> }> | undefined
@@ -89,7 +92,7 @@ export const makeSemanticRouter = (config: SemanticRoutingConfig, embedder: Depl
         const route = bestRoute(query, known)
         if (route !== null) return { group: route.group, route: route.name }
         if (config.defaultGroup !== undefined) return { group: config.defaultGroup, route: null }
-        return yield* Effect.fail(new ApiError({ status: 400, type: "invalid_request_error", message: "No semantic route matched this request, and no default_group is configured.", param: "model", code: "no_route_matched" }))
+        return yield* Effect.fail(new ProviderError({ kind: "bad_request", message: "No semantic route matched this request, and no default_group is configured.", param: "model", code: "no_route_matched" }))
       })
     }
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest"
 import { extractCredential } from "../../src/gateway/credentials.ts"
+import { fromGatewayError } from "../../src/http/error-mapping.ts"
 
 const token = (headers: Record<string, string>) => {
   const r = extractCredential(headers)
-  return "token" in r ? r.token : `${r.status}:${r.message}`
+  return "token" in r ? r.token : `${fromGatewayError(r).status}:${r.message}`
 }
 
 describe("extractCredential", () => {

@@ -2,7 +2,9 @@ import { it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect } from "vitest"
+import type { GatewayError } from "../../src/gateway/errors.ts"
 import { Gateway } from "../../src/gateway/gateway.ts"
+import { fromGatewayError } from "../../src/http/error-mapping.ts"
 import { GatewayAdmin } from "../../src/gateway/gateway-admin.ts"
 import { KeyStore, KeyStoreError } from "../../src/gateway/key-store.ts"
 import { gatewayServicesLayer, gatewayTestLayer } from "../../src/gateway/layers.ts"
@@ -18,7 +20,8 @@ const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 const newKey = (fields: Parameters<GatewayAdmin["Service"]["createKey"]>[0] = {}) =>
   GatewayAdmin.use((admin) => admin.createKey(fields))
 
-const failure = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.flip(effect)
+/** The refusal as the API answers it (src/http/error-mapping.ts: status, type, headers). */
+const failure = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.map(Effect.flip(effect), (e) => fromGatewayError(e as GatewayError))
 
 describe("Gateway", () => {
   it.effect("without a master key every request is allowed (auth off)", () =>
@@ -79,7 +82,7 @@ describe("Gateway", () => {
       expect(permit.headers["x-ratelimit-remaining-requests"]).toBe("99")
       const refused = yield* failure(Effect.scoped(gateway.admit(principal, { estimatedTokens: 0 })))
       expect(refused).toMatchObject({ status: 429, type: "requests", code: "rate_limit_exceeded" })
-      expect(refused.headers["retry-after"]).toBe("1")
+      expect(refused.headers!["retry-after"]).toBe("1")
       yield* Scope.close(scope, Exit.void)
 
       // Failed and interrupted requests free their slot too.
@@ -102,8 +105,8 @@ describe("Gateway", () => {
       yield* TestClock.adjust("30 seconds")
       yield* admit
       const refused = yield* failure(admit)
-      expect(refused.headers["retry-after"]).toBe("30")
-      expect(refused.headers["x-ratelimit-reset-requests"]).toBe("1m0s")
+      expect(refused.headers!["retry-after"]).toBe("30")
+      expect(refused.headers!["x-ratelimit-reset-requests"]).toBe("1m0s")
       yield* TestClock.adjust("30 seconds") // the first request leaves the window, the second stays
       yield* admit
       expect((yield* failure(admit)).status).toBe(429)

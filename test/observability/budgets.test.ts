@@ -7,6 +7,7 @@ import type { BudgetAlert } from "../../src/budgets/budget-alert.ts"
 import { periodEnd, periodStart } from "../../src/budgets/budget-period.ts"
 import { memoryBudgetStore } from "../../src/budgets/budget-store.ts"
 import { Budgets, budgetsMemoryLayer } from "../../src/budgets/budgets.ts"
+import { fromGatewayError } from "../../src/http/error-mapping.ts"
 import { keyPrincipal, keyRecord, teamRecord } from "./support/principals.ts"
 
 /** A webhook receiver on 127.0.0.1 collecting the alerts POSTed to it. */
@@ -52,7 +53,7 @@ describe("budgets", () => {
         yield* budgets.check(principal)
         for (let i = 0; i < 12; i++) yield* budgets.charge(principal, 0.1) // 0.1 ... 1.2
         const refused = yield* Effect.flip(budgets.check(principal))
-        expect(refused.status).toBe(400)
+        expect(fromGatewayError(refused).status).toBe(400)
         expect(refused.code).toBe("budget_exceeded")
         expect(refused.message).toContain("budget of 1")
       }).pipe(Effect.provide(budgetsMemoryLayer({ webhookUrl: hook.url })))

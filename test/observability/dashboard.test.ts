@@ -7,7 +7,7 @@ import { Ledger, ledgerLayer } from "../../src/ledger/ledger.ts"
 import { parsePriceTable } from "../../src/ledger/price-table.ts"
 import { requestObserverLayer } from "../../src/observability/request-observer.ts"
 import { postgresSchemaLayer, tempDir } from "./support/ledger-database.ts"
-import { observedServerLayer, serverUrl } from "./support/observed-server.ts"
+import { observedServerLayer, postChat, serverUrl } from "./support/observed-server.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const SCREENSHOTS = fileURLToPath(new URL("./__screenshots__", import.meta.url))
@@ -20,7 +20,7 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
     const url = yield* serverUrl.pipe(Effect.provide(ctx))
     // Traffic through the server (latency, TTFT, cache hits) and spread over days and keys (spend charts).
     for (let i = 0; i < 12; i++) {
-      yield* Effect.promise(() => fetch(`${url}/v1/test/chat`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake", prompt_token_ids: Array.from({ length: 40 }, (_, t) => t + 1), max_tokens: 6 }) }).then((r) => r.text()))
+      yield* postChat(url, { model: "fake", messages: [{ role: "user", content: "And God said, Let there be light: and there was light. And God saw the light, that it was good." }], max_tokens: 6 })
     }
     yield* Effect.gen(function*() {
       const ledger = yield* Ledger

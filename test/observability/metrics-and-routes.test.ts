@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net"
 import { gatewayTestLayer } from "../../src/gateway/layers.ts"
 import { httpServerLayer } from "../../src/http/server.ts"
 import { fakeEngineLayer } from "../../src/layers/fake-engine.ts"
-import { observedServerLayer, serverUrl } from "./support/observed-server.ts"
+import { routerLayer } from "../../src/router/layer.ts"
+import { observedServerLayer, postChat, serverUrl } from "./support/observed-server.ts"
 
 const get = (url: string) => Effect.promise(() => fetch(url).then(async (r) => ({ status: r.status, text: await r.text(), type: r.headers.get("content-type") })))
 
@@ -14,7 +15,7 @@ describe("/metrics", () => {
     Effect.scoped(Effect.gen(function*() {
       const ctx = yield* Layer.build(observedServerLayer())
       const url = yield* serverUrl.pipe(Effect.provide(ctx))
-      yield* Effect.promise(() => fetch(`${url}/v1/test/chat`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake", prompt_token_ids: [1, 2, 3], max_tokens: 5 }) }).then((r) => r.text()))
+      yield* postChat(url, { model: "fake", messages: [{ role: "user", content: "In the beginning" }], max_tokens: 5 })
       const { text } = yield* get(`${url}/metrics`)
       for (const name of [
         "gen_ai_server_time_to_first_token_seconds_bucket",
@@ -35,7 +36,7 @@ describe("/metrics", () => {
 describe("the API server", () => {
   it.live("serves /ui, its chart library, and /spend (503 without a database)", () =>
     Effect.scoped(Effect.gen(function*() {
-      const ctx = yield* Layer.build(httpServerLayer({ host: "127.0.0.1", port: 0 }).pipe(Layer.provide(fakeEngineLayer()), Layer.provide(gatewayTestLayer())))
+      const ctx = yield* Layer.build(httpServerLayer({ host: "127.0.0.1", port: 0 }).pipe(Layer.provide(routerLayer()), Layer.provide(fakeEngineLayer()), Layer.provide(gatewayTestLayer())))
       const address = (yield* Effect.provide(HttpServer.HttpServer, ctx)).address as unknown as AddressInfo
       const url = `http://127.0.0.1:${address.port}`
       const ui = yield* get(`${url}/ui`)

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric } from "effect"
 import { ledgerDisabledLayer } from "../../src/ledger/ledger.ts"
 import { requestObserverLayer } from "../../src/observability/request-observer.ts"
-import { observedServerLayer, serverUrl } from "./support/observed-server.ts"
+import { observedServerLayer, postChat, serverUrl } from "./support/observed-server.ts"
 import { eventually, otlpReceiver, otlpTestExporter, type ReceivedSpan } from "./support/otlp-receiver.ts"
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -18,14 +18,9 @@ const tracedServer = (receiverUrl: string, captureContent: boolean) => {
   )
 }
 
-const chat = (url: string, body: Record<string, unknown>) =>
-  Effect.promise(() =>
-    fetch(`${url}/v1/test/chat`, {
-      method: "POST",
-      headers: { "content-type": "application/json", traceparent: `00-${TRACE_ID}-${CALLER_SPAN_ID}-01`, "x-request-id": String(body.id ?? "r") },
-      body: JSON.stringify(body)
-    }).then(async (r) => ({ status: r.status, text: await r.text() }))
-  )
+/** A chat request through the real path, continuing the caller's trace, with our request id. */
+const chat = (url: string, requestId: string, body: Record<string, unknown>) =>
+  postChat(url, body, { traceparent: `00-${TRACE_ID}-${CALLER_SPAN_ID}-01`, "x-request-id": requestId })
 
 const byName = (spans: ReadonlyArray<ReceivedSpan>, name: string) => spans.filter((s) => s.name === name)
 
@@ -33,13 +28,13 @@ describe("OTLP traces of a model request", () => {
   it.live("continue the caller's trace, nest the engine phases, carry the GenAI attributes, and no content", () =>
     Effect.gen(function*() {
       const receiver = yield* otlpReceiver
-      const spans = yield* Effect.scoped(Effect.gen(function*() {
+      const { spans, response } = yield* Effect.scoped(Effect.gen(function*() {
         const ctx = yield* Layer.build(tracedServer(receiver.url, false))
         const url = yield* serverUrl.pipe(Effect.provide(ctx))
-        const r = yield* chat(url, { id: "req-trace-1", model: "fake", prompt_token_ids: [1, 2, 3, 4, 5], max_tokens: 4, temperature: 0.5, messages: [{ role: "user", content: "SECRET PROMPT" }] })
+        const r = yield* chat(url, "req-trace-1", { model: "fake", max_tokens: 4, temperature: 0.5, messages: [{ role: "user", content: "SECRET PROMPT" }] })
         expect(r.status).toBe(200)
         yield* eventually(() => byName(receiver.spans, "engine.decode").length > 0 && byName(receiver.spans, "chat fake").length > 0)
-        return receiver.spans
+        return { spans: receiver.spans, response: JSON.parse(r.text) }
       }))
       const request = byName(spans, "chat fake")
       expect(request).toHaveLength(1)
@@ -55,10 +50,10 @@ describe("OTLP traces of a model request", () => {
         "gen_ai.request.max_tokens": 4,
         "gen_ai.request.temperature": 0.5,
         "gen_ai.request.stream": false,
-        "gen_ai.response.id": "chatcmpl-req-trace-1",
+        "gen_ai.response.id": response.id,
         "gen_ai.response.model": "fake",
         "gen_ai.response.finish_reasons": ["length"],
-        "gen_ai.usage.input_tokens": 5,
+        "gen_ai.usage.input_tokens": response.usage.prompt_tokens, // the response's usage, from the same meter
         "gen_ai.usage.output_tokens": 4,
         "gen_ai.usage.cache_read.input_tokens": 0,
         "inferline.request_id": "req-trace-1"
@@ -66,7 +61,11 @@ describe("OTLP traces of a model request", () => {
       expect(typeof genai.attributes["langfuse.observation.completion_start_time"]).toBe("string")
       for (const phase of ["engine.queue", "engine.prefill", "engine.decode"]) {
         const [child] = byName(spans, phase)
-        expect(child?.parentSpanId, phase).toBe(genai.spanId)
+        // Under the routing attempt on the served model, itself a child of the request's span.
+        const attempt = spans.find((s) => s.spanId === child?.parentSpanId)
+        expect(attempt?.name, phase).toBe("router.attempt")
+        expect(attempt?.attributes["inferline.deployment"]).toBe("local")
+        expect(attempt?.parentSpanId, phase).toBe(genai.spanId)
         expect(child.traceId).toBe(TRACE_ID)
         expect(BigInt(child.startTimeUnixNano) >= BigInt(genai.startTimeUnixNano) - 1_000_000n).toBe(true)
       }
@@ -85,13 +84,13 @@ describe("OTLP traces of a model request", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const ctx = yield* Layer.build(tracedServer(receiver.url, true))
         const url = yield* serverUrl.pipe(Effect.provide(ctx))
-        yield* chat(url, { id: "req-content", model: "fake", prompt_token_ids: [7, 8, 9], max_tokens: 2, messages: [{ role: "user", content: "OPTED IN PROMPT" }] })
+        yield* chat(url, "req-content", { model: "fake", max_tokens: 2, messages: [{ role: "user", content: "OPTED IN PROMPT" }] })
         // A streaming request the client abandons after the first bytes.
         yield* Effect.promise(async () => {
           const controller = new AbortController()
-          const r = await fetch(`${url}/v1/test/chat`, {
+          const r = await fetch(`${url}/v1/chat/completions`, {
             method: "POST", signal: controller.signal, headers: { "content-type": "application/json", "x-request-id": "req-abort" },
-            body: JSON.stringify({ model: "fake", prompt_token_ids: [1, 2, 3], max_tokens: 100000, stream: true })
+            body: JSON.stringify({ model: "fake", messages: [{ role: "user", content: "Go on" }], max_tokens: 2000, stream: true })
           })
           const reader = r.body!.getReader()
           await reader.read()

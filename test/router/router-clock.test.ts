@@ -3,9 +3,9 @@ import { Clock, Effect, Fiber, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { Engine } from "../../src/actors/engine.ts"
 import { parseRouterConfig } from "../../src/router/config.ts"
-import { ProviderError, type Provider } from "../../src/router/providers/provider.ts"
 import { makeRouter } from "../../src/router/router.ts"
-import { UsageMeter } from "../../src/router/usage-meter.ts"
+import { ProviderError, type Provider } from "../../src/router/providers/provider.ts"
+import { UsageMeter } from "../../src/api/usage-meter.ts"
 
 /**
  * The routing loop on virtual time: scripted providers (no network), TestClock for backoff, timeouts
@@ -18,7 +18,7 @@ const scripted = (steps: Record<string, Array<Step>>, log: Array<[string, number
     Effect.gen(function*() {
       log.push([id, yield* Clock.currentTimeMillis])
       const step = steps[id].length > 1 ? steps[id].shift()! : steps[id][0]
-      if (step === "500") return yield* Effect.fail(new ProviderError({ kind: "server", status: 502, message: `${id} failed` }))
+      if (step === "500") return yield* Effect.fail(new ProviderError({ kind: "server", message: `${id} failed` }))
       if (step === "hang") return yield* Effect.never
       return id
     })
@@ -45,8 +45,8 @@ describe("router on virtual time", () => {
   it.effect("retries back off exponentially (1 s, then 2 s, equal jitter at its lowest: 0.5 s, 1 s)", () =>
     Effect.gen(function*() {
       const log: Array<[string, number]> = []
-      const router = makeRouter(config({ num_retries: 3, retry_after: 1, allowed_fails: 10 }), { random: () => 0, providers: { openai: scripted({ a: ["500", "ok"], b: ["500"] }, log) } })
-      const fiber = yield* Effect.forkChild(noEngine(router.complete(request, "local")))
+      const router = makeRouter(config({ num_retries: 3, retry_after: 1, allowed_fails: 10 }), { servedModel: "local", random: () => 0, providers: { openai: scripted({ a: ["500", "ok"], b: ["500"] }, log) } })
+      const fiber = yield* Effect.forkChild(noEngine(router.complete(request)))
       yield* TestClock.adjust("10 seconds")
       const routed = yield* Fiber.join(fiber)
       expect(log).toEqual([["a", 0], ["b", 500], ["a", 1500]])
@@ -56,8 +56,8 @@ describe("router on virtual time", () => {
   it.effect("a deployment that does not answer within its timeout is abandoned and the next one tried", () =>
     Effect.gen(function*() {
       const log: Array<[string, number]> = []
-      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 10 }), { random: () => 0, providers: { openai: scripted({ a: ["hang"], b: ["ok"] }, log) } })
-      const fiber = yield* Effect.forkChild(noEngine(router.complete(request, "local")))
+      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 10 }), { servedModel: "local", random: () => 0, providers: { openai: scripted({ a: ["hang"], b: ["ok"] }, log) } })
+      const fiber = yield* Effect.forkChild(noEngine(router.complete(request)))
       yield* TestClock.adjust("11 seconds")
       const routed = yield* Fiber.join(fiber)
       expect(log).toEqual([["a", 0], ["b", 10_000]])
@@ -68,8 +68,8 @@ describe("router on virtual time", () => {
     Effect.gen(function*() {
       const log: Array<[string, number]> = []
       const steps = { a: ["500", "500", "ok"] as Array<Step>, b: ["ok"] as Array<Step> }
-      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 1, cooldown_time: 30 }), { random: () => 0, providers: { openai: scripted(steps, log) } })
-      const run = noEngine(router.complete(request, "local"))
+      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 1, cooldown_time: 30 }), { servedModel: "local", random: () => 0, providers: { openai: scripted(steps, log) } })
+      const run = noEngine(router.complete(request))
       expect((yield* run).deployment).toBe("b") // a: failure 1
       expect((yield* run).deployment).toBe("b") // a: failure 2 > allowed_fails: cooldown
       expect(router.deployment("a")!.breaker.state(0)).toBe("open")
@@ -84,8 +84,8 @@ describe("router on virtual time", () => {
   it.effect("streams: the time-to-first-chunk timeout (stream_timeout) falls back to the next deployment", () =>
     Effect.gen(function*() {
       const log: Array<[string, number]> = []
-      const router = makeRouter(config({ num_retries: 1, retry_after: 0, stream_timeout: 2 }), { random: () => 0, providers: { openai: scripted({ a: ["hang"], b: ["ok"] }, log) } })
-      const fiber = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(noEngine(router.stream(request, "local")), (routed) => Effect.map(Stream.runCollect(routed.value), (chunks) => ({ routed, chunks })))))
+      const router = makeRouter(config({ num_retries: 1, retry_after: 0, stream_timeout: 2 }), { servedModel: "local", random: () => 0, providers: { openai: scripted({ a: ["hang"], b: ["ok"] }, log) } })
+      const fiber = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(noEngine(router.stream(request)), (routed) => Effect.map(Stream.runCollect(routed.value), (chunks) => ({ routed, chunks })))))
       yield* TestClock.adjust("3 seconds")
       const { routed, chunks } = yield* Fiber.join(fiber)
       expect(log).toEqual([["a", 0], ["b", 2000]])
@@ -103,13 +103,14 @@ describe("router on virtual time", () => {
           return span
         }
       })
-      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 10, fallbacks: [{ g: ["g2"] }] }), {
+      const router = makeRouter(config({ num_retries: 1, retry_after: 0, allowed_fails: 10 }), {
+        servedModel: "local",
         random: () => 0,
         providers: { openai: scripted({ a: ["500"], b: ["500"] }, []) }
       })
-      yield* Effect.exit(noEngine(router.complete(request, "local")).pipe(Effect.provideService(Tracer.Tracer, tracer)))
+      yield* Effect.exit(noEngine(router.complete(request)).pipe(Effect.provideService(Tracer.Tracer, tracer)))
       const attempts = spans.filter((s) => s.name === "router.attempt").map((s) => Object.fromEntries(["inferline.deployment", "inferline.attempt", "inferline.outcome"].map((k) => [k, s.attributes.get(k)])))
-      // g2 does not exist: after b, there is nowhere left to go, so b's outcome is the final error
+      // g has no fallback: after b, there is nowhere left to go, so b's outcome is the final error
       expect(attempts).toEqual([
         { "inferline.deployment": "a", "inferline.attempt": 1, "inferline.outcome": "retry" },
         { "inferline.deployment": "b", "inferline.attempt": 2, "inferline.outcome": "error" }

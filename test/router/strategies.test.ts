@@ -33,18 +33,17 @@ describe("routing strategies", () => {
 
   it("least-busy: fewest requests in flight first", () => {
     const [a, b, c] = [deployment("a"), deployment("b"), deployment("c")]
-    a.inFlight = 3
-    b.inFlight = 0
-    c.inFlight = 1
+    for (let i = 0; i < 3; i++) a.begin(0, 0)
+    c.begin(0, 0)
     expect(ids(rank("least-busy", [a, b, c], ctx()))).toEqual(["b", "c", "a"])
   })
 
   it("latency-based: unmeasured first (to measure it), then the lowest EWMA", () => {
     const [a, b, c, d] = [deployment("a"), deployment("b"), deployment("c"), deployment("d")]
-    a.recordLatency(100)
-    b.recordLatency(20)
-    c.recordLatency(50)
-    c.recordLatency(10) // 50 + 0.3 * (10 - 50) = 38
+    a.answered(100)
+    b.answered(20)
+    c.answered(50)
+    c.answered(10) // 50 + 0.3 * (10 - 50) = 38
     expect(c.latencyMs).toBeCloseTo(38)
     expect(ids(rank("latency-based-routing", [a, b, c, d], ctx()))).toEqual(["d", "b", "c", "a"])
   })
@@ -58,9 +57,9 @@ describe("routing strategies", () => {
     const a = deployment("a", { tpm: 1000 })
     const b = deployment("b", { tpm: 1000 })
     const c = deployment("c", { rpm: 1 })
-    a.recordRequest(0, 500)
-    b.recordRequest(0, 100)
-    c.recordRequest(0, 10)
+    a.begin(0, 500)
+    b.begin(0, 100)
+    c.begin(0, 10)
     expect(ids(rank("usage-based-routing", [a, b, c], ctx()))).toEqual(["b", "a"])
     // a new minute: everything has room again
     expect(ids(rank("usage-based-routing", [a, b, c], { ...ctx(), now: 60_000 })).sort()).toEqual(["a", "b", "c"])

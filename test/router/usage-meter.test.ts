@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { UsageMeter } from "../../src/router/usage-meter.ts"
+import { UsageMeter } from "../../src/api/usage-meter.ts"
 
 describe("usage meter", () => {
   it("takes an upstream's usage only where it is a token count", () => {

@@ -3,9 +3,10 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { GatewayAdmin, type AdminError } from "../../gateway/gateway-admin.ts"
 import type { KeyFields, TeamFields } from "../../gateway/records.ts"
 import { readJsonBody } from "../body.ts"
-import { ApiError, errorResponse, fromSchemaError, internalError, invalidRequest } from "../errors.ts"
 import { KeyBody, TeamBody } from "./admin-schemas.ts"
 import { requireMaster } from "./authenticate-request.ts"
+import { ApiError, fromSchemaError, internalError, invalidRequest } from "../../api/api-error.ts"
+import { errorResponse } from "../errors.ts"
 import { gatewayErrorResponse } from "./gateway-error-response.ts"
 
 const notFound = (what: "key" | "team", id: string) =>

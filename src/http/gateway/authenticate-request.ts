@@ -3,8 +3,8 @@ import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { adminOnly, type GatewayError } from "../../gateway/errors.ts"
 import { Gateway } from "../../gateway/gateway.ts"
 import type { Principal } from "../../gateway/principal.ts"
-import { orGatewayErrorResponse } from "./gateway-error-response.ts"
 import { requestCredentialHeaders } from "./request-credentials.ts"
+import { orGatewayErrorResponse } from "./gateway-error-response.ts"
 
 /**
  * Callers already authenticated, by request: the auth middleware authenticates every request and the

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { unixSeconds } from "../../http/usage.ts"
+import { unixSeconds } from "../../api/response-ids.ts"
 
 /**
  * OpenAI chat ⇄ Anthropic Messages, both ways, as pure functions: the request, the whole response and

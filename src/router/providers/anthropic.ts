@@ -2,10 +2,10 @@ import { Effect, Stream } from "effect"
 import type { DeploymentConfig } from "../config.ts"
 import { AnthropicStreamError, AnthropicStreamTranslator, toAnthropicRequest, toOpenAiResponse } from "./anthropic-translate.ts"
 import { deploymentHeaders } from "./deployment-headers.ts"
-import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
 import { postJson, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
+import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
@@ -19,21 +19,25 @@ const checkStatus = (d: DeploymentConfig, response: UpstreamResponse) =>
     ? Effect.succeed(response)
     : Effect.flatMap(readText(response), (text) => Effect.fail(upstreamError(d.id, response.status, response.headers, text)))
 
-const chatOnly = (call: ProviderCall) =>
-  call.kind === "chat"
-    ? Effect.void
-    : Effect.fail(new ProviderError({ kind: "deployment", status: 400, message: `Deployment ${call.deployment.id} (Anthropic) serves chat completions only.` }))
-
 const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall, stream: boolean) {
-  yield* chatOnly(call)
   const d = call.deployment
   const body = JSON.stringify(toAnthropicRequest(call.body, d.model, stream))
   return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => checkStatus(d, r))
 })
 
+/**
+ * An error event in an Anthropic stream: overloaded is the deployment's load (retried elsewhere), any
+ * other is what Anthropic said about the request.
+ */
+const anthropicStreamError = (deployment: string, e: AnthropicStreamError) =>
+  e.type === "overloaded_error"
+    ? new ProviderError({ kind: "server", message: "it is overloaded.", detail: `Upstream ${deployment}: ${e.message}`, deployment })
+    : new ProviderError({ kind: "bad_request", message: e.message, code: e.type, deployment, upstreamStatus: 400 })
+
 /** Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts). */
 export const anthropicProvider = (pool: UpstreamPool): Provider => ({
   name: "anthropic",
+  serves: (kind) => kind === "chat",
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const text = yield* readText(yield* post(pool, call, false))
@@ -41,7 +45,7 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
     try {
       json = JSON.parse(text)
     } catch {
-      return yield* Effect.fail(new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} answered with a body that is not JSON.` }))
+      return yield* Effect.fail(new ProviderError({ kind: "server", message: "it answered with a body that is not JSON.", deployment: call.deployment.id }))
     }
     const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
     call.meter.setUsage(response.usage)
@@ -65,8 +69,8 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
           },
           catch: (e) =>
             e instanceof AnthropicStreamError
-              ? new ProviderError({ kind: e.type === "overloaded_error" ? "server" : "bad_request", status: 502, message: `Upstream ${call.deployment.id}: ${e.message}` })
-              : new ProviderError({ kind: "server", status: 502, message: `Upstream ${call.deployment.id} sent an event that is not JSON.` })
+              ? anthropicStreamError(call.deployment.id, e)
+              : new ProviderError({ kind: "server", message: "it sent an event that is not JSON.", deployment: call.deployment.id })
         })
       ),
       Stream.flattenIterable

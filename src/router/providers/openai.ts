@@ -1,11 +1,11 @@
 import { Effect, Stream } from "effect"
 import type { DeploymentConfig } from "../config.ts"
-import type { UsageMeter } from "../usage-meter.ts"
 import { deploymentHeaders } from "./deployment-headers.ts"
-import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 import { SseParser } from "./sse-parser.ts"
 import { upstreamError } from "./upstream-error.ts"
 import { postJson, postJsonForText, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
+import type { UsageMeter } from "../../api/usage-meter.ts"
+import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 
 const path = (call: ProviderCall) => (call.kind === "chat" ? "/chat/completions" : "/completions")
 
@@ -18,7 +18,7 @@ const checkStatus = (d: DeploymentConfig, response: UpstreamResponse) =>
     ? Effect.succeed(response)
     : Effect.flatMap(readText(response), (text) => Effect.fail(upstreamError(d.id, response.status, response.headers, text)))
 
-const badJson = (d: DeploymentConfig) => new ProviderError({ kind: "server", status: 502, message: `Upstream ${d.id} answered with a body that is not JSON.` })
+const badJson = (d: DeploymentConfig) => new ProviderError({ kind: "server", message: "it answered with a body that is not JSON.", deployment: d.id })
 
 /** A usage-only chunk (`choices: []`) the client did not ask for: it is read for metering, not forwarded. */
 const USAGE_ONLY = /"choices"\s*:\s*\[\s*\]/

@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http"
-import { ApiError } from "../../http/errors.ts"
-import { ProviderError } from "./provider.ts"
 import { retryAfterMs } from "./upstream-http.ts"
+import { ProviderError } from "./provider.ts"
 
 const CONTEXT_WINDOW = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|exceeds the (maximum|context)/i
 const CONTENT_POLICY = /content[_ ]policy|content[_ ]filter|safety system|flagged/i
@@ -24,23 +23,19 @@ const errorFields = (text: string): { message: string; code: string | null; type
 
 /**
  * A non-2xx upstream response as a routing failure. 4xx errors caused by the request keep the
- * upstream's message and status so the client sees what the model said; 429, 408 and 5xx are
- * retryable; 401/403/404 are the deployment's configuration, not the request's.
+ * upstream's message, code and status so the client sees what the model said; 429, 408 and 5xx are
+ * retryable; 401/403/404 are the deployment's configuration, not the request's. The upstream's own text
+ * of a fault (an HTML page, a traceback) goes only to the log (`detail`).
  */
 export const upstreamError = (deployment: string, status: number, headers: IncomingHttpHeaders, text: string): ProviderError => {
   const { message, code, type } = errorFields(text)
   const what = `${code ?? ""} ${type ?? ""} ${message}`
   const detail = `Upstream ${deployment} answered ${status}: ${message}`
-  if (status === 429) return new ProviderError({ kind: "rate_limited", status: 429, message: detail, retryAfterMs: retryAfterMs(headers) })
-  if (status === 408 || status >= 500) return new ProviderError({ kind: "server", status: 502, message: detail, retryAfterMs: retryAfterMs(headers) })
-  if (status === 401 || status === 403 || status === 404) return new ProviderError({ kind: "deployment", status: 502, message: detail })
+  if (status === 429) return new ProviderError({ kind: "rate_limited", message: detail, retryAfterMs: retryAfterMs(headers), deployment })
+  if (status === 408 || status >= 500) {
+    return new ProviderError({ kind: "server", message: `it answered ${status}.`, detail, retryAfterMs: retryAfterMs(headers), deployment })
+  }
+  if (status === 401 || status === 403 || status === 404) return new ProviderError({ kind: "deployment", message: `it refused the request with ${status}.`, detail, deployment })
   const kind = CONTEXT_WINDOW.test(what) ? "context_window" : CONTENT_POLICY.test(what) ? "content_policy" : "bad_request"
-  const apiError = new ApiError({
-    status: status >= 400 && status < 500 ? status : 400,
-    type: "invalid_request_error",
-    message,
-    param: null,
-    code: code ?? (kind === "context_window" ? "context_length_exceeded" : kind === "content_policy" ? "content_policy_violation" : null)
-  })
-  return new ProviderError({ kind, status: apiError.status, message: detail, apiError })
+  return new ProviderError({ kind, message, detail, code, upstreamStatus: status >= 400 && status < 500 ? status : 400, deployment })
 }

@@ -28,10 +28,11 @@ export interface UpstreamResponse {
   readonly body: http.IncomingMessage
 }
 
+// Client-safe messages; the host and the system's error text go to the log only (`detail`).
 const connectionError = (url: string, e: unknown) =>
-  new ProviderError({ kind: "connection", status: 502, message: `Could not reach the upstream ${new URL(url).host}: ${(e as Error).message}` })
-const bodyFailed = (e: Error) => new ProviderError({ kind: "connection", status: 502, message: `The upstream connection failed: ${e.message}` })
-const bodyCutShort = () => new ProviderError({ kind: "connection", status: 502, message: "The upstream closed the connection mid-response." })
+  new ProviderError({ kind: "connection", message: "it could not be reached.", detail: `Could not reach the upstream ${new URL(url).host}: ${(e as Error).message}` })
+const bodyFailed = (e: Error) => new ProviderError({ kind: "connection", message: "the connection failed mid-response.", detail: `The upstream connection failed: ${e.message}` })
+const bodyCutShort = () => new ProviderError({ kind: "connection", message: "it closed the connection mid-response." })
 
 /**
  * The most text one upstream response body (non-streaming) may hold, and one server-sent event of a
@@ -41,7 +42,7 @@ const bodyCutShort = () => new ProviderError({ kind: "connection", status: 502, 
 export const MAX_UPSTREAM_BODY_CHARS = 64 * 1024 * 1024
 export const MAX_UPSTREAM_EVENT_CHARS = 8 * 1024 * 1024
 const tooLarge = (what: string, limit: number) =>
-  new ProviderError({ kind: "server", status: 502, message: `The upstream's ${what} is larger than ${limit / (1024 * 1024)} MiB.` })
+  new ProviderError({ kind: "server", message: `its ${what} is larger than ${limit / (1024 * 1024)} MiB.` })
 
 /** Where a request goes, as node:http's options: parsed once per URL (see `targetOf`). */
 interface RequestTarget {

@@ -6,10 +6,10 @@ import type { Gateway } from "../../../src/gateway/gateway.ts"
 import type { GatewayAdmin } from "../../../src/gateway/gateway-admin.ts"
 import { admitModelRequest } from "../../../src/gateway/model-request.ts"
 import { readJsonBody } from "../../../src/http/body.ts"
-import { errorResponse } from "../../../src/http/errors.ts"
 import { adminRoutes } from "../../../src/http/gateway/admin-routes.ts"
 import { authenticated, withRateLimitHeaders } from "../../../src/http/gateway/authenticate-request.ts"
 import { requestIdMiddleware } from "../../../src/http/gateway/request-id.ts"
+import { errorResponse } from "../../../src/http/errors.ts"
 
 /** Tokens the fake completion "uses"; tests compare rate-limit headers against it. */
 export const FAKE_USAGE_TOKENS = 7

@@ -6,6 +6,7 @@ import { Gateway } from "../../../src/gateway/gateway.ts"
 import { GatewayAdmin } from "../../../src/gateway/gateway-admin.ts"
 import { gatewayTestLayer } from "../../../src/gateway/layers.ts"
 import { httpServerLayer } from "../../../src/http/server.ts"
+import { routerLayer } from "../../../src/router/layer.ts"
 import { engineLayer, type EngineOptions } from "../../../src/layers/engine.ts"
 import { testModelDir } from "../../support/models.ts"
 
@@ -30,6 +31,7 @@ export const startTestServer = async (
   http: { readonly maxRequestBodyBytes?: number; readonly masterKey?: string } = {}
 ): Promise<TestServer> => {
   const layer = httpServerLayer({ host: "127.0.0.1", port: 0, ...http }).pipe(
+    Layer.provideMerge(routerLayer()),
     Layer.provideMerge(engineLayer({ modelDir: testModelDir(), servedModelName: MODEL, ...engine })),
     // In-memory keys and limits; without a master key, auth is off (as `npm start` without one).
     Layer.provideMerge(gatewayTestLayer({ masterKey: http.masterKey }))

@@ -1,5 +1,5 @@
 import { Context, Effect, Exit, Metric, Option, type Tracer } from "effect"
-import { histogramFamily } from "./metric-family.ts"
+import { histogramFamily } from "../effect/metric-family.ts"
 
 /**
  * When one sequence went through the engine's phases (epoch ms, from the engine actor's clock): submitted,

@@ -1,5 +1,5 @@
-import type { Principal } from "../../gateway/principal.ts"
-import { invalidRequest, type ApiError } from "../../http/errors.ts"
+import type { Principal } from "../gateway/principal.ts"
+import { invalidRequest, type ApiError } from "../api/api-error.ts"
 
 /** Headers that carry a request's tags, comma-separated: Inferline's, and LiteLLM's for its clients. */
 const TAG_HEADERS = ["x-inferline-tags", "x-litellm-tags"] as const

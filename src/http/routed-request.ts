@@ -1,26 +1,27 @@
 import { Effect, Exit, Option, Schema, Stream, type Scope } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { Engine } from "../../actors/engine.ts"
-import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
-import type { Gateway } from "../../gateway/gateway.ts"
-import type { Principal } from "../../gateway/principal.ts"
-import { Budgets } from "../../budgets/budgets.ts"
-import { admitTokens, currentPrincipal, settleOnce } from "../../http/admission.ts"
-import { decodeJson, readJson } from "../../http/body.ts"
-import { ApiError, invalidRequest, modelNotFound } from "../../http/errors.ts"
-import { withRateLimitHeaders } from "../../http/gateway/authenticate-request.ts"
-import { fromGatewayError } from "../../http/gateway/gateway-error-response.ts"
-import { RequestId } from "../../http/gateway/request-id.ts"
-import { RequestObserver, type ObservedRequest } from "../../observability/request-observer.ts"
-import { withTracedParent, withTracedSpan } from "../../observability/traced-span.ts"
-import { estimatePromptTokens, maxCompletionTokens } from "../estimate-tokens.ts"
-import type { LocalRequest } from "../providers/local-request.ts"
-import type { CompleteResult, EndpointKind } from "../providers/provider.ts"
-import { Router, type Routed } from "../router.ts"
-import { UsageMeter } from "../usage-meter.ts"
+import { Engine } from "../actors/engine.ts"
+import { addFinalizerExit } from "../effect/scope-finalizer.ts"
+import type { Gateway } from "../gateway/gateway.ts"
+import type { Principal } from "../gateway/principal.ts"
+import { Budgets } from "../budgets/budgets.ts"
+import { admitTokens, currentPrincipal, settleOnce } from "./admission.ts"
+import { decodeJson, readJson } from "./body.ts"
+import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
+import { RequestId } from "./gateway/request-id.ts"
+import { RequestObserver, type ObservedRequest } from "../observability/request-observer.ts"
+import { withTracedParent, withTracedSpan } from "../observability/traced-span.ts"
+import { estimatePromptTokens, maxCompletionTokens } from "../router/estimate-tokens.ts"
+import type { LocalRequest } from "../router/providers/local-request.ts"
+import { Router, type Routed } from "../router/router.ts"
+import { CapturedOutput } from "./captured-output.ts"
+import { sseDataResponse } from "./sse.ts"
+import { onStreamExit } from "../effect/stream-pull.ts"
+import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
+import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
+import { ProviderError, type CompleteResult, type EndpointKind } from "../router/providers/provider.ts"
+import { UsageMeter } from "../api/usage-meter.ts"
 import { requestTags, withoutTags } from "./request-tags.ts"
-import { sseDataResponse } from "../../http/sse.ts"
-import { onStreamExit } from "../../effect/stream-pull.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
@@ -72,12 +73,13 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const tags = requestTags(raw, Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS, principal)
   if (tags instanceof ApiError) return yield* tags
   const body = withoutTags(raw)
-  const engine = yield* Engine
   const router = yield* Router
-  const localModel = engine.info.modelName
-  const semantic = router.semantic !== undefined && head.model === router.semantic.model ? yield* router.semantic.resolve(body) : undefined
-  const group = router.groupFor(semantic?.group ?? head.model ?? localModel)
-  const providers = router.providersOf(group, localModel)
+  const requestId = yield* RequestId
+  const semantic = router.semantic !== undefined && head.model === router.semantic.model
+    ? yield* Effect.mapError(router.semantic.resolve(body), (e) => fromProviderError(e, requestId))
+    : undefined
+  const group = router.groupFor(semantic?.group ?? head.model ?? router.servedModel)
+  const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)
 
   // The served model validates and tokenizes once, up front when it may serve the request (its errors
@@ -91,7 +93,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
   const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
   const observed = yield* (yield* RequestObserver).start({
-    requestId: yield* RequestId,
+    requestId,
     operation: endpoint.kind === "chat" ? "chat" : "text_completion",
     modelGroup: group,
     params: body,
@@ -113,11 +115,15 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // However the request ends: the permit settles with the tokens really used, and the observer ends
   // the request's span, metrics and ledger row with who served it and the usage.
   const settle = settleOnce(permit, () => meter.total)
+  const captured = observed.capturesOutput ? new CapturedOutput() : undefined
   const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
-    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response)), observed.onExit(exit)))
-  const request = { kind: endpoint.kind, group, body, promptTokens, local, meter, tags }
+    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response, captured)), observed.onExit(exit)))
+  const request = { kind: endpoint.kind, group, body, promptTokens, local: Effect.mapError(local, refusedLocally), meter, tags }
+  // Errors become the API's before the observer sees them: its error.type is the API's code.
+  const toApiError = (e: ProviderError) => fromProviderError(e, requestId)
   if (stream || head.stream === true) {
-    const routed = yield* router.stream(request, localModel).pipe(
+    const routed = yield* router.stream(request).pipe(
+      Effect.mapError(toApiError),
       withTracedParent(observed.span),
       Effect.onError((cause) => done(Exit.failCause(cause), undefined))
     )
@@ -127,13 +133,17 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     yield* addFinalizerExit((exit) => done(exit, routed))
     return {
       _tag: "Stream" as const,
-      chunks: routed.value.pipe(onStreamExit((exit) => done(exit, routed))),
+      chunks: (captured === undefined ? routed.value : routed.value.pipe(Stream.tap((chunk) => Effect.sync(() => captured.addChunk(chunk))))).pipe(
+        Stream.mapError(toApiError),
+        onStreamExit((exit) => done(exit, routed))
+      ),
       routed,
       headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
     }
   }
   let routed: Routed<CompleteResult> | undefined
-  yield* router.complete(request, localModel).pipe(
+  yield* router.complete(request).pipe(
+    Effect.mapError(toApiError),
     withTracedParent(observed.span),
     Effect.tap((r) => Effect.sync(() => (routed = r))),
     Effect.onExit((exit) => done(exit, routed, routed?.value.json))
@@ -141,8 +151,22 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   return { _tag: "Complete" as const, result: routed!.value, routed: routed!, headers: { ...permit.headers, ...routedHeaders(routed!, semantic?.route) } }
 })
 
+/**
+ * The served model's validation error, when a fallback reaches it after the request was routed
+ * elsewhere first: the router answers with it as the request's own fault.
+ */
+const refusedLocally = (e: ApiError): ProviderError =>
+  new ProviderError({
+    kind: e.code === "context_length_exceeded" ? "context_window" : "bad_request",
+    message: e.message,
+    param: e.param,
+    code: e.code,
+    deployment: "local"
+  })
+
 /** What the observer records at the end: who served (provider, deployment), usage, response id and model. */
-const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown): Parameters<ObservedRequest["update"]>[0] => {
+const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown, captured: CapturedOutput | undefined): Parameters<ObservedRequest["update"]>[0] => {
+  if (captured !== undefined && response !== undefined) captured.addResponse(response)
   const r = (response ?? {}) as { id?: unknown; model?: unknown; choices?: ReadonlyArray<{ finish_reason?: unknown }> }
   // A whole response names its finish reasons; streams report them to the meter as they pass.
   const finishReasons = Array.isArray(r.choices)
@@ -153,14 +177,16 @@ const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, re
     ...(routed !== undefined && { deployment: routed.deployment, provider: routed.provider === "local" ? undefined : routed.provider }),
     inputTokens: meter.promptTokens,
     cachedInputTokens: meter.cachedTokens,
+    firstTokenAt: meter.firstTokenAt,
     outputTokens: meter.completionTokens,
     ...(typeof r.id === "string" && { responseId: r.id }),
-    ...(typeof r.model === "string" && { responseModel: r.model })
+    ...(typeof r.model === "string" && { responseModel: r.model }),
+    ...(captured !== undefined && { output: captured.messages })
   }
 }
 
 /** Only the streaming form (the WebSocket endpoint): the chunks as JSON text, and who serves them. */
-export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json: unknown): Effect.Effect<{ readonly chunks: Stream.Stream<string, ApiError>; readonly routed: Routed<unknown> }, ApiError, Engine | Gateway | Scope.Scope> =>
+export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json: unknown): Effect.Effect<{ readonly chunks: Stream.Stream<string, ApiError>; readonly routed: Routed<unknown> }, ApiError, Engine | Gateway | Router | Scope.Scope> =>
   Effect.flatMap(routeBody(endpoint, principal, json, true), (r) => (r._tag === "Stream" ? Effect.succeed(r) : Effect.die("a streaming route returned a whole response")))
 
 /**
