@@ -21,6 +21,10 @@ export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
       const path = (yield* HttpServerRequest.HttpServerRequest).url.split("?")[0]
       if (PUBLIC_PATHS.has(path) || (options.publicMetrics && path === "/metrics")) return yield* app
       const principal = yield* Effect.result(authenticateRequest)
-      if (principal._tag === "Failure") return gatewayErrorResponse(principal.failure)
+      if (principal._tag === "Failure") {
+        // A refused key is a security event: logged whatever the request log says (never the key).
+        yield* Effect.logWarning(`auth: refused ${path}: ${principal.failure.code} (${principal.failure.message})`)
+        return gatewayErrorResponse(principal.failure)
+      }
       return yield* app
     }), { global: true })

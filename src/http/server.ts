@@ -79,9 +79,11 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     spendRoutes,
     routerStatusRoutes,
     uiRoutes,
-    authMiddleware({ publicMetrics: options.publicMetrics ?? false }),
+    // Global middlewares, outermost first: every response (401s included) gets its request id and its
+    // log line, then the key is checked.
     requestIdMiddleware,
-    apiMiddleware(options.logRequests)
+    apiMiddleware(options.logRequests),
+    authMiddleware({ publicMetrics: options.publicMetrics ?? false })
   )
 
 /** How long in-flight requests may go on after a shutdown signal before they are aborted. */

@@ -125,8 +125,8 @@ const noServingDeployment = (group: string, kind: EndpointKind) =>
 const contextWindowExceeded = (group: string, tokens: number) =>
   new ProviderError({ kind: "context_window", message: `The prompt (about ${tokens} tokens) is longer than any deployment of ${group} accepts.` })
 
-/** The router's final answer: the last failure, with the attempts made over all groups. */
-const withAttempts = (e: ProviderError, attempts: number) =>
+/** The same failure with more said about it: which deployment failed, how many attempts were made. */
+const annotated = (e: ProviderError, more: { readonly deployment?: string; readonly attempts?: number }) =>
   new ProviderError({
     kind: e.kind,
     message: e.message,
@@ -135,8 +135,8 @@ const withAttempts = (e: ProviderError, attempts: number) =>
     code: e.code,
     upstreamStatus: e.upstreamStatus,
     retryAfterMs: e.retryAfterMs,
-    deployment: e.deployment,
-    attempts
+    deployment: e.deployment ?? more.deployment,
+    attempts: e.attempts ?? more.attempts
   })
 
 type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderError }
@@ -194,7 +194,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     }
     const failure = Cause.findErrorOption(exit.cause)
     if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-    const error = failure.value
+    const error = failure.value.deployment === undefined ? annotated(failure.value, { deployment: chosen.config.id }) : failure.value
     const last = retry >= retriesFor(settings, error.kind)
     const outcome: AttemptOutcome = !last ? "retry" : error.kind === "bad_request" ? "error" : fallbacksFor(settings, group, error.kind, (g) => groups.has(g)).length > 0 || pending() ? "fallback" : "error"
     yield* Effect.annotateCurrentSpan("inferline.outcome", outcome)
@@ -260,7 +260,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       if (lastError.kind === "bad_request") break
       queue.unshift(...fallbacksFor(settings, group, lastError.kind, (g) => groups.has(g)))
     }
-    return yield* Effect.fail(withAttempts(lastError ?? noDeployment(run.request.group, undefined), run.attempts))
+    return yield* Effect.fail(annotated(lastError ?? noDeployment(run.request.group, undefined), { attempts: run.attempts }))
   })
 
   /**
