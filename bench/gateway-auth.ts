@@ -1,6 +1,6 @@
 /**
  * Gateway overhead per request, in process: Gateway.authenticate (header parsing, hashing, key cache)
- * and Gateway.admit + reconcile + release (key and team limits: rpm, tpm and parallel), timed one
+ * and Gateway.admit + settle (reconcile and release; key and team limits: rpm, tpm and parallel), timed one
  * request at a time, with limits in memory and in Redis. The key cache is warm, as it is for any key in
  * use; the database is not on this path.
  *
@@ -54,8 +54,7 @@ const measure = (limits: Layer.Layer<LimitStore>) =>
       const t1 = performance.now()
       yield* Effect.scoped(Effect.gen(function*() {
         const permit = yield* gateway.admit(principal, { estimatedTokens: 100 })
-        yield* permit.reconcile(42)
-        yield* permit.release
+        yield* permit.settle(42)
       }))
       const t2 = performance.now()
       if (i < WARMUP) continue
@@ -83,7 +82,7 @@ const file = writeResult("gateway-auth", {
   machine: machineInfo(),
   requests,
   warmup: WARMUP,
-  note: "one request at a time, in process; admit includes reconcile and release; key and team each with rpm, tpm and parallel limits",
+  note: "one request at a time, in process; admit includes settle (reconcile and release); key and team each with rpm, tpm and parallel limits",
   memory,
   redis
 })

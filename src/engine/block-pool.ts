@@ -86,17 +86,12 @@ export class BlockPool {
   /** Block 0 is never handed out (vLLM's null block: a placeholder for padded block tables). */
   readonly nullBlock: KvBlock
   private readonly cached = new Map<number, KvBlock>()
-  readonly enableCaching: boolean
-  /** Prefix-cache hits and queries in tokens, for the metrics. */
-  queries = 0
-  hits = 0
 
-  constructor(numBlocks: number, enableCaching: boolean) {
+  constructor(numBlocks: number) {
     if (numBlocks < 2) throw new RangeError(`a KV pool needs at least 2 blocks, got ${numBlocks}`)
     this.blocks = Array.from({ length: numBlocks }, (_, i) => new KvBlock(i))
     this.nullBlock = this.blocks[0]
     this.freeQueue = new FreeBlockQueue(this.blocks.slice(1))
-    this.enableCaching = enableCaching
   }
 
   get numFree(): number {
@@ -142,19 +137,14 @@ export class BlockPool {
     for (const b of blocks) {
       if (b.refCount <= 0) throw new Error(`block ${b.id} freed more often than held`)
       b.refCount--
-      if (b.refCount === 0) {
-        if (this.enableCaching && b.hash !== null) this.freeQueue.append(b)
-        else {
-          this.evict(b)
-          this.freeQueue.append(b)
-        }
-      }
+      // A cached block keeps its hash while free: it may be hit again until it is reallocated.
+      if (b.refCount === 0) this.freeQueue.append(b)
     }
   }
 
   /** Registers a full block in the prefix cache. If another block already owns the hash, keeps that one. */
   cache(b: KvBlock, hash: number, parentHash: number | null, tokens: ReadonlyArray<number>): void {
-    if (!this.enableCaching || b.hash !== null) return
+    if (b.hash !== null) return
     if (this.cached.has(hash)) return
     b.hash = hash
     b.parentHash = parentHash
@@ -167,11 +157,6 @@ export class BlockPool {
     if (this.cached.get(b.hash) === b) this.cached.delete(b.hash)
     b.hash = b.parentHash = null
     b.tokens = null
-  }
-
-  /** Drops every cached hash of free blocks (e.g. after a weight reload); held blocks keep theirs. */
-  resetPrefixCache(): void {
-    for (const b of this.blocks) if (b.refCount === 0) this.evict(b)
   }
 
   /** Number of hashes in the prefix-cache index. */

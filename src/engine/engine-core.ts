@@ -108,7 +108,7 @@ export class EngineCore {
     this.options = options
     // The block index is always on: with prefix caching disabled every request group gets its own salt, so
     // only the n > 1 siblings of one request share prompt blocks and nothing is shared across requests.
-    this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize, true))
+    this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize))
   }
 
   get kv(): KvCacheManager {
@@ -166,10 +166,6 @@ export class EngineCore {
   unpause(id: string): void {
     const r = this.live.get(id)
     if (r !== undefined) this.scheduler.unpause(r.sched)
-  }
-
-  isPaused(id: string): boolean {
-    return this.live.get(id)?.sched.paused ?? false
   }
 
   has(id: string): boolean {
@@ -286,8 +282,8 @@ export class EngineCore {
       numRequestsPaused: s.running.filter((r) => r.paused).length + s.parked.size,
       kvCacheUsage: this.kv.pool.usage,
       numFreeBlocks: this.kv.pool.numFree,
-      prefixCacheQueries: this.kv.pool.queries,
-      prefixCacheHits: this.kv.pool.hits,
+      prefixCacheQueries: this.kv.prefixCacheQueries,
+      prefixCacheHits: this.kv.prefixCacheHits,
       numPreemptions: s.numPreemptions,
       promptTokensTotal: this.promptTokensTotal,
       generationTokensTotal: this.generationTokensTotal,

@@ -11,14 +11,19 @@ const NO_PREFIX: ComputedPrefix = { blocks: [], tokens: 0 }
 /**
  * Gives requests KV blocks: finds their longest cached prefix, allocates the blocks a step needs,
  * registers full blocks in the prefix cache, and releases blocks when a request finishes or is
- * preempted. Pure and synchronous, owned by the engine core.
+ * preempted; counts the prefix cache's queries and hits. Pure and synchronous, owned by the engine core.
+ * (Prefix caching "off" is a salt per request, see engine-core.ts: the n sequences of one request still
+ * share their prompt's blocks.)
  */
 export class KvCacheManager {
   readonly pool: BlockPool
   readonly blockSize: number
+  /** Prompt tokens of admitted requests looked up in the prefix cache, and those found (vLLM's counters). */
+  prefixCacheQueries = 0
+  prefixCacheHits = 0
 
-  constructor(numBlocks: number, blockSize: number, enablePrefixCaching: boolean) {
-    this.pool = new BlockPool(numBlocks, enablePrefixCaching)
+  constructor(numBlocks: number, blockSize: number) {
+    this.pool = new BlockPool(numBlocks)
     this.blockSize = blockSize
   }
 
@@ -36,11 +41,12 @@ export class KvCacheManager {
   }
 
   /**
-   * Longest run of leading blocks already in the prefix cache. The hit is capped at numTokens - 1: the
-   * last token is always recomputed, because its logits are needed to sample the next one.
+   * Longest run of leading blocks already in the prefix cache, for a request that starts from nothing
+   * (new, or preempted). The hit is capped at numTokens - 1: the last token is always recomputed,
+   * because its logits are needed to sample the next one.
    */
   computedPrefix(req: SchedulerRequest): ComputedPrefix {
-    if (!this.pool.enableCaching || req.needsPromptLogits) return NO_PREFIX
+    if (req.needsPromptLogits || req.numComputedTokens !== 0) return NO_PREFIX
     const bs = this.blockSize
     const maxBlocks = Math.floor((req.numTokens - 1) / bs)
     this.updateHashes(req, maxBlocks * bs)
@@ -64,11 +70,17 @@ export class KvCacheManager {
   }
 
   /**
-   * Reserves what the request needs to compute `numNewTokens` more tokens (after `prefix`, if it was just
-   * found). Returns false, changing nothing, when the pool is too small.
+   * Reserves what the request needs to compute `numNewTokens` more tokens (after `admittedWith`, the
+   * prefix `computedPrefix` found when the request is being admitted). Returns false, changing nothing,
+   * when the pool is too small.
    */
-  allocateSlots(req: SchedulerRequest, numNewTokens: number, prefix: ComputedPrefix = NO_PREFIX): boolean {
+  allocateSlots(req: SchedulerRequest, numNewTokens: number, admittedWith?: ComputedPrefix): boolean {
+    const prefix = admittedWith ?? NO_PREFIX
     if (this.blocksNeeded(req, numNewTokens, prefix) > this.pool.numFree) return false
+    if (admittedWith !== undefined && req.numComputedTokens === 0) {
+      this.prefixCacheQueries += req.numTokens
+      this.prefixCacheHits += prefix.tokens
+    }
     if (prefix.blocks.length > 0) {
       this.pool.touch(prefix.blocks)
       req.blocks.push(...prefix.blocks)
@@ -83,7 +95,6 @@ export class KvCacheManager {
   }
 
   private cacheFullBlocks(req: SchedulerRequest, numKnownTokens: number): void {
-    if (!this.pool.enableCaching) return
     const full = Math.floor(numKnownTokens / this.blockSize)
     if (full <= req.numCachedBlocks) return
     this.updateHashes(req, full * this.blockSize)

@@ -433,10 +433,6 @@ export class RequestSampler {
   }
 }
 
-/** One sampler per sequence of a request (n of them), each with its own RNG stream. */
-export const samplersForRequest = (params: SamplingParams, eosTokenIds: ReadonlyArray<number>, promptTokenIds: ArrayLike<number>): Array<RequestSampler> =>
-  Array.from({ length: params.n }, (_, i) => new RequestSampler(params, eosTokenIds, promptTokenIds, i))
-
 // ---------------------------------------------------------------------------------------------
 // Prompt logprobs
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import type { KvCacheManager } from "./kv-cache-manager.ts"
 import type { SchedulerRequest } from "./request.ts"
+import { requestQueueFor, type RequestQueue } from "./request-queue.ts"
 
 export interface SchedulerConfig {
   /** Token budget of one step (vLLM's max_num_batched_tokens). */
@@ -37,10 +38,6 @@ export interface SchedulerOutput {
   readonly numBatchedTokens: number
 }
 
-/** Lower sorts first: higher priority is a lower number (as vLLM), then earlier arrival. */
-const before = (a: SchedulerRequest, b: SchedulerRequest, policy: SchedulerConfig["policy"]): boolean =>
-  policy === "priority" && a.priority !== b.priority ? a.priority < b.priority : a.arrival < b.arrival
-
 /**
  * vLLM v1's scheduling policy: running requests first (each gets the tokens it lacks, within the budget
  * and the long-prefill cap), recompute preemption when blocks run out, then admission of waiting
@@ -51,7 +48,8 @@ export class Scheduler {
   readonly config: SchedulerConfig
   readonly kv: KvCacheManager
   readonly running: Array<SchedulerRequest> = []
-  readonly waiting: Array<SchedulerRequest> = []
+  /** Waiting for admission, in the policy's order (request-queue.ts). */
+  readonly waiting: RequestQueue
   /** Preempted while paused: they rejoin `waiting` when their reader comes back. */
   readonly parked = new Set<SchedulerRequest>()
   numPreemptions = 0
@@ -59,29 +57,19 @@ export class Scheduler {
   constructor(config: SchedulerConfig, kv: KvCacheManager) {
     this.config = config
     this.kv = kv
+    this.waiting = requestQueueFor(config.policy)
   }
 
   add(req: SchedulerRequest): void {
     req.status = "waiting"
-    this.insertWaiting(req)
-  }
-
-  private insertWaiting(req: SchedulerRequest, atHead = false): void {
-    if (atHead && this.config.policy === "fcfs") {
-      this.waiting.unshift(req)
-      return
-    }
-    let i = this.waiting.length
-    while (i > 0 && before(req, this.waiting[i - 1], this.config.policy)) i--
-    this.waiting.splice(i, 0, req)
+    this.waiting.add(req)
   }
 
   /** Removes a request wherever it is and frees its blocks. Idempotent. */
   remove(req: SchedulerRequest): void {
-    for (const list of [this.running, this.waiting]) {
-      const i = list.indexOf(req)
-      if (i >= 0) list.splice(i, 1)
-    }
+    const i = this.running.indexOf(req)
+    if (i >= 0) this.running.splice(i, 1)
+    this.waiting.remove(req)
     this.parked.delete(req)
     this.kv.free(req)
     req.status = "finished"
@@ -90,7 +78,7 @@ export class Scheduler {
   /** Marks the request's reader as caught up again; a parked request goes back to the waiting queue. */
   unpause(req: SchedulerRequest): void {
     req.paused = false
-    if (this.parked.delete(req)) this.insertWaiting(req, true)
+    if (this.parked.delete(req)) this.waiting.addPreempted(req)
   }
 
   private preempt(victim: SchedulerRequest): void {
@@ -101,13 +89,6 @@ export class Scheduler {
     victim.status = "preempted"
     victim.numPreemptions++
     this.numPreemptions++
-  }
-
-  /** FCFS: the most recently admitted running request; priority: the largest (priority, arrival). */
-  private pickVictim(): SchedulerRequest {
-    let v = this.running[this.running.length - 1]
-    if (this.config.policy === "priority") for (const r of this.running) if (before(v, r, "priority")) v = r
-    return v
   }
 
   schedule(now: number): SchedulerOutput {
@@ -125,7 +106,8 @@ export class Scheduler {
       }
     }
 
-    const scheduledNow = new Set<SchedulerRequest>()
+    // Tokens each request got in this step: a request preempted after it was scheduled gives them back.
+    const scheduledNow = new Map<SchedulerRequest, number>()
     for (let idx = 0; idx < this.running.length && budget > 0; ) {
       const req = this.running[idx]
       if (req.paused || scheduledNow.has(req)) {
@@ -140,16 +122,18 @@ export class Scheduler {
       }
       let ok = this.kv.allocateSlots(req, n)
       while (!ok) {
-        const victim = this.pickVictim()
+        const victim = this.waiting.victim(this.running)
         this.preempt(victim)
-        this.insertWaiting(victim, true)
+        this.waiting.addPreempted(victim)
         preempted.push(victim)
+        budget += scheduledNow.get(victim) ?? 0
+        scheduledNow.delete(victim)
         if (victim === req) break
         ok = this.kv.allocateSlots(req, n)
       }
       if (!ok) continue // req itself was preempted; the element at idx is now the next request
       chunks.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n })
-      scheduledNow.add(req)
+      scheduledNow.set(req, n)
       budget -= n
       idx = this.running.indexOf(req) + 1
     }
@@ -157,19 +141,14 @@ export class Scheduler {
     const live = chunks.filter((ch) => ch.request.status === "running")
 
     if (preempted.length === 0) {
-      while (this.waiting.length > 0 && budget > 0 && this.running.length < c.maxNumSeqs) {
-        const req = this.waiting[0]
-        const prefix = req.numComputedTokens === 0 ? this.kv.computedPrefix(req) : { blocks: [], tokens: 0 }
+      for (let req = this.waiting.peek(); req !== undefined && budget > 0 && this.running.length < c.maxNumSeqs; req = this.waiting.peek()) {
+        const prefix = this.kv.computedPrefix(req)
         let n = req.numTokens - req.numComputedTokens - prefix.tokens
         n = Math.min(n, budget)
         if (c.longPrefillTokenThreshold > 0) n = Math.min(n, c.longPrefillTokenThreshold)
         if (n <= 0 || !this.kv.allocateSlots(req, n, prefix)) break
-        this.waiting.shift()
+        this.waiting.pop()
         if (req.numCachedPromptTokens < 0) req.numCachedPromptTokens = Math.min(prefix.tokens, req.promptTokenIds.length)
-        if (req.numComputedTokens === 0) {
-          this.kv.pool.queries += req.numTokens
-          this.kv.pool.hits += prefix.tokens
-        }
         req.numComputedTokens += prefix.tokens
         req.status = "running"
         this.running.push(req)

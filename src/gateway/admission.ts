@@ -17,19 +17,11 @@ export interface Permit {
   /** Tokens reserved at admission (the estimate). */
   readonly reservedTokens: number
   /**
-   * Sets the tokens this request used (prompt + completion) in place of the estimate. May be called again
-   * as usage grows (streaming); each call replaces the previous count. Never fails: accounting errors are
-   * logged, since the response has already been produced.
-   */
-  readonly reconcile: (actualTokens: number) => Effect.Effect<void>
-  /**
-   * Frees the parallel slots now rather than when the scope closes (idempotent). The scope of an HTTP
+   * Ends the request's admission with the tokens it used (prompt + completion) in place of the
+   * estimate, and frees its parallel slot now rather than when the scope closes (the scope of an HTTP
    * handler closes only after the response has been sent, so a client quick to send its next request
-   * could still find the slot taken; a non-streaming handler calls this once its work is done.
-   */
-  readonly release: Effect.Effect<void>
-  /**
-   * `reconcile(actualTokens)` and `release` for a request that is done. In memory, one after the other.
+   * could still find the slot taken). Idempotent; a permit never settled is settled with its estimate
+   * when its scope closes. In memory, the token count and the slot one after the other.
    * With a shared store (Redis) the two are sent together and not waited for: the response does not pay
    * a round trip for them (bench/gateway.ts with REDIS_URL). They are queued on this process's Redis
    * connection before the response is written, so this instance's next acquire is ordered after them,
@@ -39,7 +31,7 @@ export interface Permit {
   readonly settle: (actualTokens: number) => Effect.Effect<void>
 }
 
-const unlimitedPermit: Permit = { headers: {}, reservedTokens: 0, reconcile: () => Effect.void, release: Effect.void, settle: () => Effect.void }
+const unlimitedPermit: Permit = { headers: {}, reservedTokens: 0, settle: () => Effect.void }
 
 interface Holder {
   readonly subject: Subject
@@ -120,54 +112,47 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     const leaseId = nextLeaseId()
     const tokens = Math.max(0, Math.ceil(request.estimatedTokens))
 
-    // The lease's bookkeeping is taken eagerly by whoever settles or closes it (the `take*` functions
-    // update it when called and return the store call still to run), so a settle that hands its store
-    // calls to a detached fiber (Redis) can never race the scope's finalizer over them.
-    // Tokens counted so far; the last reconcile (settle, or the scope closing) lets a store forget the
-    // lease, and later ones are ignored.
-    let counted = tokens
-    let reconciledLast = false
-    const takeReconcile = (actualTokens: number, last: boolean): Effect.Effect<void> => {
-      if (reconciledLast) return Effect.void
-      reconciledLast = last
-      const actual = Math.max(0, Math.ceil(actualTokens))
-      const delta = actual - counted
-      counted = actual
-      return tokenIds.length === 0 || (delta === 0 && !last)
-        ? Effect.void
-        : store.reconcile(tokenIds, leaseId, delta, last).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause)))
-    }
-    let released = parallelIds.length === 0
-    const takeRelease = (): Effect.Effect<void> => {
-      if (released) return Effect.void
-      released = true
+    // The lease's closing is taken eagerly by whoever comes first, settle or the scope's close (takeClose
+    // marks it closed when called and returns the store calls still to run), so a settle that hands its
+    // store calls to a detached fiber (Redis) can never race the scope's finalizer over them. The last
+    // reconcile lets a store forget the lease; the release frees its parallel slots.
+    let closed = false
+    const takeClose = (actualTokens: number): ReadonlyArray<Effect.Effect<void>> => {
+      if (closed) return []
+      closed = true
       live?.delete(leaseId)
-      return store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
+      const delta = Math.max(0, Math.ceil(actualTokens)) - tokens
+      return [
+        tokenIds.length === 0
+          ? Effect.void
+          : store.reconcile(tokenIds, leaseId, delta, true).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause))),
+        parallelIds.length === 0
+          ? Effect.void
+          : store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
+      ]
     }
-    /** The lease's last reconcile and its release, taken now; the store calls left to run, in that order. */
-    const takeClose = (actualTokens: number) => [takeReconcile(actualTokens, true), takeRelease()] as const
     // Acquire and register the lease's closing without a gap (uninterruptible), so an admitted lease
     // always gets its release, and its last reconcile (a no-op if settle made it) so the store can forget
-    // it even when the caller only ever calls `reconcile`. Not Effect.acquireRelease: see addFinalizerExit.
+    // it even when the caller never settles. Not Effect.acquireRelease: see addFinalizerExit.
     const result = yield* Effect.uninterruptible(store.acquire({ subjects, leaseId, tokens }).pipe(
-      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.all(takeClose(counted), { discard: true }))) : Effect.void)),
+      Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.all(takeClose(tokens), { discard: true }))) : Effect.void)),
       Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
       Effect.mapError(() => gatewayUnavailable("rate-limit store"))
     ))
     if (!result.admitted) return yield* refusalError(holders, result, tokens)
 
     // A slot that expires (Redis) is kept alive by the process's lease refresher until released.
-    if (live !== undefined && !released) live.set(leaseId, parallelIds)
+    if (live !== undefined && parallelIds.length > 0 && !closed) live.set(leaseId, parallelIds)
 
-    const reconcile = (actualTokens: number) => Effect.suspend(() => takeReconcile(actualTokens, false))
-    const release = Effect.suspend(takeRelease)
     const settle = (actualTokens: number) =>
       Effect.suspend(() => {
         const closing = takeClose(actualTokens)
         return store.leaseTtlMs === undefined
           ? Effect.all(closing, { discard: true })
-          : Effect.asVoid(Effect.forkDetach(Effect.all(closing, { concurrency: 2, discard: true })))
+          // Started at once, so the commands are on the connection before this request's response is
+          // written (a deferred start would let the client's next request overtake them).
+          : Effect.asVoid(Effect.forkDetach(Effect.all(closing, { concurrency: 2, discard: true }), { startImmediately: true }))
       })
 
-    return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, reconcile, release, settle }
+    return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, settle }
   }))

@@ -18,7 +18,7 @@ export type RequestHeaders = Readonly<Record<string, string | undefined>>
 /**
  * The gateway's request path. Call order in a handler: authenticate → authorizeModel (the model name is
  * in the body) → checkRequest → admit (in the request's scope) → respond with permit.headers →
- * permit.reconcile(actual tokens) when usage is known.
+ * permit.settle(actual tokens) when the response is done.
  */
 export class Gateway extends Context.Service<Gateway, {
   /** False when no master key is configured: every request is then `AuthOff` and allowed. */

@@ -24,7 +24,7 @@ describe("free block queue", () => {
 
 describe("block pool", () => {
   it("never hands out the null block and reports usage over the usable blocks", () => {
-    const pool = new BlockPool(11, true)
+    const pool = new BlockPool(11)
     expect(pool.numFree).toBe(10)
     const got = pool.allocate(10)
     expect(got.map((b) => b.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
@@ -35,7 +35,7 @@ describe("block pool", () => {
   })
 
   it("keeps a freed full block cached until its slot is needed, then evicts it", () => {
-    const pool = new BlockPool(3, true)
+    const pool = new BlockPool(3)
     const [a] = pool.allocate(1)
     const h = hashBlock(null, [1, 2], [])
     pool.cache(a, h, null, [1, 2])
@@ -48,7 +48,7 @@ describe("block pool", () => {
   })
 
   it("rejects a hash hit whose stored tokens or parent differ (collision guard)", () => {
-    const pool = new BlockPool(4, true)
+    const pool = new BlockPool(4)
     const [a] = pool.allocate(1)
     pool.cache(a, 42, 7, [1, 2])
     expect(pool.lookup(42, 7, [1, 2])).toBe(a)

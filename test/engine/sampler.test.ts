@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { logSoftmax } from "../../src/engine/batch.ts"
-import { promptLogprobs, RequestSampler, Rng, samplersForRequest } from "../../src/engine/sampler.ts"
+import { promptLogprobs, RequestSampler, Rng } from "../../src/engine/sampler.ts"
 import { defaultSamplingParams, type SamplingParams, validateSamplingParams } from "../../src/engine/sampling-params.ts"
 
 const params = (overrides: Partial<SamplingParams> = {}): SamplingParams => defaultSamplingParams({ maxTokens: 1000, seed: 1234, ...overrides })
@@ -227,8 +227,9 @@ describe("seeded randomness", () => {
   })
 
   it("n > 1 gives each sequence its own reproducible stream; sequence 0 is the n = 1 stream", () => {
-    const seqs = samplersForRequest(params({ seed: 5, n: 3 }), [], [])
-    const again = samplersForRequest(params({ seed: 5, n: 3 }), [], [])
+    const samplers = () => [0, 1, 2].map((i) => new RequestSampler(params({ seed: 5, n: 3 }), [], [], i))
+    const seqs = samplers()
+    const again = samplers()
     const first = seqs.map((s) => run(s, 20))
     expect(again.map((s) => run(s, 20))).toEqual(first)
     expect(new Set(first.map((t) => t.join())).size).toBe(3)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { KvCacheManager } from "../../src/engine/kv-cache-manager.ts"
+import { FcfsRequestQueue, PriorityRequestQueue } from "../../src/engine/request-queue.ts"
 import { SchedulerRequest } from "../../src/engine/request.ts"
 import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "../../src/engine/scheduler.ts"
 
@@ -8,20 +9,21 @@ import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "../../src
 const BS = 16
 let arrival = 0
 
-const makeScheduler = (over: Partial<SchedulerConfig> = {}, numBlocks = 11, caching = true) =>
+const makeScheduler = (over: Partial<SchedulerConfig> = {}, numBlocks = 11) =>
   new Scheduler(
     { maxNumBatchedTokens: 2048, maxNumSeqs: 128, maxModelLen: 4096, longPrefillTokenThreshold: 0, policy: "fcfs", stallLimitMs: 1000, ...over },
-    new KvCacheManager(numBlocks, BS, caching)
+    new KvCacheManager(numBlocks, BS)
   )
 
-const request = (id: string, prompt: number | Array<number>, opts: { maxTokens?: number; priority?: number; salt?: string } = {}) =>
+const request = (id: string, prompt: number | Array<number>, opts: { maxTokens?: number; priority?: number; salt?: string; needsPromptLogits?: boolean } = {}) =>
   new SchedulerRequest({
     id,
     promptTokenIds: typeof prompt === "number" ? Array.from({ length: prompt }, (_, i) => (i * 7 + id.charCodeAt(0) * 31 + id.length) % 500) : prompt,
     maxTokens: opts.maxTokens ?? 16,
     priority: opts.priority,
     arrival: arrival++,
-    cacheSalt: opts.salt
+    cacheSalt: opts.salt,
+    needsPromptLogits: opts.needsPromptLogits
   })
 
 const live = (s: Scheduler) => [...s.running, ...s.waiting, ...s.parked]
@@ -84,13 +86,14 @@ describe("scheduler", () => {
     const s = makeScheduler({ maxNumSeqs: 2 })
     for (const id of ["a", "b", "c"]) s.add(request(id, 5))
     expect(Object.keys(scheduled(step(s)))).toEqual(["a", "b"])
-    expect(s.waiting.map((r) => r.id)).toEqual(["c"])
+    expect([...s.waiting].map((r) => r.id)).toEqual(["c"])
   })
 
   it("preemption during execution: when blocks run out the latest request is preempted and recomputes later", () => {
     // 10 usable blocks: two requests of 4.5 blocks each grow into a 10th and 11th block.
-    const s = makeScheduler({}, 11, false)
-    const a = request("a", 72, { maxTokens: 40 }), b = request("b", 72, { maxTokens: 40 })
+    const s = makeScheduler({}, 11)
+    // b wants prompt logprobs, so it never reads the prefix cache: it recomputes all of its tokens.
+    const a = request("a", 72, { maxTokens: 40 }), b = request("b", 72, { maxTokens: 40, needsPromptLogits: true })
     s.add(a)
     s.add(b)
     const preempted: Array<string> = []
@@ -99,7 +102,7 @@ describe("scheduler", () => {
     expect(b.status).toBe("preempted")
     expect(b.numComputedTokens).toBe(0)
     expect(b.blocks).toEqual([])
-    expect(s.waiting[0]).toBe(b)
+    expect(s.waiting.peek()).toBe(b)
     expect(s.numPreemptions).toBe(1)
     // b keeps its output tokens and recomputes prompt + output once a's blocks are free.
     const outputsBefore = b.outputTokenIds.length
@@ -112,7 +115,7 @@ describe("scheduler", () => {
 
   it("no admission in a step that preempted", () => {
     // 5 usable blocks: a (40 tokens, 3 blocks) and b (30 tokens, 2 blocks) fill the pool; c waits.
-    const s = makeScheduler({ maxNumSeqs: 2 }, 6, false)
+    const s = makeScheduler({ maxNumSeqs: 2 }, 6)
     const a = request("a", 40, { maxTokens: 100 }), b = request("b", 30, { maxTokens: 100 })
     s.add(a)
     s.add(b)
@@ -121,7 +124,7 @@ describe("scheduler", () => {
     while (out.preempted.length === 0) out = step(s) // a grows into a 4th block: b is preempted
     expect(out.preempted.map((r) => r.id)).toEqual(["b"])
     expect(Object.keys(scheduled(out))).toEqual(["a"]) // blocks were freed, yet nobody was admitted
-    expect(s.waiting.map((r) => r.id)).toEqual(["b", "c"])
+    expect([...s.waiting].map((r) => r.id)).toEqual(["b", "c"])
   })
 
   it("priority: waiting requests are admitted by priority, the victim is the lowest priority", () => {
@@ -129,16 +132,54 @@ describe("scheduler", () => {
     s.add(request("low", 5, { priority: 5 }))
     s.add(request("high", 5, { priority: 0 }))
     s.add(request("mid", 5, { priority: 2 }))
-    expect(s.waiting.map((r) => r.id)).toEqual(["high", "mid", "low"])
+    expect([...s.waiting].map((r) => r.id)).toEqual(["high", "mid", "low"])
     expect(Object.keys(scheduled(step(s)))).toEqual(["high"])
 
-    const t = makeScheduler({ policy: "priority" }, 9, false)
+    const t = makeScheduler({ policy: "priority" }, 9)
     const lo = request("lo", 60, { priority: 9, maxTokens: 50 }), hi = request("hi", 60, { priority: 1, maxTokens: 50 })
     t.add(lo)
     t.add(hi)
     const pre: Array<string> = []
     for (let i = 0; i < 30 && pre.length === 0; i++) pre.push(...step(t).preempted.map((r) => r.id))
     expect(pre).toEqual(["lo"])
+  })
+
+  it("a request preempted after it was scheduled in the same step gives its tokens back to the budget", () => {
+    // 6 usable blocks. Running, in this order: x (priority 9, 24 prompt tokens to go), y (priority 1,
+    // decoding: its next token needs a third block), z (priority 1, 30 prompt tokens to go).
+    const s = makeScheduler({ policy: "priority", maxNumBatchedTokens: 40 }, 7)
+    const x = request("x", 40, { priority: 9 }), y = request("y", 32, { priority: 1 }), z = request("z", 46, { priority: 1 })
+    for (const [r, computed] of [[x, 16], [y, 32], [z, 16]] as const) {
+      expect(s.kv.allocateSlots(r, computed)).toBe(true)
+      r.numComputedTokens = computed
+      r.status = "running"
+      s.running.push(r)
+    }
+    y.outputTokenIds.push(1)
+    // x takes 24 tokens and the last 2 free blocks; y then needs a block, and x, the lowest priority, is
+    // preempted: its 24 tokens go back, so z gets all of its 30 (without them, 40 - 24 - 1 = 15).
+    const out = s.schedule(0)
+    expect(out.preempted.map((r) => r.id)).toEqual(["x"])
+    expect(scheduled(out)).toEqual({ y: 1, z: 30 })
+    expect(out.numBatchedTokens).toBe(31)
+  })
+
+  it("the policies' queues: fcfs admits by arrival and puts the preempted first; priority orders by (priority, arrival) and preempts the last", () => {
+    const fcfs = new FcfsRequestQueue(), priority = new PriorityRequestQueue()
+    const [a, b, c] = [request("a", 4, { priority: 5 }), request("b", 4, { priority: 1 }), request("c", 4, { priority: 5 })]
+    for (const q of [fcfs, priority]) for (const r of [a, b, c]) q.add(r)
+    expect([...fcfs].map((r) => r.id)).toEqual(["a", "b", "c"])
+    expect([...priority].map((r) => r.id)).toEqual(["b", "a", "c"])
+    fcfs.remove(b)
+    fcfs.addPreempted(b)
+    expect(fcfs.peek()).toBe(b)
+    expect(fcfs.victim([a, b, c])).toBe(c) // the newest admitted
+    expect(priority.victim([c, b, a])).toBe(c) // the largest (priority, arrival)
+    priority.remove(a)
+    priority.addPreempted(a)
+    expect([...priority].map((r) => r.id)).toEqual(["b", "a", "c"]) // keeps its rank
+    expect(priority.pop()).toBe(b)
+    expect(priority.length).toBe(2)
   })
 
   it("abort: a removed request leaves running and its blocks return to the pool at once", () => {

@@ -6,8 +6,7 @@ import { makeMemoryLimitStore } from "../../src/gateway/limits/memory-limit-stor
 import type { Principal } from "../../src/gateway/principal.ts"
 
 // A lease's last reconcile is what lets the in-memory store forget it (src/gateway/limits/memory-limit-store.ts):
-// every admitted lease must get exactly one, whether the request settles or its caller only ever reconciles
-// and lets the scope close.
+// every admitted lease must get exactly one, whether the request settles or its caller lets the scope close.
 
 const keyWithTokenLimit = (id: string): Principal =>
   ({ _tag: "Key", key: { id, rpm_limit: null, tpm_limit: 1_000_000, max_parallel_requests: null }, team: null }) as unknown as Principal
@@ -22,26 +21,25 @@ const spiedStore = Effect.map(makeMemoryLimitStore(), (store) => {
 })
 
 describe("admission: a lease's last reconcile", () => {
-  it.effect("a caller that only reconciles: the scope's close makes the last call", () =>
+  it.effect("a caller that never settles: the scope's close makes the last call", () =>
     Effect.gen(function*() {
       const { calls, store } = yield* spiedStore
       const admit = yield* makeAdmit(store)
       const scope = yield* Scope.make()
-      const permit = yield* admit(keyWithTokenLimit("k1"), { estimatedTokens: 100 }).pipe(Scope.provide(scope))
-      yield* permit.reconcile(40)
-      expect(calls).toEqual([{ delta: -60, last: false }])
+      yield* admit(keyWithTokenLimit("k1"), { estimatedTokens: 100 }).pipe(Scope.provide(scope))
+      expect(calls).toEqual([])
       yield* Scope.close(scope, Exit.void)
-      expect(calls).toEqual([{ delta: -60, last: false }, { delta: 0, last: true }])
+      expect(calls).toEqual([{ delta: 0, last: true }])
     }).pipe(Effect.scoped))
 
-  it.effect("a settled lease: one last call, none more when the scope closes or the caller reconciles again", () =>
+  it.effect("a settled lease: one last call, none more when the scope closes or the caller settles again", () =>
     Effect.gen(function*() {
       const { calls, store } = yield* spiedStore
       const admit = yield* makeAdmit(store)
       const scope = yield* Scope.make()
       const permit = yield* admit(keyWithTokenLimit("k2"), { estimatedTokens: 100 }).pipe(Scope.provide(scope))
       yield* permit.settle(100) // exactly the estimate: a delta of 0, still the last call
-      yield* permit.reconcile(500)
+      yield* permit.settle(500)
       yield* Scope.close(scope, Exit.void)
       expect(calls).toEqual([{ delta: 0, last: true }])
     }).pipe(Effect.scoped))

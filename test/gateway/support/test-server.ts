@@ -37,8 +37,7 @@ export const protectedRoute = HttpRouter.add("POST", "/v1/test/completions", aut
       maxCompletionTokens: body.max_tokens ?? 16
     })
     if (body.delay_ms !== undefined) yield* Effect.sleep(body.delay_ms)
-    yield* permit.reconcile(FAKE_USAGE_TOKENS)
-    yield* permit.release
+    yield* permit.settle(FAKE_USAGE_TOKENS)
     return HttpServerResponse.jsonUnsafe({ ok: true, principal: principal._tag }).pipe(withRateLimitHeaders(permit.headers))
   }).pipe(Effect.catchTag("ApiError", (e) => Effect.succeed(errorResponse(e))))
 ))
