@@ -91,6 +91,17 @@ describe("inferline serve: options", () => {
     expect(() => resolve(["--config", bad])).toThrow(/model_list\[0\]\.litellm_params\.api_base/)
   })
 
+  it("LiteLLM's general_settings.master_key turns keys on (--master-key wins); LiteLLM keys Inferline ignores are listed", () => {
+    const yaml = write("litellm-general.yaml", [
+      "general_settings: { master_key: os.environ/LITELLM_MASTER, alerting: [slack] }",
+      "litellm_settings: { drop_params: true }"
+    ].join("\n"))
+    const c = resolve(["--config", yaml], { LITELLM_MASTER: "sk-from-litellm" })
+    expect(c.masterKey).toBe("sk-from-litellm")
+    expect(c.router.ignoredKeys).toEqual(["litellm_settings.drop_params", "general_settings.alerting"])
+    expect(resolve(["--config", yaml, "--master-key", "sk-flag"], { LITELLM_MASTER: "sk-from-litellm" }).masterKey).toBe("sk-flag")
+  })
+
   it("bad values name where they came from", () => {
     expect(() => resolve(["--port", "http"])).toThrow(/--port: expected a port number/)
     expect(() => resolve(["--kv-cache-memory", "lots"])).toThrow(/--kv-cache-memory: expected a size/)

@@ -55,7 +55,8 @@ describe("inferline serve, as a process", () => {
       `  - model_name: broken`,
       `    litellm_params: { model: openai/x, api_base: "http://127.0.0.1:${port}/v1" }`,
       "    model_info: { id: broken-upstream }",
-      "router_settings: { num_retries: 0 }"
+      "router_settings: { num_retries: 0 }",
+      "litellm_settings: { drop_params: true }"
     ].join("\n"))
     serve = spawnServe([testModelDir(), "--port", "0", "--served-model-name", "served", "--config", config], {
       INFERLINE_MASTER_KEY: MASTER,
@@ -107,6 +108,10 @@ describe("inferline serve, as a process", () => {
     expect(failed.json.error.message).not.toMatch(/ECONNREFUSED/)
     await waitFor("the failed attempt in the log", () => serve.output().includes(`127.0.0.1:${port}`)).catch(() => undefined)
     expect(serve.output()).toMatch(new RegExp(`router: attempt 1 on deployment broken-upstream .*connection.*127\\.0\\.0\\.1:${port}.*ECONNREFUSED.*${requestId}`))
+  })
+
+  it("warns at startup about the LiteLLM settings it accepts without acting on them", () => {
+    expect(serve.output()).toMatch(/LiteLLM settings Inferline does not act on, ignored: litellm_settings\.drop_params/)
   })
 
   it("logs a refused key and gives the 401 its request id", async () => {
