@@ -21,23 +21,23 @@ export interface RequestQueue extends Iterable<SchedulerRequest> {
   victim(running: ReadonlyArray<SchedulerRequest>): SchedulerRequest
 }
 
-/** First come, first served: arrival order; the preempted go to the head; the newest admitted is preempted first. */
-export class FcfsRequestQueue implements RequestQueue {
-  private readonly queue: Array<SchedulerRequest> = []
+/** A queue kept sorted by its policy's rank; the policies differ in rank, in where the preempted go and in the victim. */
+abstract class RankedRequestQueue implements RequestQueue {
+  protected readonly queue: Array<SchedulerRequest> = []
+
+  /** Whether `a` is admitted before `b`. */
+  protected abstract ranksBefore(a: SchedulerRequest, b: SchedulerRequest): boolean
+  abstract addPreempted(req: SchedulerRequest): void
+  abstract victim(running: ReadonlyArray<SchedulerRequest>): SchedulerRequest
 
   get length(): number {
     return this.queue.length
   }
 
   add(req: SchedulerRequest): void {
-    // Arrival order, also for a parked request that comes back after newer ones arrived.
     let i = this.queue.length
-    while (i > 0 && req.arrival < this.queue[i - 1].arrival) i--
+    while (i > 0 && this.ranksBefore(req, this.queue[i - 1])) i--
     this.queue.splice(i, 0, req)
-  }
-
-  addPreempted(req: SchedulerRequest): void {
-    this.queue.unshift(req)
   }
 
   peek(): SchedulerRequest | undefined {
@@ -51,10 +51,6 @@ export class FcfsRequestQueue implements RequestQueue {
   remove(req: SchedulerRequest): void {
     const i = this.queue.indexOf(req)
     if (i >= 0) this.queue.splice(i, 1)
-  }
-
-  victim(running: ReadonlyArray<SchedulerRequest>): SchedulerRequest {
-    return running[running.length - 1]
   }
 
   [Symbol.iterator](): Iterator<SchedulerRequest> {
@@ -62,48 +58,41 @@ export class FcfsRequestQueue implements RequestQueue {
   }
 }
 
-/** Lower priority value first (as vLLM), then earlier arrival. */
-const ranksBefore = (a: SchedulerRequest, b: SchedulerRequest): boolean => (a.priority !== b.priority ? a.priority < b.priority : a.arrival < b.arrival)
-
-/** By `priority` (lower first), then arrival; a preempted request keeps its rank; the last by rank is preempted first. */
-export class PriorityRequestQueue implements RequestQueue {
-  private readonly queue: Array<SchedulerRequest> = []
-
-  get length(): number {
-    return this.queue.length
+/**
+ * First come, first served: arrival order (also for a parked request that comes back after newer ones
+ * arrived); the preempted go to the head; the newest admitted is preempted first.
+ */
+export class FcfsRequestQueue extends RankedRequestQueue {
+  protected ranksBefore(a: SchedulerRequest, b: SchedulerRequest): boolean {
+    return a.arrival < b.arrival
   }
 
-  add(req: SchedulerRequest): void {
-    let i = this.queue.length
-    while (i > 0 && ranksBefore(req, this.queue[i - 1])) i--
-    this.queue.splice(i, 0, req)
+  addPreempted(req: SchedulerRequest): void {
+    this.queue.unshift(req)
+  }
+
+  victim(running: ReadonlyArray<SchedulerRequest>): SchedulerRequest {
+    return running[running.length - 1]
+  }
+}
+
+/** Lower priority value first (as vLLM), then earlier arrival. */
+const priorityRanksBefore = (a: SchedulerRequest, b: SchedulerRequest): boolean => (a.priority !== b.priority ? a.priority < b.priority : a.arrival < b.arrival)
+
+/** By `priority` (lower first), then arrival; a preempted request keeps its rank; the last by rank is preempted first. */
+export class PriorityRequestQueue extends RankedRequestQueue {
+  protected ranksBefore(a: SchedulerRequest, b: SchedulerRequest): boolean {
+    return priorityRanksBefore(a, b)
   }
 
   addPreempted(req: SchedulerRequest): void {
     this.add(req)
   }
 
-  peek(): SchedulerRequest | undefined {
-    return this.queue[0]
-  }
-
-  pop(): SchedulerRequest | undefined {
-    return this.queue.shift()
-  }
-
-  remove(req: SchedulerRequest): void {
-    const i = this.queue.indexOf(req)
-    if (i >= 0) this.queue.splice(i, 1)
-  }
-
   victim(running: ReadonlyArray<SchedulerRequest>): SchedulerRequest {
     let v = running[running.length - 1]
-    for (const r of running) if (ranksBefore(v, r)) v = r
+    for (const r of running) if (priorityRanksBefore(v, r)) v = r
     return v
-  }
-
-  [Symbol.iterator](): Iterator<SchedulerRequest> {
-    return this.queue[Symbol.iterator]()
   }
 }
 
