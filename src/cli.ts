@@ -48,6 +48,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-seqs", kind: "count", value: "N", help: "Most sequences in one batch (default 128)." },
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
+  { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
@@ -257,7 +258,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       maxNumBatchedTokens: get<number>("max-num-batched-tokens"),
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
-      schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy")
+      schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
+      maxWaitingRequests: get<number>("max-waiting-requests")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     logRequests: !(get<boolean>("disable-log-requests") ?? false),

@@ -36,6 +36,8 @@ export interface EngineInfo {
   readonly blockSize: number
   readonly numBlocks: number
   readonly enablePrefixCaching: boolean
+  /** Sequences (prompts × n) that may wait for admission; a request asking for more than this never fits. */
+  readonly maxWaitingRequests: number
 }
 
 /** The inference engine as a service: streams of deltas per request, with cancellation and backpressure. */
@@ -57,7 +59,7 @@ export interface Executor {
 }
 
 export interface EngineActorOptions {
-  readonly info: EngineInfo
+  readonly info: Omit<EngineInfo, "maxWaitingRequests">
   readonly core: EngineCoreOptions
   readonly executor: Executor
   /** Deltas buffered per sequence before it is paused (the bounded stream). */
@@ -216,7 +218,7 @@ export const makeEngine = (options: EngineActorOptions) =>
           if (!Number.isInteger(t) || t < 0 || t >= vocab) return yield* new EngineError({ reason: "invalid_request", message: `token id ${t} is outside the vocabulary [0, ${vocab})` })
         }
         if (core.stats().numRequestsWaiting + pendingAdds + p.n > maxWaiting) {
-          return yield* new EngineError({ reason: "overloaded", message: `the engine has ${maxWaiting} requests waiting; retry later` })
+          return yield* new EngineError({ reason: "overloaded", message: `its waiting queue (${maxWaiting} sequences) is full; retry later` })
         }
         const id = request.requestId ?? newRequestId()
         const submittedAt = yield* Clock.currentTimeMillis
@@ -262,7 +264,7 @@ export const makeEngine = (options: EngineActorOptions) =>
       )
 
     return Engine.of({
-      info: options.info,
+      info: { ...options.info, maxWaitingRequests: maxWaiting },
       generate,
       stats: Effect.sync(() => core.stats()),
       checkInvariants: Effect.sync(() => core.checkInvariants())

@@ -4,7 +4,7 @@ import { Engine, type GenerateRequest } from "../actors/engine.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
 import { decodeJson } from "./body.ts"
 import { chatLogprobs, tokenRenderer, vllmPromptLogprobs, type ChatTokenLogprob, type TokenRenderer } from "./logprobs.ts"
-import { chatPrompt, checkModel, checkPromptLength } from "./prompt.ts"
+import { chatPrompt, checkModel, checkPromptLength, checkSequenceCount } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { ChatCompletionRequest } from "./schemas.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
@@ -44,6 +44,7 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
     promptLogprobs: request.prompt_logprobs ?? null,
     promptTokens: prompt.tokenIds.length
   }, info)
+  yield* checkSequenceCount(params.n, info, "n")
   return {
     id: responseId("chatcmpl"),
     created: unixSeconds(),

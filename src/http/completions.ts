@@ -4,7 +4,7 @@ import { Engine, type GenerateRequest } from "../actors/engine.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
 import { decodeJson } from "./body.ts"
 import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenRenderer, vllmPromptLogprobs, type LegacyLogprobs, type TokenRenderer } from "./logprobs.ts"
-import { checkModel, checkPromptLength, completionPrompts, type Prompt } from "./prompt.ts"
+import { checkModel, checkPromptLength, checkSequenceCount, completionPrompts, type Prompt } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { CompletionRequest } from "./schemas.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
@@ -50,6 +50,7 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
     }, info)
     generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
   }
+  yield* checkSequenceCount(generate.length * generate[0].params.n, info, generate.length > 1 ? "prompt" : "n")
   return {
     id: responseId("cmpl"),
     created: unixSeconds(),

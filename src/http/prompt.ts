@@ -78,6 +78,19 @@ export const checkTokenIds = (ids: ReadonlyArray<number>, info: EngineInfo, para
   return bad === undefined ? Effect.void : Effect.fail(invalidRequest(`Token id ${bad} in '${param}' is outside the vocabulary [0, ${vocab}).`, param))
 }
 
+/**
+ * A request whose sequences (prompts × n) outnumber what the engine lets wait can never be served: it is
+ * refused up front, naming the limit, rather than answered "overloaded" (which says: retry later).
+ */
+export const checkSequenceCount = (sequences: number, info: EngineInfo, param: string): Effect.Effect<void, ApiError> =>
+  sequences <= info.maxWaitingRequests
+    ? Effect.void
+    : Effect.fail(invalidRequest(
+      `This request asks for ${sequences} sequences (prompts × n); the engine lets at most ${info.maxWaitingRequests} wait at once (--max-waiting-requests).`,
+      param,
+      "too_many_sequences"
+    ))
+
 /** The prompt must leave room for at least one generated token within max_model_len. */
 export const checkPromptLength = (prompt: Prompt, info: EngineInfo, param: string): Effect.Effect<void, ApiError> => {
   const n = prompt.tokenIds.length

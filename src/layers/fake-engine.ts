@@ -56,7 +56,7 @@ export const fakeEngine = (options: FakeEngineOptions = {}) => {
     architectures: ["LlamaForCausalLM"], vocab_size: vocabSize, hidden_size: 8, intermediate_size: 8,
     num_hidden_layers: 1, num_attention_heads: 1, max_position_embeddings: maxModelLen
   })
-  const info: EngineInfo = {
+  const info = {
     modelName: "fake", config, tokenizer: options.tokenizer ?? null, generation: { eosTokenIds: options.eosTokenIds ?? [] },
     maxModelLen, blockSize, numBlocks, enablePrefixCaching
   }

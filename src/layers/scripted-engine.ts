@@ -43,6 +43,7 @@ export const scriptedEngine = (options: ScriptedEngineOptions): Engine["Service"
     maxModelLen,
     blockSize: 16,
     numBlocks: 1,
+    maxWaitingRequests: Number.MAX_SAFE_INTEGER,
     enablePrefixCaching: false
   }
   const sequence = (request: GenerateRequest, index: number): Stream.Stream<EngineDelta> => {

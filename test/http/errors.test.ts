@@ -18,7 +18,7 @@ describe("API errors", () => {
   /** Refuses every generation (no room in its waiting queue) and accepts bodies up to 1 KiB. */
   let overloaded: TestServer
   beforeAll(async () => {
-    ;[server, overloaded] = await Promise.all([startTestServer(), startTestServer({ maxWaitingRequests: 0 }, { maxRequestBodyBytes: 1024 })])
+    ;[server, overloaded] = await Promise.all([startTestServer(), startTestServer({ maxWaitingRequests: 1, maxNumSeqs: 1 }, { maxRequestBodyBytes: 1024 })])
   })
   afterAll(() => Promise.all([server?.close(), overloaded?.close()]))
 
@@ -95,6 +95,13 @@ describe("API errors", () => {
   })
 
   it("engine overloaded: 503 with Retry-After, streaming or not", async () => {
+    // One sequence runs (max_num_seqs 1) and one waits (the whole waiting queue): the engine is full.
+    const hold = new AbortController()
+    const long = { messages, max_tokens: 1500, ignore_eos: true, stream: true }
+    const running = fetch(`${overloaded.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(long), signal: hold.signal })
+    await running.then((r) => r.body!.getReader().read())
+    const waiting = fetch(`${overloaded.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(long), signal: hold.signal }).catch(() => undefined)
+    for (let i = 0; i < 200 && metricValue(await scrapeMetrics(overloaded.baseUrl), "inferline_num_requests_waiting", {}) < 1; i++) await new Promise((r) => setTimeout(r, 10))
     const r = await postJson(`${overloaded.baseUrl}/v1/chat/completions`, { messages, max_tokens: 2 })
     expect(r.status).toBe(503)
     expect(r.headers.get("retry-after")).toBe("1")
@@ -105,6 +112,18 @@ describe("API errors", () => {
     expect(s.headers.get("content-type")).toContain("application/json")
     // Refused requests never ran: they are not counted as aborted.
     expect(metricValue(await scrapeMetrics(overloaded.baseUrl), "inferline_request_success_total", { finished_reason: "abort" })).toBe(0)
+    hold.abort()
+    await waiting
+  })
+
+  it("a request asking for more sequences than may ever wait: 400 naming the limit, not 503", async () => {
+    const r = await postJson(`${overloaded.baseUrl}/v1/chat/completions`, { messages, max_tokens: 2, n: 2 })
+    expect(r.status).toBe(400)
+    expectOpenAiError(r.json, "invalid_request_error")
+    expect(r.json.error).toMatchObject({ code: "too_many_sequences", param: "n" })
+    expect(r.json.error.message).toContain("at most 1 wait")
+    const c = await postJson(`${overloaded.baseUrl}/v1/completions`, { prompt: ["And", "God"], max_tokens: 2 })
+    expect(c.json.error).toMatchObject({ code: "too_many_sequences", param: "prompt" })
   })
 
   it("unknown route: 404; wrong method: 405 with Allow", async () => {

@@ -78,4 +78,5 @@ export const metricValue = (exposition: string, name: string, labels: Record<str
 /** GETs a JSON document. */
 export const getJson = async (url: string): Promise<any> => (await fetch(url)).json()
 
-export const scrapeMetrics = async (baseUrl: string) => (await fetch(`${baseUrl}/metrics`)).text()
+export const scrapeMetrics = async (baseUrl: string, key?: string) =>
+  (await fetch(`${baseUrl}/metrics`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } })).text()
