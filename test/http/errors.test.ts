@@ -101,7 +101,7 @@ describe("API errors", () => {
     const running = fetch(`${overloaded.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(long), signal: hold.signal })
     await running.then((r) => r.body!.getReader().read())
     const waiting = fetch(`${overloaded.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(long), signal: hold.signal }).catch(() => undefined)
-    for (let i = 0; i < 200 && metricValue(await scrapeMetrics(overloaded.baseUrl), "inferline_num_requests_waiting", {}) < 1; i++) await new Promise((r) => setTimeout(r, 10))
+    for (let i = 0; i < 200 && (metricValue(await scrapeMetrics(overloaded.baseUrl), "inferline_num_requests_waiting", {}) ?? 0) < 1; i++) await new Promise((r) => setTimeout(r, 10))
     const r = await postJson(`${overloaded.baseUrl}/v1/chat/completions`, { messages, max_tokens: 2 })
     expect(r.status).toBe(503)
     expect(r.headers.get("retry-after")).toBe("1")
