@@ -64,3 +64,15 @@ export const appendOnEnd = <A>(last: A) =>
           })
       )
     })) as any) as Stream.Stream<A, E, R>
+
+/**
+ * When `self` ends, `verdict()` decides whether that end is a proper one: undefined ends the stream
+ * as usual, an error fails it instead (a stream cut short that must not pass as complete).
+ */
+export const failOnEnd = <E2>(verdict: () => E2 | undefined) =>
+<A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | E2, R> =>
+  Stream.fromChannel(Channel.transformPull(Stream.toChannel(self), (pull: any) =>
+    Effect.succeed(Pull.catchDone(pull, (leftover: unknown): Effect.Effect<never, any> => {
+      const error = verdict()
+      return error === undefined ? Cause.done(leftover) : Effect.fail(error)
+    }))) as any) as Stream.Stream<A, E | E2, R>

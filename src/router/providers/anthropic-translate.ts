@@ -162,6 +162,8 @@ export class AnthropicStreamTranslator {
   private readonly created = unixSeconds()
   private usage: Json = {}
   private readonly toolIndex = new Map<number, number>()
+  /** Whether message_stop has come: a stream that ends before it was cut short. */
+  stopped = false
   readonly model: string
   readonly includeUsage: boolean
 
@@ -212,6 +214,7 @@ export class AnthropicStreamTranslator {
         this.usage = { ...this.usage, ...event.usage }
         return event.delta?.stop_reason ? [this.chunk({}, finishReason(event.delta.stop_reason))] : []
       case "message_stop":
+        this.stopped = true
         return this.includeUsage
           ? [{ id: this.id, object: "chat.completion.chunk", created: this.created, model: this.model, choices: [], usage: this.openAiUsage }]
           : []

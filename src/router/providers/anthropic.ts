@@ -1,11 +1,11 @@
 import { Effect, Stream } from "effect"
-import type { DeploymentConfig } from "../config.ts"
 import { AnthropicStreamError, AnthropicStreamTranslator, toAnthropicRequest, toOpenAiResponse } from "./anthropic-translate.ts"
 import { deploymentHeaders } from "./deployment-headers.ts"
 import { SseParser } from "./sse-parser.ts"
-import { upstreamError } from "./upstream-error.ts"
-import { postJson, readText, textChunks, type UpstreamPool, type UpstreamResponse } from "./upstream-http.ts"
-import { ProviderError, type Provider, type ProviderCall } from "./provider.ts"
+import { failOnEnd } from "../../effect/stream-pull.ts"
+import { postJson, readText, streamDeadlines, textChunks, type UpstreamPool } from "./upstream-http.ts"
+import { badJson, checkStatus, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
+import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
@@ -14,15 +14,10 @@ const headersOf = deploymentHeaders((d) => ({
   ...(d.apiKey !== undefined && { "x-api-key": d.apiKey })
 }))
 
-const checkStatus = (d: DeploymentConfig, response: UpstreamResponse) =>
-  response.status >= 200 && response.status < 300
-    ? Effect.succeed(response)
-    : Effect.flatMap(readText(response), (text) => Effect.fail(upstreamError(d.id, response.status, response.headers, text)))
-
 const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall, stream: boolean) {
   const d = call.deployment
   const body = JSON.stringify(toAnthropicRequest(call.body, d.model, stream))
-  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => checkStatus(d, r))
+  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
 })
 
 /**
@@ -41,12 +36,13 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const text = yield* readText(yield* post(pool, call, false))
-    let json: Record<string, unknown>
+    let json: Record<string, unknown> | null
     try {
       json = JSON.parse(text)
     } catch {
-      return yield* Effect.fail(new ProviderError({ kind: "server", message: "it answered with a body that is not JSON.", deployment: call.deployment.id }))
+      return yield* Effect.fail(badJson(call.deployment))
     }
+    if (typeof json !== "object" || json === null || !Array.isArray(json.content)) return yield* Effect.fail(unexpectedBody(call.deployment, "a message (no content)", text))
     const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
     call.meter.setUsage(response.usage)
     return { json: response, text: undefined }
@@ -56,7 +52,8 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
     const options = (call.body.stream_options ?? {}) as Record<string, unknown>
     const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true)
     const parser = new SseParser()
-    return textChunks(response).pipe(
+    const d = call.deployment
+    return textChunks(response, streamDeadlines(d, (what, ms) => timedOut(d, what, ms))).pipe(
       Stream.mapEffect((text) =>
         Effect.try({
           try: () => {
@@ -70,10 +67,11 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
           catch: (e) =>
             e instanceof AnthropicStreamError
               ? anthropicStreamError(call.deployment.id, e)
-              : new ProviderError({ kind: "server", message: "it sent an event that is not JSON.", deployment: call.deployment.id })
+              : malformedEvent(call.deployment, String(e))
         })
       ),
-      Stream.flattenIterable
+      Stream.flattenIterable,
+      failOnEnd(() => (translator.stopped ? undefined : cutShort(d, "message_stop")))
     )
   })
 })

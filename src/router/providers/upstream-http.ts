@@ -2,6 +2,7 @@ import { Cause, Effect, Stream, type Scope } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { addFinalizerExit } from "../../effect/scope-finalizer.ts"
+import type { DeploymentConfig } from "../config.ts"
 import { ProviderError } from "./provider.ts"
 
 /**
@@ -200,12 +201,36 @@ export const readText = (response: UpstreamResponse): Effect.Effect<string, Prov
   })
 
 /**
+ * How long a stream may keep its reader waiting: `idleMs` between chunks (only while the reader waits:
+ * a slow client is not the upstream's silence), `totalMs` for the whole body. On expiry the stream
+ * fails with `expired(what, ms)` and the connection is closed, which aborts the upstream request.
+ */
+export interface StreamDeadlines {
+  readonly idleMs: number
+  readonly totalMs: number
+  readonly expired: (what: "idle" | "total", ms: number) => ProviderError
+}
+
+/**
+ * A deployment's deadlines for a stream: its `stream_timeout` between chunks (what LiteLLM gives its
+ * HTTP client as the read timeout) and its `timeout` for the whole stream.
+ */
+export const streamDeadlines = (d: DeploymentConfig, timedOut: (what: string, ms: number) => ProviderError): StreamDeadlines => ({
+  idleMs: d.streamTimeoutMs,
+  totalMs: d.timeoutMs,
+  expired: (what, ms) => timedOut(what === "idle" ? "next chunk" : "end of the stream", ms)
+})
+
+/** Node's timers hold at most 2^31-1 ms; a longer deadline is as good as none. */
+const timerMs = (ms: number) => Math.min(ms, 2 ** 31 - 1)
+
+/**
  * The body's text chunks as they arrive, read when pulled (the socket's own buffering is the backpressure:
  * nothing is read ahead of the consumer); a dropped connection fails the stream. A pull over the Node
  * stream rather than Stream.fromAsyncIterable, which makes a generator function per call (see
  * src/effect/stream-pull.ts).
  */
-export const textChunks = (response: UpstreamResponse): Stream.Stream<string, ProviderError> =>
+export const textChunks = (response: UpstreamResponse, deadlines?: StreamDeadlines): Stream.Stream<string, ProviderError> =>
   Stream.fromPull(Effect.sync(() => {
     const body = response.body
     let ended = false
@@ -216,23 +241,53 @@ export const textChunks = (response: UpstreamResponse): Stream.Stream<string, Pr
       waiting = undefined
       w?.()
     }
+    const expire = (what: "idle" | "total", ms: number) => {
+      if (ended || failure !== undefined) return
+      failure = deadlines!.expired(what, ms)
+      body.destroy()
+      wake()
+    }
+    // The idle deadline counts only while the reader waits for data (`waitingSince`): one timer, which
+    // re-arms itself for what is left while the stream is busy; the total deadline runs from the first pull.
+    let waitingSince = 0
+    let watchdog: NodeJS.Timeout | undefined
+    let total: NodeJS.Timeout | undefined
+    const checkIdle = () => {
+      watchdog = undefined
+      if (deadlines === undefined || ended || failure !== undefined) return
+      const waited = waiting === undefined ? 0 : performance.now() - waitingSince
+      if (waited >= deadlines.idleMs) return expire("idle", deadlines.idleMs)
+      watchdog = setTimeout(checkIdle, timerMs(Math.max(1, deadlines.idleMs - waited)))
+      watchdog.unref()
+    }
+    const stopTimers = () => {
+      clearTimeout(watchdog)
+      clearTimeout(total)
+    }
     body.on("readable", wake)
     body.on("end", () => {
       ended = true
+      stopTimers()
       wake()
     })
     body.on("error", (e) => {
       failure ??= bodyFailed(e)
+      stopTimers()
       wake()
     })
     body.on("close", () => {
       if (!ended) failure ??= bodyCutShort()
+      stopTimers()
       wake()
     })
     // Characters since the last blank line (the end of an event); approximate across chunk boundaries,
     // which only ever makes it count less.
     let sinceEvent = 0
     return Effect.callback<ReadonlyArray<string>, ProviderError | Cause.Done>((resume) => {
+      if (deadlines !== undefined && total === undefined) {
+        total = setTimeout(() => expire("total", deadlines.totalMs), timerMs(deadlines.totalMs))
+        total.unref()
+      }
       const attempt = () => {
         const chunks: Array<string> = []
         for (let chunk = body.read() as string | null; chunk !== null; chunk = body.read() as string | null) {
@@ -249,6 +304,8 @@ export const textChunks = (response: UpstreamResponse): Stream.Stream<string, Pr
         if (failure !== undefined) return resume(Effect.fail(failure))
         if (ended) return resume(Cause.done())
         waiting = attempt
+        waitingSince = performance.now()
+        if (watchdog === undefined) checkIdle()
       }
       attempt()
       return Effect.sync(() => void (waiting = undefined))

@@ -13,7 +13,9 @@ export type Behaviour =
   | { readonly type: "hang" }
   | { readonly type: "drop" }
   | { readonly type: "embed"; readonly embed: (text: string) => Array<number> }
-  | { readonly type: "raw"; readonly status?: number; readonly contentType?: string; readonly body: string | ReadonlyArray<string>; readonly delayMs?: number; readonly drop?: boolean }
+  | { readonly type: "raw"; readonly status?: number; readonly contentType?: string; readonly body: string | ReadonlyArray<string>; readonly delayMs?: number; readonly drop?: boolean; readonly open?: boolean }
+  /** A stream that never ends: a content chunk every `intervalMs` until the client goes away. */
+  | { readonly type: "drip"; readonly intervalMs: number }
 
 export interface RecordedRequest {
   readonly path: string
@@ -144,9 +146,19 @@ export const startFakeUpstream = async (script: Array<Behaviour>): Promise<FakeU
           if (!alive()) return
           res.write(part)
         }
-        // drop: the connection breaks mid-body (no terminating chunk), as when an upstream crashes
+        // drop: the connection breaks mid-body (no terminating chunk), as when an upstream crashes;
+        // open: it stays open, silent (a stalled upstream)
         if (behaviour.drop) setTimeout(() => req.socket.destroy(), 10)
-        else res.end()
+        else if (!behaviour.open) res.end()
+        return
+      }
+      case "drip": {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`)
+        while (alive()) {
+          await sleep(behaviour.intervalMs)
+          if (alive()) res.write(`data: ${JSON.stringify(chunk({ content: "." }))}\n\n`)
+        }
         return
       }
     }
