@@ -3,7 +3,7 @@
  * layer to a higher one. Layers, bottom up (a file may import its own layer and the ones below):
  *   0  src/api (the OpenAI vocabulary), src/engine, src/effect, src/text, src/types
  *   1  src/actors, src/layers, src/db, src/ledger
- *   2  src/gateway, src/budgets, src/observability
+ *   2  src/gateway, src/budgets, src/observability, src/cache
  *   3  src/router
  *   4  src/http
  *   5  src/cli.ts, src/index.ts
@@ -17,7 +17,7 @@ import * as path from "node:path"
 export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
   ["api", "engine", "effect", "text", "types"],
   ["actors", "layers", "db", "ledger"],
-  ["gateway", "budgets", "observability"],
+  ["gateway", "budgets", "observability", "cache"],
   ["router"],
   ["http"],
   ["cli.ts", "index.ts"]
