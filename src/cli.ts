@@ -16,6 +16,7 @@ import { observabilityLayerFromEnv } from "./observability/observability-layer.t
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
 import { routerLayer } from "./router/layer.ts"
 import { deploymentPrices } from "./router/price-table.ts"
+import { responseCacheLayer } from "./cache/layer.ts"
 
 /**
  * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
@@ -246,6 +247,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     if (e instanceof RouterConfigError) throw new UsageError(`${configFile}: ${e.message}`)
     throw e
   }
+  if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
   return {
     modelDir: resolvedModelDir,
     host: get<string>("host"),
@@ -326,6 +328,7 @@ const serve = (config: ServeConfig) => {
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
       Layer.provideMerge(routerLayer(config.router)),
+      Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL)),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )

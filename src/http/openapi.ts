@@ -11,7 +11,7 @@ import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, TokenizeRe
 
 /** Every route the server answers, with what the docs say about it (also used for 405 answers). */
 export interface Endpoint {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "DELETE"
   readonly path: string
   readonly summary: string
   readonly description: string
@@ -106,6 +106,10 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
   {
     method: "POST", path: "/detokenize", tag: "vLLM", summary: "Detokenize", description: "Turns token ids back into text.",
     request: DetokenizeRequest, response: json(DetokenizeResponse), example: { tokens: [1, 2, 3] }
+  },
+  {
+    method: "DELETE", path: "/cache", tag: "Operations", summary: "Clear the response cache",
+    description: "Master key. Clears the response cache: everything, or the entries of `?key=<key id>`, `?team=<team id>` or `?model=<group>` (combinable). Answers `{\"object\": \"cache.clear\", \"enabled\", \"deleted\"}`."
   },
   { method: "GET", path: "/health", tag: "Operations", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
   { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name.", response: { contentType: "text/plain", schema: null } },

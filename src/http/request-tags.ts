@@ -20,7 +20,7 @@ const metadataTags = (metadata: Readonly<Record<string, unknown>> | undefined): 
  * A request's tags: the body's `tags` (an array of strings, as LiteLLM takes them), the tag headers, and
  * the `metadata.tags` of the caller's key and team (every request of the key carries them), without
  * repeats. They go into the request's ledger row and, with `enable_tag_filtering`, pick the deployments
- * (src/router/tag-filter.ts); they are not sent upstream (see `withoutTags`).
+ * (src/router/tag-filter.ts); they are not sent upstream (see `withoutGatewayFields`).
  */
 export const requestTags = (
   body: Readonly<Record<string, unknown>>,
@@ -52,9 +52,12 @@ export const requestTags = (
   return tags ?? NO_TAGS
 }
 
-/** The body as upstreams get it: `tags` is Inferline's (and LiteLLM's), not a provider's parameter. */
-export const withoutTags = (body: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> => {
-  if (!("tags" in body)) return body
-  const { tags: _, ...rest } = body
+/**
+ * The body as upstreams get it: `tags` and `cache` are the gateway's (and LiteLLM's) fields, not a
+ * provider's parameters (OpenAI refuses unknown ones).
+ */
+export const withoutGatewayFields = (body: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> => {
+  if (!("tags" in body) && !("cache" in body)) return body
+  const { tags: _, cache: __, ...rest } = body
   return rest
 }

@@ -9,7 +9,7 @@ import { admitTokens, currentPrincipal, settleOnce } from "./admission.ts"
 import { decodeJson, readJson } from "./body.ts"
 import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
 import { RequestId } from "./gateway/request-id.ts"
-import { RequestObserver, type ObservedRequest } from "../observability/request-observer.ts"
+import { RequestObserver, type ObservedRequest, type RequestObserverService } from "../observability/request-observer.ts"
 import { withTracedParent, withTracedSpan } from "../observability/traced-span.ts"
 import { estimatePromptTokens, maxCompletionTokens } from "../router/estimate-tokens.ts"
 import type { LocalRequest } from "../router/providers/local-request.ts"
@@ -21,7 +21,13 @@ import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
 import { ProviderError, type CompleteResult, type EndpointKind } from "../router/providers/provider.ts"
 import { UsageMeter } from "../api/usage-meter.ts"
-import { requestTags, withoutTags } from "./request-tags.ts"
+import { requestTags, withoutGatewayFields } from "./request-tags.ts"
+import { cacheControlsOf } from "../cache/cache-controls.ts"
+import type { CacheScope } from "../cache/cache-key.ts"
+import type { CachedResponse } from "../cache/cached-response.ts"
+import { ResponseCache, type CachePlan } from "../cache/response-cache.ts"
+import type { Permit } from "../gateway/gateway.ts"
+import { replayChunks, StreamAssembler } from "./cache-replay.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
@@ -57,12 +63,16 @@ export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | n
   ...(semanticRoute != null && { "x-inferline-route": semanticRoute })
 })
 
+/** A routed request's answer, before it becomes an HTTP response. */
+export type RoutedAnswer =
+  | { readonly _tag: "Stream"; readonly chunks: Stream.Stream<string, ApiError>; readonly headers: Readonly<Record<string, string>> }
+  | { readonly _tag: "Complete"; readonly result: CompleteResult; readonly headers: Readonly<Record<string, string>> }
+
 /**
- * A request body through the gateway and the router, up to the routed result: find the group (or let
- * the semantic router pick it), check the budget, admit (exact tokens when the group has the served
- * model, an estimate otherwise), start observing (span, metrics, ledger row), route. The permit is
- * settled with the tokens really used when the response ends, however it ends (stream end, failure,
- * client gone). `headers` are the x-ratelimit-* and x-inferline-* ones.
+ * A request body through the gateway and the router, up to its answer: find the group (or let the
+ * semantic router pick it), start observing (span, metrics, ledger row), check the budget, answer from
+ * the response cache when it holds the answer, else admit (exact tokens when the group has the served
+ * model, an estimate otherwise) and route. `headers` are the x-ratelimit-* and x-inferline-* ones.
  */
 export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, principal: Principal, json: unknown, stream: boolean) {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* invalidRequest("The request body must be a JSON object.")
@@ -70,9 +80,12 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // The schema only when the cheap check fails: it is what words the 400.
   const head = isRequestHead(raw) ? raw : yield* decodeJson(RequestHead, raw)
   const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-  const tags = requestTags(raw, Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS, principal)
+  const headers = Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS
+  const tags = requestTags(raw, headers, principal)
   if (tags instanceof ApiError) return yield* tags
-  const body = withoutTags(raw)
+  const controls = cacheControlsOf(raw.cache, headers["cache-control"])
+  if ("param" in controls) return yield* invalidRequest(controls.message, controls.param)
+  const body = withoutGatewayFields(raw)
   const router = yield* Router
   const requestId = yield* RequestId
   const semantic = router.semantic !== undefined && head.model === router.semantic.model
@@ -90,9 +103,8 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     const shapeError = endpoint.shapeError(body)
     if (shapeError !== undefined) return yield* shapeError
   }
-  const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
-  const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
-  const observed = yield* (yield* RequestObserver).start({
+  const observer = yield* RequestObserver
+  const observed = yield* observer.start({
     requestId,
     operation: endpoint.kind === "chat" ? "chat" : "text_completion",
     modelGroup: group,
@@ -101,27 +113,110 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     input: body.messages ?? body.prompt,
     tags
   })
-  // Budget and rate limits as a child span of the request's; a refusal (429, budget) ends the request's
-  // span and ledger row with the error, so refused requests are visible too.
-  const budgets = yield* Budgets
-  // A spent hard budget refuses the request before it takes a rate-limit slot.
-  const permit = yield* Effect.mapError(budgets.check(principal), fromGatewayError).pipe(
-    Effect.andThen(() => admitTokens(principal, group, { promptTokens, maxCompletionTokens: completionTokens, messages: endpoint.messages(body) })),
-    withTracedSpan("gateway.rate_limit", { attributes: { "inferline.model_group": group }, parent: observed.span }),
+  // A spent hard budget refuses the request before it takes a rate-limit slot (or a cache hit); the
+  // refusal ends the request's span and ledger row with the error, so refused requests are visible too.
+  yield* (yield* Budgets).check(principal).pipe(
+    Effect.mapError(fromGatewayError),
+    withTracedSpan("gateway.budget", { attributes: { "inferline.model_group": group }, parent: observed.span }),
     Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
   )
+  const cache = yield* ResponseCache
+  const plan = cache.plan(endpoint.kind, group, cacheScopeOf(principal), body, controls)
+  const hit = yield* cache.lookup(plan, Date.now())
+  const wantsStream = stream || head.stream === true
+  const base: RouteContext = { endpoint, principal, body, group, requestId, observed, tags, stream: wantsStream, cachePlan: plan }
+  if (hit !== undefined) return yield* answerFromCache(base, hit, body)
+  const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
+  const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
+  const permit = yield* admit(base, promptTokens, completionTokens)
+  return yield* answerRouted({ ...base, local: Effect.mapError(local, refusedLocally), permit, promptTokens, semanticRoute: semantic?.route, observer })
+})
 
-  const meter = new UsageMeter(promptTokens)
-  // However the request ends: the permit settles with the tokens really used, and the observer ends
-  // the request's span, metrics and ledger row with who served it and the usage.
-  const settle = settleOnce(permit, () => meter.total)
+/** What answering a routed request needs once it is resolved and observed. */
+interface RouteContext {
+  readonly endpoint: RoutedEndpoint
+  readonly principal: Principal
+  readonly body: Readonly<Record<string, unknown>>
+  readonly group: string
+  readonly requestId: string
+  readonly observed: ObservedRequest
+  readonly tags: ReadonlyArray<string>
+  readonly stream: boolean
+  readonly cachePlan: CachePlan
+}
+
+/** Rate limits as a child span of the request's; a refusal (429) ends the request's span and ledger row. */
+const admit = (ctx: RouteContext, promptTokens: number, maxCompletion: number) =>
+  admitTokens(ctx.principal, ctx.group, { promptTokens, maxCompletionTokens: maxCompletion, messages: ctx.endpoint.messages(ctx.body) }).pipe(
+    withTracedSpan("gateway.rate_limit", { attributes: { "inferline.model_group": ctx.group }, parent: ctx.observed.span }),
+    Effect.onError((cause) => ctx.observed.onExit(Exit.failCause(cause)))
+  )
+
+/**
+ * The answer from the response cache: no engine or upstream call. It is admitted under the key's rate
+ * limits with the tokens it holds (unless the cache's rate_limit_hits is off), and its ledger row says
+ * cache hit, at no cost; the metrics count the money it saved.
+ */
+const answerFromCache = Effect.fnUntraced(function*(ctx: RouteContext, entry: CachedResponse, body: Readonly<Record<string, unknown>>) {
+  const cache = yield* ResponseCache
+  const tokens = entry.usage.total_tokens
+  const permit = cache.settings?.rateLimitHits === false ? undefined : yield* admit(ctx, entry.usage.prompt_tokens, entry.usage.completion_tokens)
+  const r = entry.response as { id?: unknown; model?: unknown }
+  yield* ctx.observed.update({
+    deployment: entry.deployment,
+    provider: entry.provider,
+    inputTokens: entry.usage.prompt_tokens,
+    cachedInputTokens: entry.usage.prompt_tokens_details.cached_tokens,
+    outputTokens: entry.usage.completion_tokens,
+    responseCacheHit: true,
+    ...(typeof r.id === "string" && { responseId: r.id }),
+    ...(typeof r.model === "string" && { responseModel: r.model })
+  })
+  yield* ctx.observed.firstToken
+  yield* cache.record("hit", entry.cost)
+  if (permit !== undefined) yield* settleOnce(permit, () => tokens)
+  yield* ctx.observed.end()
+  const headers = { ...permit?.headers, "x-inferline-cache": "hit", "x-inferline-deployment": entry.deployment, "x-inferline-attempts": "0" }
+  if (!ctx.stream) return { _tag: "Complete" as const, result: { json: entry.response, text: undefined }, headers } satisfies RoutedAnswer
+  const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
+  const chunks = replayChunks(entry.kind, entry.response as Record<string, unknown>, includeUsage)
+  return { _tag: "Stream" as const, chunks: Stream.fromIterable(chunks), headers } satisfies RoutedAnswer
+})
+
+/**
+ * The routed answer: the router's stream or whole response. The permit is settled with the tokens really
+ * used when the response ends, however it ends (stream end, failure, client gone); a cacheable answer
+ * that completed is stored in the response cache.
+ */
+const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
+  readonly local: Effect.Effect<LocalRequest, ProviderError, Engine>
+  readonly permit: Permit
+  readonly promptTokens: number
+  readonly semanticRoute: string | null | undefined
+  readonly observer: RequestObserverService
+}) {
+  const { observed, requestId } = ctx
+  const router = yield* Router
+  const cache = yield* ResponseCache
+  const meter = new UsageMeter(ctx.promptTokens)
+  const settle = settleOnce(ctx.permit, () => meter.total)
   const captured = observed.capturesOutput ? new CapturedOutput() : undefined
+  const storing = ctx.cachePlan._tag === "Use" && ctx.cachePlan.write
+  const cacheResult = ctx.cachePlan._tag === "Off" ? undefined : ctx.cachePlan._tag === "Use" ? "miss" as const : "bypass" as const
+  if (cacheResult !== undefined) yield* cache.record(cacheResult, 0)
+  const cacheHeaders: Record<string, string> = cacheResult === undefined ? {} : { "x-inferline-cache": cacheResult }
+  // However the request ends: the permit settles and the observer ends the request's span, metrics and
+  // ledger row with who served it and the usage; a complete answer goes into the cache.
   const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
-    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response, captured)), observed.onExit(exit)))
-  const request = { kind: endpoint.kind, group, body, promptTokens, local: Effect.mapError(local, refusedLocally), meter, tags }
+    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response, captured)), observed.onExit(exit))).pipe(
+      Effect.andThen(storing && Exit.isSuccess(exit) && routed !== undefined && response !== undefined
+        ? cache.store(ctx.cachePlan, cachedEntry(ctx, meter, routed, response))
+        : Effect.void)
+    )
+  const request = { kind: ctx.endpoint.kind, group: ctx.group, body: ctx.body, promptTokens: ctx.promptTokens, local: ctx.local, meter, tags: ctx.tags }
   // Errors become the API's before the observer sees them: its error.type is the API's code.
   const toApiError = (e: ProviderError) => fromProviderError(e, requestId)
-  if (stream || head.stream === true) {
+  if (ctx.stream) {
     const routed = yield* router.stream(request).pipe(
       Effect.mapError(toApiError),
       withTracedParent(observed.span),
@@ -131,15 +226,18 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     // Backstop for a body that never runs (the client left between routing and the first write);
     // `done` is idempotent, so the stream's own end wins when it runs.
     yield* addFinalizerExit((exit) => done(exit, routed))
+    const assembler = storing ? new StreamAssembler(ctx.endpoint.kind) : undefined
+    const watched = captured === undefined && assembler === undefined
+      ? routed.value
+      : routed.value.pipe(Stream.tap((chunk) => Effect.sync(() => (captured?.addChunk(chunk), assembler?.add(chunk)))))
     return {
       _tag: "Stream" as const,
-      chunks: (captured === undefined ? routed.value : routed.value.pipe(Stream.tap((chunk) => Effect.sync(() => captured.addChunk(chunk))))).pipe(
+      chunks: watched.pipe(
         Stream.mapError(toApiError),
-        onStreamExit((exit) => done(exit, routed))
+        onStreamExit((exit) => done(exit, routed, assembler?.response(meter.usage)))
       ),
-      routed,
-      headers: { ...permit.headers, ...routedHeaders(routed, semantic?.route) }
-    }
+      headers: { ...ctx.permit.headers, ...routedHeaders(routed, ctx.semanticRoute), ...cacheHeaders }
+    } satisfies RoutedAnswer
   }
   let routed: Routed<CompleteResult> | undefined
   yield* router.complete(request).pipe(
@@ -148,8 +246,31 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     Effect.tap((r) => Effect.sync(() => (routed = r))),
     Effect.onExit((exit) => done(exit, routed, routed?.value.json))
   )
-  return { _tag: "Complete" as const, result: routed!.value, routed: routed!, headers: { ...permit.headers, ...routedHeaders(routed!, semantic?.route) } }
+  return { _tag: "Complete" as const, result: routed!.value, headers: { ...ctx.permit.headers, ...routedHeaders(routed!, ctx.semanticRoute), ...cacheHeaders } } satisfies RoutedAnswer
 })
+
+/** The cache entry of a routed answer: the response, its usage and what it cost, who made it. */
+const cachedEntry = (
+  ctx: { readonly endpoint: RoutedEndpoint; readonly group: string; readonly observer: RequestObserverService },
+  meter: UsageMeter,
+  routed: Routed<unknown>,
+  response: unknown
+): CachedResponse => {
+  const provider = routed.provider === "local" ? "inferline" : routed.provider
+  return {
+    kind: ctx.endpoint.kind,
+    response,
+    usage: meter.usage,
+    cost: ctx.observer.costOf(routed.deployment, ctx.group, { inputTokens: meter.promptTokens, cachedInputTokens: meter.cachedTokens, outputTokens: meter.completionTokens }),
+    deployment: routed.deployment,
+    provider,
+    storedAt: Date.now()
+  }
+}
+
+/** Who may share a cache entry with this caller (the cache's `scope` picks which part counts). */
+const cacheScopeOf = (principal: Principal): CacheScope =>
+  principal._tag === "Key" ? { keyId: principal.key.id, teamId: principal.team?.id ?? principal.key.team_id ?? null } : { keyId: null, teamId: null }
 
 /**
  * The served model's validation error, when a fallback reaches it after the request was routed
@@ -185,8 +306,8 @@ const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, re
   }
 }
 
-/** Only the streaming form (the WebSocket endpoint): the chunks as JSON text, and who serves them. */
-export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json: unknown): Effect.Effect<{ readonly chunks: Stream.Stream<string, ApiError>; readonly routed: Routed<unknown> }, ApiError, Engine | Gateway | Router | Scope.Scope> =>
+/** Only the streaming form (the WebSocket endpoint): the chunks as JSON text. */
+export const routeStream = (endpoint: RoutedEndpoint, principal: Principal, json: unknown): Effect.Effect<{ readonly chunks: Stream.Stream<string, ApiError> }, ApiError, Engine | Gateway | Router | Scope.Scope> =>
   Effect.flatMap(routeBody(endpoint, principal, json, true), (r) => (r._tag === "Stream" ? Effect.succeed(r) : Effect.die("a streaming route returned a whole response")))
 
 /**

@@ -12,6 +12,7 @@ import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
 import { ENDPOINTS, openApiRoutes } from "./openapi.ts"
 import { routerStatusRoutes } from "./router-status.ts"
+import { cacheRoutes } from "./cache-routes.ts"
 import { spendRoutes } from "./spend.ts"
 import { tokenizeRoutes } from "./tokenize.ts"
 import { uiRoutes } from "./ui.ts"
@@ -78,6 +79,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     adminRoutes,
     spendRoutes,
     routerStatusRoutes,
+    cacheRoutes,
     uiRoutes,
     // Global middlewares, outermost first: every response (401s included) gets its request id and its
     // log line, then the key is checked.

@@ -30,7 +30,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Spend by model</h2><canvas id="spendByModel"></canvas></section>
   <section><h2>Spend by key</h2><canvas id="spendByKey"></canvas></section>
   <section><h2>Latency and time to first token (s)</h2><canvas id="latency"></canvas></section>
-  <section><h2>Prefix cache</h2><div class="figures"><span>requests with a hit<b id="hitRate">–</b></span><span>prompt tokens cached<b id="tokenShare">–</b></span></div><canvas id="cache"></canvas></section>
+  <section><h2>Caches</h2><div class="figures"><span>prefix cache: requests with a hit<b id="hitRate">–</b></span><span>prompt tokens cached<b id="tokenShare">–</b></span><span>response cache: requests answered<b id="responseHitRate">–</b></span></div><canvas id="cache"></canvas></section>
   <section><h2>Engine now</h2><div class="figures"><span>running<b id="running">–</b></span><span>waiting<b id="waiting">–</b></span><span>KV cache<b id="kv">–</b></span></div><canvas id="engine"></canvas></section>
 </main>
 <script src="/ui/chart.umd.min.js"></script>
@@ -60,10 +60,11 @@ function render(d) {
     draw("latency", { type: "bar", data: { labels: ["p50", "p90", "p99"], datasets: [
       { label: "request latency", backgroundColor: palette[2], data: [l.latency_seconds.p50, l.latency_seconds.p90, l.latency_seconds.p99] },
       { label: "time to first token", backgroundColor: palette[3], data: [l.ttft_seconds.p50, l.ttft_seconds.p90, l.ttft_seconds.p99] }] } });
-    const hit = l.cache_hit_rate ?? 0;
-    document.getElementById("hitRate").textContent = pct(l.cache_hit_rate);
+    const hit = l.prefix_hit_rate ?? 0;
+    document.getElementById("hitRate").textContent = pct(l.prefix_hit_rate);
     document.getElementById("tokenShare").textContent = pct(l.cached_token_share);
-    draw("cache", { type: "doughnut", data: { labels: ["hit", "miss"], datasets: [{ backgroundColor: [palette[2], "#d5d9e0"], data: [hit, 1 - hit] }] } });
+    document.getElementById("responseHitRate").textContent = pct(l.response_cache_hit_rate);
+    draw("cache", { type: "doughnut", data: { labels: ["prefix cache hit", "miss"], datasets: [{ backgroundColor: [palette[2], "#d5d9e0"], data: [hit, 1 - hit] }] } });
   }
   if (d.engine) {
     const e = d.engine;

@@ -23,7 +23,8 @@ export const dashboardData = (days: number) =>
         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_token_time - start_time)) AS ttft_p50,
         percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_token_time - start_time)) AS ttft_p90,
         percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM first_token_time - start_time)) AS ttft_p99,
-        avg(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cache_hit_rate,
+        avg(CASE WHEN cached_input_tokens > 0 THEN 1 ELSE 0 END) AS prefix_hit_rate,
+        avg(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS response_cache_hit_rate,
         sum(cached_input_tokens)::float8 / nullif(sum(input_tokens), 0) AS cached_token_share
       FROM spend_logs WHERE start_time >= ${since}`
     const n = (v: unknown) => (v === null || v === undefined ? null : Number(v))
@@ -35,7 +36,10 @@ export const dashboardData = (days: number) =>
       requests: Number(latency?.requests ?? 0),
       latency_seconds: { p50: n(latency?.latency_p50), p90: n(latency?.latency_p90), p99: n(latency?.latency_p99) },
       ttft_seconds: { p50: n(latency?.ttft_p50), p90: n(latency?.ttft_p90), p99: n(latency?.ttft_p99) },
-      cache_hit_rate: n(latency?.cache_hit_rate),
+      /** Requests with some prompt tokens from the engine's prefix cache. */
+      prefix_hit_rate: n(latency?.prefix_hit_rate),
+      /** Requests answered from the gateway's response cache. */
+      response_cache_hit_rate: n(latency?.response_cache_hit_rate),
       cached_token_share: n(latency?.cached_token_share)
     }
   })

@@ -24,7 +24,7 @@ export interface SpendRow {
   readonly start_time: Date
   readonly first_token_time: Date | null
   readonly end_time: Date
-  /** Some prompt tokens came from the prefix cache. */
+  /** Answered from the gateway's response cache (prompt tokens from the engine's prefix cache: cached_input_tokens). */
   readonly cache_hit: boolean
   readonly tags: ReadonlyArray<string>
 }

@@ -39,6 +39,8 @@ export interface RequestDetails {
   /** Epoch ms of the first generated token (or call `firstToken`). */
   readonly firstTokenAt?: number | undefined
   readonly status?: SpendStatus | undefined
+  /** Answered from the response cache: the ledger row says so, at no cost. */
+  readonly responseCacheHit?: boolean | undefined
   /** error.type: an error code or class; set with status "error". */
   readonly errorType?: string | undefined
   /** The generated text: on the span only with content capture on. */
@@ -66,6 +68,8 @@ export interface ObservedRequest {
 
 export interface RequestObserverService {
   readonly start: (request: RequestStart) => Effect.Effect<ObservedRequest>
+  /** What a request's usage costs at a deployment, by the price table the ledger uses (USD). */
+  readonly costOf: (deployment: string, modelGroup: string, usage: { readonly inputTokens: number; readonly cachedInputTokens: number; readonly outputTokens: number }) => number
 }
 
 /**
@@ -192,7 +196,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       outputTokens
     })
 
-    const cost = costOf(priceFor(prices, deployment, request.modelGroup), { inputTokens, cachedInputTokens, outputTokens })
+    const cost = d.responseCacheHit === true ? 0 : costOf(priceFor(prices, deployment, request.modelGroup), { inputTokens, cachedInputTokens, outputTokens })
     const p = request.principal
     yield* ledger.record({
       request_id: request.requestId,
@@ -213,7 +217,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       start_time: new Date(startedMs),
       first_token_time: first === undefined ? null : new Date(first),
       end_time: new Date(endMs),
-      cache_hit: cachedInputTokens > 0,
+      cache_hit: d.responseCacheHit === true,
       tags: request.tags ?? []
     })
     if (cost > 0) yield* budgets.charge(p, cost)
@@ -240,7 +244,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
     return { requestId: o.request.requestId, span: o.span, capturesOutput: capture && o.traced, update, firstToken, end, onExit }
   }
 
-  return { start }
+  return { start, costOf: (deployment, modelGroup, usage) => costOf(priceFor(prices, deployment, modelGroup), usage) }
 }
 
 export const makeRequestObserver = (options: RequestObserverOptions = {}) =>

@@ -28,7 +28,7 @@ export const IGNORED_LITELLM_KEYS = {
     "default_litellm_params", "set_verbose", "debug_level", "polling_interval"
   ],
   litellm_settings: [
-    "drop_params", "set_verbose", "json_logs", "success_callback", "failure_callback", "callbacks", "service_callback", "cache", "cache_params",
+    "drop_params", "set_verbose", "json_logs", "success_callback", "failure_callback", "callbacks", "service_callback",
     "turn_off_message_logging", "redact_user_api_key_info", "telemetry", "max_budget", "budget_duration", "modify_params",
     "enable_json_schema_validation", "default_team_settings", "upperbound_key_generate_params", "default_key_generate_params", "force_ipv4",
     "disable_end_user_cost_tracking", "allowed_fails", "cooldown_time"

@@ -1,6 +1,7 @@
 import { Data, Exit, Schema } from "effect"
 import { firstSchemaIssue } from "../api/api-error.ts"
 import { didYouMean } from "../text/did-you-mean.ts"
+import { defaultCacheSettings, type CacheSettings } from "../cache/cache-settings.ts"
 import { checkSectionKeys, IGNORED_LITELLM_KEYS, type KeyReport } from "./config-keys.ts"
 import type { FailureKind } from "./failure-kind.ts"
 
@@ -117,7 +118,29 @@ const RouterSettings = Schema.Struct({
   content_policy_fallbacks: Schema.optionalKey(Fallbacks)
 })
 
+/** The response cache (Inferline's `cache:` section; LiteLLM's cache_params reads the same). */
+const CALL_TYPES = ["chat", "completions", "completion", "acompletion", "text_completion", "atext_completion"] as const
+const CacheParams = Schema.Struct({
+  type: Schema.optionalKey(Schema.Literals(["local", "redis"])),
+  /** Seconds an entry lives. */
+  ttl: Schema.optionalKey(Positive),
+  namespace: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => (/^[\w.-]{1,64}$/.test(s) ? undefined : "expected 1-64 letters, digits, '.', '_' or '-'")))),
+  supported_call_types: Schema.optionalKey(Schema.Array(Schema.Literals(CALL_TYPES))),
+  mode: Schema.optionalKey(Schema.Literals(["default_on", "default_off"])),
+  /** Inferline: who shares entries (default key). */
+  scope: Schema.optionalKey(Schema.Literals(["key", "team", "global"])),
+  /** Inferline: most bytes of responses kept by the local store (default 64 MiB). */
+  max_bytes: Schema.optionalKey(Schema.Int.check(Schema.makeFilter((n: number) => (n > 0 ? undefined : "expected a number of bytes > 0")))),
+  /** Inferline: cache only reproducible requests (temperature 0 or a seed; default true). */
+  deterministic_only: Schema.optionalKey(Schema.Boolean),
+  /** Inferline: a hit is admitted under the key's rate limits (default true). */
+  rate_limit_hits: Schema.optionalKey(Schema.Boolean)
+})
+
 const LitellmSettings = Schema.Struct({
+  /** LiteLLM's switch for the response cache, configured by cache_params. */
+  cache: Schema.optionalKey(Schema.Boolean),
+  cache_params: Schema.optionalKey(CacheParams),
   num_retries: Schema.optionalKey(Count),
   /** Seconds; the default of every deployment's `timeout` (router_settings.timeout wins). */
   request_timeout: Schema.optionalKey(Positive),
@@ -151,7 +174,8 @@ export const RouterConfigFile = Schema.Struct({
   router_settings: Schema.optionalKey(RouterSettings),
   litellm_settings: Schema.optionalKey(LitellmSettings),
   general_settings: Schema.optionalKey(GeneralSettings),
-  semantic_routing: Schema.optionalKey(SemanticRouting)
+  semantic_routing: Schema.optionalKey(SemanticRouting),
+  cache: Schema.optionalKey(CacheParams)
 })
 export type RouterConfigFile = typeof RouterConfigFile.Type
 
@@ -160,7 +184,7 @@ export type RouterConfigFile = typeof RouterConfigFile.Type
  * environment_variables is ignored): the CLI passes the file to the router instead of rejecting them
  * as unknown serve options.
  */
-export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables"]
+export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables", "cache"]
 
 export class RouterConfigError extends Data.TaggedError("RouterConfigError")<{ readonly message: string }> {}
 
@@ -235,6 +259,8 @@ export interface RouterConfig {
   readonly deployments: ReadonlyArray<DeploymentConfig>
   readonly settings: RouterSettingsResolved
   readonly semantic: SemanticRoutingConfig | undefined
+  /** The response cache, when configured (`cache:`, or LiteLLM's litellm_settings.cache + cache_params). */
+  readonly cache: CacheSettings | undefined
   /** general_settings.master_key (secret resolved), LiteLLM's place for it. */
   readonly masterKey: string | undefined
   /** LiteLLM keys of the file that Inferline accepts without acting on them (path each), for a startup warning. */
@@ -304,6 +330,8 @@ const checkKeys = (raw: unknown): KeyReport => {
   checkSectionKeys(file.litellm_settings, "litellm_settings", section(LitellmSettings, IGNORED_LITELLM_KEYS.litellm_settings), report)
   checkSectionKeys(file.general_settings, "general_settings", section(GeneralSettings, IGNORED_LITELLM_KEYS.general_settings), report)
   checkSectionKeys(file.semantic_routing, "semantic_routing", section(SemanticRouting), report)
+  checkSectionKeys(file.cache, "cache", section(CacheParams), report)
+  checkSectionKeys((file.litellm_settings as Record<string, unknown> | undefined)?.cache_params, "litellm_settings.cache_params", section(CacheParams), report)
   list((file.semantic_routing as Record<string, unknown> | undefined)?.routes).forEach((r: unknown, i) =>
     checkSectionKeys(r, `semantic_routing.routes[${i}]`, section(SemanticRoute), report))
   return report
@@ -425,8 +453,28 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
       defaultGroup: semantic.default_group,
       routes: semantic.routes.map((r) => ({ name: r.name, group: r.group, utterances: r.utterances, threshold: r.threshold ?? 0.8 }))
     },
+    cache: cacheSettingsOf(file),
     masterKey: resolveSecret(file.general_settings?.master_key, "general_settings.master_key", env),
     ignoredKeys
+  }
+}
+
+/** The response cache's settings: the `cache:` section, else LiteLLM's cache_params when litellm_settings.cache is on. */
+const cacheSettingsOf = (file: RouterConfigFile): CacheSettings | undefined => {
+  const params = file.cache ?? (file.litellm_settings?.cache === true ? file.litellm_settings.cache_params ?? {} : undefined)
+  if (params === undefined) return undefined
+  const d = defaultCacheSettings
+  const callTypes = params.supported_call_types?.map((t) => (t.includes("text_completion") || t === "completions" ? "completions" as const : "chat" as const))
+  return {
+    type: params.type ?? d.type,
+    ttlMs: seconds(params.ttl, d.ttlMs / 1000),
+    namespace: params.namespace ?? d.namespace,
+    callTypes: callTypes === undefined ? d.callTypes : new Set(callTypes),
+    mode: params.mode ?? d.mode,
+    scope: params.scope ?? d.scope,
+    maxBytes: params.max_bytes ?? d.maxBytes,
+    deterministicOnly: params.deterministic_only ?? d.deterministicOnly,
+    rateLimitHits: params.rate_limit_hits ?? d.rateLimitHits
   }
 }
 
