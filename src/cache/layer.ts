@@ -22,5 +22,6 @@ export const responseCacheLayer = (settings: CacheSettings | undefined, redisUrl
   if (settings === undefined) return Layer.empty
   if (settings.type === "local") return memoryResponseCacheLayer(settings)
   if (redisUrl === undefined) throw new Error("cache type redis needs REDIS_URL")
-  return redisResponseCacheLayer(settings).pipe(Layer.provide(NodeRedis.layer({ url: redisUrl })), Layer.orDie)
+  // Commands fail at once while Redis is unreachable (no offline queue), and closing does not wait for them.
+  return redisResponseCacheLayer(settings).pipe(Layer.provide(NodeRedis.layer({ url: redisUrl, disableOfflineQueue: true })), Layer.orDie)
 }
