@@ -59,3 +59,24 @@ def list_tensors(model_dir):
     else:
         raise FileNotFoundError("%s: no model.safetensors or model.safetensors.index.json" % model_dir)
     return {t.name: t for path in files for t in _read_header(path)}
+
+
+def write_safetensors(path, tensors, dtype):
+    """Writes {name: float32 array} as one .safetensors file in dtype F32, F16 or BF16 (names sorted)."""
+    from .quants import bf16_bits, f16_bits
+
+    encode = {"F32": lambda a: np.ascontiguousarray(a, dtype="<f4"),
+              "F16": lambda a: f16_bits(a).astype("<u2"),
+              "BF16": lambda a: bf16_bits(a).astype("<u2")}[dtype]
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        b = encode(tensors[name]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
