@@ -81,7 +81,7 @@ export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?
   if (ggufPath !== null) {
     const g = readGgufModel(ggufPath, alloc)
     return {
-      dir: ggufPath,
+      dir,
       config: g.config,
       model: new CausalLM(g.config, g.weights, kernels),
       tokenizer: g.tokenizer,

@@ -1,4 +1,4 @@
-import { getLlama, type Llama, type LlamaModel } from "node-llama-cpp"
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp"
 
 /**
  * llama.cpp through node-llama-cpp (a devDependency pinned to 3.21.1), CPU only, with its prebuilt binaries:
@@ -7,7 +7,7 @@ import { getLlama, type Llama, type LlamaModel } from "node-llama-cpp"
 let llama: Promise<Llama> | null = null
 
 export const llamaCpp = (): Promise<Llama> => {
-  llama ??= getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" })
+  llama ??= getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: LlamaLogLevel.error })
   return llama
 }
 

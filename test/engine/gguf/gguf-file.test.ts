@@ -187,7 +187,7 @@ describe("GGUF model loading errors", () => {
     const dir = tempPath("gguf-dir")
     fs.mkdirSync(dir)
     writeGguf(`${dir}/only.gguf`, spec)
-    expect(loadModelDir(dir).dir).toBe(`${dir}/only.gguf`)
+    expect(loadModelDir(dir).gguf!.file.file).toBe(`${dir}/only.gguf`)
     writeGguf(`${dir}/other.gguf`, spec)
     expectError(() => loadModelDir(dir), "holds 2 GGUF files (only.gguf, other.gguf)")
   })
