@@ -2,7 +2,8 @@
 """Golden files for the GGUF parity tests: for each GGUF type, the float64 reference (tools/llama_torch.py)
 run on the DEQUANTIZED weights of the file tools/hf_to_gguf.py writes.
 
-    /usr/bin/python3 tools/make_gguf_goldens.py          (writes test/fixtures/gguf/*.json, ~1 min)
+    /usr/bin/python3 tools/make_gguf_goldens.py [inferline-kjv] [smollm2-shaped]
+                                        (writes test/fixtures/gguf/<name>.json; ~10 min on one core)
 
 Checkpoints: models/inferline-kjv (cases from its golden.json), and the SmolLM2-shaped random checkpoint of
 tools/make_random_checkpoint.py (2 layers, vocab 1024; seeded prompts). The GGUF files are not committed:
@@ -106,12 +107,17 @@ def write(name, source, model_dir, cases, extra):
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    only = sys.argv[1:]
     kjv = os.path.join(ROOT, "models", "inferline-kjv")
     with open(os.path.join(kjv, "golden.json")) as f:
         kjv_cases = [(c["name"], c["input_ids"]) for c in json.load(f)["cases"]]
-    write("inferline-kjv", "models/inferline-kjv", kjv, kjv_cases, {})
+    if not only or "inferline-kjv" in only:
+        write("inferline-kjv", "models/inferline-kjv", kjv, kjv_cases, {})
+    if only and "smollm2-shaped" not in only:
+        return
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as parent:
+        tmp = os.path.join(parent, "smollm2-shaped")  # the directory's name is the GGUF's general.name, as in the tests
         subprocess.run([sys.executable, os.path.join(TOOLS, "make_random_checkpoint.py"), tmp, *RANDOM_ARGS], check=True)
         rng = np.random.default_rng(7)
         cases = [(n, [int(i) for i in rng.integers(0, 1024, size=k)]) for n, k in (("short", 7), ("medium", 33), ("long", 130))]
