@@ -33,8 +33,6 @@ const HALF_TO_FLOAT = (() => {
   return new Float32Array(bits.buffer)
 })()
 
-export const halfToFloat = (bits: number): number => HALF_TO_FLOAT[bits]
-
 const half = (s: Uint8Array, o: number): number => HALF_TO_FLOAT[s[o] | (s[o + 1] << 8)]
 
 type Dequantizer = (src: Uint8Array, dst: Float32Array, at: number, blocks: number) => void

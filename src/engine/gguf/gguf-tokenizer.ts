@@ -108,7 +108,7 @@ const gpt2Tokenizer = (meta: GgufMetadata, v: Vocab) => {
  * Merges from SentencePiece scores: every split of a token into two tokens is a merge, ranked by the score
  * of the merged token (highest first), ties in vocabulary order (transformers' generate_merges).
  */
-export const mergesFromScores = (tokens: ReadonlyArray<string>, scores: ArrayLike<number>, mergeable: (id: number) => boolean) => {
+const mergesFromScores = (tokens: ReadonlyArray<string>, scores: ArrayLike<number>, mergeable: (id: number) => boolean) => {
   const ids = new Map<string, number>()
   tokens.forEach((t, id) => { if (!ids.has(t)) ids.set(t, id) })
   const found: Array<{ left: string; right: string; score: number; order: number }> = []
@@ -167,7 +167,7 @@ const specialIds = (meta: GgufMetadata, v: Vocab): SpecialTokenIds => {
   return { bos: id("bos_token_id"), eos: [...eos].sort((a, b) => a - b) }
 }
 
-export const SUPPORTED_TOKENIZER_MODELS = ["gpt2", "llama"] as const
+const SUPPORTED_TOKENIZER_MODELS = ["gpt2", "llama"] as const
 
 /** The tokenizer a GGUF file's metadata describes, or null when it has none (tokenizer.ggml.model absent or "none"). */
 export const ggufTokenizer = (meta: GgufMetadata): GgufTokenizerSpec | null => {

@@ -39,7 +39,7 @@ const GLOBAL_TENSORS = new Set(["token_embd.weight", "output_norm.weight", "outp
 const CHUNK_BYTES = 1 << 22
 
 /** Row `g` of a tensor whose head rows were interleaved holds Hugging Face row hfRow(g). */
-export const hfRow = (g: number, rows: number, heads: number): number => {
+const hfRow = (g: number, rows: number, heads: number): number => {
   const d = rows / heads
   const within = g % d
   return g - within + (within % 2) * (d / 2) + Math.floor(within / 2)
