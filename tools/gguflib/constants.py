@@ -42,7 +42,6 @@ TYPE_INFO = {
     GGMLType.Q4_K: ("Q4_K", QK_K, 2 + 2 + 12 + 128),  # d, dmin (f16), scales[12] (6-bit), qs[128]
     GGMLType.Q6_K: ("Q6_K", QK_K, 128 + 64 + 16 + 2),  # ql[128], qh[64], scales[16] (int8), d (f16)
 }
-TYPE_BY_NAME = {info[0]: t for t, info in TYPE_INFO.items()}
 
 
 def row_bytes(ggml_type, n_cols):

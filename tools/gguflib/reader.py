@@ -2,7 +2,7 @@
 import struct
 
 from . import quants
-from .constants import GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, SCALAR_FORMAT, TYPE_INFO, GGMLType, ValueType, row_bytes
+from .constants import GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, SCALAR_FORMAT, GGMLType, ValueType, row_bytes
 
 DEQUANTIZE = {
     GGMLType.F32: quants.dequantize_f32,
@@ -54,10 +54,6 @@ class GGUFTensor:
             rows *= d
         self.count = rows * dims[0]
         self.nbytes = row_bytes(ggml_type, dims[0]) * rows
-
-    @property
-    def type_name(self):
-        return TYPE_INFO[self.ggml_type][0]
 
     @property
     def shape(self):

@@ -63,9 +63,6 @@ class GGUFWriter:
     def add_f32(self, key, value):
         self.add(key, ValueType.FLOAT32, value)
 
-    def add_bool(self, key, value):
-        self.add(key, ValueType.BOOL, bool(value))
-
     # -- tensors --------------------------------------------------------------------------------------------
     def add_tensor(self, plan):
         if any(t.name == plan.name for t in self.tensors):
