@@ -11,6 +11,8 @@ import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig } from "./gateway/layers.ts"
 import { httpServerLayer } from "./http/server.ts"
+import { ModelLoadError } from "./engine/errors.ts"
+import { findGgufFile } from "./engine/gguf/gguf-model.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -19,7 +21,7 @@ import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
 
 /**
- * `inferline serve [MODEL_DIR] [flags]`: vLLM's flag names; every flag can also come from a JSON/YAML
+ * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
  * config file (--config) or an INFERLINE_* environment variable. Precedence: flag > environment >
  * config file > default. Usage errors exit with code 2, failures to start with code 1.
  */
@@ -43,7 +45,7 @@ interface OptionSpec {
 const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "host", kind: "string", value: "HOST", help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)." },
   { name: "port", kind: "port", value: "PORT", help: "Port to listen on (default 8000; 0 picks a free one)." },
-  { name: "served-model-name", kind: "string", value: "NAME", help: "Model name clients send in `model` (default: the model directory's name)." },
+  { name: "served-model-name", kind: "string", value: "NAME", help: "Model name clients send in `model` (default: the model directory's or GGUF file's name)." },
   { name: "max-model-len", kind: "count", value: "N", help: "Context length: prompt + output tokens (default: the model's max_position_embeddings)." },
   { name: "block-size", kind: "count", value: "N", help: "Tokens per KV cache block (default 16)." },
   { name: "max-num-seqs", kind: "count", value: "N", help: "Most sequences in one batch (default 128)." },
@@ -71,17 +73,18 @@ export const serveHelp = (): string => {
   const rows = SERVE_OPTIONS.map((o) => [o.kind === "boolean" ? `--${o.name}` : `--${o.name} ${o.value}`, o.help] as const)
   const width = Math.max(...rows.map(([f]) => f.length)) + 2
   return [
-    "Usage: inferline serve [MODEL_DIR] [options]",
+    "Usage: inferline serve [MODEL] [options]",
     "",
-    "Serves a Hugging Face model directory with an OpenAI-compatible API (default: the bundled",
-    `model ${path.relative(process.cwd(), BUNDLED_MODEL_DIR) || BUNDLED_MODEL_DIR}).`,
+    "Serves a model with an OpenAI-compatible API. MODEL is a Hugging Face model directory, a GGUF file",
+    "or a directory holding one GGUF file (default: the bundled model",
+    `${path.relative(process.cwd(), BUNDLED_MODEL_DIR) || BUNDLED_MODEL_DIR}).`,
     "",
     "Options:",
     ...rows.map(([flag, help]) => `  ${pad(flag, width)}${help}`),
     `  ${pad("-h, --help", width)}Show this help.`,
     "",
     "Every option can also be set in the config file (key: the flag name, e.g. max-model-len or",
-    "max_model_len; the model directory as `model`) or as an environment variable (INFERLINE_PORT,",
+    "max_model_len; the model as `model`) or as an environment variable (INFERLINE_PORT,",
     "INFERLINE_MAX_MODEL_LEN, INFERLINE_MODEL, INFERLINE_CONFIG, ...). Flags win over the environment,",
     "which wins over the config file."
   ].join("\n")
@@ -94,7 +97,7 @@ const mainHelp = () =>
     "Usage: inferline <command> [options]",
     "",
     "Commands:",
-    "  serve [MODEL_DIR]   Serve a model with the OpenAI-compatible HTTP API (see inferline serve --help)",
+    "  serve [MODEL]       Serve a model with the OpenAI-compatible HTTP API (see inferline serve --help)",
     "",
     "Options:",
     "  -h, --help          Show this help",
@@ -271,9 +274,11 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   }
 }
 
-/** Total bytes of the model's safetensors files, for the loading message. */
+/** Total bytes of the model's weight files (safetensors, or its GGUF file), for the loading message. */
 const weightBytes = (dir: string): number => {
   try {
+    const gguf = findGgufFile(dir)
+    if (gguf !== null) return fs.statSync(gguf).size
     return fs.readdirSync(dir).filter((f) => f.endsWith(".safetensors")).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0)
   } catch {
     return 0
@@ -282,14 +287,24 @@ const weightBytes = (dir: string): number => {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 
-/** Before loading: a directory without config.json is not a model (e.g. the demo model not trained yet). */
+/**
+ * Before loading: a GGUF file (or a directory holding one), or a directory with config.json; anything else
+ * is not a model (e.g. the demo model not trained yet).
+ */
 const checkModelDir = (dir: string) => {
-  if (!fs.existsSync(dir)) throw new UsageError(`model directory not found: ${dir}`)
-  if (!fs.existsSync(path.join(dir, "config.json"))) {
+  if (!fs.existsSync(dir)) throw new UsageError(`model not found: ${dir}`)
+  let gguf: string | null
+  try {
+    gguf = findGgufFile(dir)
+  } catch (e) {
+    if (e instanceof ModelLoadError) throw new UsageError(e.message)
+    throw e
+  }
+  if (gguf === null && !fs.existsSync(path.join(dir, "config.json"))) {
     throw new UsageError(
       dir === BUNDLED_MODEL_DIR
         ? `the bundled model ${dir} is incomplete (no config.json): rebuild it with tools/train_demo.py, or pass a model directory`
-        : `${dir} has no config.json; is it a Hugging Face model directory?`
+        : `${dir} is neither a GGUF file nor a directory with config.json (a Hugging Face model) or one .gguf file`
     )
   }
 }

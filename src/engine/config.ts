@@ -7,6 +7,8 @@ export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number]
 export type RopeScaling =
   | { readonly type: "llama3"; readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly originalMaxPositionEmbeddings: number }
   | { readonly type: "linear"; readonly factor: number }
+  /** One divisor per frequency, as GGUF files carry Llama 3 scaling (llama.cpp's rope_freqs tensor). */
+  | { readonly type: "factors"; readonly factors: ReadonlyArray<number> }
 
 /** A Hugging Face `config.json`, normalised into the fields the forward pass needs. */
 export interface ModelConfig {

@@ -2,6 +2,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type ModelConfig, parseModelConfig, tokenIdList } from "./config.ts"
 import { ModelLoadError } from "./errors.ts"
+import type { GgufFile } from "./gguf/gguf-file.ts"
+import { findGgufFile, readGgufModel } from "./gguf/gguf-model.ts"
+import type { GgufWeightOrigins } from "./gguf/gguf-weights.ts"
 import { referenceKernels, type Kernels } from "./kernels.ts"
 import { CausalLM } from "./model.ts"
 import { TextTokenizer } from "./tokenizer.ts"
@@ -33,6 +36,8 @@ export interface LoadedModel {
   readonly generation: GenerationDefaults
   readonly parameters: number
   readonly loadMs: number
+  /** For a GGUF model: the file and where each weight came from (its stored, possibly quantized, blocks). */
+  readonly gguf?: { readonly file: GgufFile; readonly origins: GgufWeightOrigins }
 }
 
 export const readModelConfig = (dir: string): ModelConfig => {
@@ -65,13 +70,29 @@ const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDef
 
 /**
  * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor into f32), generation
- * defaults and, when present, tokenizer and chat template.
+ * defaults and, when present, tokenizer and chat template. A .gguf file (or a directory without
+ * config.json holding one) loads through the GGUF reader, its weights dequantized to f32.
  */
 export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?: KernelBackend } = {}): LoadedModel => {
   const started = performance.now()
-  const config = readModelConfig(dir)
   const kernels = options.kernels ?? makeKernels(options.backend)
-  const weights = loadWeights(dir, config, kernels.arena !== undefined ? (n) => kernels.alloc(n) : undefined)
+  const alloc = kernels.arena !== undefined ? (n: number) => kernels.alloc(n) : undefined
+  const ggufPath = findGgufFile(dir)
+  if (ggufPath !== null) {
+    const g = readGgufModel(ggufPath, alloc)
+    return {
+      dir,
+      config: g.config,
+      model: new CausalLM(g.config, g.weights, kernels),
+      tokenizer: g.tokenizer,
+      generation: { eosTokenIds: g.config.eosTokenIds },
+      parameters: parameterCount(g.weights),
+      loadMs: performance.now() - started,
+      gguf: { file: g.gguf, origins: g.origins }
+    }
+  }
+  const config = readModelConfig(dir)
+  const weights = loadWeights(dir, config, alloc)
   const tokenizer = fs.existsSync(path.join(dir, "tokenizer.json")) ? TextTokenizer.fromDir(dir) : null
   return {
     dir,

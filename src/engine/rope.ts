@@ -13,6 +13,11 @@ export const ropeInverseFrequencies = (headDim: number, theta: number, scaling: 
     for (let i = 0; i < half; i++) inv[i] /= scaling.factor
     return inv
   }
+  if (scaling.type === "factors") {
+    // llama.cpp divides each frequency by its factor; for Llama 3 the factors are 1/(HF's blend weight).
+    for (let i = 0; i < half; i++) inv[i] /= scaling.factors[i]
+    return inv
+  }
   const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: oldCtx } = scaling
   const lowFreqWavelen = oldCtx / lowFreqFactor
   const highFreqWavelen = oldCtx / highFreqFactor

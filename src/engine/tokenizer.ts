@@ -64,6 +64,20 @@ export class TextTokenizer {
     return new TextTokenizer(tokenizer, config, cfgFile)
   }
 
+  /**
+   * A tokenizer from tokenizer.json and tokenizer_config.json objects (e.g. built from GGUF metadata);
+   * `source` names them in errors.
+   */
+  static fromObjects(json: Record<string, unknown>, config: Record<string, unknown>, source: string): TextTokenizer {
+    let tokenizer: Tokenizer
+    try {
+      tokenizer = new Tokenizer(json, config)
+    } catch (e) {
+      throw new ModelLoadError(source, `tokenizer does not load: ${(e as Error).message}`)
+    }
+    return new TextTokenizer(tokenizer, config, source)
+  }
+
   get hasChatTemplate(): boolean {
     return this.template !== null
   }

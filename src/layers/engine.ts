@@ -31,7 +31,9 @@ export interface EngineOptions {
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
-export const servedModelNameOf = (modelDir: string): string => modelDir.split("/").filter(Boolean).pop() ?? "model"
+/** The model's name by default: its directory's name, or a GGUF file's name without ".gguf". */
+export const servedModelNameOf = (modelDir: string): string =>
+  (modelDir.split("/").filter(Boolean).pop() ?? "model").replace(/\.gguf$/i, "") || "model"
 
 export const DEFAULT_KV_CACHE_MEMORY = 256 * 2 ** 20
 

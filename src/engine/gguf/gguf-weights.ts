@@ -1,0 +1,177 @@
+import * as fs from "node:fs"
+import type { ModelConfig } from "../config.ts"
+import { ModelLoadError } from "../errors.ts"
+import { sharedF32, type LayerWeights, type ModelWeights } from "../weights.ts"
+import { dequantize } from "./dequantize.ts"
+import { rowBytes, supportedTypeList } from "./ggml-types.ts"
+import { readTensorRange, tensorTypeName, type GgufFile, type GgufTensorInfo } from "./gguf-file.ts"
+
+/**
+ * Weights of a GGUF file as the forward pass wants them (float32, Hugging Face layout), read tensor by
+ * tensor in bounded chunks. llama.cpp's converter interleaves the rows of each attn_q / attn_k head for its
+ * rope (convert_hf_to_gguf.py, LlamaModel.permute); for the llama architecture the rows are put back in
+ * Hugging Face's rotate-half order while reading.
+ */
+
+/** Where one weight came from: its tensor, and whether its rows were interleaved per head (and how many heads). */
+export interface GgufWeightOrigin {
+  readonly tensor: GgufTensorInfo
+  readonly permutedHeads: number | null
+}
+
+type LayerOrigins = { readonly [K in keyof LayerWeights]: GgufWeightOrigin | null }
+
+/** The origin of every weight, by the same keys as ModelWeights: the seam for kernels on stored blocks. */
+export interface GgufWeightOrigins {
+  readonly embed: GgufWeightOrigin
+  readonly norm: GgufWeightOrigin
+  readonly lmHead: GgufWeightOrigin
+  readonly layers: ReadonlyArray<LayerOrigins>
+}
+
+const LAYER_TENSORS: ReadonlyArray<readonly [keyof LayerWeights, string]> = [
+  ["inputNorm", "attn_norm.weight"], ["q", "attn_q.weight"], ["k", "attn_k.weight"], ["v", "attn_v.weight"],
+  ["o", "attn_output.weight"], ["qBias", "attn_q.bias"], ["kBias", "attn_k.bias"], ["vBias", "attn_v.bias"],
+  ["oBias", "attn_output.bias"], ["postNorm", "ffn_norm.weight"], ["gate", "ffn_gate.weight"], ["up", "ffn_up.weight"],
+  ["down", "ffn_down.weight"], ["gateBias", "ffn_gate.bias"], ["upBias", "ffn_up.bias"], ["downBias", "ffn_down.bias"]
+]
+const GLOBAL_TENSORS = new Set(["token_embd.weight", "output_norm.weight", "output.weight", "rope_freqs.weight"])
+const CHUNK_BYTES = 1 << 22
+
+/** Row `g` of a tensor whose head rows were interleaved holds Hugging Face row hfRow(g). */
+const hfRow = (g: number, rows: number, heads: number): number => {
+  const d = rows / heads
+  const within = g % d
+  return g - within + (within % 2) * (d / 2) + Math.floor(within / 2)
+}
+
+/** Rejects per-layer tensors this architecture does not use (a different model would be misread silently). */
+const checkKnownTensors = (g: GgufFile): void => {
+  const known = new Set(LAYER_TENSORS.map(([, n]) => n))
+  for (const name of g.tensors.keys()) {
+    const m = /^blk\.\d+\.(.+)$/.exec(name)
+    if (m ? !known.has(m[1]) : !GLOBAL_TENSORS.has(name)) {
+      throw new ModelLoadError(g.file, `tensor "${name}" is not part of the llama/qwen2 layout Inferline runs (a different architecture variant?)`)
+    }
+  }
+}
+
+const expectTensor = (g: GgufFile, name: string, shape: ReadonlyArray<number>): GgufTensorInfo => {
+  const t = g.tensors.get(name)
+  if (t === undefined) throw new ModelLoadError(g.file, `missing tensor "${name}" (expected shape [${shape.join(", ")}])`)
+  const got = [...t.dims].reverse()
+  if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+    throw new ModelLoadError(g.file, `tensor "${name}" has shape [${got.join(", ")}], expected [${shape.join(", ")}]`)
+  }
+  if (t.type === null) {
+    throw new ModelLoadError(g.file, `tensor "${name}" has type ${tensorTypeName(t)}, which Inferline cannot read; supported: ${supportedTypeList()}`)
+  }
+  return t
+}
+
+/** Dequantizes a whole tensor into `dst` (rows put back in Hugging Face order when permuted). */
+const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float32Array): void => {
+  const t = origin.tensor
+  const cols = t.dims[0], rows = t.elements / cols
+  const row = rowBytes(t.type!, cols)!
+  const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / row))
+  const chunk = new Uint8Array(Math.min(perChunk, rows) * row)
+  for (let first = 0; first < rows; first += perChunk) {
+    const n = Math.min(perChunk, rows - first)
+    readTensorRange(fd, g, t, first * row, n * row, chunk)
+    for (let r = 0; r < n; r++) {
+      const to = origin.permutedHeads === null ? first + r : hfRow(first + r, rows, origin.permutedHeads)
+      dequantize(t.type!, chunk.subarray(r * row, (r + 1) * row), dst, to * cols, cols)
+    }
+  }
+}
+
+/** The stored blocks of a weight, rows in Hugging Face order (for kernels that work on quantized blocks). */
+export const readStoredBlocks = (g: GgufFile, origin: GgufWeightOrigin): Uint8Array => {
+  const t = origin.tensor
+  const cols = t.dims[0], rows = t.elements / cols
+  const row = rowBytes(t.type!, cols)!
+  const raw = new Uint8Array(t.byteLength)
+  const fd = fs.openSync(g.file, "r")
+  try {
+    readTensorRange(fd, g, t, 0, t.byteLength, raw)
+  } finally {
+    fs.closeSync(fd)
+  }
+  if (origin.permutedHeads === null) return raw
+  const out = new Uint8Array(raw.length)
+  for (let r = 0; r < rows; r++) out.set(raw.subarray(r * row, (r + 1) * row), hfRow(r, rows, origin.permutedHeads) * row)
+  return out
+}
+
+/** The values of a small float tensor (rope_freqs), or null when the file has none. */
+export const readSmallTensor = (g: GgufFile, name: string): Array<number> | null => {
+  const t = g.tensors.get(name)
+  if (t === undefined) return null
+  const values = new Float32Array(t.elements)
+  const fd = fs.openSync(g.file, "r")
+  try {
+    readInto(fd, g, { tensor: expectTensor(g, name, [...t.dims].reverse()), permutedHeads: null }, values)
+  } finally {
+    fs.closeSync(fd)
+  }
+  return Array.from(values)
+}
+
+export interface GgufWeights {
+  readonly weights: ModelWeights
+  readonly origins: GgufWeightOrigins
+}
+
+/** Reads every weight the config calls for; `alloc` decides where tensors live. */
+export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: (n: number) => Float32Array = sharedF32): GgufWeights => {
+  checkKnownTensors(g)
+  const { hiddenSize: h, intermediateSize: im, numHeads, numKvHeads, headDim, vocabSize } = config
+  const qDim = numHeads * headDim, kvDim = numKvHeads * headDim
+  // qwen2 uses llama.cpp's NEOX rope, whose converter leaves q/k rows as Hugging Face has them.
+  const permuted = config.architecture !== "Qwen2ForCausalLM"
+  const shapes: Record<keyof LayerWeights, ReadonlyArray<number>> = {
+    inputNorm: [h], q: [qDim, h], k: [kvDim, h], v: [kvDim, h], o: [h, qDim], qBias: [qDim], kBias: [kvDim], vBias: [kvDim],
+    oBias: [h], postNorm: [h], gate: [im, h], up: [im, h], down: [h, im], gateBias: [im], upBias: [im], downBias: [h]
+  }
+  const present: Record<keyof LayerWeights, boolean> = {
+    inputNorm: true, q: true, k: true, v: true, o: true, qBias: config.qkvBias, kBias: config.qkvBias, vBias: config.qkvBias,
+    oBias: config.oBias, postNorm: true, gate: true, up: true, down: true, gateBias: config.mlpBias, upBias: config.mlpBias, downBias: config.mlpBias
+  }
+  const fd = fs.openSync(g.file, "r")
+  try {
+    const load = (name: string, shape: ReadonlyArray<number>, permutedHeads: number | null = null) => {
+      const origin: GgufWeightOrigin = { tensor: expectTensor(g, name, shape), permutedHeads }
+      const dst = alloc(shape.reduce((a, b) => a * b, 1))
+      readInto(fd, g, origin, dst)
+      return { origin, dst }
+    }
+    const layers: Array<LayerWeights> = []
+    const layerOrigins: Array<LayerOrigins> = []
+    for (let i = 0; i < config.numLayers; i++) {
+      const w: Record<string, Float32Array | null> = {}
+      const o: Record<string, GgufWeightOrigin | null> = {}
+      for (const [key, suffix] of LAYER_TENSORS) {
+        if (!present[key]) {
+          w[key] = o[key] = null
+          continue
+        }
+        const heads = !permuted ? null : key === "q" || key === "qBias" ? numHeads : key === "k" || key === "kBias" ? numKvHeads : null
+        const r = load(`blk.${i}.${suffix}`, shapes[key], heads)
+        w[key] = r.dst
+        o[key] = r.origin
+      }
+      layers.push(w as unknown as LayerWeights)
+      layerOrigins.push(o as LayerOrigins)
+    }
+    const embed = load("token_embd.weight", [vocabSize, h])
+    const norm = load("output_norm.weight", [h])
+    const lmHead = config.tieWordEmbeddings ? embed : load("output.weight", [vocabSize, h])
+    return {
+      weights: { embed: embed.dst, layers, norm: norm.dst, lmHead: lmHead.dst },
+      origins: { embed: embed.origin, norm: norm.origin, lmHead: lmHead.origin, layers: layerOrigins }
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
