@@ -149,9 +149,10 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
         const closing = takeClose(actualTokens)
         return store.leaseTtlMs === undefined
           ? Effect.all(closing, { discard: true })
-          // Started at once, so the commands are on the connection before this request's response is
-          // written (a deferred start would let the client's next request overtake them).
-          : Effect.asVoid(Effect.forkDetach(Effect.all(closing, { concurrency: 2, discard: true }), { startImmediately: true }))
+          // Each started at once in its own fiber, so both commands are on the connection before this
+          // request's response is written (a deferred start, or one waiting for the other's reply,
+          // would let the client's next request overtake them).
+          : Effect.forEach(closing, (call) => Effect.forkDetach(call, { startImmediately: true }), { discard: true })
       })
 
     return { headers: rateLimitHeaders(subjects, result.usage), reservedTokens: tokens, settle }
