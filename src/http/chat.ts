@@ -143,14 +143,18 @@ export const chatChunks = <E>(chat: PreparedChat, deltas: Stream.Stream<PromptDe
 }
 
 /** Chat completions as the router serves them: the served model's side validates and tokenizes (any `model` is the router's business). */
+/** A chat request for the served model: validated, tokenized, with its way of turning deltas into an answer. */
+const prepareLocalChat = (json: unknown) =>
+  Effect.map(Effect.flatMap(decodeJson(ChatCompletionRequest, json), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
+    generates: [chat.generate],
+    response: (deltas, meter) => chatCompletion(chat, deltas, meter),
+    chunks: (deltas, meter) => chatChunks(chat, deltas, meter)
+  }))
+
 export const chatEndpoint: RoutedEndpoint = {
   kind: "chat",
-  prepareLocal: (json) =>
-    Effect.map(Effect.flatMap(decodeJson(ChatCompletionRequest, json), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
-      generates: [chat.generate],
-      response: (deltas, meter) => chatCompletion(chat, deltas, meter),
-      chunks: (deltas, meter) => chatChunks(chat, deltas, meter)
-    })),
+  prepareLocal: prepareLocalChat,
+  prepareChat: prepareLocalChat,
   messages: (body) => (Array.isArray(body.messages) ? body.messages.length : undefined),
   shapeError: (body) => {
     const messages = body.messages

@@ -7,6 +7,7 @@ import { appendLegacyLogprobs, concatLegacyLogprobs, emptyLegacyLogprobs, tokenR
 import { checkModel, checkPromptLength, checkSequenceCount, completionPrompts, type Prompt } from "./prompt.ts"
 import { toSamplingParams } from "./sampling.ts"
 import { CompletionRequest } from "./schemas.ts"
+import { chatEndpoint } from "./chat.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { orErrorResponse } from "./errors.ts"
@@ -183,6 +184,7 @@ export const completionChunks = <E>(c: PreparedCompletion, deltas: Stream.Stream
 /** Legacy completions as the router serves them: the served model's side validates and tokenizes. */
 export const completionsEndpoint: RoutedEndpoint = {
   kind: "completions",
+  prepareChat: chatEndpoint.prepareChat,
   prepareLocal: (json) =>
     Effect.map(Effect.flatMap(decodeJson(CompletionRequest, json), (request) => prepareCompletion({ ...request, model: null })), (prepared): LocalRequest => ({
       generates: prepared.generate,

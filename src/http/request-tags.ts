@@ -53,11 +53,11 @@ export const requestTags = (
 }
 
 /**
- * The body as upstreams get it: `tags` and `cache` are the gateway's (and LiteLLM's) fields, not a
- * provider's parameters (OpenAI refuses unknown ones).
+ * The body as upstreams get it: `tags`, `cache` and `guardrails` are the gateway's (and LiteLLM's)
+ * fields, not a provider's parameters (OpenAI refuses unknown ones).
  */
 export const withoutGatewayFields = (body: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> => {
-  if (!("tags" in body) && !("cache" in body)) return body
-  const { tags: _, cache: __, ...rest } = body
+  if (!("tags" in body) && !("cache" in body) && !("guardrails" in body)) return body
+  const { tags: _, cache: __, guardrails: ___, ...rest } = body
   return rest
 }

@@ -20,7 +20,7 @@ import { onStreamExit } from "../effect/stream-pull.ts"
 import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
 import { ProviderError, type CompleteResult, type EndpointKind } from "../router/providers/provider.ts"
-import { UsageMeter } from "../api/usage-meter.ts"
+import { UsageMeter, type Usage } from "../api/usage-meter.ts"
 import { requestTags, withoutGatewayFields } from "./request-tags.ts"
 import { cacheControlsOf } from "../cache/cache-controls.ts"
 import type { CacheScope } from "../cache/cache-key.ts"
@@ -28,6 +28,9 @@ import type { CachedResponse } from "../cache/cached-response.ts"
 import { ResponseCache, type CachePlan } from "../cache/response-cache.ts"
 import type { Permit } from "../gateway/gateway.ts"
 import { replayChunks, StreamAssembler } from "./cache-replay.ts"
+import type { GuardrailSpec } from "../guardrails/guardrail-spec.ts"
+import { guardInput, outputGuard } from "../guardrails/guardrails.ts"
+import { countGuardrail, guardedAnswer, refuse, requestGuardrails, runJudges } from "./request-guardrails.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
@@ -44,6 +47,8 @@ export interface RoutedEndpoint {
   readonly kind: EndpointKind
   /** Validates the raw body for the served model and prepares its engine request (chat.ts, completions.ts). */
   readonly prepareLocal: (json: unknown) => Effect.Effect<LocalRequest, ApiError, Engine>
+  /** The same for a chat request (what an llm_judge guardrail sends, whatever the endpoint). */
+  readonly prepareChat: (json: unknown) => Effect.Effect<LocalRequest, ApiError, Engine>
   /** Chat messages, for the gateway's max_messages guard. */
   readonly messages: (json: Readonly<Record<string, unknown>>) => number | undefined
   /**
@@ -65,7 +70,13 @@ export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | n
 
 /** A routed request's answer, before it becomes an HTTP response. */
 export type RoutedAnswer =
-  | { readonly _tag: "Stream"; readonly chunks: Stream.Stream<string, ApiError>; readonly headers: Readonly<Record<string, string>> }
+  | {
+    readonly _tag: "Stream"
+    readonly chunks: Stream.Stream<string, ApiError>
+    readonly headers: Readonly<Record<string, string>>
+    /** The answer's usage as the last chunk says it (for a stream a guardrail ends early). */
+    readonly usage: () => Usage
+  }
   | { readonly _tag: "Complete"; readonly result: CompleteResult; readonly headers: Readonly<Record<string, string>> }
 
 /**
@@ -85,8 +96,14 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   if (tags instanceof ApiError) return yield* tags
   const controls = cacheControlsOf(raw.cache, headers["cache-control"])
   if ("param" in controls) return yield* invalidRequest(controls.message, controls.param)
-  const body = withoutGatewayFields(raw)
   const router = yield* Router
+  const guardrails = requestGuardrails(router.config.guardrails, principal, raw.guardrails)
+  if (guardrails instanceof ApiError) return yield* guardrails
+  // pre_call guardrails: personal data masked before anything (the engine, an upstream, the cache key,
+  // the span) sees it; a block is answered once the request is observed, below.
+  const stripped = withoutGatewayFields(raw)
+  const input = guardInput(stripped, guardrails)
+  const body = input._tag === "Passed" ? input.body : stripped
   const requestId = yield* RequestId
   const semantic = router.semantic !== undefined && head.model === router.semantic.model
     ? yield* Effect.mapError(router.semantic.resolve(body), (e) => fromProviderError(e, requestId))
@@ -98,7 +115,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // The served model validates and tokenizes once, up front when it may serve the request (its errors
   // are the API's 400s, and its token counts are exact), else only if a fallback reaches it.
   const local = yield* Effect.cached(Effect.suspend(() => endpoint.prepareLocal(body)))
-  const prepared = providers.has("local") ? yield* local : undefined
+  const prepared = providers.has("local") && input._tag === "Passed" ? yield* local : undefined
   if (prepared === undefined) {
     const shapeError = endpoint.shapeError(body)
     if (shapeError !== undefined) return yield* shapeError
@@ -113,6 +130,9 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     input: body.messages ?? body.prompt,
     tags
   })
+  if (input._tag === "Blocked") return yield* refuse(observed, input.violation)
+  if (input.body !== stripped) yield* countMasked(guardrails)
+  yield* runJudges(router, input.judges, (b) => Effect.mapError(endpoint.prepareChat(b), refusedLocally), observed)
   // A spent hard budget refuses the request before it takes a rate-limit slot (or a cache hit); the
   // refusal ends the request's span and ledger row with the error, so refused requests are visible too.
   yield* (yield* Budgets).check(principal).pipe(
@@ -125,12 +145,27 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const hit = yield* cache.lookup(plan, Date.now())
   const wantsStream = stream || head.stream === true
   const base: RouteContext = { endpoint, principal, body, group, requestId, observed, tags, stream: wantsStream, cachePlan: plan }
-  if (hit !== undefined) return yield* answerFromCache(base, hit, body)
-  const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
-  const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
-  const permit = yield* admit(base, promptTokens, completionTokens)
-  return yield* answerRouted({ ...base, local: Effect.mapError(local, refusedLocally), permit, promptTokens, semanticRoute: semantic?.route, observer })
+  const answer: RoutedAnswer = hit !== undefined
+    ? yield* answerFromCache(base, hit, body)
+    : yield* Effect.gen(function*() {
+      const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
+      const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
+      const permit = yield* admit(base, promptTokens, completionTokens)
+      return yield* answerRouted({ ...base, local: Effect.mapError(local, refusedLocally), permit, promptTokens, semanticRoute: semantic?.route, observer })
+    })
+  // post_call and during_call guardrails on the answer (whole or as it streams), masked values restored.
+  const guard = outputGuard(guardrails, input.masker, wantsStream)
+  const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
+  return yield* guardedAnswer(endpoint.kind, answer, guard, () => (answer._tag === "Stream" && includeUsage ? usageChunk(endpoint.kind, answer.usage()) : undefined))
 })
+
+/** The last chunk of a stream that reports usage (OpenAI's shape: no choices). */
+const usageChunk = (kind: EndpointKind, usage: Usage) =>
+  JSON.stringify({ object: kind === "chat" ? "chat.completion.chunk" : "text_completion", choices: [], usage })
+
+/** Counts a request whose personal data the guardrails masked. */
+const countMasked = (guardrails: ReadonlyArray<GuardrailSpec>) =>
+  Effect.forEach(guardrails.filter((g) => g.check.kind === "pii" && g.check.action === "mask"), (g) => countGuardrail(g.name, "masked"), { discard: true })
 
 /** What answering a routed request needs once it is resolved and observed. */
 interface RouteContext {
@@ -180,7 +215,7 @@ const answerFromCache = Effect.fnUntraced(function*(ctx: RouteContext, entry: Ca
   if (!ctx.stream) return { _tag: "Complete" as const, result: { json: entry.response, text: undefined }, headers } satisfies RoutedAnswer
   const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
   const chunks = replayChunks(entry.kind, entry.response as Record<string, unknown>, includeUsage)
-  return { _tag: "Stream" as const, chunks: Stream.fromIterable(chunks), headers } satisfies RoutedAnswer
+  return { _tag: "Stream" as const, chunks: Stream.fromIterable(chunks), headers, usage: () => entry.usage } satisfies RoutedAnswer
 })
 
 /**
@@ -236,7 +271,8 @@ const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
         Stream.mapError(toApiError),
         onStreamExit((exit) => done(exit, routed, assembler?.response(meter.usage)))
       ),
-      headers: { ...ctx.permit.headers, ...routedHeaders(routed, ctx.semanticRoute), ...cacheHeaders }
+      headers: { ...ctx.permit.headers, ...routedHeaders(routed, ctx.semanticRoute), ...cacheHeaders },
+      usage: () => meter.usage
     } satisfies RoutedAnswer
   }
   let routed: Routed<CompleteResult> | undefined

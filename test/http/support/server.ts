@@ -51,8 +51,8 @@ export const startTestServer = async (
 }
 
 /** POSTs JSON (or raw text) and returns the status, headers and parsed body (null when not JSON). */
-export const postJson = async (url: string, body: unknown, raw = false, signal?: AbortSignal) => {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: raw ? (body as string) : JSON.stringify(body), signal })
+export const postJson = async (url: string, body: unknown, raw = false, signal?: AbortSignal, headers: Record<string, string> = {}) => {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: raw ? (body as string) : JSON.stringify(body), signal })
   const text = await response.text()
   let json: any = null
   try {
