@@ -93,10 +93,19 @@ export class SemanticIndex {
     if (p === undefined || vector.length !== this.dimensions) return []
     const best: Array<{ slot: number; similarity: number }> = []
     const dim = this.dimensions, v = p.vectors
+    const tail = dim - (dim % 4)
     for (let slot = 0; slot < p.count; slot++) {
-      let dot = 0
+      // Four partial sums: independent multiply-adds the CPU can overlap.
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0
       const base = slot * dim
-      for (let d = 0; d < dim; d++) dot += v[base + d] * vector[d]
+      for (let d = 0; d < tail; d += 4) {
+        s0 += v[base + d] * vector[d]
+        s1 += v[base + d + 1] * vector[d + 1]
+        s2 += v[base + d + 2] * vector[d + 2]
+        s3 += v[base + d + 3] * vector[d + 3]
+      }
+      for (let d = tail; d < dim; d++) s0 += v[base + d] * vector[d]
+      const dot = s0 + s1 + s2 + s3
       if (dot < minSimilarity || (best.length === k && dot <= best[k - 1].similarity)) continue
       let at = best.length < k ? best.length : k - 1
       while (at > 0 && best[at - 1].similarity < dot) at--
