@@ -167,7 +167,7 @@ const main = Effect.gen(function*() {
     pairs: { file: path.relative(path.join(import.meta.dirname, ".."), PAIRS_FILE), total: pairs.length, categories },
     rule: "picked: the highest threshold with false-hit rate <= 0.5% and paraphrase hit rate within 5 points of the best such; acceptance: false-hit <= 1%, paraphrase hit >= 60%",
     picked,
-    defaultThreshold: atDefault === undefined ? undefined : { threshold: DEFAULT_SEMANTIC_THRESHOLD, ...atDefault },
+    defaultThreshold: atDefault,
     falseHitsAtPicked: picked === undefined ? [] : falseHitsAt(picked.threshold),
     halves,
     curve,
