@@ -1,9 +1,10 @@
 import { Effect } from "effect"
+import { cosine } from "../cache/semantic/embedder.ts"
 import type { DeploymentConfig, SemanticRoutingConfig } from "./config.ts"
 import { openAiHeaders } from "./providers/openai.ts"
+import { fetchEmbeddings } from "./embeddings-client.ts"
 import { ProviderError } from "./providers/provider.ts"
-import { upstreamError } from "./providers/upstream-error.ts"
-import { postJson, readText, type UpstreamPool } from "./providers/upstream-http.ts"
+import type { UpstreamPool } from "./providers/upstream-http.ts"
 
 /**
  * Intent routing (opt-in, `semantic_routing` in the config): a request whose `model` is the semantic
@@ -21,16 +22,6 @@ const EMBEDDING_TIMEOUT_MS = 10_000
 
 const unavailable = (message: string, detail?: string) =>
   new ProviderError({ kind: "unavailable", message: `Semantic routing failed: ${message}`, detail, code: "semantic_routing_unavailable" })
-
-export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
-  let dot = 0, na = 0, nb = 0
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i]
-    na += a[i] * a[i]
-    nb += b[i] * b[i]
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
-}
 
 /** What the request says, for matching: the last user message (chat) or the prompt (completions). */
 export const queryText = (body: Readonly<Record<string, unknown>>): string => {
@@ -59,19 +50,11 @@ export const bestRoute = <R extends { readonly threshold: number }>(query: Reado
 /** The semantic router of a config; its embedding group has an OpenAI-compatible deployment (checked by parseRouterConfig). */
 export const makeSemanticRouter = (config: SemanticRoutingConfig, deployments: ReadonlyArray<DeploymentConfig>, pool: UpstreamPool): SemanticRouter => {
     const embedder = deployments.find((d) => d.group === config.embeddingGroup && d.provider === "openai")!
-    // Generators made once per router, not per request (see bench/scavenge-survivors.ts).
-    const fetchEmbeddings = Effect.fnUntraced(function*(input: ReadonlyArray<string>) {
-      const response = yield* postJson(pool, `${embedder.apiBase}/embeddings`, openAiHeaders(embedder), JSON.stringify({ model: embedder.model, input }))
-      const text = yield* readText(response)
-      if (response.status < 200 || response.status >= 300) return yield* Effect.fail(upstreamError(embedder.id, response.status, response.headers, text))
-      const json = JSON.parse(text) as { data: Array<{ index: number; embedding: Array<number> }> }
-      return [...json.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
-    })
+    const endpoint = { id: embedder.id, apiBase: embedder.apiBase, model: embedder.model, headers: openAiHeaders(embedder) }
+    const deadline = { ms: EMBEDDING_TIMEOUT_MS, error: () => unavailable("the embedding deployment timed out") }
     const embed = (input: ReadonlyArray<string>) =>
-      Effect.scoped(fetchEmbeddings(input)).pipe(
-        Effect.timeoutOrElse({ duration: EMBEDDING_TIMEOUT_MS, orElse: () => Effect.fail(unavailable("the embedding deployment timed out")) }),
-        Effect.catchDefect((e) => Effect.fail(unavailable(`the embedding deployment ${embedder.id} answered with a body that is not usable.`, String(e)))),
-        Effect.mapError((e) => (e.code === "semantic_routing_unavailable" ? e : unavailable(`the embedding deployment ${embedder.id} failed: ${e.message}`, e.detail)))
+      fetchEmbeddings(pool, endpoint, input, deadline).pipe(
+        Effect.mapError((e) => (e.code === "semantic_routing_unavailable" ? e : unavailable(e.code === "bad_embeddings" ? e.message : `the embedding deployment ${embedder.id} failed: ${e.message}`, e.detail)))
       )
     // Embedded once; a failure is not cached, so the next request tries again.
     let routes: ReadonlyArray<{ readonly route: SemanticRoutingConfig["routes"][number]; readonly embeddings: ReadonlyArray<ReadonlyArray<number>> }> | undefined
