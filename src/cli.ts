@@ -19,6 +19,7 @@ import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterCo
 import { routerLayer } from "./router/layer.ts"
 import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
+import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
 
 /**
  * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
@@ -343,7 +344,7 @@ const serve = (config: ServeConfig) => {
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
       Layer.provideMerge(routerLayer(config.router)),
-      Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL)),
+      Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )

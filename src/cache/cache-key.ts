@@ -80,3 +80,10 @@ export const keyPattern = (namespace: string, selector: CacheSelector): string =
   const glob = (s: string | undefined) => (s === undefined ? "*" : part(s).replace(/[*?[\]\\]/g, "\\$&"))
   return `${part(namespace)}:*:${glob(selector.teamId)}:${glob(selector.keyId)}:${glob(selector.group)}:*`
 }
+
+/** The same selection as a POSIX regular expression over whole keys of one namespace (for SQL `~`). */
+export const keyRegex = (namespace: string, selector: CacheSelector): string => {
+  const exact = (s: string) => part(s).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  const field = (s: string | undefined) => (s === undefined ? "[^:]*" : exact(s))
+  return `^${exact(namespace)}:[^:]*:${field(selector.teamId)}:${field(selector.keyId)}:${field(selector.group)}:[^:]*$`
+}

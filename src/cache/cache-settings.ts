@@ -21,6 +21,8 @@ export interface CacheSettings {
   readonly deterministicOnly: boolean
   /** Whether a hit is admitted under the key's rate limits like any request (it still costs nothing). */
   readonly rateLimitHits: boolean
+  /** The semantic cache, when configured (it needs the exact cache's store for the answers). */
+  readonly semantic: SemanticCacheSettings | undefined
 }
 
 export const defaultCacheSettings: CacheSettings = {
@@ -32,5 +34,34 @@ export const defaultCacheSettings: CacheSettings = {
   scope: "key",
   maxBytes: 64 * 2 ** 20,
   deterministicOnly: true,
-  rateLimitHits: true
+  rateLimitHits: true,
+  semantic: undefined
+}
+
+/**
+ * The semantic half of the response cache (`cache.semantic`): a deterministic request that misses the
+ * exact cache may be answered with the stored answer of a request that means the same (its last user
+ * turn near enough in embedding space and passing the same-meaning guard), with everything else equal.
+ * Opt-in: for the model groups, teams, keys and tags listed, or a key or team whose metadata says
+ * `semantic_cache: true` (`false` turns it off for them, the key over its team).
+ */
+export interface SemanticCacheSettings {
+  /** Cosine similarity a hit needs. */
+  readonly threshold: number
+  /** `builtin`: the offline SIF embedder; else the model group of an OpenAI-compatible embedding deployment. */
+  readonly embedding: { readonly _tag: "Builtin" } | { readonly _tag: "Group"; readonly group: string }
+  readonly enabledFor: SemanticOptIn
+  /** The most entries the in-process index keeps (least recently used out first). */
+  readonly maxEntries: number
+  /** Last user turns longer than this many words go to the exact cache only. */
+  readonly maxWords: number
+}
+
+/** Who the semantic cache is on for; `all` when LiteLLM's `type: redis-semantic` turns it on for everyone. */
+export interface SemanticOptIn {
+  readonly all: boolean
+  readonly groups: ReadonlySet<string>
+  readonly teams: ReadonlySet<string>
+  readonly keys: ReadonlySet<string>
+  readonly tags: ReadonlySet<string>
 }

@@ -23,9 +23,9 @@ import { ProviderError, type CompleteResult, type EndpointKind } from "../router
 import { UsageMeter, type Usage } from "../api/usage-meter.ts"
 import { requestTags, withoutGatewayFields } from "./request-tags.ts"
 import { cacheControlsOf } from "../cache/cache-controls.ts"
-import type { CacheScope } from "../cache/cache-key.ts"
 import type { CachedResponse } from "../cache/cached-response.ts"
-import { ResponseCache, type CachePlan } from "../cache/response-cache.ts"
+import { ResponseCache, type CacheLookup, type CachePlan } from "../cache/response-cache.ts"
+import type { CacheRequester } from "../cache/semantic-request.ts"
 import type { Permit } from "../gateway/gateway.ts"
 import { replayChunks, StreamAssembler } from "./cache-replay.ts"
 import type { GuardrailSpec } from "../guardrails/guardrail-spec.ts"
@@ -141,12 +141,12 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
   )
   const cache = yield* ResponseCache
-  const plan = cache.plan(endpoint.kind, group, cacheScopeOf(principal), body, controls)
-  const hit = yield* cache.lookup(plan, Date.now())
+  const plan = cache.plan(endpoint.kind, group, cacheRequesterOf(principal, tags), body, controls)
+  const found = yield* cache.lookup(plan, Date.now())
   const wantsStream = stream || head.stream === true
-  const base: RouteContext = { endpoint, principal, body, group, requestId, observed, tags, stream: wantsStream, cachePlan: plan }
-  const answer: RoutedAnswer = hit !== undefined
-    ? yield* answerFromCache(base, hit, body)
+  const base: RouteContext = { endpoint, principal, body, group, requestId, observed, tags, stream: wantsStream, cachePlan: plan, cacheLookup: found }
+  const answer: RoutedAnswer = found.entry !== undefined
+    ? yield* answerFromCache(base, found.entry, body)
     : yield* Effect.gen(function*() {
       const promptTokens = prepared === undefined ? estimatePromptTokens(body) : prepared.generates.reduce((n, g) => n + g.promptTokenIds.length, 0)
       const completionTokens = prepared === undefined ? maxCompletionTokens(body) : prepared.generates.reduce((n, g) => n + g.params.maxTokens * g.params.n, 0)
@@ -178,6 +178,7 @@ interface RouteContext {
   readonly tags: ReadonlyArray<string>
   readonly stream: boolean
   readonly cachePlan: CachePlan
+  readonly cacheLookup: CacheLookup
 }
 
 /** Rate limits as a child span of the request's; a refusal (429) ends the request's span and ledger row. */
@@ -211,7 +212,15 @@ const answerFromCache = Effect.fnUntraced(function*(ctx: RouteContext, entry: Ca
   yield* cache.record("hit", entry.cost)
   if (permit !== undefined) yield* settleOnce(permit, () => tokens)
   yield* ctx.observed.end()
-  const headers = { ...permit?.headers, "x-inferline-cache": "hit", "x-inferline-deployment": entry.deployment, "x-inferline-attempts": "0" }
+  const { match, similarity } = ctx.cacheLookup
+  const headers = {
+    ...permit?.headers,
+    "x-inferline-cache": "hit",
+    "x-inferline-cache-match": match ?? "exact",
+    ...(match === "semantic" && similarity !== undefined && { "x-inferline-cache-similarity": similarity.toFixed(4) }),
+    "x-inferline-deployment": entry.deployment,
+    "x-inferline-attempts": "0"
+  }
   if (!ctx.stream) return { _tag: "Complete" as const, result: { json: entry.response, text: undefined }, headers } satisfies RoutedAnswer
   const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
   const chunks = replayChunks(entry.kind, entry.response as Record<string, unknown>, includeUsage)
@@ -245,7 +254,7 @@ const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
   const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
     Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response, captured)), observed.onExit(exit))).pipe(
       Effect.andThen(storing && Exit.isSuccess(exit) && routed !== undefined && response !== undefined
-        ? cache.store(ctx.cachePlan, cachedEntry(ctx, meter, routed, response))
+        ? cache.store(ctx.cachePlan, cachedEntry(ctx, meter, routed, response), ctx.cacheLookup)
         : Effect.void)
     )
   const request = { kind: ctx.endpoint.kind, group: ctx.group, body: ctx.body, promptTokens: ctx.promptTokens, local: ctx.local, meter, tags: ctx.tags }
@@ -305,8 +314,11 @@ const cachedEntry = (
 }
 
 /** Who may share a cache entry with this caller (the cache's `scope` picks which part counts). */
-const cacheScopeOf = (principal: Principal): CacheScope =>
-  principal._tag === "Key" ? { keyId: principal.key.id, teamId: principal.team?.id ?? principal.key.team_id ?? null } : { keyId: null, teamId: null }
+/** Who asks, as the response cache scopes entries and turns its semantic half on. */
+const cacheRequesterOf = (principal: Principal, tags: ReadonlyArray<string>): CacheRequester =>
+  principal._tag === "Key"
+    ? { keyId: principal.key.id, teamId: principal.team?.id ?? principal.key.team_id ?? null, tags, keyMetadata: principal.key.metadata, teamMetadata: principal.team?.metadata }
+    : { keyId: null, teamId: null, tags, keyMetadata: undefined, teamMetadata: undefined }
 
 /**
  * The served model's validation error, when a fallback reaches it after the request was routed

@@ -1,7 +1,9 @@
 import { Data, Exit, Schema } from "effect"
 import { firstSchemaIssue } from "../api/api-error.ts"
 import { didYouMean } from "../text/did-you-mean.ts"
-import { defaultCacheSettings, type CacheSettings } from "../cache/cache-settings.ts"
+import { defaultCacheSettings, type CacheSettings, type SemanticCacheSettings } from "../cache/cache-settings.ts"
+import { DEFAULT_MAX_QUERY_WORDS } from "../cache/semantic/normalized-query.ts"
+import { DEFAULT_SEMANTIC_THRESHOLD } from "../cache/semantic/semantic-matcher.ts"
 import type { GuardrailSpec } from "../guardrails/guardrail-spec.ts"
 import { PII_ENTITIES } from "../guardrails/pii.ts"
 import { phraseRule, piiRule, promptInjectionRule, regexRule } from "../guardrails/text-rules.ts"
@@ -123,8 +125,28 @@ const RouterSettings = Schema.Struct({
 
 /** The response cache (Inferline's `cache:` section; LiteLLM's cache_params reads the same). */
 const CALL_TYPES = ["chat", "completions", "completion", "acompletion", "text_completion", "atext_completion"] as const
+const Similarity = Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 && n <= 1 ? undefined : "expected a cosine similarity in (0, 1]")))
+const Names = Schema.Array(Schema.String)
+/** Inferline's `cache.semantic` (see SemanticCacheSettings). */
+const SemanticCacheParams = Schema.Struct({
+  similarity_threshold: Schema.optionalKey(Similarity),
+  /** `builtin` (default) or the model group of an OpenAI-compatible embedding deployment. */
+  embedding_model: Schema.optionalKey(Schema.String),
+  /** Who it is on for: `all`, or lists of model groups, teams, keys (ids) and tags. */
+  enabled_for: Schema.optionalKey(Schema.Union([
+    Schema.Literal("all"),
+    Schema.Struct({ models: Schema.optionalKey(Names), teams: Schema.optionalKey(Names), keys: Schema.optionalKey(Names), tags: Schema.optionalKey(Names) })
+  ])),
+  max_entries: Schema.optionalKey(Schema.Int.check(Schema.makeFilter((n: number) => (n > 0 ? undefined : "expected an integer > 0")))),
+  max_words: Schema.optionalKey(Schema.Int.check(Schema.makeFilter((n: number) => (n > 0 ? undefined : "expected an integer > 0"))))
+})
 const CacheParams = Schema.Struct({
-  type: Schema.optionalKey(Schema.Literals(["local", "redis"])),
+  /** `redis-semantic` is LiteLLM's: the Redis store with the semantic cache on for everyone. */
+  type: Schema.optionalKey(Schema.Literals(["local", "redis", "redis-semantic"])),
+  /** LiteLLM's redis-semantic settings. */
+  similarity_threshold: Schema.optionalKey(Similarity),
+  redis_semantic_cache_embedding_model: Schema.optionalKey(Schema.String),
+  semantic: Schema.optionalKey(SemanticCacheParams),
   /** Seconds an entry lives. */
   ttl: Schema.optionalKey(Positive),
   namespace: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => (/^[\w.-]{1,64}$/.test(s) ? undefined : "expected 1-64 letters, digits, '.', '_' or '-'")))),
@@ -360,11 +382,14 @@ const checkKeys = (raw: unknown): KeyReport => {
   checkSectionKeys(file.general_settings, "general_settings", section(GeneralSettings, IGNORED_LITELLM_KEYS.general_settings), report)
   checkSectionKeys(file.semantic_routing, "semantic_routing", section(SemanticRouting), report)
   checkSectionKeys(file.cache, "cache", section(CacheParams), report)
+  checkSectionKeys((file.cache as Record<string, unknown> | undefined)?.semantic, "cache.semantic", section(SemanticCacheParams), report)
   list(file.guardrails).forEach((g: unknown, i) => {
     checkSectionKeys(g, `guardrails[${i}]`, section(Guardrail), report)
     checkSectionKeys((g as Record<string, unknown> | null)?.litellm_params, `guardrails[${i}].litellm_params`, section(GuardrailParams), report)
   })
-  checkSectionKeys((file.litellm_settings as Record<string, unknown> | undefined)?.cache_params, "litellm_settings.cache_params", section(CacheParams), report)
+  const cacheParams = (file.litellm_settings as Record<string, unknown> | undefined)?.cache_params
+  checkSectionKeys(cacheParams, "litellm_settings.cache_params", section(CacheParams), report)
+  checkSectionKeys((cacheParams as Record<string, unknown> | undefined)?.semantic, "litellm_settings.cache_params.semantic", section(SemanticCacheParams), report)
   list((file.semantic_routing as Record<string, unknown> | undefined)?.routes).forEach((r: unknown, i) =>
     checkSectionKeys(r, `semantic_routing.routes[${i}]`, section(SemanticRoute), report))
   return report
@@ -395,6 +420,10 @@ export const checkGroupReferences = (config: RouterConfig, servedModel: string):
   config.guardrails.forEach((g, i) => {
     if (g.check.kind === "llm_judge") check(g.check.model, `guardrails[${i}].litellm_params.judge_model`)
   })
+  const embedding = config.cache?.semantic?.embedding
+  if (embedding?._tag === "Group" && !config.deployments.some((d) => d.group === embedding.group && d.provider === "openai")) {
+    throw new RouterConfigError({ message: `cache.semantic.embedding_model: no OpenAI-compatible deployment in group ${embedding.group}${didYouMean(embedding.group, groups)} (or "builtin")` })
+  }
   if (semantic === undefined) return
   semantic.routes.forEach((route, i) => check(route.group, `semantic_routing.routes[${i}].group`))
   if (semantic.defaultGroup !== undefined) check(semantic.defaultGroup, "semantic_routing.default_group")
@@ -554,7 +583,7 @@ const cacheSettingsOf = (file: RouterConfigFile): CacheSettings | undefined => {
   const d = defaultCacheSettings
   const callTypes = params.supported_call_types?.map((t) => (t.includes("text_completion") || t === "completions" ? "completions" as const : "chat" as const))
   return {
-    type: params.type ?? d.type,
+    type: params.type === "redis-semantic" ? "redis" : params.type ?? d.type,
     ttlMs: seconds(params.ttl, d.ttlMs / 1000),
     namespace: params.namespace ?? d.namespace,
     callTypes: callTypes === undefined ? d.callTypes : new Set(callTypes),
@@ -562,7 +591,30 @@ const cacheSettingsOf = (file: RouterConfigFile): CacheSettings | undefined => {
     scope: params.scope ?? d.scope,
     maxBytes: params.max_bytes ?? d.maxBytes,
     deterministicOnly: params.deterministic_only ?? d.deterministicOnly,
-    rateLimitHits: params.rate_limit_hits ?? d.rateLimitHits
+    rateLimitHits: params.rate_limit_hits ?? d.rateLimitHits,
+    semantic: semanticCacheSettingsOf(params)
+  }
+}
+
+/** `cache.semantic`, or LiteLLM's `type: redis-semantic` (on for everyone, as LiteLLM has it). */
+const semanticCacheSettingsOf = (params: typeof CacheParams.Type): SemanticCacheSettings | undefined => {
+  const litellm = params.type === "redis-semantic"
+  const own = params.semantic
+  if (own === undefined && !litellm) return undefined
+  const model = own?.embedding_model ?? params.redis_semantic_cache_embedding_model ?? "builtin"
+  const lists = own?.enabled_for === undefined || own.enabled_for === "all" ? {} : own.enabled_for
+  return {
+    threshold: own?.similarity_threshold ?? params.similarity_threshold ?? DEFAULT_SEMANTIC_THRESHOLD,
+    embedding: model === "builtin" ? { _tag: "Builtin" } : { _tag: "Group", group: model },
+    enabledFor: {
+      all: own?.enabled_for === "all" || (litellm && own?.enabled_for === undefined),
+      groups: new Set(lists.models),
+      teams: new Set(lists.teams),
+      keys: new Set(lists.keys),
+      tags: new Set(lists.tags)
+    },
+    maxEntries: own?.max_entries ?? 10_000,
+    maxWords: own?.max_words ?? DEFAULT_MAX_QUERY_WORDS
   }
 }
 

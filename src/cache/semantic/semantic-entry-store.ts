@@ -21,6 +21,8 @@ export interface SemanticEntryStore {
   readonly remove: (ids: ReadonlyArray<string>) => Effect.Effect<number, SemanticStoreError>
   /** Deletes the entries of every partition whose key starts with `prefix` ("" deletes all). */
   readonly removePrefix: (prefix: string) => Effect.Effect<number, SemanticStoreError>
+  /** Deletes the entries of every partition matching a POSIX regular expression. */
+  readonly removeMatching: (regex: string) => Effect.Effect<number, SemanticStoreError>
   readonly purgeExpired: (now: Date) => Effect.Effect<number, SemanticStoreError>
 }
 

@@ -149,8 +149,13 @@ export class SemanticIndex {
 
   /** Removes the entries of every partition whose key starts with `prefix` ("" clears all); returns how many. */
   clearPrefix(prefix: string): number {
+    return this.clearWhere((key) => key.startsWith(prefix))
+  }
+
+  /** Removes the entries of every partition whose key `matches`; returns how many. */
+  clearWhere(matches: (partition: string) => boolean): number {
     let removed = 0
-    for (const key of [...this.partitions.keys()]) if (key.startsWith(prefix)) removed += this.clearPartition(key)
+    for (const key of [...this.partitions.keys()]) if (matches(key)) removed += this.clearPartition(key)
     return removed
   }
 }

@@ -40,6 +40,7 @@ export interface SemanticMatcher {
   readonly remove: (id: string) => boolean
   readonly clearPartition: (partition: string) => number
   readonly clearPrefix: (prefix: string) => number
+  readonly clearWhere: (matches: (partition: string) => boolean) => number
   /** The index, once the first vector has fixed its dimensions. */
   readonly index: () => SemanticIndex | undefined
 }
@@ -73,6 +74,7 @@ export const makeSemanticMatcher = (embedder: Embedder, options: SemanticMatcher
     remove: (id) => index?.remove(id) ?? false,
     clearPartition: (partition) => index?.clearPartition(partition) ?? 0,
     clearPrefix: (prefix) => index?.clearPrefix(prefix) ?? 0,
+    clearWhere: (matches) => index?.clearWhere(matches) ?? 0,
     index: () => index
   }
 }

@@ -47,6 +47,8 @@ export const makeSqlSemanticEntryStore = Effect.gen(function*() {
         : sql`DELETE FROM semantic_cache_entries WHERE ${sql.in("id", ids)} RETURNING id`.pipe(Effect.map(count), Effect.mapError(fail("remove"))),
     removePrefix: (prefix) =>
       sql`DELETE FROM semantic_cache_entries WHERE partition LIKE ${likePrefix(prefix)} RETURNING id`.pipe(Effect.map(count), Effect.mapError(fail("removePrefix"))),
+    removeMatching: (regex) =>
+      sql`DELETE FROM semantic_cache_entries WHERE partition ~ ${regex} RETURNING id`.pipe(Effect.map(count), Effect.mapError(fail("removeMatching"))),
     purgeExpired: (now) =>
       sql`DELETE FROM semantic_cache_entries WHERE expires_at <= ${now} RETURNING id`.pipe(Effect.map(count), Effect.mapError(fail("purgeExpired")))
   }
