@@ -6,9 +6,13 @@
  * - added latency p50/p99 at 1 connection (non-streaming chat), one request at a time, for Inferline and
  *   for a bare Node pass-through proxy (the anchor: the floor any proxy pays on this machine);
  * - added latency to the first chunk of a stream (time to the first body bytes);
- * - max requests/s at 50 connections (autocannon).
- * Four processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
- * Inferline.
+ * - max requests/s at 50 connections (autocannon);
+ * - the gateway features on top of that, each in an Inferline of its own with the feature configured,
+ *   interleaved with the plain one: a response-cache hit (the same deterministic request) and miss
+ *   (a new one each time, stored), and time to the first chunk with a during_call deny-list and a
+ *   pre_call PII guardrail on.
+ * Six processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
+ * three Inferlines (only one is sent requests at a time).
  *
  *   node bench/gateway.ts [--requests 3000] [--warmup 40000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
  *
@@ -45,6 +49,22 @@ const { values: args } = parseArgs({
 
 const CHAT_BODY = chatRequestBody(false)
 const STREAM_BODY = chatRequestBody(true)
+/** A deterministic request (temperature 0): what the response cache keeps. */
+const deterministic = (content: string) => JSON.stringify({ model: "mock", messages: [{ role: "user", content }], max_tokens: 16, temperature: 0 })
+const HIT_BODY = deterministic("Say hello.")
+/** A new deterministic request each time (a miss that is stored); the run's prefix keeps runs apart. */
+const runPrefix = Date.now().toString(36)
+let uniqueCount = 0
+const uniqueBody = () => deterministic(`Say hello, ${runPrefix}-${uniqueCount++}.`)
+
+/** The features' configs (merged into the plain Inferline's). */
+const CACHE_CONFIG = { cache: { type: "local", ttl: 3600 } }
+const GUARDRAIL_CONFIG = {
+  guardrails: [
+    { guardrail_name: "pii", litellm_params: { guardrail: "pii", mode: "pre_call", default_on: true, action: "mask", reversible: true } },
+    { guardrail_name: "deny", litellm_params: { guardrail: "deny_list", mode: "during_call", default_on: true, phrases: ["internal only", "project falcon"] } }
+  ]
+}
 
 /** The mock upstream (bench/lib/mock-upstream.ts) on a loopback port. */
 const runMock = () => {
@@ -78,12 +98,13 @@ const runPassthrough = (upstream: string) => {
  * and ledger rows in DATABASE_URL's Postgres (embedded PGlite when unset), limits in Redis when REDIS_URL
  * is set. A team and a key with high limits are created through the admin API.
  */
-const startInferline = async (upstream: string) => {
+const startInferline = async (upstream: string, features: Record<string, unknown> = {}) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-bench-"))
   const config = path.join(dir, "config.json")
   fs.writeFileSync(config, JSON.stringify({
     model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: `${upstream}/v1`, rpm: 100_000_000 } }],
-    router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
+    router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 },
+    ...features
   }))
   const bin = fileURLToPath(new URL("../bin/inferline.js", import.meta.url))
   const profile = args.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", path.resolve(args.profile)]
@@ -134,7 +155,7 @@ const summary = (micros: Array<number>) => {
  * One request at a time on one kept-alive connection; returns microseconds per request, to the end
  * of the body (`untilFirstChunk`: to its first bytes).
  */
-const sequential = async (port: number, body: string, headers: Record<string, string>, n: number, untilFirstChunk: boolean) => {
+const sequential = async (port: number, body: string | (() => string), headers: Record<string, string>, n: number, untilFirstChunk: boolean) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   const times: Array<number> = []
   for (let i = 0; i < n; i++) {
@@ -153,7 +174,7 @@ const sequential = async (port: number, body: string, headers: Record<string, st
         })
       })
       req.on("error", reject)
-      req.end(body)
+      req.end(typeof body === "string" ? body : body())
     })
   }
   agent.destroy()
@@ -183,6 +204,8 @@ const drive = async () => {
   const upstream = `http://127.0.0.1:${mock.info.port}`
   const passthrough = await spawnRole("passthrough", ["--upstream", upstream])
   const inferline = await startInferline(upstream)
+  const cached = await startInferline(upstream, CACHE_CONFIG)
+  const guarded = await startInferline(upstream, GUARDRAIL_CONFIG)
   const auth = { authorization: `Bearer ${inferline.key}` }
   // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline.
   const targets = [
@@ -215,6 +238,7 @@ const drive = async () => {
       const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
       return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline) } }
     }
+    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, requests, warmup)
     const load: Array<Awaited<ReturnType<typeof throughput>>> = []
     for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
@@ -228,14 +252,61 @@ const drive = async () => {
       oneConnectionMicros: withAdded(whole),
       firstChunkMicros: withAdded(first),
       maxThroughput: byTarget((i) => load[i]),
-      targets: { addedP50Micros: 700, addedP99Micros: 2000, rpsAt50Connections: 1700, addedFirstChunkMicros: 1000 }
+      features,
+      targets: {
+        addedP50Micros: 700, addedP99Micros: 2000, rpsAt50Connections: 1700, addedFirstChunkMicros: 1000,
+        cacheHitOverGatewayP50Micros: 1000, cacheMissAddedP50Micros: 200, guardrailAddedFirstChunkP50Micros: 5000
+      }
     }
     console.log(JSON.stringify(result, null, 2))
     console.log(`wrote ${writeResult("gateway", result)}`)
   } finally {
-    mock.child.kill()
-    passthrough.child.kill()
-    inferline.child.kill()
+    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child]) child.kill()
+  }
+}
+
+/**
+ * The features against the plain Inferline, in interleaved rounds after the same warm-up:
+ * - cache hit: the same deterministic request to the cached Inferline (answered from the cache) vs the
+ *   plain one's p50 for it (through to the upstream): a hit should cost at most the gateway's own p50 + 1 ms;
+ * - cache miss: a new deterministic request each time, to both (the cached one hashes, looks up, stores);
+ * - guardrails: time to the first chunk of a stream with the pii and deny-list guardrails on, vs plain.
+ */
+const measureFeatures = async (
+  plain: { readonly port: number; readonly headers: Record<string, string> },
+  cached: { readonly port: number; readonly key: string },
+  guarded: { readonly port: number; readonly key: string },
+  requests: number,
+  warmup: number
+) => {
+  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
+  const paths = {
+    plainHit: [plain.port, HIT_BODY, plain.headers, false],
+    cacheHit: [cached.port, HIT_BODY, auth(cached.key), false],
+    plainMiss: [plain.port, uniqueBody, plain.headers, false],
+    cacheMiss: [cached.port, uniqueBody, auth(cached.key), false],
+    plainFirstChunk: [plain.port, STREAM_BODY, plain.headers, true],
+    guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true]
+  } as const
+  const names = Object.keys(paths) as Array<keyof typeof paths>
+  for (const name of names) {
+    const [port, body, headers, firstChunk] = paths[name]
+    await sequential(port, body, headers, firstChunk ? Math.ceil(warmup / 4) : warmup / 2, firstChunk)
+  }
+  const samples = Object.fromEntries(names.map((n) => [n, [] as Array<number>])) as Record<keyof typeof paths, Array<number>>
+  const rounds = 5
+  for (let r = 0; r < rounds; r++) {
+    for (const name of names) {
+      const [port, body, headers, firstChunk] = paths[name]
+      samples[name].push(...await sequential(port, body, headers, requests / rounds / (firstChunk ? 3 : 1), firstChunk))
+    }
+  }
+  const s = Object.fromEntries(names.map((n) => [n, summary(samples[n])])) as Record<keyof typeof paths, ReturnType<typeof summary>>
+  return {
+    micros: s,
+    cacheHitOverGatewayP50Micros: s.cacheHit.p50 - s.plainHit.p50,
+    cacheMissAddedP50Micros: s.cacheMiss.p50 - s.plainMiss.p50,
+    guardrailAddedFirstChunkP50Micros: s.guardedFirstChunk.p50 - s.plainFirstChunk.p50
   }
 }
 
