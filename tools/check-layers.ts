@@ -4,7 +4,7 @@
  *   0  src/api (the OpenAI vocabulary), src/engine, src/effect, src/text, src/types
  *   1  src/actors, src/layers, src/db, src/ledger
  *   2  src/gateway, src/budgets, src/observability, src/cache
- *   3  src/router, src/guardrails
+ *   3  src/router, src/guardrails, src/evaluation
  *   4  src/http
  *   5  src/cli.ts, src/index.ts
  * Type-only imports count too: a type from a higher layer is still a dependency on it.
@@ -18,7 +18,7 @@ export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
   ["api", "engine", "effect", "text", "types"],
   ["actors", "layers", "db", "ledger"],
   ["gateway", "budgets", "observability", "cache"],
-  ["router", "guardrails"],
+  ["router", "guardrails", "evaluation"],
   ["http"],
   ["cli.ts", "index.ts"]
 ]

@@ -1,4 +1,4 @@
-import { Data, Exit, Schema } from "effect"
+import { Exit, Schema } from "effect"
 import { firstSchemaIssue } from "../api/api-error.ts"
 import { didYouMean } from "../text/did-you-mean.ts"
 import { defaultCacheSettings, type CacheSettings, type SemanticCacheSettings } from "../cache/cache-settings.ts"
@@ -8,6 +8,9 @@ import type { GuardrailSpec } from "../guardrails/guardrail-spec.ts"
 import { PII_ENTITIES } from "../guardrails/pii.ts"
 import { phraseRule, piiRule, promptInjectionRule, regexRule } from "../guardrails/text-rules.ts"
 import { checkSectionKeys, IGNORED_LITELLM_KEYS, type KeyReport } from "./config-keys.ts"
+import { Evaluator, EvaluatorAlert, evaluatorSpecsOf } from "./evaluator-config.ts"
+import type { EvaluatorSpec } from "../evaluation/evaluator-spec.ts"
+import { RouterConfigError } from "./router-config-error.ts"
 import type { FailureKind } from "./failure-kind.ts"
 
 /**
@@ -224,7 +227,8 @@ export const RouterConfigFile = Schema.Struct({
   general_settings: Schema.optionalKey(GeneralSettings),
   semantic_routing: Schema.optionalKey(SemanticRouting),
   cache: Schema.optionalKey(CacheParams),
-  guardrails: Schema.optionalKey(Schema.Array(Guardrail))
+  guardrails: Schema.optionalKey(Schema.Array(Guardrail)),
+  evaluators: Schema.optionalKey(Schema.Array(Evaluator))
 })
 export type RouterConfigFile = typeof RouterConfigFile.Type
 
@@ -233,9 +237,9 @@ export type RouterConfigFile = typeof RouterConfigFile.Type
  * environment_variables is ignored): the CLI passes the file to the router instead of rejecting them
  * as unknown serve options.
  */
-export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables", "cache", "guardrails"]
+export const ROUTER_CONFIG_KEYS: ReadonlyArray<string> = ["model_list", "router_settings", "litellm_settings", "semantic_routing", "general_settings", "environment_variables", "cache", "guardrails", "evaluators"]
 
-export class RouterConfigError extends Data.TaggedError("RouterConfigError")<{ readonly message: string }> {}
+export { RouterConfigError }
 
 /** A Prices value in USD per million tokens. */
 export interface DeploymentPrices {
@@ -310,6 +314,8 @@ export interface RouterConfig {
   readonly semantic: SemanticRoutingConfig | undefined
   /** The configured guardrails, in the config's order. */
   readonly guardrails: ReadonlyArray<GuardrailSpec>
+  /** The configured evaluators (src/evaluation). */
+  readonly evaluators: ReadonlyArray<EvaluatorSpec>
   /** The response cache, when configured (`cache:`, or LiteLLM's litellm_settings.cache + cache_params). */
   readonly cache: CacheSettings | undefined
   /** general_settings.master_key (secret resolved), LiteLLM's place for it. */
@@ -383,6 +389,10 @@ const checkKeys = (raw: unknown): KeyReport => {
   checkSectionKeys(file.semantic_routing, "semantic_routing", section(SemanticRouting), report)
   checkSectionKeys(file.cache, "cache", section(CacheParams), report)
   checkSectionKeys((file.cache as Record<string, unknown> | undefined)?.semantic, "cache.semantic", section(SemanticCacheParams), report)
+  list(file.evaluators).forEach((e: unknown, i) => {
+    checkSectionKeys(e, `evaluators[${i}]`, section(Evaluator), report)
+    checkSectionKeys((e as Record<string, unknown> | null)?.alert, `evaluators[${i}].alert`, section(EvaluatorAlert), report)
+  })
   list(file.guardrails).forEach((g: unknown, i) => {
     checkSectionKeys(g, `guardrails[${i}]`, section(Guardrail), report)
     checkSectionKeys((g as Record<string, unknown> | null)?.litellm_params, `guardrails[${i}].litellm_params`, section(GuardrailParams), report)
@@ -419,6 +429,10 @@ export const checkGroupReferences = (config: RouterConfig, servedModel: string):
   }
   config.guardrails.forEach((g, i) => {
     if (g.check.kind === "llm_judge") check(g.check.model, `guardrails[${i}].litellm_params.judge_model`)
+  })
+  config.evaluators.forEach((e, i) => {
+    if (e.check.kind === "llm_judge") check(e.check.model, `evaluators[${i}].judge_model`)
+    e.groups.forEach((g) => check(g, `evaluators[${i}].models`))
   })
   const embedding = config.cache?.semantic?.embedding
   if (embedding?._tag === "Group" && !config.deployments.some((d) => d.group === embedding.group && d.provider === "openai")) {
@@ -520,6 +534,7 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
     },
     cache: cacheSettingsOf(file),
     guardrails: guardrailSpecsOf(file),
+    evaluators: evaluatorSpecsOf(file.evaluators),
     masterKey: resolveSecret(file.general_settings?.master_key, "general_settings.master_key", env),
     ignoredKeys
   }
