@@ -1,8 +1,9 @@
 import { Effect, Metric } from "effect"
+import { postAlert, webhookFormatOf } from "../observability/alert-webhook.ts"
 
 /** A budget threshold crossed: sent once per threshold and period to the log, a metric and the webhook. */
 export interface BudgetAlert {
-  readonly subject_kind: "key" | "team"
+  readonly subject_kind: "key" | "team" | "end_user"
   readonly subject_id: string
   /** "50%", "80%", "100%" of max_budget, or "soft" for soft_budget. */
   readonly threshold: string
@@ -12,26 +13,23 @@ export interface BudgetAlert {
   readonly budget_duration: string | null
 }
 
+/** Where alerts go: a webhook (JSON, or Slack's shape: `webhookFormat`, by default Slack for hooks.slack.com URLs). */
+export interface AlertTarget {
+  readonly webhookUrl?: string | undefined
+  readonly webhookFormat?: string | undefined
+}
+
 const alertsSent = Metric.counter("budget_alerts_total", { description: "Budget alerts sent, by subject kind and threshold." })
 
+const holder = (kind: BudgetAlert["subject_kind"]) => (kind === "end_user" ? "End user" : kind === "key" ? "API key" : "Team")
+
 /** Log line and metric at once; the webhook (slow, may fail) in a detached fiber so no request waits for it. */
-export const deliverAlert = (alert: BudgetAlert, webhookUrl: string | undefined) =>
+export const deliverAlert = (alert: BudgetAlert, target: AlertTarget) =>
   Effect.gen(function*() {
-    yield* Effect.logWarning(`budget alert: ${alert.subject_kind} ${alert.subject_id} reached ${alert.threshold} (spent ${alert.spent.toFixed(6)} of ${alert.budget})`)
+    const text = `Budget alert: ${holder(alert.subject_kind)} ${alert.subject_id} reached ${alert.threshold} of its ${alert.threshold === "soft" ? "soft " : ""}budget ` +
+      `(spent ${alert.spent.toFixed(6)} of ${alert.budget}${alert.budget_duration === null ? "" : `, ${alert.budget_duration}`}).`
+    yield* Effect.logWarning(text)
     yield* Metric.update(Metric.withAttributes(alertsSent, { subject_kind: alert.subject_kind, threshold: alert.threshold }), 1)
-    if (webhookUrl === undefined) return
-    yield* Effect.tryPromise(() =>
-      fetch(webhookUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ type: "budget_alert", ...alert }),
-        signal: AbortSignal.timeout(10_000)
-      }).then((r) => {
-        if (!r.ok) throw new Error(`webhook answered ${r.status}`)
-      })
-    ).pipe(
-      Effect.retry({ times: 2 }),
-      Effect.catch((e) => Effect.logWarning(`budget alert webhook failed: ${String(e)}`)),
-      Effect.forkDetach
-    )
+    if (target.webhookUrl === undefined) return
+    yield* postAlert(target.webhookUrl, webhookFormatOf(target.webhookUrl, target.webhookFormat), { type: "budget_alert", ...alert }, text)
   })

@@ -35,6 +35,8 @@ export interface BudgetOptions {
   readonly thresholds?: ReadonlyArray<number>
   /** POSTed a JSON BudgetAlert (`INFERLINE_BUDGET_WEBHOOK_URL`). */
   readonly webhookUrl?: string | undefined
+  /** `json` or `slack` (`INFERLINE_BUDGET_WEBHOOK_FORMAT`; default Slack for hooks.slack.com URLs). */
+  readonly webhookFormat?: string | undefined
 }
 
 export const DEFAULT_THRESHOLDS = [0.5, 0.8, 1] as const
@@ -103,7 +105,7 @@ export const makeBudgets = (store: BudgetStore, options: BudgetOptions = {}) =>
           period_start: new Date(state.start).toISOString(),
           budget_duration: s.limits.budget_duration
         }
-        if (yield* store.claimAlert(alert)) yield* deliverAlert(alert, options.webhookUrl)
+        if (yield* store.claimAlert(alert)) yield* deliverAlert(alert, options)
       }
     })
     const charge = (principal: Principal, cost: number) => Effect.forEach(subjectsOf(principal), (s) => chargeSubject(s, cost), { discard: true })
@@ -132,5 +134,9 @@ export const budgetOptionsFromEnv = (env: Record<string, string | undefined> = p
       return n / 100
     })
   const webhookUrl = env.INFERLINE_BUDGET_WEBHOOK_URL
-  return { thresholds, webhookUrl: webhookUrl === undefined || webhookUrl === "" ? undefined : webhookUrl }
+  const webhookFormat = env.INFERLINE_BUDGET_WEBHOOK_FORMAT
+  if (webhookFormat !== undefined && webhookFormat !== "" && webhookFormat !== "json" && webhookFormat !== "slack") {
+    throw new Error(`INFERLINE_BUDGET_WEBHOOK_FORMAT: expected json or slack, got ${JSON.stringify(webhookFormat)}`)
+  }
+  return { thresholds, webhookUrl: webhookUrl === undefined || webhookUrl === "" ? undefined : webhookUrl, webhookFormat }
 }
