@@ -20,6 +20,8 @@ import { routerLayer } from "./router/layer.ts"
 import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
 import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
+import { evaluationsLayer } from "./http/evaluation-judge.ts"
+import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
 
 /**
  * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
@@ -343,6 +345,7 @@ const serve = (config: ServeConfig) => {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
+      Layer.provideMerge(evaluationsLayer(config.router.evaluators, scoreSinksFromEnv())),
       Layer.provideMerge(routerLayer(config.router)),
       Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),

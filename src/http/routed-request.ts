@@ -31,6 +31,10 @@ import { replayChunks, StreamAssembler } from "./cache-replay.ts"
 import type { GuardrailSpec } from "../guardrails/guardrail-spec.ts"
 import { guardInput, outputGuard } from "../guardrails/guardrails.ts"
 import { countGuardrail, guardedAnswer, refuse, requestGuardrails, runJudges } from "./request-guardrails.ts"
+import { EndUserBudgets } from "../budgets/end-user-budgets.ts"
+import { Evaluations } from "../evaluation/evaluations.ts"
+import { endUserOf } from "./end-user.ts"
+import { evaluatedAnswer } from "./evaluated-answer.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
 const RequestHead = Schema.Struct({
@@ -94,6 +98,8 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const headers = Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS
   const tags = requestTags(raw, headers, principal)
   if (tags instanceof ApiError) return yield* tags
+  const who = endUserOf(raw, headers)
+  if (who instanceof ApiError) return yield* who
   const controls = cacheControlsOf(raw.cache, headers["cache-control"])
   if ("param" in controls) return yield* invalidRequest(controls.message, controls.param)
   const router = yield* Router
@@ -128,14 +134,18 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     params: body,
     principal,
     input: body.messages ?? body.prompt,
-    tags
+    tags,
+    endUser: who.endUser,
+    sessionId: who.sessionId
   })
   if (input._tag === "Blocked") return yield* refuse(observed, input.violation)
   if (input.body !== stripped) yield* countMasked(guardrails)
   yield* runJudges(router, input.judges, (b) => Effect.mapError(endpoint.prepareChat(b), refusedLocally), observed)
   // A spent hard budget refuses the request before it takes a rate-limit slot (or a cache hit); the
   // refusal ends the request's span and ledger row with the error, so refused requests are visible too.
+  const endUserBudgets = yield* EndUserBudgets
   yield* (yield* Budgets).check(principal).pipe(
+    Effect.andThen(who.endUser === null ? Effect.void : endUserBudgets.check(who.endUser)),
     Effect.mapError(fromGatewayError),
     withTracedSpan("gateway.budget", { attributes: { "inferline.model_group": group }, parent: observed.span }),
     Effect.onError((cause) => observed.onExit(Exit.failCause(cause)))
@@ -156,7 +166,12 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   // post_call and during_call guardrails on the answer (whole or as it streams), masked values restored.
   const guard = outputGuard(guardrails, input.masker, wantsStream)
   const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
-  return yield* guardedAnswer(endpoint.kind, answer, guard, () => (answer._tag === "Stream" && includeUsage ? usageChunk(endpoint.kind, answer.usage()) : undefined))
+  const guarded = yield* guardedAnswer(endpoint.kind, answer, guard, () => (answer._tag === "Stream" && includeUsage ? usageChunk(endpoint.kind, answer.usage()) : undefined))
+  // The sampled evaluators score the answer as the client got it, after it is complete, off the path.
+  const requester = cacheRequesterOf(principal, tags)
+  return yield* evaluatedAnswer(guarded, (yield* Evaluations).sampled(group), {
+    requestId, modelGroup: group, keyId: requester.keyId, teamId: requester.teamId, endUser: who.endUser, body, observed
+  })
 })
 
 /** The last chunk of a stream that reports usage (OpenAI's shape: no choices). */

@@ -1,6 +1,7 @@
 import { Cause, Clock, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { Budgets, type BudgetsService } from "../budgets/budgets.ts"
+import { EndUserBudgets, type EndUserBudgetsService } from "../budgets/end-user-budgets.ts"
 import type { Principal } from "../gateway/principal.ts"
 import { Ledger } from "../ledger/ledger.ts"
 import { costOf, emptyPriceTable, priceFor, type PriceTable } from "../ledger/price-table.ts"
@@ -23,6 +24,9 @@ export interface RequestStart {
   readonly traceparent?: string | undefined
   /** Messages or prompt: on the span only with INFERLINE_OTEL_CAPTURE_CONTENT=true. */
   readonly input?: unknown
+  /** Who the request is for (OpenAI's `user`, x-inferline-user) and the session (x-inferline-session). */
+  readonly endUser?: string | null | undefined
+  readonly sessionId?: string | null | undefined
 }
 
 /** What becomes known as the request runs; any of it may be given to `update` or `end`. */
@@ -78,7 +82,7 @@ export interface RequestObserverService {
  * keeps no ledger and charges no budget; `requestObserverLayer` installs the real one.
  */
 export const RequestObserver = Context.Reference<RequestObserverService>("inferline/RequestObserver", {
-  defaultValue: () => observerWith(noLedger, noBudgets, {})
+  defaultValue: () => observerWith(noLedger, noBudgets, noBudgets, {})
 })
 
 export interface RequestObserverOptions {
@@ -103,8 +107,16 @@ const errorTypeOf = (cause: Cause.Cause<unknown>): string => {
 const parentFromTraceparent = (traceparent: string | undefined): Tracer.AnySpan | undefined =>
   traceparent === undefined ? undefined : Option.getOrUndefined(HttpTraceContext.w3c(Headers.fromInput({ traceparent })))
 
+/** The end user and session on the span, under OpenTelemetry's names and Langfuse's (it reads its own). */
+const endUserAttributes = (r: RequestStart): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (r.endUser != null) out["user.id"] = out["langfuse.user.id"] = r.endUser
+  if (r.sessionId != null) out["session.id"] = out["langfuse.session.id"] = r.sessionId
+  return out
+}
+
 const noLedger: Ledger["Service"] = { record: () => Effect.void, flush: Effect.void }
-const noBudgets: Pick<BudgetsService, "charge"> = { charge: () => Effect.void }
+const noBudgets = { charge: () => Effect.void }
 
 /** One observed request's state: what `end` needs, gathered as the request runs. */
 interface Observation {
@@ -120,7 +132,12 @@ interface Observation {
 /** Distinct `error.type` values the metrics keep apart; later new ones are counted as `_OTHER`. */
 export const METRIC_ERROR_TYPES_MAX = 64
 
-const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "charge">, options: RequestObserverOptions): RequestObserverService => {
+const observerWith = (
+  ledger: Ledger["Service"],
+  budgets: Pick<BudgetsService, "charge">,
+  endUserBudgets: Pick<EndUserBudgetsService, "charge">,
+  options: RequestObserverOptions
+): RequestObserverService => {
   // error.type is a metric attribute, and an upstream's error code passes into it: one that made up a
   // new code per request would make a new series per request, kept for the life of the process. Spans
   // and the ledger keep the exact code.
@@ -155,6 +172,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
         ? {
           ...requestAttributes(request.operation, request.modelGroup, request.params),
           "inferline.request_id": request.requestId,
+          ...endUserAttributes(request),
           ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
         }
         : undefined
@@ -221,6 +239,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
       tags: request.tags ?? []
     })
     if (cost > 0) yield* budgets.charge(p, cost)
+    if (cost > 0 && request.endUser != null) yield* endUserBudgets.charge(request.endUser, cost)
   })
 
   const observed = (o: Observation): ObservedRequest => {
@@ -249,7 +268,7 @@ const observerWith = (ledger: Ledger["Service"], budgets: Pick<BudgetsService, "
 
 export const makeRequestObserver = (options: RequestObserverOptions = {}) =>
   Effect.gen(function*() {
-    return observerWith(yield* Ledger, yield* Budgets, options)
+    return observerWith(yield* Ledger, yield* Budgets, yield* EndUserBudgets, options)
   })
 
 /** The real observer: its ledger rows go to the Ledger, its costs to the Budgets. */
