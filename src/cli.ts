@@ -345,7 +345,8 @@ const serve = (config: ServeConfig) => {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
-      Layer.provideMerge(evaluationsLayer(config.router.evaluators, scoreSinksFromEnv())),
+      // The evaluation worker records into the registry /metrics reads, as request fibers do.
+      Layer.provideMerge(evaluationsLayer(config.router.evaluators, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
       Layer.provideMerge(routerLayer(config.router)),
       Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
