@@ -1,8 +1,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import { GatewayError } from "../gateway/errors.ts"
-import type { EndUserRecord, EndUserStoreService } from "../gateway/end-users.ts"
-import { makeSqlEndUserStore } from "../gateway/sql-end-user-store.ts"
+import { type EndUserRecord, EndUserStore, type EndUserStoreService } from "../gateway/end-users.ts"
 import { deliverAlert, type BudgetAlert } from "./budget-alert.ts"
 import { type BudgetOptions, DEFAULT_THRESHOLDS } from "./budgets.ts"
 import { periodEnd, periodStart } from "./budget-period.ts"
@@ -96,8 +95,8 @@ export const makeEndUserBudgets = (records: EndUserStoreService, spend: EndUserS
   }
 }
 
-/** End-user budgets on the database (records, spend, alerts), as `inferline serve` runs them. */
+/** End-user budgets over the EndUserStore's records, with spend and alerts in the database, as `inferline serve` runs them. */
 export const endUserBudgetsLayer = (options: BudgetOptions = {}): Layer.Layer<never, never, SqlClient.SqlClient> =>
   Layer.effect(EndUserBudgets, Effect.gen(function*() {
-    return makeEndUserBudgets(yield* makeSqlEndUserStore, yield* makeSqlEndUserSpendStore, yield* sqlBudgetStore, options)
+    return makeEndUserBudgets(yield* EndUserStore, yield* makeSqlEndUserSpendStore, yield* sqlBudgetStore, options)
   }))

@@ -34,7 +34,33 @@ export interface EndUserStoreService {
   readonly remove: (id: string) => Effect.Effect<boolean, EndUserStoreError>
 }
 
-export class EndUserStore extends Context.Service<EndUserStore, EndUserStoreService>()("inferline/gateway/EndUserStore") {}
+/**
+ * Where end-user records live: the database as `inferline serve` runs (sqlEndUserStoreLayer), or, for
+ * a server composed without one, this process's memory (like limits without Redis).
+ */
+export const EndUserStore = Context.Reference<EndUserStoreService>("inferline/gateway/EndUserStore", {
+  defaultValue: () => memoryEndUserStore()
+})
+
+export const memoryEndUserStore = (): EndUserStoreService => {
+  const records = new Map<string, EndUserRecord>()
+  const put = (id: string, fields: EndUserFields, base: EndUserRecord) => {
+    const record: EndUserRecord = { ...base, ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)), id, updated_at: new Date() }
+    records.set(id, record)
+    return record
+  }
+  const blank = (id: string): EndUserRecord => {
+    const now = new Date()
+    return { id, alias: null, max_budget: null, soft_budget: null, budget_duration: null, blocked: false, metadata: {}, created_at: now, updated_at: now }
+  }
+  return {
+    upsert: (id, fields) => Effect.sync(() => put(id, fields, records.get(id) ?? blank(id))),
+    update: (id, fields) => Effect.sync(() => (records.has(id) ? put(id, fields, records.get(id)!) : undefined)),
+    get: (id) => Effect.sync(() => records.get(id)),
+    list: () => Effect.sync(() => [...records.values()]),
+    remove: (id) => Effect.sync(() => records.delete(id))
+  }
+}
 
 /** The longest end-user id accepted (OpenAI's `user` is free text; ids are for grouping, not essays). */
 export const MAX_END_USER_ID_LENGTH = 256

@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { type EndUserFields, type EndUserRecord, EndUserStore, EndUserStoreError } from "./end-users.ts"
+import { type EndUserFields, type EndUserRecord, EndUserStore, EndUserStoreError, type EndUserStoreService } from "./end-users.ts"
 
 const COLUMNS = "id, alias, max_budget, soft_budget, budget_duration, blocked, metadata, created_at, updated_at"
 
@@ -17,7 +17,7 @@ export const makeSqlEndUserStore = Effect.gen(function*() {
   const columns = sql.literal(COLUMNS)
   const fail = (operation: string) => (cause: unknown) => new EndUserStoreError({ operation, cause })
   const one = (rows: ReadonlyArray<unknown>) => rows[0] as EndUserRecord | undefined
-  return EndUserStore.of({
+  const store: EndUserStoreService = {
     upsert: (id, fields) => {
       const values = columnsOf(fields)
       const set = Object.keys(values).length === 0 ? sql.literal("updated_at = now()") : sql`${sql.update(values)}, updated_at = now()`
@@ -38,7 +38,8 @@ export const makeSqlEndUserStore = Effect.gen(function*() {
         Effect.mapError(fail("list"))
       ),
     remove: (id) => sql`DELETE FROM end_users WHERE id = ${id} RETURNING id`.pipe(Effect.map((rows) => rows.length > 0), Effect.mapError(fail("remove")))
-  })
+  }
+  return store
 })
 
-export const sqlEndUserStoreLayer = Layer.effect(EndUserStore, makeSqlEndUserStore)
+export const sqlEndUserStoreLayer: Layer.Layer<never, never, SqlClient.SqlClient> = Layer.effect(EndUserStore, makeSqlEndUserStore)

@@ -2,7 +2,6 @@ import { Effect, Layer, Metric } from "effect"
 import type { SqlClient } from "effect/sql"
 import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
 import { endUserBudgetsLayer } from "../budgets/end-user-budgets.ts"
-import type { EndUserStore } from "../gateway/end-users.ts"
 import { sqlEndUserStoreLayer } from "../gateway/sql-end-user-store.ts"
 import { ledgerLayer, ledgerOptionsFromEnv, type Ledger } from "../ledger/ledger.ts"
 import { priceTableFromEnv, type Price } from "../ledger/price-table.ts"
@@ -21,7 +20,7 @@ export const observabilityLayerFromEnv = (options: {
   readonly metricRegistry: Metric.MetricRegistry
   /** Prices by deployment id (the router config's) over INFERLINE_PRICE_TABLE's. */
   readonly deploymentPrices?: Readonly<Record<string, Price>>
-}): Layer.Layer<Ledger | EndUserStore, never, SqlClient.SqlClient> =>
+}): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.sync(() => {
     const env = process.env
     const prices = priceTableFromEnv(env.INFERLINE_PRICE_TABLE)

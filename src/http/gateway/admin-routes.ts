@@ -4,6 +4,7 @@ import { GatewayAdmin, type AdminError } from "../../gateway/gateway-admin.ts"
 import type { KeyFields, TeamFields } from "../../gateway/records.ts"
 import { readJsonBody } from "../body.ts"
 import { KeyBody, TeamBody } from "./admin-schemas.ts"
+import { endUserRouteTable } from "./end-user-routes.ts"
 import { requireMaster } from "./authenticate-request.ts"
 import { ApiError, fromSchemaError, internalError, invalidRequest } from "../../api/api-error.ts"
 import { errorResponse } from "../errors.ts"
@@ -107,7 +108,8 @@ export const adminRouteTable = [
   HttpRouter.route("DELETE", "/admin/teams/:id", adminHandler(Effect.gen(function*() {
     const id = yield* idParam
     return yield* Effect.flatMap(GatewayAdmin.use((a) => a.deleteTeam(id)), found("team", id))
-  })))
+  }))),
+  ...endUserRouteTable
 ] as const
 
 /** The admin API as a router layer to merge into the main router (needs Gateway and GatewayAdmin). */
