@@ -46,10 +46,16 @@ const masterOnly = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerRespo
     Effect.catchIf((e): e is ApiError => (e as { _tag?: unknown } | null)?._tag === "ApiError", (e) => Effect.succeed(errorResponse(e)))
   )
 
-/** GET /spend/logs?key=&team=&model=&since=&until=&limit= : ledger rows, newest first. */
+/**
+ * GET /spend/logs?key=&team=&model=&request_id=&client_request_id=&since=&until=&limit= : ledger rows,
+ * newest first (`request_id` is the server's id, x-inferline-request-id; `client_request_id` the
+ * x-request-id a client sent, which many requests may share).
+ */
 const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.gen(function*() {
   const q = yield* queryOf
   const rows = yield* spendLogs({
+    requestId: q.get("request_id") ?? undefined,
+    clientRequestId: q.get("client_request_id") ?? undefined,
     keyId: q.get("key") ?? undefined,
     teamId: q.get("team") ?? undefined,
     model: q.get("model") ?? undefined,
