@@ -47,7 +47,7 @@ const current = async (dir: string) => {
     await sleep(20) // the background fsync is due (its 200 ms timer has not fired), as at a busy flush
     const t0 = performance.now()
     const taken = journal.rotate()!
-    journal.remove(taken.file)
+    journal.remove(taken)
     micros.push((performance.now() - t0) * 1000)
     await sleep(5) // the thread pool finishes; the spare segment opens
   }

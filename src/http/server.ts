@@ -7,6 +7,7 @@ import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
+import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
 import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
@@ -59,6 +60,8 @@ export const apiMiddleware = (logRequests: boolean) =>
             const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
             return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
           }
+          const unavailable = ledgerUnavailableIn(cause)
+          if (unavailable !== undefined) return errorResponse(unavailable)
           yield* Effect.logError(`${request.method} ${pathOf(request.url)} failed`, cause)
           return errorResponse(internalError())
         }))
