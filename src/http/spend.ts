@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { DatabaseGuard, isDatabaseOutage } from "../db/database-guard.ts"
 import { SPEND_GROUPS, spendLogs, spendReport, type SpendGroup } from "../ledger/spend-queries.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
 import { ApiError, invalidRequest } from "../api/api-error.ts"
@@ -33,6 +34,15 @@ const ledgerNotConfigured = new ApiError({
   code: "ledger_unavailable"
 })
 
+const ledgerUnreachable = new ApiError({
+  status: 503,
+  type: "server_error",
+  message: "The spend ledger's database cannot be reached right now; retry shortly.",
+  param: null,
+  code: "ledger_unavailable",
+  headers: { "retry-after": "1" }
+})
+
 /**
  * Master key only (or keys off); ApiErrors and GatewayErrors become their OpenAI-shaped responses. The
  * database is looked up, not required, so servers built without one (tests) still build: they answer 503.
@@ -41,7 +51,10 @@ const masterOnly = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerRespo
   orGatewayErrorResponse(Effect.andThen(requireMaster, Effect.gen(function*() {
     const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
     if (sql._tag === "None") return yield* ledgerNotConfigured
-    return yield* Effect.provideService(handler, SqlClient.SqlClient, sql.value)
+    // Through the database's guard: a hung or stopped database is a 503 within its timeout, not a hang or a 500.
+    return yield* (yield* DatabaseGuard).run(Effect.provideService(handler, SqlClient.SqlClient, sql.value)).pipe(
+      Effect.catchIf(isDatabaseOutage, () => Effect.fail(ledgerUnreachable))
+    )
   }))).pipe(
     Effect.catchIf((e): e is ApiError => (e as { _tag?: unknown } | null)?._tag === "ApiError", (e) => Effect.succeed(errorResponse(e)))
   )

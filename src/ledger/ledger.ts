@@ -2,6 +2,8 @@ import { Context, Data, Duration, Effect, Layer, Metric, Queue, Schedule, Semaph
 import { SqlClient, type SqlError } from "effect/sql"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { DatabaseGuard } from "../db/database-guard.ts"
+import type { DependencyUnavailable } from "../effect/dependency-guard.ts"
 import { rateLimitedLog } from "../effect/rate-limited-log.ts"
 import { Journal, type JournalIncident, type JournalSegment, type JournalSync } from "./journal.ts"
 import { insertEncodedSpendRows } from "./spend-store.ts"
@@ -78,7 +80,8 @@ export class JournalWriteError extends Data.TaggedError("JournalWriteError")<{
 export const REJECTED_FILE = "rejected.jsonl"
 
 /** SQLSTATE class 22 (data exception) or 23 (integrity constraint): the same rows fail again on retry. */
-const refusesItsData = (error: SqlError.SqlError): boolean => {
+const refusesItsData = (error: SqlError.SqlError | DependencyUnavailable): error is SqlError.SqlError => {
+  if (error._tag !== "SqlError") return false
   const code = (error.cause as { readonly cause?: { readonly code?: unknown } }).cause?.code
   return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"))
 }
@@ -92,13 +95,16 @@ const journalRecreations = Metric.counter("ledger_journal_recreated_total", { de
 export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, SqlClient.SqlClient> =>
   Layer.effect(Ledger, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const guard = yield* DatabaseGuard
     const batchSize = options.batchSize ?? 2000
     const log = rateLimitedLog()
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    // Rows as the journal encoded them (JSON lines): a batch is their concatenation.
-    const insert = (lines: ReadonlyArray<string>) => insertEncodedSpendRows(lines).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    // Rows as the journal encoded them (JSON lines): a batch is their concatenation. Through the
+    // database's guard: a hung database fails the write after its timeout (the rows stay journaled and
+    // are retried), and while it is known down the writer does not wait on it.
+    const insert = (lines: ReadonlyArray<string>) => guard.run(insertEncodedSpendRows(lines)).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     const rejectedFile = path.join(options.journalDir, REJECTED_FILE)
-    const reject = (line: string, error: SqlError.SqlError) =>
+    const reject = (line: string, error: SqlError.SqlError): Effect.Effect<void, SqlError.SqlError> =>
       Effect.sync(() => {
         fs.mkdirSync(options.journalDir, { recursive: true })
         fs.appendFileSync(rejectedFile, line + "\n")
@@ -114,7 +120,7 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
      * those are set aside in the rejected file (never replayed) and the rest are stored. Other failures
      * (connection, timeout) fail the write, and the batch is retried whole.
      */
-    const write = (lines: ReadonlyArray<string>): Effect.Effect<void, SqlError.SqlError> =>
+    const write = (lines: ReadonlyArray<string>): Effect.Effect<void, SqlError.SqlError | DependencyUnavailable> =>
       insert(lines).pipe(Effect.catchIf(refusesItsData, (error) => {
         if (lines.length === 1) return reject(lines[0], error)
         const half = Math.ceil(lines.length / 2)

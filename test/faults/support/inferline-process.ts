@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { afterAll } from "vitest"
 import { testModelDir } from "../../support/models.ts"
 
 /**
@@ -46,6 +47,15 @@ export interface ServeOptions {
   readonly readyTimeoutMs?: number
 }
 
+/** Every server a test spawned: a test that fails half-way must not leave one running. */
+const spawned = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of spawned) child.kill("SIGKILL")
+})
+afterAll(() => {
+  for (const child of spawned) child.kill("SIGKILL")
+})
+
 /** Spawns `inferline serve` on the bundled model; `ready` resolves with its URL once it prints it. */
 export const spawnInferline = (options: ServeOptions = {}) => {
   const cwd = options.cwd ?? fs.mkdtempSync(path.join(os.tmpdir(), "inferline-faults-cwd-"))
@@ -54,6 +64,8 @@ export const spawnInferline = (options: ServeOptions = {}) => {
     env: { ...baseEnv(), INFERLINE_MASTER_KEY: MASTER_KEY, ...options.env },
     stdio: ["ignore", "pipe", "pipe"]
   })
+  spawned.add(child)
+  child.once("exit", () => spawned.delete(child))
   let out = ""
   child.stdout!.setEncoding("utf8")
   child.stderr!.setEncoding("utf8")

@@ -22,10 +22,21 @@ const runAs = (): { uid: number; gid: number } | undefined => {
   return { uid: id("-u"), gid: id("-g") }
 }
 
+/** Servers started here and still running: killed if the test process exits without closing them. */
+const live = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of live) {
+    try {
+      child.kill("SIGCONT")
+      child.kill("SIGKILL")
+    } catch {}
+  }
+})
+
 /**
- * A PostgreSQL server of the test's own: its own data directory (a temp dir), its own port, its own
- * process group, so a test can stop, kill, freeze (SIGSTOP) and thaw (SIGCONT) it, backends included,
- * without touching the machine's shared instance on 5432. Trust auth, user `postgres`, database `test`.
+ * A PostgreSQL server of the test's own: its own data directory (a temp dir), its own port, so a test
+ * can stop, kill, freeze (SIGSTOP) and thaw (SIGCONT) it by pid, backends included, without touching the
+ * machine's shared instance on 5432. Trust auth, user `postgres`, database `test`.
  */
 export class PrivatePostgres {
   readonly dir: string
@@ -54,7 +65,7 @@ export class PrivatePostgres {
     return path.join(this.dir, "data")
   }
 
-  /** The postmaster's pid, which is also its process group's id. */
+  /** The postmaster's pid. */
   get pid(): number {
     if (this.child?.pid === undefined) throw new Error("postgres is not running")
     return this.child.pid
@@ -64,7 +75,13 @@ export class PrivatePostgres {
     return `postgres://postgres@127.0.0.1:${this.port}/${database}`
   }
 
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Starts the server (again, after `stop` or `kill`); a no-op while it runs. */
   async start(): Promise<void> {
+    if (this.running) return
     const child = spawn(pgBin("postgres"), [
       "-D", this.dataDir, "-p", String(this.port), "-k", this.dir, "-c", "listen_addresses=127.0.0.1",
       "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=60", "-c", "shared_buffers=16MB"
@@ -72,6 +89,8 @@ export class PrivatePostgres {
     let log = ""
     child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)))
     this.child = child
+    live.add(child)
+    child.once("exit", () => live.delete(child))
     const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`postgres exited (${code}): ${log}`))))
     await Promise.race([waitForPort(this.port, 30_000), exited])
     // Accepting connections is not accepting queries yet (startup recovery after a kill).
@@ -87,18 +106,25 @@ export class PrivatePostgres {
     return this.signalAndWait("SIGINT")
   }
 
-  /** SIGKILL to the whole process group: the server and its backends vanish at once. */
+  /** SIGKILL to the server and every process it forked: all vanish at once. */
   kill(): Promise<void> {
-    return this.signalAndWait("SIGKILL", true)
+    if (this.child?.pid !== undefined) for (const pid of childrenOf(this.child.pid)) signal(pid, "SIGKILL")
+    return this.signalAndWait("SIGKILL")
   }
 
-  /** SIGSTOP to the process group: every backend hangs mid-whatever, connections stay open. */
+  /**
+   * SIGSTOP to the postmaster, then to every process it forked (backends make themselves session
+   * leaders, so its process group does not reach them): every backend hangs mid-whatever with its
+   * connections open, and new connections are accepted by the kernel and never answered.
+   */
   freeze(): void {
-    process.kill(-this.pid, "SIGSTOP")
+    process.kill(this.pid, "SIGSTOP")
+    for (const pid of childrenOf(this.pid)) signal(pid, "SIGSTOP")
   }
 
   thaw(): void {
-    process.kill(-this.pid, "SIGCONT")
+    for (const pid of childrenOf(this.pid)) signal(pid, "SIGCONT")
+    process.kill(this.pid, "SIGCONT")
   }
 
   /** One statement through psql; the output rows (unaligned, tuples only). */
@@ -133,28 +159,30 @@ export class PrivatePostgres {
 
   /** Stops the server (at once) and deletes its directory. */
   async close(): Promise<void> {
-    if (this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
-      try {
-        process.kill(-this.pid, "SIGCONT")
-      } catch {}
+    if (this.running) {
+      this.thaw()
       await this.kill()
     }
     fs.rmSync(this.dir, { recursive: true, force: true })
   }
 
-  private signalAndWait(signal: NodeJS.Signals, group = false): Promise<void> {
+  private signalAndWait(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-    process.kill(group ? -child.pid! : child.pid!, signal)
-    return exited.then(async () => {
-      if (group) {
-        // Backends exit on their own once the postmaster is gone; make sure none lingers.
-        try {
-          process.kill(-child.pid!, "SIGKILL")
-        } catch {}
-      }
-      await sleep(50)
-    })
+    process.kill(child.pid!, signal)
+    return exited.then(() => sleep(50))
+  }
+}
+
+/** The pids of a process's children (the postmaster's: its backends and auxiliary processes). */
+const childrenOf = (pid: number): Array<number> =>
+  spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).stdout.split("\n").map((s) => Number(s.trim())).filter((n) => n > 0)
+
+const signal = (pid: number, name: NodeJS.Signals) => {
+  try {
+    process.kill(pid, name)
+  } catch {
+    // gone meanwhile
   }
 }

@@ -4,6 +4,17 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { freePort, sleep, waitForPort } from "./free-port.ts"
 
+/** Servers started here and still running: killed if the test process exits without closing them. */
+const live = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of live) {
+    try {
+      child.kill("SIGCONT")
+      child.kill("SIGKILL")
+    } catch {}
+  }
+})
+
 /**
  * A Redis server of the test's own (another port, no persistence, its own process group), so a test can
  * stop, kill, freeze (SIGSTOP) and thaw (SIGCONT) it without touching the machine's shared one on 6379.
@@ -33,12 +44,20 @@ export class PrivateRedis {
     return this.child.pid
   }
 
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Starts the server (again, after `kill`); a no-op while it runs. */
   async start(): Promise<void> {
+    if (this.running) return
     const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", this.dir], {
       detached: true,
       stdio: "ignore"
     })
     this.child = child
+    live.add(child)
+    child.once("exit", () => live.delete(child))
     await waitForPort(this.port, 15_000)
   }
 
