@@ -54,15 +54,16 @@ export const makeDependencyGuard = (options: DependencyGuardOptions): Dependency
   const retryMs = Duration.toMillis(Duration.fromInputUnsafe(options.retryInterval ?? "1 second"))
   const isOutage = options.isOutage ?? (() => false)
   let downSince: number | null = null
-  let probing = false
-  let nextProbeAt = 0
 
+  /** Marks the dependency down (logged once) and starts probing it in the background until it answers. */
   const markDown = (why: string): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (downSince !== null) return Effect.void
       downSince = Date.now()
-      nextProbeAt = downSince + retryMs
-      return Effect.logError(`${capitalized} is unavailable (${why}): calls to it fail at once while it is down; checking every ${retryMs} ms whether it is back`)
+      return Effect.andThen(
+        Effect.logError(`${capitalized} is unavailable (${why}): calls to it fail at once while it is down; checking every ${retryMs} ms whether it is back`),
+        Effect.forkDetach(probeUntilBack)
+      )
     })
   const markUp: Effect.Effect<void> = Effect.suspend(() => {
     if (downSince === null) return Effect.void
@@ -92,20 +93,20 @@ export const makeDependencyGuard = (options: DependencyGuardOptions): Dependency
         })
       ))
 
-  /** One probe at a time, every retryMs, in the background: its success marks the dependency up. */
-  const probeIfDue: Effect.Effect<void> = Effect.suspend(() => {
-    const now = Date.now()
-    if (probing || now < nextProbeAt) return Effect.void
-    probing = true
-    nextProbeAt = now + retryMs
-    return Effect.asVoid(Effect.forkDetach(withDeadline(options.probe).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => (probing = false))))))
-  })
+  /** Every retryMs, the probe (with the deadline) until it succeeds, which marks the dependency up. */
+  const probeUntilBack: Effect.Effect<void> = Effect.suspend(() =>
+    Effect.sleep(retryMs).pipe(
+      Effect.andThen(withDeadline(options.probe)),
+      Effect.asVoid,
+      Effect.catchCause(() => (downSince === null ? Effect.void : probeUntilBack))
+    )
+  )
 
   const run = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DependencyUnavailable, R> =>
     Effect.suspend(() =>
       downSince === null
         ? withDeadline(effect)
-        : Effect.andThen(probeIfDue, Effect.fail(new DependencyUnavailable({ dependency: name, reason: "down", message: `${name} is unavailable` })))
+        : Effect.fail(new DependencyUnavailable({ dependency: name, reason: "down", message: `${name} is unavailable` }))
     )
 
   return { name, run, isDown: () => downSince !== null }

@@ -3,7 +3,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll } from "vitest"
 import { testModelDir } from "../../support/models.ts"
 
 /**
@@ -47,12 +46,9 @@ export interface ServeOptions {
   readonly readyTimeoutMs?: number
 }
 
-/** Every server a test spawned: a test that fails half-way must not leave one running. */
+/** Every server spawned here and still running: a test that fails half-way must not leave one behind. */
 const spawned = new Set<ChildProcess>()
 process.once("exit", () => {
-  for (const child of spawned) child.kill("SIGKILL")
-})
-afterAll(() => {
   for (const child of spawned) child.kill("SIGKILL")
 })
 
