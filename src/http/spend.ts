@@ -19,6 +19,18 @@ const optionalDate = (q: URLSearchParams, name: string): Effect.Effect<Date | un
     : Effect.succeed(date)
 }
 
+/**
+ * A text filter from the query string. Postgres text cannot hold U+0000, and a filter with one would
+ * fail the query (a 500): it is the request's fault, a 400.
+ */
+const optionalText = (q: URLSearchParams, name: string): Effect.Effect<string | undefined, ApiError> => {
+  const raw = q.get(name)
+  if (raw === null) return Effect.succeed(undefined)
+  return raw.includes("\u0000")
+    ? Effect.fail(invalidRequest(`Invalid value for '${name}': a NUL character is not allowed.`, name))
+    : Effect.succeed(raw)
+}
+
 const optionalLimit = (q: URLSearchParams): Effect.Effect<number | undefined, ApiError> => {
   const raw = q.get("limit")
   if (raw === null || raw === "") return Effect.succeed(undefined)
@@ -67,11 +79,11 @@ const masterOnly = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerRespo
 const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.gen(function*() {
   const q = yield* queryOf
   const rows = yield* spendLogs({
-    requestId: q.get("request_id") ?? undefined,
-    clientRequestId: q.get("client_request_id") ?? undefined,
-    keyId: q.get("key") ?? undefined,
-    teamId: q.get("team") ?? undefined,
-    model: q.get("model") ?? undefined,
+    requestId: yield* optionalText(q, "request_id"),
+    clientRequestId: yield* optionalText(q, "client_request_id"),
+    keyId: yield* optionalText(q, "key"),
+    teamId: yield* optionalText(q, "team"),
+    model: yield* optionalText(q, "model"),
     since: yield* optionalDate(q, "since"),
     until: yield* optionalDate(q, "until"),
     limit: yield* optionalLimit(q)
