@@ -52,7 +52,7 @@ it(`SIGKILLed ${KILLS} times under load: exactly one ledger row per answered req
       }
     })
     // A random moment: requests in flight, batches pending, journal segments open.
-    await sleep(400 + Math.random() * 1200)
+    await sleep(1000 + Math.random() * 1500)
     await server.kill()
     stop = true
     await Promise.all(workers)
