@@ -72,11 +72,19 @@ export const makeDependencyGuard = (options: DependencyGuardOptions): Dependency
     return Effect.logWarning(`${capitalized} is back after ${seconds} s`)
   })
 
+  /**
+   * The deadline: the timeout, then one turn of the event loop's I/O poll. When the loop itself was held
+   * up past the timeout (a busy process), a reply that arrived meanwhile is read before the deadline
+   * counts, so a busy process does not take a healthy dependency for a dead one.
+   */
+  const deadline = Effect.andThen(Effect.sleep(timeoutMs), afterPendingIo).pipe(Effect.as(Option.none()))
+
   /** Runs `effect` with the deadline; an outage or a timeout marks the dependency down. */
   const withDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DependencyUnavailable, R> =>
     Effect.flatMap(Effect.forkDetach(effect), (fiber) =>
       Fiber.await(fiber).pipe(
-        Effect.timeoutOption(timeoutMs),
+        Effect.map(Option.some),
+        Effect.raceFirst(deadline),
         Effect.onInterrupt(() => Effect.forkDetach(Fiber.interrupt(fiber))),
         Effect.flatMap((result): Effect.Effect<A, E | DependencyUnavailable> => {
           if (Option.isNone(result)) {
@@ -111,6 +119,12 @@ export const makeDependencyGuard = (options: DependencyGuardOptions): Dependency
 
   return { name, run, isDown: () => downSince !== null }
 }
+
+/** Resumes in the event loop's check phase, after the I/O that was pending when it was called. */
+const afterPendingIo: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /** The innermost message of an error's cause chain, for the one log line an outage gets. */
 const describe = (error: unknown): string => {

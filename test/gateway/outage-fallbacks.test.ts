@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import { spawn } from "node:child_process"
+import * as net from "node:net"
 import { makeDependencyGuard } from "../../src/effect/dependency-guard.ts"
 import { makeKeyDirectory } from "../../src/gateway/key-directory.ts"
 import { KeyStoreError, type KeyStore, type KeyWithTeam } from "../../src/gateway/key-store.ts"
@@ -29,6 +31,30 @@ describe("dependency guard", () => {
       for (let i = 0; i < 100 && guard.isDown(); i++) yield* Effect.sleep(20)
       expect(guard.isDown()).toBe(false)
       expect(yield* guard.run(Effect.succeed("answered"))).toBe("answered")
+    }))
+
+  it.live("a reply that arrived while the event loop was held up past the timeout still counts", () =>
+    Effect.gen(function*() {
+      // An echo server in another process (as Redis or Postgres is): it answers while this one is busy.
+      const echo = spawn(process.execPath, ["-e", `require("node:net").createServer((s) => s.on("data", (d) => s.write(d))).listen(0, "127.0.0.1", function () { console.log(this.address().port) })`], { stdio: ["ignore", "pipe", "inherit"] })
+      yield* Effect.addFinalizer(() => Effect.sync(() => echo.kill()))
+      const port = yield* Effect.callback<number>((resume) => void echo.stdout!.once("data", (d) => resume(Effect.succeed(Number(String(d).trim())))))
+      const guard = makeDependencyGuard({ name: "echo", timeout: 50, probe: Effect.void })
+      // The request goes out, then this process is busy for 4 times the timeout: when its loop runs
+      // again the deadline has passed and the reply is waiting to be read.
+      const roundTrip = Effect.callback<string>((resume) => {
+        const socket = net.connect(port, "127.0.0.1", () => {
+          socket.write("ping")
+          const until = Date.now() + 200
+          while (Date.now() < until) {} // a long synchronous task
+        })
+        socket.on("data", (d) => {
+          socket.destroy()
+          resume(Effect.succeed(String(d)))
+        })
+      })
+      expect(yield* guard.run(roundTrip)).toBe("ping")
+      expect(guard.isDown()).toBe(false)
     }))
 
   it.live("a failure that is the call's own (not an outage) leaves it up", () =>
