@@ -41,7 +41,7 @@ export const DEFAULT_REDIS_TIMEOUT = "500 millis"
  * Limits in Redis behind a guard (command timeout, fail-fast while it is down, a PING probe to see it
  * back), with limits in this process's memory as the fallback `onOutage` may choose.
  */
-const sharedLimitStoreLayer = (options: SharedLimitsOptions): Layer.Layer<LimitStore, never, Redis.Redis> =>
+export const sharedLimitStoreLayer = (options: SharedLimitsOptions = {}): Layer.Layer<LimitStore, never, Redis.Redis> =>
   Layer.effect(LimitStore, Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const shared = yield* makeRedisLimitStore(options)
