@@ -155,13 +155,15 @@ const main = async () => {
   }
   await sleep(1500) // the ledger's last batch
   const rssEnd = rssMiB(pid)
-  // Every answered request's row, by the server's id (the ledger pages newest first).
+  // Every answered request's row, by the server's id. The ledger pages newest first, by start time
+  // (`until` excludes it): each next page ends 1 ms after the last row seen, so rows sharing that
+  // millisecond are read again rather than skipped.
   const stored = new Set<string>()
-  for (let until: string | undefined; ;) {
-    const page = await (await fetch(`${server.url}/spend/logs?key=${keyId}&limit=1000${until ? `&until=${encodeURIComponent(until)}` : ""}`, { headers: { authorization: `Bearer ${BENCH_MASTER_KEY}` } })).json() as { data: Array<{ request_id: string; start_time: string }> }
+  for (let until: number | undefined; ;) {
+    const page = await (await fetch(`${server.url}/spend/logs?key=${keyId}&limit=1000${until === undefined ? "" : `&until=${encodeURIComponent(new Date(until).toISOString())}`}`, { headers: { authorization: `Bearer ${BENCH_MASTER_KEY}` } })).json() as { data: Array<{ request_id: string; start_time: string }> }
     for (const row of page.data) stored.add(row.request_id)
     if (page.data.length < 1000) break
-    until = page.data[page.data.length - 1].start_time
+    until = Date.parse(page.data[page.data.length - 1].start_time) + 1
   }
   const answeredIds = results.flatMap((r) => (r.outcome === "ok" && r.id !== null ? [r.id] : []))
   const count = (o: Outcome) => results.filter((r) => r.outcome === o).length

@@ -50,14 +50,19 @@ const load = (url: string, label: string, workers = 3) => {
 
 /** Every client request id with a row in the ledger, and how many rows each has. */
 const storedIds = async (server: InferlineProcess): Promise<Map<string, number>> => {
-  const counts = new Map<string, number>()
-  let until: string | undefined
+  // Pages newest first; each next one ends 1 ms after the last row seen (`until` excludes it), so rows
+  // sharing that millisecond come again: rows are told apart by the server's id.
+  const rows = new Map<string, string>()
+  let until: number | undefined
   for (;;) {
-    const page = (await adminCall(server.url, "GET", `/spend/logs?limit=1000${until === undefined ? "" : `&until=${encodeURIComponent(until)}`}`)).data as Array<any>
-    for (const row of page) counts.set(row.client_request_id, (counts.get(row.client_request_id) ?? 0) + 1)
-    if (page.length < 1000) return counts
-    until = page[page.length - 1].start_time
+    const page = (await adminCall(server.url, "GET", `/spend/logs?limit=1000${until === undefined ? "" : `&until=${encodeURIComponent(new Date(until).toISOString())}`}`)).data as Array<any>
+    for (const row of page) rows.set(row.request_id, row.client_request_id)
+    if (page.length < 1000) break
+    until = Date.parse(page[page.length - 1].start_time) + 1
   }
+  const counts = new Map<string, number>()
+  for (const clientId of rows.values()) counts.set(clientId, (counts.get(clientId) ?? 0) + 1)
+  return counts
 }
 
 const segmentFiles = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith("segment-")) : [])
