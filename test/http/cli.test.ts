@@ -148,11 +148,16 @@ describe("bin/inferline.js", () => {
     expect(r.status).toBe(0)
   })
 
-  /** `inferline serve` as a child process, with its own embedded database directory. */
+  /** `inferline serve` as a child process, with its own embedded database and journal directories. */
   const serveChild = (args: Array<string>, env: Record<string, string> = {}) =>
     spawn(process.execPath, [bin, "serve", testModelDir(), "--port", "0", "--served-model-name", "cli-test", "--disable-log-requests", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")), ...env }
+      env: {
+        ...process.env,
+        INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")),
+        INFERLINE_LEDGER_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-ledger-")),
+        ...env
+      }
     })
 
   it("secure by default: without a master key it refuses to listen beyond loopback", async () => {
