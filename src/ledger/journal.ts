@@ -294,10 +294,9 @@ export class Journal<A> {
     for (const segment of this.handedOver) if (segment.files.some(isGone)) lost.push(...segment.lines)
     if (this.files.some(isGone)) lost.push(...this.durable)
     this.openFile()
-    if (lost.length > 0) {
-      this.writeAll(Buffer.from(lost.join("\n") + "\n"))
-      this.onIncident({ _tag: "Recreated", file: this.file, rows: lost.length })
-    }
+    if (lost.length > 0) this.writeAll(Buffer.from(lost.join("\n") + "\n"))
+    // Said even when nothing had to be rewritten: someone deleted the journal under a running server.
+    this.onIncident({ _tag: "Recreated", file: this.file, rows: lost.length })
   }
 
   private openFile(): void {

@@ -196,7 +196,8 @@ const journalIncident = (incident: JournalIncident, dir: string, log: ReturnType
   switch (incident._tag) {
     case "Recreated":
       return Effect.logError(
-        `ledger: the journal's file in ${dir} was deleted while in use (the directory removed?); made it again and rewrote the ${incident.rows} rows not yet stored into ${incident.file}`
+        `ledger: the journal's file in ${dir} was deleted while in use (the directory removed?); made it again and continued in ${incident.file}` +
+          (incident.rows === 0 ? " (every row was stored already)" : `, rewriting the ${incident.rows} rows not yet stored into it`)
       ).pipe(Effect.andThen(Metric.update(journalRecreations, 1)))
     case "WriteFailed":
       return log("journal", "Error", `ledger: cannot write the journal in ${dir} (${incident.error.code ?? "error"}: ${incident.error.message}); requests are refused with 503 ledger_unavailable until it can`).pipe(
