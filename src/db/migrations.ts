@@ -16,6 +16,6 @@ export const migrations = PgMigrator.fromRecord({
   "0003_spend_by_tag": spendByTag,
   "0004_client_request_id": clientRequestId,
   "0005_semantic_cache_entries": semanticCacheEntries,
-  // 0006 is another branch's (stored responses); both must be merged before any database runs 0007.
+  // 0006 is another branch's (stored responses): it must be merged before any database runs 0007.
   "0007_end_users": endUsers
 })
