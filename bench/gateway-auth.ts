@@ -1,8 +1,10 @@
 /**
  * Gateway overhead per request, in process: Gateway.authenticate (header parsing, hashing, key cache)
  * and Gateway.admit + settle (reconcile and release; key and team limits: rpm, tpm and parallel), timed one
- * request at a time, with limits in memory and in Redis. The key cache is warm, as it is for any key in
- * use; the database is not on this path.
+ * request at a time, with limits in memory and in Redis: the bare Redis store (the anchor) and the
+ * store as `inferline serve` runs it (behind its guard: command timeout, fail-fast while Redis is
+ * down, local fallback), alternating. The key cache is warm, as it is for any key in use; the database
+ * is not on this path.
  *
  *   node bench/gateway-auth.ts [--requests 5000] [--redis redis://127.0.0.1:6379]
  *
@@ -13,7 +15,7 @@ import { Effect, Layer, Logger } from "effect"
 import { parseArgs } from "node:util"
 import { Gateway } from "../src/gateway/gateway.ts"
 import { GatewayAdmin } from "../src/gateway/gateway-admin.ts"
-import { gatewayServicesLayer } from "../src/gateway/layers.ts"
+import { gatewayServicesLayer, sharedLimitStoreLayer } from "../src/gateway/layers.ts"
 import type { LimitStore } from "../src/gateway/limits/limit-store.ts"
 import { memoryLimitStoreLayer } from "../src/gateway/limits/memory-limit-store.ts"
 import { redisLimitStoreLayer } from "../src/gateway/limits/redis-limit-store.ts"
@@ -71,12 +73,20 @@ const measure = (limits: Layer.Layer<LimitStore>) =>
 const memory = await Effect.runPromise(measure(memoryLimitStoreLayer()))
 console.log("memory limits", memory)
 
-const redisLimits = redisLimitStoreLayer({ prefix: `bench:${process.pid}:${Date.now()}:` }).pipe(
-  Layer.provide(NodeRedis.layer({ url: args.redis! })),
-  Layer.orDie
-)
-const redis = await Effect.runPromise(measure(redisLimits).pipe(Effect.map((r) => ({ ...r }) as object), Effect.catchCause((cause) => Effect.succeed({ skipped: String(cause) }))))
-console.log("Redis limits", redis)
+const inRedis = (store: typeof redisLimitStoreLayer) =>
+  store({ prefix: `bench:${process.pid}:${Date.now()}:` }).pipe(Layer.provide(NodeRedis.layer({ url: args.redis! })), Layer.orDie)
+const run = (limits: Layer.Layer<LimitStore>) =>
+  Effect.runPromise(measure(limits).pipe(Effect.map((r) => ({ ...r }) as object), Effect.catchCause((cause) => Effect.succeed({ skipped: String(cause) }))))
+// Bare store and guarded store alternate (twice each), so a slow minute hits both.
+const redisRuns: Array<object> = [], guardedRuns: Array<object> = []
+for (let round = 0; round < 2; round++) {
+  redisRuns.push(await run(inRedis(redisLimitStoreLayer)))
+  guardedRuns.push(await run(inRedis(sharedLimitStoreLayer)))
+}
+const redis = redisRuns
+const redisGuarded = guardedRuns
+console.log("Redis limits", JSON.stringify(redis))
+console.log("Redis limits as served (guarded)", JSON.stringify(redisGuarded))
 
 const file = writeResult("gateway-auth", {
   machine: machineInfo(),
@@ -84,6 +94,7 @@ const file = writeResult("gateway-auth", {
   warmup: WARMUP,
   note: "one request at a time, in process; admit includes settle (reconcile and release); key and team each with rpm, tpm and parallel limits",
   memory,
-  redis
+  redis,
+  redisGuarded
 })
 console.log(`wrote ${file}`)

@@ -24,7 +24,7 @@ const rounds = Number(args.rounds), rows = Number(args.rows)
 
 // A ledger row as the journal stores it (~480 bytes of JSON).
 const line = (i: number) => JSON.stringify({
-  request_id: `req_${i.toString(16).padStart(32, "0")}`, key_id: "33930299-554e-4a27-a9c7-845f6b080ebf", key_prefix: "sk-inf-lTL40",
+  request_id: `req_${i.toString(16).padStart(32, "0")}`, client_request_id: null, key_id: "33930299-554e-4a27-a9c7-845f6b080ebf", key_prefix: "sk-inf-lTL40",
   team_id: "4aed656a-a8bf-4707-9104-9ae10214a8a7", operation: "chat", model_group: "mock", deployment: "mock/0", provider: "openai",
   response_model: "mock", status: "ok", error_type: null, input_tokens: 9, cached_input_tokens: 0, output_tokens: 3, cost: 0,
   start_time: new Date().toISOString(), first_token_time: null, end_time: new Date().toISOString(), cache_hit: false, tags: []
@@ -47,7 +47,7 @@ const current = async (dir: string) => {
     await sleep(20) // the background fsync is due (its 200 ms timer has not fired), as at a busy flush
     const t0 = performance.now()
     const taken = journal.rotate()!
-    journal.remove(taken.file)
+    journal.remove(taken)
     micros.push((performance.now() - t0) * 1000)
     await sleep(5) // the thread pool finishes; the spare segment opens
   }

@@ -10,6 +10,7 @@ import { Engine } from "./actors/engine.ts"
 import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig } from "./gateway/layers.ts"
+import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
@@ -35,7 +36,7 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "size" | "boolean" | "path" | "policy"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy"
 
 interface OptionSpec {
   readonly name: string
@@ -59,6 +60,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
+  { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
   { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
   { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
   { name: "config", kind: "path", value: "FILE", help: "JSON or YAML file with any of these options as keys (flags override it)." }
@@ -115,6 +117,8 @@ export interface ServeConfig {
   readonly port: number
   readonly engine: Omit<EngineOptions, "modelDir">
   readonly maxRequestBodyBytes: number
+  /** Seconds a connection gets to send its request headers. */
+  readonly headerTimeoutSeconds: number
   readonly logRequests: boolean
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
@@ -150,6 +154,11 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
       const min = spec.kind === "port" ? 0 : 1
       const max = spec.kind === "port" ? 65535 : Number.MAX_SAFE_INTEGER
       if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(spec.kind === "port" ? "a port number (0-65535)" : "a positive integer")
+      return n
+    }
+    case "seconds": {
+      const n = typeof raw === "number" ? raw : /^\d+(\.\d+)?$/.test(String(raw).trim()) ? Number(raw) : NaN
+      if (!Number.isFinite(n) || n <= 0) throw bad("a positive number of seconds")
       return n
     }
     case "size": {
@@ -270,6 +279,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       maxWaitingRequests: get<number>("max-waiting-requests")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
+    headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
     logRequests: !(get<boolean>("disable-log-requests") ?? false),
     masterKey: get<string>("master-key") ?? router.masterKey,
     publicMetrics: get<boolean>("public-metrics") ?? false,
@@ -344,7 +354,7 @@ const serve = (config: ServeConfig) => {
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const app = announceServer.pipe(
-      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
       Layer.provideMerge(evaluationsLayer(config.router.evaluators, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
       Layer.provideMerge(routerLayer(config.router)),

@@ -12,3 +12,17 @@ export const budgetExceeded = (holder: "key" | "team", spent: number, budget: nu
       (resetsAt === null ? "." : `; the budget resets at ${resetsAt.toISOString()}.`),
     param: null
   })
+
+/**
+ * The refusal when a key's or team's spend cannot be read (the database is down or hung) and nothing
+ * is known of it this period: unavailable (503, retry shortly) rather than letting the request through
+ * as if nothing had been spent, which is how a budget of 0.05 once let 0.112 through.
+ */
+export const budgetUnavailable = (holder: "key" | "team") =>
+  new GatewayError({
+    reason: "unavailable",
+    code: "budget_unavailable",
+    message: `This API ${holder}'s budget cannot be checked right now (its spend cannot be read); retry shortly.`,
+    param: null,
+    retryAfterMs: 1000
+  })

@@ -4,7 +4,8 @@ import type { GatewayError } from "../gateway/errors.ts"
 import type { Principal } from "../gateway/principal.ts"
 import type { Limits } from "../gateway/records.ts"
 import { deliverAlert, type BudgetAlert } from "./budget-alert.ts"
-import { budgetExceeded } from "./budget-exceeded.ts"
+import { rateLimitedLog } from "../effect/rate-limited-log.ts"
+import { budgetExceeded, budgetUnavailable } from "./budget-exceeded.ts"
 import { periodEnd, periodStart } from "./budget-period.ts"
 import { memoryBudgetStore, sqlBudgetStore, type BudgetStore } from "./budget-store.ts"
 
@@ -15,14 +16,17 @@ import { memoryBudgetStore, sqlBudgetStore, type BudgetStore } from "./budget-st
  *
  * Spend per period is read from the ledger once (first use in a period, or after a restart), then kept
  * in memory, so a check costs no query. With several instances each counts its own requests on top of
- * what the ledger had when it loaded: budgets may overshoot by what the others spent since.
+ * what the ledger had when it loaded: budgets may overshoot by what the others spent since. A read that
+ * fails is not kept: the request is refused with a 503 `budget_unavailable` (fail closed: letting it
+ * through as if nothing had been spent would reset the spend for the rest of the period), and the next
+ * request reads again. Once the period's spend is known, the database is not needed to check it.
  */
 export interface BudgetsService {
   /** Fails with a 400 `budget_exceeded` once the key's or its team's hard budget is spent. */
   readonly check: (principal: Principal) => Effect.Effect<void, GatewayError>
   readonly charge: (principal: Principal, cost: number) => Effect.Effect<void>
   /** Spend in the current period (dashboard, tests). */
-  readonly spent: (subject: "key" | "team", id: string, duration: Limits["budget_duration"]) => Effect.Effect<number>
+  readonly spent: (subject: "key" | "team", id: string, duration: Limits["budget_duration"]) => Effect.Effect<number, GatewayError>
 }
 
 /** A reference whose default enforces nothing, so servers without a ledger (tests) need not provide one. */
@@ -59,6 +63,7 @@ export const makeBudgets = (store: BudgetStore, options: BudgetOptions = {}) =>
   Effect.sync(() => {
     const thresholds = [...(options.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b)
     const periods = new Map<string, { readonly start: number; spent: number }>()
+    const log = rateLimitedLog()
 
     // The generators are made once, not per call: see bench/scavenge-survivors.ts.
     /** The subject's spend in the current period, loaded from the store on the period's first use. */
@@ -68,7 +73,10 @@ export const makeBudgets = (store: BudgetStore, options: BudgetOptions = {}) =>
       const key = `${kind}:${id}`
       const known = periods.get(key)
       if (known !== undefined && known.start === start) return known
-      const loaded = yield* store.spentSince(kind, id, new Date(start))
+      const loaded = yield* store.spentSince(kind, id, new Date(start)).pipe(
+        Effect.tapError((e) => log("read", "Error", "budgets: cannot read spend from the ledger; requests of keys and teams with a max_budget get 503 until it can", e.cause)),
+        Effect.mapError(() => budgetUnavailable(kind))
+      )
       // Another fiber may have loaded (and charged) meanwhile: keep its state.
       const again = periods.get(key)
       if (again !== undefined && again.start === start) return again
@@ -86,7 +94,10 @@ export const makeBudgets = (store: BudgetStore, options: BudgetOptions = {}) =>
     const check = (principal: Principal) => Effect.forEach(subjectsOf(principal), checkSubject, { discard: true })
 
     const chargeSubject = Effect.fnUntraced(function*(s: Subject, cost: number) {
-      const state = yield* current(s.kind, s.id, s.limits.budget_duration)
+      // Not loaded and cannot be: the cost is in the ledger row, which the next successful read includes.
+      const loaded = yield* Effect.option(current(s.kind, s.id, s.limits.budget_duration))
+      if (loaded._tag === "None") return
+      const state = loaded.value
       const before = state.spent
       state.spent += cost
       const after = state.spent

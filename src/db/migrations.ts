@@ -2,6 +2,7 @@ import { PgMigrator } from "@effect/sql-pg"
 import teamsAndApiKeys from "./migrations/0001_teams_and_api_keys.ts"
 import spendLedger from "./migrations/0002_spend_ledger.ts"
 import spendByTag from "./migrations/0003_spend_by_tag.ts"
+import clientRequestId from "./migrations/0004_client_request_id.ts"
 import semanticCacheEntries from "./migrations/0005_semantic_cache_entries.ts"
 import endUsers from "./migrations/0007_end_users.ts"
 
@@ -13,9 +14,8 @@ export const migrations = PgMigrator.fromRecord({
   "0001_teams_and_api_keys": teamsAndApiKeys,
   "0002_spend_ledger": spendLedger,
   "0003_spend_by_tag": spendByTag,
-  // 0005, not 0004: another branch adds a 0004. PgMigrator skips ids below the highest applied, so
-  // 0004 must be merged before any database runs 0005.
+  "0004_client_request_id": clientRequestId,
   "0005_semantic_cache_entries": semanticCacheEntries,
-  // 0006 is another branch's (stored responses); both must be merged before any database runs 0007.
+  // 0006 is another branch's (stored responses): it must be merged before any database runs 0007.
   "0007_end_users": endUsers
 })

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { Effect, type Scope } from "effect"
+import { rateLimitedLog, type RateLimitedLog } from "../effect/rate-limited-log.ts"
 import { addFinalizerExit } from "../effect/scope-finalizer.ts"
 import { gatewayUnavailable, rateLimited, type GatewayError } from "./errors.ts"
 import { LimitStore, type AcquireResult, type Subject } from "./limits/limit-store.ts"
@@ -86,13 +87,13 @@ const nextLeaseId = () => leasePrefix + (leaseCounter++).toString(36)
  * only add and remove their lease: no fiber, timer or finalizer of their own. Undefined for stores whose
  * slots never expire (memory).
  */
-const leaseRefresher = (store: LimitStore["Service"]): Effect.Effect<Map<string, ReadonlyArray<string>> | undefined, never, Scope.Scope> => {
+const leaseRefresher = (store: LimitStore["Service"], log: RateLimitedLog): Effect.Effect<Map<string, ReadonlyArray<string>> | undefined, never, Scope.Scope> => {
   const ttl = store.leaseTtlMs
   if (ttl === undefined) return Effect.succeed(undefined)
   const live = new Map<string, ReadonlyArray<string>>()
   const refreshAll = Effect.suspend(() =>
     Effect.forEach([...live], ([leaseId, ids]) =>
-      store.refresh(ids, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not refresh a parallel slot", e.cause))), { discard: true })
+      store.refresh(ids, leaseId).pipe(Effect.catch((e) => log("refresh", "Warning", "gateway: could not refresh a parallel slot", e.cause))), { discard: true })
   )
   return Effect.as(Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(ttl / 3), refreshAll))), live)
 }
@@ -102,8 +103,8 @@ const leaseRefresher = (store: LimitStore["Service"]): Effect.Effect<Map<string,
  * released when the caller's scope closes (response finished, failed or interrupted); with a store whose
  * slots expire (Redis) the process's lease refresher keeps the slot alive until it is released.
  */
-export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope>, never, Scope.Scope> =>
-  Effect.map(leaseRefresher(store), (live) => Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
+export const makeAdmit = (store: LimitStore["Service"], log: RateLimitedLog = rateLimitedLog()): Effect.Effect<(principal: Principal, request: { readonly estimatedTokens: number }) => Effect.Effect<Permit, GatewayError, Scope.Scope>, never, Scope.Scope> =>
+  Effect.map(leaseRefresher(store, log), (live) => Effect.fnUntraced(function*(principal: Principal, request: { readonly estimatedTokens: number }) {
     const holders = holdersOf(principal)
     if (holders.length === 0) return unlimitedPermit
     const subjects = holders.map((h) => h.subject)
@@ -125,10 +126,10 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
       return [
         tokenIds.length === 0
           ? Effect.void
-          : store.reconcile(tokenIds, leaseId, delta, true).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not reconcile token usage", e.cause))),
+          : store.reconcile(tokenIds, leaseId, delta, true).pipe(Effect.catch((e) => log("reconcile", "Warning", "gateway: could not reconcile token usage", e.cause))),
         parallelIds.length === 0
           ? Effect.void
-          : store.release(parallelIds, leaseId).pipe(Effect.catch((e) => Effect.logWarning("gateway: could not release a parallel slot", e.cause)))
+          : store.release(parallelIds, leaseId).pipe(Effect.catch((e) => log("release", "Warning", "gateway: could not release a parallel slot", e.cause)))
       ]
     }
     // Acquire and register the lease's closing without a gap (uninterruptible), so an admitted lease
@@ -136,7 +137,8 @@ export const makeAdmit = (store: LimitStore["Service"]): Effect.Effect<(principa
     // it even when the caller never settles. Not Effect.acquireRelease: see addFinalizerExit.
     const result = yield* Effect.uninterruptible(store.acquire({ subjects, leaseId, tokens }).pipe(
       Effect.tap((r) => (r.admitted ? addFinalizerExit(() => Effect.suspend(() => Effect.all(takeClose(tokens), { discard: true }))) : Effect.void)),
-      Effect.tapError((e) => Effect.logError("gateway: limit store unavailable", e.cause)),
+      // An outage fails every rate-limited request alike: logged once per interval, not per request.
+      Effect.tapError((e) => log("acquire", "Error", "gateway: limit store unavailable; rate-limited requests get 503 while it is", e.cause)),
       Effect.mapError(() => gatewayUnavailable("rate-limit store"))
     ))
     if (!result.admitted) return yield* refusalError(holders, result, tokens)

@@ -1,4 +1,5 @@
 import { Clock, Context, Effect, type Scope } from "effect"
+import { rateLimitedLog } from "../effect/rate-limited-log.ts"
 import { holdersOf, makeAdmit, type Permit } from "./admission.ts"
 import { hashApiKey, looksLikeApiKey } from "./api-key.ts"
 import { extractCredential } from "./credentials.ts"
@@ -50,6 +51,8 @@ export interface GatewayRequestOptions {
 export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOptions) =>
   Effect.gen(function*() {
     const store = yield* LimitStore
+    // An outage fails every request alike: its errors are logged once per interval, not per request.
+    const log = rateLimitedLog()
     const isMaster = options.masterKey === undefined ? undefined : masterKeyMatcher(options.masterKey)
 
     const authenticate: (headers: RequestHeaders) => Effect.Effect<Principal, GatewayError> = Effect.fnUntraced(function*(headers: RequestHeaders) {
@@ -63,7 +66,7 @@ export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOpti
       // Keys are found by their hash: what is compared is a digest, so timing reveals nothing about
       // any stored key, and the cache never holds a plaintext key.
       const found = yield* directory.lookup(tokenHash).pipe(
-        Effect.tapError((e) => Effect.logError(`gateway: key store failed (${e.operation})`, e.cause)),
+        Effect.tapError((e) => log("keys", "Error", `gateway: key store failed (${e.operation}); unknown keys get 503 while it does`, e.cause)),
         Effect.mapError(() => gatewayUnavailable("key store"))
       )
       if (found === undefined || found.key.revoked_at !== null || found.team?.deleted_at != null) return yield* incorrectApiKey()
@@ -86,7 +89,7 @@ export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOpti
         ? Effect.succeed({})
         : store.peek(subjects).pipe(
           Effect.map((usage) => rateLimitHeaders(subjects, usage)),
-          Effect.catch((e) => Effect.as(Effect.logWarning("gateway: could not read rate-limit usage", e.cause), {}))
+          Effect.catch((e) => Effect.as(log("peek", "Warning", "gateway: could not read rate-limit usage", e.cause), {}))
         )
     }
 
@@ -95,7 +98,7 @@ export const makeGateway = (directory: KeyDirectory, options: GatewayRequestOpti
       authenticate,
       authorizeModel,
       checkRequest: makeCheckRequest(options),
-      admit: yield* makeAdmit(store),
+      admit: yield* makeAdmit(store, log),
       rateLimitHeaders: currentRateLimitHeaders
     })
   })

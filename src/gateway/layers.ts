@@ -1,14 +1,16 @@
 import { NodeRedis } from "@effect/platform-node"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import type { Redis } from "effect/persistence"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Redis } from "effect/persistence"
 import type { SqlClient } from "effect/sql"
 import { Gateway, makeGateway } from "./gateway.ts"
 import { GatewayAdmin, makeGatewayAdmin } from "./gateway-admin.ts"
 import { makeKeyDirectory, type KeyDirectoryOptions } from "./key-directory.ts"
 import { KeyStore } from "./key-store.ts"
 import { LimitStore } from "./limits/limit-store.ts"
-import { memoryLimitStoreLayer } from "./limits/memory-limit-store.ts"
-import { redisLimitStoreLayer, type RedisLimitStoreOptions } from "./limits/redis-limit-store.ts"
+import { makeDependencyGuard } from "../effect/dependency-guard.ts"
+import { makeMemoryLimitStore, memoryLimitStoreLayer } from "./limits/memory-limit-store.ts"
+import { makeRedisLimitStore, type RedisLimitStoreOptions } from "./limits/redis-limit-store.ts"
+import { LIMITS_ON_OUTAGE, makeResilientLimitStore, type LimitsOnOutage } from "./limits/resilient-limit-store.ts"
 import { memoryKeyStoreLayer } from "./memory-key-store.ts"
 import { sqlKeyStoreLayer } from "./sql-key-store.ts"
 
@@ -21,10 +23,32 @@ export interface GatewayOptions {
   readonly maxPromptTokens?: number | undefined
 }
 
+export interface SharedLimitsOptions extends RedisLimitStoreOptions {
+  /** Longest a Redis command may take before Redis counts as down (default 500 ms). */
+  readonly timeout?: Duration.Input | undefined
+  /** What limits do while Redis is down (default `local`): see LimitsOnOutage. */
+  readonly onOutage?: LimitsOnOutage | undefined
+}
+
 export interface GatewayLimitsOptions {
   /** Where rate-limit counters live: this process (default) or Redis, shared by every instance. */
-  readonly limits?: "memory" | { readonly redis: RedisLimitStoreOptions } | undefined
+  readonly limits?: "memory" | { readonly redis: SharedLimitsOptions } | undefined
 }
+
+export const DEFAULT_REDIS_TIMEOUT = "500 millis"
+
+/**
+ * Limits in Redis behind a guard (command timeout, fail-fast while it is down, a PING probe to see it
+ * back), with limits in this process's memory as the fallback `onOutage` may choose.
+ */
+export const sharedLimitStoreLayer = (options: SharedLimitsOptions = {}): Layer.Layer<LimitStore, never, Redis.Redis> =>
+  Layer.effect(LimitStore, Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const shared = yield* makeRedisLimitStore(options)
+    const local = yield* makeMemoryLimitStore({ windowMs: options.windowMs })
+    const guard = makeDependencyGuard({ name: "Redis", timeout: options.timeout ?? DEFAULT_REDIS_TIMEOUT, isOutage: () => true, probe: redis.send("PING") })
+    return makeResilientLimitStore(shared, local, guard, options.onOutage ?? "local")
+  }))
 
 /** Gateway and GatewayAdmin over whatever KeyStore and LimitStore are provided; they share one key cache. */
 export const gatewayServicesLayer = (options: GatewayOptions = {}): Layer.Layer<Gateway | GatewayAdmin, never, KeyStore | LimitStore> =>
@@ -43,13 +67,13 @@ export const gatewayServicesLayer = (options: GatewayOptions = {}): Layer.Layer<
   )
 
 const limitStoreLayer = (limits: GatewayLimitsOptions["limits"]) =>
-  limits === undefined || limits === "memory" ? memoryLimitStoreLayer() : redisLimitStoreLayer(limits.redis)
+  limits === undefined || limits === "memory" ? memoryLimitStoreLayer() : sharedLimitStoreLayer(limits.redis)
 
 /**
  * The gateway on the database (keys and teams in SqlClient's tables) with limits in memory, or in Redis
  * when `limits: { redis: {...} }` (then the Redis service is required too).
  */
-export function gatewayLayer(options: GatewayOptions & { readonly limits: { readonly redis: RedisLimitStoreOptions } }): Layer.Layer<Gateway | GatewayAdmin, never, SqlClient.SqlClient | Redis.Redis>
+export function gatewayLayer(options: GatewayOptions & { readonly limits: { readonly redis: SharedLimitsOptions } }): Layer.Layer<Gateway | GatewayAdmin, never, SqlClient.SqlClient | Redis.Redis>
 export function gatewayLayer(options?: GatewayOptions & { readonly limits?: "memory" | undefined }): Layer.Layer<Gateway | GatewayAdmin, never, SqlClient.SqlClient>
 export function gatewayLayer(options: GatewayOptions & GatewayLimitsOptions = {}): Layer.Layer<Gateway | GatewayAdmin, never, SqlClient.SqlClient | Redis.Redis> {
   return gatewayServicesLayer(options).pipe(Layer.provide(Layer.mergeAll(sqlKeyStoreLayer, limitStoreLayer(options.limits))))
@@ -64,17 +88,23 @@ export const gatewayTestLayer = (options: GatewayOptions & { readonly windowMs?:
 
 /**
  * The gateway as `npm start` runs it: master key from INFERLINE_MASTER_KEY, limits in Redis when
- * REDIS_URL is set (connected here, closed with the layer), else in memory. Explicit options win.
+ * REDIS_URL is set (connected here, closed with the layer), else in memory; INFERLINE_REDIS_TIMEOUT_MS
+ * (default 500), INFERLINE_LIMITS_ON_REDIS_DOWN (`local`, `closed` or `open`; default `local`) and
+ * INFERLINE_KEY_CACHE_GRACE_MS (default 300000). Explicit options win.
  */
 export const gatewayLayerFromConfig = (options: GatewayOptions = {}) =>
   Layer.unwrap(
     Effect.gen(function*() {
       const masterKey = options.masterKey ?? Option.getOrUndefined(yield* Config.option(Config.Redacted("INFERLINE_MASTER_KEY")))
       const redisUrl = Option.getOrUndefined(yield* Config.option(Config.Redacted("REDIS_URL")))
-      const settings = { ...options, masterKey }
+      const grace = Option.getOrUndefined(yield* Config.option(Config.Int("INFERLINE_KEY_CACHE_GRACE_MS")))
+      const settings = { ...options, masterKey, keyCache: { grace, ...options.keyCache } }
       if (redisUrl === undefined) return gatewayLayer(settings)
-      return gatewayLayer({ ...settings, limits: { redis: {} } }).pipe(
-        Layer.provide(NodeRedis.layer({ url: Redacted.value(redisUrl) })),
+      const timeout = Option.getOrUndefined(yield* Config.option(Config.Int("INFERLINE_REDIS_TIMEOUT_MS")))
+      const onOutage = Option.getOrUndefined(yield* Config.option(Config.Literals(LIMITS_ON_OUTAGE, "INFERLINE_LIMITS_ON_REDIS_DOWN")))
+      return gatewayLayer({ ...settings, limits: { redis: { timeout, onOutage } } }).pipe(
+        // Commands sent while the connection is down fail at once instead of queueing until it is back.
+        Layer.provide(NodeRedis.layer({ url: Redacted.value(redisUrl), disableOfflineQueue: true })),
         Layer.tap(() => Effect.logInfo("gateway: rate limits shared through Redis"))
       )
     })

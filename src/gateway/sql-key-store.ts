@@ -1,5 +1,7 @@
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { DatabaseGuard } from "../db/database-guard.ts"
+import type { DependencyGuard } from "../effect/dependency-guard.ts"
 import { isUuid, KeyStore, KeyStoreError, type NewKey } from "./key-store.ts"
 import { LIMIT_FIELDS, type KeyFields, type KeyRecord, type TeamFields, type TeamRecord } from "./records.ts"
 
@@ -25,9 +27,24 @@ const pick = (row: Record<string, unknown>, columns: ReadonlyArray<string>, pref
   return out
 }
 
+/**
+ * Every operation of a store through the database's guard: a hung database fails it after the timeout
+ * (a KeyStoreError, which the gateway answers with its cached keys or a 503), and one known to be down
+ * fails it at once.
+ */
+const guardedStore = (store: KeyStore["Service"], guard: DependencyGuard): KeyStore["Service"] => {
+  const guarded: Record<string, unknown> = {}
+  for (const [operation, call] of Object.entries(store) as Array<[string, (...args: Array<unknown>) => Effect.Effect<unknown, KeyStoreError>]>) {
+    guarded[operation] = (...args: Array<unknown>) =>
+      guard.run(call(...args)).pipe(Effect.mapError((e) => (e._tag === "KeyStoreError" ? e : new KeyStoreError({ operation, cause: e }))))
+  }
+  return guarded as unknown as KeyStore["Service"]
+}
+
 /** Teams and keys in PostgreSQL (or PGlite): the tables of migration 0001. */
 export const makeSqlKeyStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const guard = yield* DatabaseGuard
   const teamColumns = sql.literal(TEAM_COLUMNS.join(", "))
   const keyColumns = sql.literal(KEY_COLUMNS.join(", "))
   // For the key lookup: the key's columns as they are, its team's prefixed with `team__`.
@@ -45,7 +62,7 @@ export const makeSqlKeyStore = Effect.gen(function*() {
     return sql`UPDATE ${sql(table)} SET ${set} WHERE id = ${id} RETURNING ${columns}`
   }
 
-  return KeyStore.of({
+  return guardedStore(KeyStore.of({
     createTeam: (fields: TeamFields) =>
       sql`INSERT INTO teams ${sql.insert({ id: crypto.randomUUID(), ...toColumns(fields) })} RETURNING ${teamColumns}`.pipe(
         Effect.map((rows) => rows[0] as unknown as TeamRecord),
@@ -98,7 +115,7 @@ export const makeSqlKeyStore = Effect.gen(function*() {
         }),
         Effect.mapError(fail("findByHash"))
       )
-  })
+  }), guard)
 })
 
 export const sqlKeyStoreLayer: Layer.Layer<KeyStore, never, SqlClient.SqlClient> = Layer.effect(KeyStore, makeSqlKeyStore)

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { HttpRouter, HttpServerRequest } from "effect/http"
+import { rateLimitedLog } from "../effect/rate-limited-log.ts"
 import { Gateway } from "../gateway/gateway.ts"
 import { authenticateRequest } from "./gateway/authenticate-request.ts"
 import { gatewayErrorResponse } from "./gateway/gateway-error-response.ts"
@@ -14,8 +15,11 @@ const PUBLIC_PATHS = new Set(["/health", "/ui", "/ui/chart.umd.min.js"])
  * authenticate again to learn the caller (a cached lookup); admin routes also require the master key.
  */
 export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
-  HttpRouter.middleware((app) =>
-    Effect.gen(function*() {
+  HttpRouter.middleware((app) => {
+    // Refusals because the key store is down are not about the key: the outage refuses every request
+    // alike, so those are logged once per interval (thousands a second otherwise).
+    const outageLog = rateLimitedLog()
+    return Effect.gen(function*() {
       const gateway = yield* Gateway
       if (!gateway.authEnabled) return yield* app
       const path = (yield* HttpServerRequest.HttpServerRequest).url.split("?")[0]
@@ -23,8 +27,10 @@ export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
       const principal = yield* Effect.result(authenticateRequest)
       if (principal._tag === "Failure") {
         // A refused key is a security event: logged whatever the request log says (never the key).
-        yield* Effect.logWarning(`auth: refused ${path}: ${principal.failure.code} (${principal.failure.message})`)
+        const message = `auth: refused ${path}: ${principal.failure.code} (${principal.failure.message})`
+        yield* principal.failure.reason === "unavailable" ? outageLog("unavailable", "Warning", message) : Effect.logWarning(message)
         return gatewayErrorResponse(principal.failure)
       }
       return yield* app
-    }), { global: true })
+    })
+  }, { global: true })

@@ -1,6 +1,7 @@
 import { Cause, Effect, Option } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { internalError, type ApiError } from "../api/api-error.ts"
+import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
 
 /** The JSON body of an error, as sent in HTTP responses, SSE error events and WebSocket messages. */
 export const errorBody = (e: ApiError) => ({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })
@@ -9,14 +10,16 @@ export const errorResponse = (e: ApiError): HttpServerResponse.HttpServerRespons
   HttpServerResponse.jsonUnsafe(errorBody(e), { status: e.status, headers: e.headers ?? {} })
 
 /**
- * The ApiError a failed cause answers with: its typed error if it has one, else (a defect) a generic
- * 500 after logging the cause server-side. Null when the cause is only an interruption (the client
+ * The ApiError a failed cause answers with: its typed error if it has one, else (a defect) a 503 if the
+ * request's ledger row could not be journaled, else a generic 500 after logging the cause server-side. Null when the cause is only an interruption (the client
  * left, or the server is shutting down), which must propagate instead of being answered.
  */
 export const apiErrorFromCause = (cause: Cause.Cause<ApiError>): Effect.Effect<ApiError | null> => {
   const error = Cause.findErrorOption(cause)
   if (Option.isSome(error)) return Effect.succeed(error.value)
   if (Cause.hasInterruptsOnly(cause)) return Effect.succeed(null)
+  const unavailable = ledgerUnavailableIn(cause)
+  if (unavailable !== undefined) return Effect.succeed(unavailable)
   return Effect.as(Effect.logError("request failed", cause), internalError())
 }
 

@@ -1,12 +1,13 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
-import { createServer } from "node:http"
 import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
+import { createServerWithHeaderTimeout, DEFAULT_HEADER_TIMEOUT_SECONDS } from "./header-timeout.ts"
+import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
 import { requestIdMiddleware } from "./gateway/request-id.ts"
 import { metricsRoute } from "./metrics.ts"
 import { modelRoutes } from "./models.ts"
@@ -30,6 +31,8 @@ export interface HttpServerOptions {
   readonly logRequests?: boolean
   /** Serve /metrics without a key even when keys are on (for a Prometheus scraper). */
   readonly publicMetrics?: boolean
+  /** Seconds a connection gets to send its request headers, silent ones included (default 10). */
+  readonly headerTimeoutSeconds?: number
   /**
    * The registry request metrics are recorded into (default: a new one per server). Pass the one the
    * OTLP exporter reads so the same metrics go out over OTLP too.
@@ -59,6 +62,8 @@ export const apiMiddleware = (logRequests: boolean) =>
             const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
             return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
           }
+          const unavailable = ledgerUnavailableIn(cause)
+          if (unavailable !== undefined) return errorResponse(unavailable)
           yield* Effect.logError(`${request.method} ${pathOf(request.url)} failed`, cause)
           return errorResponse(internalError())
         }))
@@ -100,7 +105,7 @@ const GRACEFUL_SHUTDOWN = "5 seconds"
 export const httpServerLayer = (options: HttpServerOptions) => {
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
   return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics }), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, {
+    Layer.provideMerge(NodeHttpServer.layer(() => createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000), {
       host: options.host,
       port: options.port,
       gracefulShutdownTimeout: GRACEFUL_SHUTDOWN,

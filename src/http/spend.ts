@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { DatabaseGuard, isDatabaseOutage } from "../db/database-guard.ts"
 import { SPEND_GROUPS, spendLogs, spendReport, type SpendGroup } from "../ledger/spend-queries.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
 import { ApiError, invalidRequest } from "../api/api-error.ts"
@@ -18,6 +19,18 @@ const optionalDate = (q: URLSearchParams, name: string): Effect.Effect<Date | un
     : Effect.succeed(date)
 }
 
+/**
+ * A text filter from the query string. Postgres text cannot hold U+0000, and a filter with one would
+ * fail the query (a 500): it is the request's fault, a 400.
+ */
+const optionalText = (q: URLSearchParams, name: string): Effect.Effect<string | undefined, ApiError> => {
+  const raw = q.get(name)
+  if (raw === null) return Effect.succeed(undefined)
+  return raw.includes("\u0000")
+    ? Effect.fail(invalidRequest(`Invalid value for '${name}': a NUL character is not allowed.`, name))
+    : Effect.succeed(raw)
+}
+
 const optionalLimit = (q: URLSearchParams): Effect.Effect<number | undefined, ApiError> => {
   const raw = q.get("limit")
   if (raw === null || raw === "") return Effect.succeed(undefined)
@@ -33,6 +46,15 @@ const ledgerNotConfigured = new ApiError({
   code: "ledger_unavailable"
 })
 
+const ledgerUnreachable = new ApiError({
+  status: 503,
+  type: "server_error",
+  message: "The spend ledger's database cannot be reached right now; retry shortly.",
+  param: null,
+  code: "ledger_unavailable",
+  headers: { "retry-after": "1" }
+})
+
 /**
  * Master key only (or keys off); ApiErrors and GatewayErrors become their OpenAI-shaped responses. The
  * database is looked up, not required, so servers built without one (tests) still build: they answer 503.
@@ -41,18 +63,27 @@ const masterOnly = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerRespo
   orGatewayErrorResponse(Effect.andThen(requireMaster, Effect.gen(function*() {
     const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
     if (sql._tag === "None") return yield* ledgerNotConfigured
-    return yield* Effect.provideService(handler, SqlClient.SqlClient, sql.value)
+    // Through the database's guard: a hung or stopped database is a 503 within its timeout, not a hang or a 500.
+    return yield* (yield* DatabaseGuard).run(Effect.provideService(handler, SqlClient.SqlClient, sql.value)).pipe(
+      Effect.catchIf(isDatabaseOutage, () => Effect.fail(ledgerUnreachable))
+    )
   }))).pipe(
     Effect.catchIf((e): e is ApiError => (e as { _tag?: unknown } | null)?._tag === "ApiError", (e) => Effect.succeed(errorResponse(e)))
   )
 
-/** GET /spend/logs?key=&team=&model=&since=&until=&limit= : ledger rows, newest first. */
+/**
+ * GET /spend/logs?key=&team=&model=&request_id=&client_request_id=&since=&until=&limit= : ledger rows,
+ * newest first (`request_id` is the server's id, x-inferline-request-id; `client_request_id` the
+ * x-request-id a client sent, which many requests may share).
+ */
 const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.gen(function*() {
   const q = yield* queryOf
   const rows = yield* spendLogs({
-    keyId: q.get("key") ?? undefined,
-    teamId: q.get("team") ?? undefined,
-    model: q.get("model") ?? undefined,
+    requestId: yield* optionalText(q, "request_id"),
+    clientRequestId: yield* optionalText(q, "client_request_id"),
+    keyId: yield* optionalText(q, "key"),
+    teamId: yield* optionalText(q, "team"),
+    model: yield* optionalText(q, "model"),
     since: yield* optionalDate(q, "since"),
     until: yield* optionalDate(q, "until"),
     limit: yield* optionalLimit(q)

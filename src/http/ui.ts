@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { DatabaseGuard, isDatabaseOutage } from "../db/database-guard.ts"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -32,7 +33,10 @@ const data = HttpRouter.add("GET", "/ui/data", orGatewayErrorResponse(Effect.gen
   const request = yield* HttpServerRequest.HttpServerRequest
   const days = Math.min(Math.max(Number(new URL(request.url, "http://x").searchParams.get("days") ?? 14) || 14, 1), 366)
   const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
-  const ledger = sql._tag === "None" ? null : yield* dashboardData(days).pipe(Effect.provideService(SqlClient.SqlClient, sql.value))
+  // A database that is down or hung leaves the ledger's part empty (as without one) within its timeout.
+  const ledger = sql._tag === "None"
+    ? null
+    : yield* (yield* DatabaseGuard).run(dashboardData(days)).pipe(Effect.provideService(SqlClient.SqlClient, sql.value), Effect.catchIf(isDatabaseOutage, () => Effect.succeed(null)))
   const engine = yield* Effect.serviceOption(Engine)
   const stats = engine._tag === "None" ? null : yield* engine.value.stats
   return HttpServerResponse.jsonUnsafe({

@@ -11,6 +11,8 @@ import { WebSocketRequestType } from "./schemas.ts"
 import { routeStream } from "./routed-request.ts"
 import { ApiError, invalidRequest } from "../api/api-error.ts"
 import { apiErrorFromCause, errorBody, errorResponse } from "./errors.ts"
+import { RequestId } from "./gateway/request-id.ts"
+import { newRequestId } from "../gateway/request-id.ts"
 
 /**
  * GET /v1/ws: streaming over a WebSocket, on Effect's own upgrade support (HttpServerRequest.upgrade,
@@ -57,13 +59,21 @@ const streamRequest = Effect.fnUntraced(function*(c: Connection, kind: "chat.com
   yield* c.send({ type: "done" })
 })
 
-const run = (c: Connection, kind: "chat.completions" | "completions", json: unknown) =>
-  Effect.scoped(streamRequest(c, kind, json)).pipe(
+/**
+ * One request of the connection. It gets a request id of its own (the ledger row's key): the upgrade
+ * request's id is the connection's, and every request after the first would collide with it.
+ */
+const run = (c: Connection, kind: "chat.completions" | "completions", json: unknown) => {
+  const id = newRequestId()
+  return Effect.scoped(streamRequest(c, kind, json)).pipe(
     Effect.catchCause((cause) =>
       Effect.flatMap(apiErrorFromCause(cause), (e) => (e === null ? Effect.failCause(cause as Cause.Cause<never>) : c.send(errorMessage(e))))
     ),
-    Effect.provideService(Engine, c.engine)
+    Effect.provideService(Engine, c.engine),
+    Effect.provideService(RequestId, id),
+    Effect.annotateLogs("request_id", id)
   )
+}
 
 const handleMessage = Effect.fnUntraced(function*(c: Connection, text: string) {
   const json = yield* parseJson(text)

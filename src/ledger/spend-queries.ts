@@ -2,6 +2,10 @@ import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 
 export interface SpendLogFilter {
+  /** The server's id of one request. */
+  readonly requestId?: string | undefined
+  /** Every request that carried this x-request-id. */
+  readonly clientRequestId?: string | undefined
   readonly keyId?: string | undefined
   readonly teamId?: string | undefined
   readonly model?: string | undefined
@@ -14,11 +18,13 @@ export interface SpendLogFilter {
 export const SPEND_GROUPS = ["key", "team", "model", "tag"] as const
 export type SpendGroup = (typeof SPEND_GROUPS)[number]
 
-/** Ledger rows, newest first; every filter is served by an index on (column, start_time). */
+/** Ledger rows, newest first; every filter is served by an index (the primary key, or (column, start_time)). */
 export const spendLogs = (filter: SpendLogFilter) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const conditions = [
+      filter.requestId === undefined ? undefined : sql`request_id = ${filter.requestId}`,
+      filter.clientRequestId === undefined ? undefined : sql`client_request_id = ${filter.clientRequestId}`,
       filter.keyId === undefined ? undefined : sql`key_id = ${filter.keyId}`,
       filter.teamId === undefined ? undefined : sql`team_id = ${filter.teamId}`,
       filter.model === undefined ? undefined : sql`model_group = ${filter.model}`,

@@ -3,7 +3,10 @@
  * are the columns' (snake_case, like the gateway's records), so rows go to JSON and SQL as they are.
  */
 export interface SpendRow {
+  /** The server's id for the request (never the client's: see newRequestId). */
   readonly request_id: string
+  /** The client's x-request-id, if it sent a sane one: a correlation id many requests may share. */
+  readonly client_request_id: string | null
   readonly key_id: string | null
   /** The key's display prefix (`sk-inf-Ab3xY`): recognisable, never enough to use the key. */
   readonly key_prefix: string | null
@@ -39,6 +42,7 @@ export type SpendStatus = "ok" | "error" | "aborted"
  */
 export const encodeSpendRow = (row: SpendRow): string => withoutNul(JSON.stringify({
     request_id: row.request_id,
+    client_request_id: row.client_request_id,
     key_id: row.key_id,
     key_prefix: row.key_prefix,
     team_id: row.team_id,

@@ -8,7 +8,7 @@ import type { SqlError } from "effect/sql"
  */
 export const MAX_ROWS_PER_INSERT = 1000
 
-const COLUMNS = "request_id, key_id, key_prefix, team_id, operation, model_group, deployment, provider, response_model, status, error_type, input_tokens, cached_input_tokens, output_tokens, cost, start_time, first_token_time, end_time, cache_hit, tags"
+const COLUMNS = "request_id, client_request_id, key_id, key_prefix, team_id, operation, model_group, deployment, provider, response_model, status, error_type, input_tokens, cached_input_tokens, output_tokens, cost, start_time, first_token_time, end_time, cache_hit, tags"
 
 /**
  * The statement that inserts a batch of ledger rows and folds them into the daily aggregates in ONE

@@ -3,6 +3,7 @@ import { Headers, HttpTraceContext } from "effect/http"
 import { Budgets, type BudgetsService } from "../budgets/budgets.ts"
 import { EndUserBudgets, type EndUserBudgetsService } from "../budgets/end-user-budgets.ts"
 import type { Principal } from "../gateway/principal.ts"
+import { ClientRequestId } from "../gateway/request-id.ts"
 import { Ledger } from "../ledger/ledger.ts"
 import { costOf, emptyPriceTable, priceFor, type PriceTable } from "../ledger/price-table.ts"
 import type { SpendStatus } from "../ledger/spend-row.ts"
@@ -121,6 +122,8 @@ const noBudgets = { charge: () => Effect.void }
 /** One observed request's state: what `end` needs, gathered as the request runs. */
 interface Observation {
   readonly request: RequestStart
+  /** The client's x-request-id (ClientRequestId when the request started). */
+  readonly clientRequestId: string | undefined
   readonly startedMs: number
   readonly span: Tracer.Span
   readonly traced: boolean
@@ -164,6 +167,7 @@ const observerWith = (
     const parent = Option.getOrUndefined(current) ?? parentFromTraceparent(request.traceparent)
     // With Effect's native tracer (no exporter) nobody reads the span's attributes: skip building them.
     const traced = yield* spansRecorded
+    const clientRequestId = yield* ClientRequestId
     const span = yield* Effect.makeSpan(genAiSpanName(request.operation, request.params.model ?? request.modelGroup), {
       kind: "internal",
       parent,
@@ -173,11 +177,12 @@ const observerWith = (
           ...requestAttributes(request.operation, request.modelGroup, request.params),
           "inferline.request_id": request.requestId,
           ...endUserAttributes(request),
+          ...(clientRequestId !== undefined && { "inferline.client_request_id": clientRequestId }),
           ...(capture && request.input !== undefined && { "gen_ai.input.messages": JSON.stringify(request.input) })
         }
         : undefined
     })
-    return observed({ request, startedMs, span, traced, details: {}, ended: false, firstTokenAt: undefined })
+    return observed({ request, clientRequestId, startedMs, span, traced, details: {}, ended: false, firstTokenAt: undefined })
   })
 
   const finish = Effect.fnUntraced(function*(o: Observation, more: RequestDetails) {
@@ -218,6 +223,7 @@ const observerWith = (
     const p = request.principal
     yield* ledger.record({
       request_id: request.requestId,
+      client_request_id: o.clientRequestId ?? null,
       key_id: p._tag === "Key" ? p.key.id : null,
       key_prefix: p._tag === "Key" ? p.key.key_prefix : null,
       team_id: p._tag === "Key" ? p.team?.id ?? p.key.team_id : null,

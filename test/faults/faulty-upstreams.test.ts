@@ -109,7 +109,7 @@ describe("faulty upstreams", () => {
     expect(text.trim().endsWith("data: [DONE]")).toBe(true)
     await waitFor("the ledger row", async () => {
       const logs = (await fetch(`${url}/spend/logs?model=alone&limit=50`, { headers }).then((x) => x.json())) as any
-      const row = logs.data.find((x: any) => x.request_id === "cut-short-1")
+      const row = logs.data.find((x: any) => x.client_request_id === "cut-short-1") // the x-request-id sent
       return row !== undefined && row.status === "error"
     })
   })

@@ -131,13 +131,16 @@ describe("authentication cannot be bypassed", () => {
     })
   )
 
-  it.live("keeps a sane x-request-id and replaces others", () =>
+  it.live("echoes a sane x-request-id, replaces others, and always sends the server's own id", () =>
     withServer(async (url) => {
       const sane = "abc-123_X.y"
-      expect((await call(url, "GET", "/health", { headers: { "x-request-id": sane } })).headers.get("x-request-id")).toBe(sane)
+      const echoed = await call(url, "GET", "/health", { headers: { "x-request-id": sane } })
+      expect(echoed.headers.get("x-request-id")).toBe(sane)
+      expect(echoed.headers.get("x-inferline-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
       for (const bad of ["a b", "x".repeat(129), "<script>", "id;drop"]) {
-        const id = (await call(url, "GET", "/health", { headers: { "x-request-id": bad } })).headers.get("x-request-id")
-        expect(id).toMatch(/^req_[0-9a-f]{32}$/)
+        const r = await call(url, "GET", "/health", { headers: { "x-request-id": bad } })
+        expect(r.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
+        expect(r.headers.get("x-request-id")).toBe(r.headers.get("x-inferline-request-id"))
       }
       // Also on refusals.
       expect((await complete(url, undefined)).headers.get("x-request-id")).toMatch(/^req_/)

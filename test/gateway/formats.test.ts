@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { displayPrefix, generateApiKey, hashApiKey, looksLikeApiKey } from "../../src/gateway/api-key.ts"
 import { formatResetDuration, rateLimitHeaders } from "../../src/gateway/limits/rate-limit-headers.ts"
 import { masterKeyMatcher } from "../../src/gateway/master-key.ts"
-import { requestIdFor } from "../../src/gateway/request-id.ts"
+import { clientRequestIdOf, newRequestId } from "../../src/gateway/request-id.ts"
 
 describe("API keys", () => {
   it("are sk-inf- and 43 base62 characters, distinct, hashed with SHA-256", () => {
@@ -61,16 +61,17 @@ describe("rate-limit headers", () => {
 })
 
 describe("request ids", () => {
-  it("keeps sane ids and replaces the rest", () => {
-    expect(requestIdFor("abc-1.2_3")).toBe("abc-1.2_3")
-    expect(requestIdFor("x".repeat(128))).toBe("x".repeat(128))
-    for (const bad of [undefined, "", "x".repeat(129), "a b", "a\r\nb", "ü"]) expect(requestIdFor(bad)).toMatch(/^req_[0-9a-f]{32}$/)
+  it("keeps sane client ids (as correlation ids) and drops the rest", () => {
+    expect(clientRequestIdOf("abc-1.2_3")).toBe("abc-1.2_3")
+    expect(clientRequestIdOf("x".repeat(128))).toBe("x".repeat(128))
+    for (const bad of [undefined, "", "x".repeat(129), "a b", "a\r\nb", "ü"]) expect(clientRequestIdOf(bad)).toBeUndefined()
+    expect(newRequestId()).toMatch(/^req_[0-9a-f]{32}$/)
   })
 
   it("makes ids that sort in the order they were made (across milliseconds) and do not repeat", async () => {
     const ids: Array<string> = []
     for (let i = 0; i < 5; i++) {
-      for (let j = 0; j < 200; j++) ids.push(requestIdFor(undefined))
+      for (let j = 0; j < 200; j++) ids.push(newRequestId())
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
     expect(new Set(ids).size).toBe(ids.length)

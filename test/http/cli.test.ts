@@ -37,6 +37,7 @@ describe("inferline serve: options", () => {
     expect(c.port).toBe(8000)
     expect(c.engine.enablePrefixCaching).toBeUndefined()
     expect(c.maxRequestBodyBytes).toBe(2 * 2 ** 20)
+    expect(c.headerTimeoutSeconds).toBe(10)
     expect(c.logRequests).toBe(true)
   })
 
@@ -44,7 +45,7 @@ describe("inferline serve: options", () => {
     const c = resolve([
       "models/x", "--host", "0.0.0.0", "--port=9000", "--served-model-name", "kjv", "--max-model-len", "512", "--block-size", "32",
       "--max-num-seqs", "8", "--max-num-batched-tokens", "1024", "--kv-cache-memory", "64MiB", "--no-enable-prefix-caching", "--scheduling-policy", "priority",
-      "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics"
+      "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics", "--header-timeout", "2.5"
     ])
     expect(c).toEqual({
       modelDir: "/srv/models/x",
@@ -52,6 +53,7 @@ describe("inferline serve: options", () => {
       port: 9000,
       engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority" },
       maxRequestBodyBytes: 2 ** 20,
+      headerTimeoutSeconds: 2.5,
       logRequests: false,
       masterKey: "sk-master-123",
       publicMetrics: true,
@@ -106,6 +108,7 @@ describe("inferline serve: options", () => {
     expect(() => resolve(["--port", "http"])).toThrow(/--port: expected a port number/)
     expect(() => resolve(["--kv-cache-memory", "lots"])).toThrow(/--kv-cache-memory: expected a size/)
     expect(() => resolve(["--max-num-seqs", "0"])).toThrow(/--max-num-seqs: expected a positive integer/)
+    expect(() => resolve(["--header-timeout", "0"])).toThrow(/--header-timeout: expected a positive number of seconds/)
     expect(() => resolve(["--scheduling-policy", "lifo"])).toThrow(/--scheduling-policy: expected fcfs or priority/)
     expect(() => resolve(["--bogus"])).toThrow(/Unknown option '--bogus'/)
     expect(() => resolve(["a", "b"])).toThrow(/at most one MODEL_DIR/)
@@ -145,11 +148,16 @@ describe("bin/inferline.js", () => {
     expect(r.status).toBe(0)
   })
 
-  /** `inferline serve` as a child process, with its own embedded database directory. */
+  /** `inferline serve` as a child process, with its own embedded database and journal directories. */
   const serveChild = (args: Array<string>, env: Record<string, string> = {}) =>
     spawn(process.execPath, [bin, "serve", testModelDir(), "--port", "0", "--served-model-name", "cli-test", "--disable-log-requests", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")), ...env }
+      env: {
+        ...process.env,
+        INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")),
+        INFERLINE_LEDGER_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-ledger-")),
+        ...env
+      }
     })
 
   it("secure by default: without a master key it refuses to listen beyond loopback", async () => {

@@ -90,7 +90,8 @@ describe("inferline serve, as a process", () => {
     let row: any
     await waitFor("the second request's ledger row", async () => {
       const logs = await fetch(`${url}/spend/logs?model=served&limit=20`, { headers: auth }).then((r) => r.json() as Promise<any>)
-      row = logs.data.find((r: any) => r.request_id === "served-second")
+      // The client's x-request-id is the row's correlation id (the server made its key).
+      row = logs.data.find((r: any) => r.client_request_id === "served-second")
       return row !== undefined
     })
     expect(row.input_tokens).toBe(second.json.usage.prompt_tokens)
@@ -118,8 +119,10 @@ describe("inferline serve, as a process", () => {
     const refused = await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer sk-wrong", "x-request-id": "refused-1" } })
     expect(refused.status).toBe(401)
     expect(refused.headers.get("x-request-id")).toBe("refused-1")
-    await waitFor("the refusal in the log", () => /auth: refused \/v1\/models: invalid_api_key.*refused-1/.test(serve.output()), 3_000).catch(() => undefined)
-    expect(serve.output()).toMatch(/auth: refused \/v1\/models: invalid_api_key.*refused-1/)
+    // The log line's annotations: the server's request_id and the client's client_request_id.
+    const logged = /auth: refused \/v1\/models: invalid_api_key[^\n]*\{[^}]*client_request_id: 'refused-1'/
+    await waitFor("the refusal in the log", () => logged.test(serve.output()), 3_000).catch(() => undefined)
+    expect(serve.output()).toMatch(logged)
   })
 })
 

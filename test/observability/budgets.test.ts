@@ -5,7 +5,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { BudgetAlert } from "../../src/budgets/budget-alert.ts"
 import { periodEnd, periodStart } from "../../src/budgets/budget-period.ts"
-import { memoryBudgetStore } from "../../src/budgets/budget-store.ts"
+import { memoryBudgetStore, SpendReadError, type BudgetStore } from "../../src/budgets/budget-store.ts"
 import { Budgets, budgetsMemoryLayer } from "../../src/budgets/budgets.ts"
 import { fromGatewayError } from "../../src/http/error-mapping.ts"
 import { keyPrincipal, keyRecord, teamRecord } from "./support/principals.ts"
@@ -91,5 +91,28 @@ describe("budgets", () => {
       yield* budgets.charge(keyPrincipal(keyRecord("k3")), 100)
       yield* budgets.check(keyPrincipal(keyRecord("k3")))
     }).pipe(Effect.provide(budgetsMemoryLayer())))
-})
 
+  it.effect("a spend read that fails is not taken as 0: 503 budget_unavailable, not cached, read again on the next check", () =>
+    Effect.gen(function*() {
+      let failing = true
+      let reads = 0
+      const store: BudgetStore = {
+        ...memoryBudgetStore(() => 5),
+        spentSince: () => Effect.suspend(() => (reads++, failing ? Effect.fail(new SpendReadError({ cause: "database down" })) : Effect.succeed(5)))
+      }
+      const principal = keyPrincipal(keyRecord("key-r", { max_budget: 4 }))
+      yield* Effect.gen(function*() {
+        const budgets = yield* Budgets
+        const refused = yield* Effect.flip(budgets.check(principal))
+        expect([refused.reason, refused.code, refused.retryAfterMs]).toEqual(["unavailable", "budget_unavailable", 1000])
+        yield* budgets.charge(principal, 1) // nothing known to add it to: the ledger row has it
+        expect(reads).toBe(2)
+        failing = false
+        const exceeded = yield* Effect.flip(budgets.check(principal))
+        expect([exceeded.reason, exceeded.code]).toEqual(["budget_exceeded", "budget_exceeded"])
+        expect(reads).toBe(3)
+        yield* budgets.check(principal).pipe(Effect.flip) // known now: no read
+        expect(reads).toBe(3)
+      }).pipe(Effect.provide(budgetsMemoryLayer({}, store)))
+    }))
+})

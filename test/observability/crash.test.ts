@@ -78,15 +78,16 @@ it.live(`SIGKILLed ${KILLS} times under load, the ledger still has exactly one r
       child.kill("SIGTERM")
       await exited
     })
-    const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM spend_logs`
-    const stored = new Set(rows.map((r) => r.request_id))
+    // The client's ids (x-request-id) are each request's correlation id; the server made the keys.
+    const rows = yield* sql<{ client_request_id: string }>`SELECT client_request_id FROM spend_logs`
+    const stored = new Set(rows.map((r) => r.client_request_id))
     const missing = [...completed].filter((id) => !stored.has(id))
     const unknown = [...stored].filter((id) => !attempted.has(id))
     console.log(`crash test: ${KILLS} SIGKILLs, ${completed.size} completed requests, ${stored.size} rows (${stored.size - completed.size} from requests cut off after their row was journaled), ${missing.length} missing; ${replayed} rows replayed from journals`)
     expect(completed.size).toBeGreaterThan(50)
     expect(missing).toEqual([])
     expect(unknown).toEqual([])
-    expect(rows.length).toBe(stored.size) // one row per request id
+    expect(rows.length).toBe(stored.size) // one row per request
     const [daily] = yield* sql<{ n: string }>`SELECT sum(requests) AS n FROM spend_daily WHERE group_kind = 'model'`
     expect(Number(daily.n)).toBe(stored.size) // aggregates counted each request once too
   }).pipe(Effect.provide(postgresSchemaLayer(uniqueName("obs_crash")))))

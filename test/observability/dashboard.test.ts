@@ -28,7 +28,7 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
         for (const [k, model] of [["key-a", "fake"], ["key-b", "other-model"]] as const) {
           const start = new Date(Date.now() - day * 86_400_000)
           yield* ledger.record({
-            request_id: `hist-${day}-${k}`, key_id: k, key_prefix: `sk-inf-${k}`, team_id: null, operation: "chat", model_group: model,
+            request_id: `hist-${day}-${k}`, client_request_id: null, key_id: k, key_prefix: `sk-inf-${k}`, team_id: null, operation: "chat", model_group: model,
             deployment: "local", provider: "inferline", response_model: model, status: "ok", error_type: null,
             input_tokens: 1000 * (day + 1), cached_input_tokens: 200, output_tokens: 300 + 100 * day,
             cost: (1000 * (day + 1) * 3 + 300 * 15) / 1e6, start_time: start, first_token_time: new Date(start.getTime() + 20),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
-import { Journal } from "../../src/ledger/journal.ts"
+import { Journal, type JournalIncident } from "../../src/ledger/journal.ts"
 import { tempDir } from "./support/ledger-database.ts"
 
 const append = (journal: Journal<string>, line: string) =>
@@ -34,8 +34,9 @@ describe("ledger journal", () => {
     const first = journal.rotate()!
     expect(first.lines).toEqual(["1"])
     expect(journal.rotate()).toBeNull() // nothing new since
-    await new Promise<void>((resolve) => journal.remove(first.file, resolve))
-    expect(fs.existsSync(first.file)).toBe(false)
+    await new Promise<void>((resolve) => journal.remove(first, resolve))
+    expect(first.files.length).toBe(1)
+    expect(fs.existsSync(first.files[0])).toBe(false)
     await settle()
     journal.close()
     expect(segments(dir)).toEqual([])
@@ -48,6 +49,33 @@ describe("ledger journal", () => {
     const first = journal.rotate()! // starts opening a spare in the thread pool
     journal.close()
     await settle()
-    expect(segments(dir)).toEqual([first.file.split("/").pop()])
+    expect(segments(dir)).toEqual(first.files.map((f) => f.split("/").pop()))
+  })
+
+  it("deleted with its directory while in use: made again, and every line not stored yet written again", async () => {
+    const dir = tempDir("journal-deleted")
+    const incidents: Array<JournalIncident> = []
+    const journal = new Journal<string>(dir, (s) => JSON.stringify(s), { onIncident: (i) => incidents.push(i) })
+    await Promise.all(["h1", "h2"].map((l) => append(journal, l)))
+    const handedOver = journal.rotate()! // taken by the ledger, not stored yet
+    await append(journal, "c1")
+    fs.rmSync(dir, { recursive: true, force: true })
+    await append(journal, "c2")
+    expect(incidents).toEqual([{ _tag: "Recreated", file: expect.stringContaining(dir), rows: 3 }])
+    expect(fs.readFileSync(`${dir}/inferline.lock`, "utf8")).toBe(String(process.pid))
+    // A process killed now loses nothing: the new file has every line not stored elsewhere.
+    expect(Journal.replay(dir).lines.map((l) => JSON.parse(l))).toEqual(["h1", "h2", "c1", "c2"])
+    expect(journal.rotate()!.lines).toEqual(['"c1"', '"c2"'])
+    await new Promise<void>((resolve) => journal.remove(handedOver, resolve))
+    journal.close()
+  })
+
+  it("one process per directory: a second journal on it is refused, naming the remedy", () => {
+    const dir = tempDir("journal-locked")
+    const journal = new Journal<string>(dir, (s) => s, { lockRemedy: "give each instance a directory of its own" })
+    expect(() => new Journal<string>(dir, (s) => s)).toThrow(/in use by process \d+ \(this one\)/)
+    journal.close()
+    // Released on close: the next one may have it.
+    new Journal<string>(dir, (s) => s).close()
   })
 })

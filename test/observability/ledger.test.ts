@@ -13,7 +13,7 @@ import { keyPrincipal, keyRecord, teamRecord } from "./support/principals.ts"
 const prices = parsePriceTable({ deployments: { local: { input: 1, cached_input: 0.5, output: 2 } } })
 
 const row = (id: string, over: Partial<SpendRow> = {}): SpendRow => ({
-  request_id: id, key_id: "k1", key_prefix: "sk-inf-k1", team_id: "t1", operation: "chat", model_group: "m", deployment: "local",
+  request_id: id, client_request_id: null, key_id: "k1", key_prefix: "sk-inf-k1", team_id: "t1", operation: "chat", model_group: "m", deployment: "local",
   provider: "inferline", response_model: "m", status: "ok", error_type: null, input_tokens: 10, cached_input_tokens: 0, output_tokens: 5,
   cost: 0.001, start_time: new Date("2026-01-02T10:00:00Z"), first_token_time: null, end_time: new Date("2026-01-02T10:00:01Z"),
   cache_hit: false, tags: ["a"], ...over

@@ -56,8 +56,10 @@ describe("OTLP traces of a model request", () => {
         "gen_ai.usage.input_tokens": response.usage.prompt_tokens, // the response's usage, from the same meter
         "gen_ai.usage.output_tokens": 4,
         "gen_ai.usage.cache_read.input_tokens": 0,
-        "inferline.request_id": "req-trace-1"
+        "inferline.client_request_id": "req-trace-1"
       })
+      // The request's own id is the server's (the ledger's key), the client's is only a correlation id.
+      expect(genai.attributes["inferline.request_id"]).toMatch(/^req_[0-9a-f]{32}$/)
       expect(typeof genai.attributes["langfuse.observation.completion_start_time"]).toBe("string")
       for (const phase of ["engine.queue", "engine.prefill", "engine.decode"]) {
         const [child] = byName(spans, phase)
@@ -98,10 +100,10 @@ describe("OTLP traces of a model request", () => {
         }).pipe(Effect.ignore)
         yield* eventually(() => receiver.spans.filter((s) => s.name === "chat fake").length >= 2)
       }))
-      const content = receiver.spans.find((s) => s.attributes["inferline.request_id"] === "req-content")!
+      const content = receiver.spans.find((s) => s.attributes["inferline.client_request_id"] === "req-content")!
       expect(content.attributes["gen_ai.input.messages"]).toContain("OPTED IN PROMPT")
       expect(String(content.attributes["gen_ai.output.messages"])).toContain("assistant")
-      const aborted = receiver.spans.find((s) => s.attributes["inferline.request_id"] === "req-abort")!
+      const aborted = receiver.spans.find((s) => s.attributes["inferline.client_request_id"] === "req-abort")!
       expect(aborted.attributes["error.type"]).toBe("aborted")
       expect(aborted.attributes["gen_ai.request.stream"]).toBe(true)
       expect(aborted.status?.code).toBe(2) // ERROR

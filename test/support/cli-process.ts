@@ -14,11 +14,20 @@ export interface ServeProcess {
   readonly exited: Promise<number | null>
 }
 
-/** `inferline serve ARGS` as a child process with its own embedded database directory (unless env says otherwise). */
+/**
+ * `inferline serve ARGS` as a child process with its own embedded database directory and ledger journal
+ * directory (unless env says otherwise): a journal directory is locked by the process using it, so
+ * servers started side by side (replicas, test files running in parallel) each need their own.
+ */
 export const spawnServe = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): ServeProcess => {
   const child = spawn(process.execPath, [INFERLINE_BIN, "serve", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")), ...env }
+    env: {
+      ...process.env,
+      INFERLINE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-db-")),
+      INFERLINE_LEDGER_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "inferline-cli-ledger-")),
+      ...env
+    }
   })
   let out = ""
   child.stdout!.on("data", (d) => (out += d))

@@ -1,5 +1,7 @@
 import { Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { isDatabaseOutage } from "../../db/database-guard.ts"
+import { gatewayUnavailable } from "../../gateway/errors.ts"
 import { GatewayAdmin, type AdminError } from "../../gateway/gateway-admin.ts"
 import type { KeyFields, TeamFields } from "../../gateway/records.ts"
 import { readJsonBody } from "../body.ts"
@@ -44,7 +46,8 @@ const found = (what: "key" | "team", id: string) => (record: unknown) =>
 
 /**
  * Master key only. Failures become OpenAI-shaped errors: gateway refusals (401/403), bad bodies (400),
- * unknown ids (404); a store failure is logged and answered with a generic 500.
+ * unknown ids (404); a database that is down or hung 503; any other store failure is logged and answered
+ * with a generic 500.
  */
 const adminHandler = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError | AdminError, R>) =>
   requireMaster.pipe(
@@ -53,7 +56,11 @@ const adminHandler = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerRes
       GatewayError: (e) => Effect.succeed(gatewayErrorResponse(e)),
       ApiError: (e) => Effect.succeed(errorResponse(e)),
       InvalidReference: (e) => Effect.succeed(errorResponse(invalidRequest(e.message, e.param))),
-      KeyStoreError: (e) => Effect.as(Effect.logError(`admin: key store failed (${e.operation})`, e.cause), errorResponse(internalError()))
+      // The database down or hung: 503, retry later; anything else is a fault of ours.
+      KeyStoreError: (e) =>
+        isDatabaseOutage(e.cause)
+          ? Effect.succeed(gatewayErrorResponse(gatewayUnavailable("key store")))
+          : Effect.as(Effect.logError(`admin: key store failed (${e.operation})`, e.cause), errorResponse(internalError()))
     })
   )
 

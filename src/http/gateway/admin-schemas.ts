@@ -15,8 +15,15 @@ const MAX_COUNT = 2_147_483_647
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(MAX_COUNT))
 const Amount = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
+/** Postgres text and jsonb cannot hold U+0000: a field with one must be a 400, not a failed INSERT (500). */
+const noNul = Schema.makeFilter((s: string) => (s.includes("\u0000") ? "must not contain a NUL character" : undefined))
+const Text = (maxLength: number) => Schema.String.check(Schema.isMaxLength(maxLength), noNul)
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown).check(
+  Schema.makeFilter((o: object) => (JSON.stringify(o).includes("\\u0000") ? "must not contain a NUL character" : undefined))
+)
+
 const limitFields = {
-  models: optional(Schema.Array(Schema.String.check(Schema.isMaxLength(256))).check(Schema.isMaxLength(1000)), "Model names allowed; empty or null: all."),
+  models: optional(Schema.Array(Text(256)).check(Schema.isMaxLength(1000)), "Model names allowed; empty or null: all."),
   rpm_limit: optional(Count, "Requests per sliding 60 s window."),
   tpm_limit: optional(Count, "Prompt + completion tokens per sliding 60 s window."),
   max_parallel_requests: optional(Count, "Requests in flight at once."),
@@ -25,10 +32,10 @@ const limitFields = {
   budget_duration: optional(Schema.Literals(BUDGET_DURATIONS), "daily, weekly or monthly."),
   max_prompt_tokens: optional(Count, "Largest prompt, in tokens, of one request."),
   max_messages: optional(Count, "Most chat messages in one request."),
-  metadata: optional(Schema.Record(Schema.String, Schema.Unknown), "Free-form JSON object.")
+  metadata: optional(JsonObject, "Free-form JSON object.")
 }
 
-const name = optional(Schema.String.check(Schema.isMaxLength(256)), "A label for people.")
+const name = optional(Text(256), "A label for people.")
 
 export const TeamBody = Schema.Struct({ name, ...limitFields })
 export type TeamBody = typeof TeamBody.Type
@@ -36,7 +43,7 @@ export type TeamBody = typeof TeamBody.Type
 export const KeyBody = Schema.Struct({
   name,
   team_id: optional(Schema.String.check(Schema.isUUID()), "The team whose limits also apply."),
-  expires_at: optional(Schema.String.check(Schema.isMaxLength(64)), "ISO 8601 time after which the key is refused."),
+  expires_at: optional(Text(64), "ISO 8601 time after which the key is refused."),
   ...limitFields
 })
 export type KeyBody = typeof KeyBody.Type

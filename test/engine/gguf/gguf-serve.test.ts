@@ -25,7 +25,7 @@ describe("inferline serve model.gguf", () => {
     const expected = m.tokenizer!.decode(tokens.slice(0, stop))
 
     const child = spawn(process.execPath, [bin, "serve", file, "--port", "0", "--disable-log-requests"], {
-      env: { ...process.env, INFERLINE_MASTER_KEY: MASTER_KEY, INFERLINE_DATA_DIR: tempPath("serve-data") },
+      env: { ...process.env, INFERLINE_MASTER_KEY: MASTER_KEY, INFERLINE_DATA_DIR: tempPath("serve-data"), INFERLINE_LEDGER_DIR: tempPath("serve-ledger") },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""
