@@ -42,7 +42,7 @@ const batch = (id: () => string) => {
     request_id: id(), client_request_id: null, key_id: "33930299-554e-4a27-a9c7-845f6b080ebf", key_prefix: "sk-inf-lTL40",
     team_id: "4aed656a-a8bf-4707-9104-9ae10214a8a7", operation: "chat", model_group: "mock", deployment: "mock/0", provider: "openai",
     response_model: "mock", status: "ok", error_type: null, input_tokens: 9, cached_input_tokens: 0, output_tokens: 3, cost: 0.000012,
-    start_time: now, first_token_time: null, end_time: now, cache_hit: false, tags: []
+    start_time: now, first_token_time: null, end_time: now, cache_hit: false, tags: [], end_user: null, session_id: null, saved_cost: 0
   } satisfies SpendRow))
   return `[${lines.join(",")}]`
 }

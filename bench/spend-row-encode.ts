@@ -21,7 +21,7 @@ const rows: Array<SpendRow> = Array.from({ length: 1000 }, (_, i) => {
     request_id: `req_${i.toString(16).padStart(32, "0")}`, client_request_id: null, key_id: "33930299-554e-4a27-a9c7-845f6b080ebf", key_prefix: "sk-inf-lTL40",
     team_id: "4aed656a-a8bf-4707-9104-9ae10214a8a7", operation: "chat", model_group: "mock", deployment: "mock/0", provider: "openai",
     response_model: "mock", status: "ok", error_type: null, input_tokens: 9, cached_input_tokens: 0, output_tokens: 3, cost: 0.000012,
-    start_time: new Date(start), first_token_time: new Date(start + 1), end_time: new Date(start + 2), cache_hit: false, tags: []
+    start_time: new Date(start), first_token_time: new Date(start + 1), end_time: new Date(start + 2), cache_hit: false, tags: [], end_user: null, session_id: null, saved_cost: 0
   }
 })
 const encoders = [

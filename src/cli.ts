@@ -22,6 +22,7 @@ import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
 import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
 import { evaluationsLayer } from "./http/evaluation-judge.ts"
+import { ledgerOptionsFromEnv } from "./ledger/ledger.ts"
 import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
 
 /**
@@ -356,7 +357,7 @@ const serve = (config: ServeConfig) => {
     const app = announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
-      Layer.provideMerge(evaluationsLayer(config.router.evaluators, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
+      Layer.provideMerge(evaluationsLayer(config.router.evaluators, ledgerOptionsFromEnv().journalDir, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
       Layer.provideMerge(routerLayer(config.router)),
       Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),

@@ -5,6 +5,8 @@ import type { EvaluatorSpec } from "../evaluation/evaluator-spec.ts"
 import { Evaluations, makeEvaluations, type Judge, type ScoreSink } from "../evaluation/evaluations.ts"
 import { ProviderError } from "../router/providers/provider.ts"
 import { Router } from "../router/router.ts"
+import { scoreJournalSink } from "../evaluation/score-journal.ts"
+import type { SqlClient } from "effect/sql"
 import { chatEndpoint } from "./chat.ts"
 
 const SCORE_SCHEMA = {
@@ -62,8 +64,15 @@ export const routerJudge = Effect.gen(function*() {
   return judge
 })
 
-/** The Evaluations of a config's evaluators, judging through the router; off (the default) without evaluators. */
-export const evaluationsLayer = (evaluators: ReadonlyArray<EvaluatorSpec>, sinks: ReadonlyArray<ScoreSink>): Layer.Layer<never, never, Router | Engine> =>
+/**
+ * The Evaluations of a config's evaluators, judging through the router, storing scores through a
+ * journal under `ledgerDir` into the database, then to `sinks` (Langfuse); off (the default) without
+ * evaluators.
+ */
+export const evaluationsLayer = (evaluators: ReadonlyArray<EvaluatorSpec>, ledgerDir: string, sinks: ReadonlyArray<ScoreSink>): Layer.Layer<never, never, Router | Engine | SqlClient.SqlClient> =>
   evaluators.length === 0
     ? Layer.empty
-    : Layer.effect(Evaluations, Effect.flatMap(routerJudge, (judge) => makeEvaluations({ evaluators, judge, sinks })))
+    : Layer.effect(Evaluations, Effect.gen(function*() {
+      const stored = yield* scoreJournalSink(ledgerDir)
+      return yield* makeEvaluations({ evaluators, judge: yield* routerJudge, sinks: [stored, ...sinks] })
+    }))

@@ -220,6 +220,7 @@ const answerFromCache = Effect.fnUntraced(function*(ctx: RouteContext, entry: Ca
     cachedInputTokens: entry.usage.prompt_tokens_details.cached_tokens,
     outputTokens: entry.usage.completion_tokens,
     responseCacheHit: true,
+    savedCost: entry.cost,
     ...(typeof r.id === "string" && { responseId: r.id }),
     ...(typeof r.model === "string" && { responseModel: r.model })
   })

@@ -3,6 +3,7 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { DatabaseGuard, isDatabaseOutage } from "../db/database-guard.ts"
 import { SPEND_GROUPS, spendLogs, spendReport, type SpendGroup } from "../ledger/spend-queries.ts"
+import { scoresOfRequest } from "../evaluation/score-store.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
 import { ApiError, invalidRequest } from "../api/api-error.ts"
 import { errorResponse } from "./errors.ts"
@@ -72,7 +73,7 @@ const masterOnly = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerRespo
   )
 
 /**
- * GET /spend/logs?key=&team=&model=&request_id=&client_request_id=&since=&until=&limit= : ledger rows,
+ * GET /spend/logs?key=&team=&user=&model=&request_id=&client_request_id=&since=&until=&limit= : ledger rows,
  * newest first (`request_id` is the server's id, x-inferline-request-id; `client_request_id` the
  * x-request-id a client sent, which many requests may share).
  */
@@ -83,6 +84,7 @@ const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.ge
     clientRequestId: yield* optionalText(q, "client_request_id"),
     keyId: yield* optionalText(q, "key"),
     teamId: yield* optionalText(q, "team"),
+    endUser: yield* optionalText(q, "user"),
     model: yield* optionalText(q, "model"),
     since: yield* optionalDate(q, "since"),
     until: yield* optionalDate(q, "until"),
@@ -91,7 +93,7 @@ const spendLogsRoute = HttpRouter.add("GET", "/spend/logs", masterOnly(Effect.ge
   return HttpServerResponse.jsonUnsafe({ object: "list", data: rows })
 })))
 
-/** GET /spend/report?group_by=key|team|model|tag&since=&until= : daily totals from the aggregates. */
+/** GET /spend/report?group_by=key|team|model|tag|user&since=&until= : daily totals from the aggregates. */
 const spendReportRoute = HttpRouter.add("GET", "/spend/report", masterOnly(Effect.gen(function*() {
   const q = yield* queryOf
   const groupBy = q.get("group_by") ?? "model"
@@ -110,4 +112,12 @@ const spendReportRoute = HttpRouter.add("GET", "/spend/report", masterOnly(Effec
 })))
 
 /** The spend API (needs the Gateway for the master-key check and the SqlClient for the ledger). */
-export const spendRoutes = Layer.mergeAll(spendLogsRoute, spendReportRoute)
+/** GET /evaluation/scores?request_id= : the evaluators' scores of one request (src/evaluation). */
+const scoresRoute = HttpRouter.add("GET", "/evaluation/scores", masterOnly(Effect.gen(function*() {
+  const q = yield* queryOf
+  const requestId = yield* optionalText(q, "request_id")
+  if (requestId === undefined) return yield* invalidRequest("Missing query parameter 'request_id'.", "request_id")
+  return HttpServerResponse.jsonUnsafe({ object: "list", data: yield* scoresOfRequest(requestId) })
+})))
+
+export const spendRoutes = Layer.mergeAll(spendLogsRoute, spendReportRoute, scoresRoute)

@@ -29,8 +29,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Spend per day, by model</h2><canvas id="spendOverTime"></canvas></section>
   <section><h2>Spend by model</h2><canvas id="spendByModel"></canvas></section>
   <section><h2>Spend by key</h2><canvas id="spendByKey"></canvas></section>
+  <section><h2>Spend by end user</h2><canvas id="spendByUser"></canvas></section>
+  <section><h2>Evaluation scores (mean per hour, by model group)</h2><canvas id="scores"></canvas></section>
   <section><h2>Latency and time to first token (s)</h2><canvas id="latency"></canvas></section>
-  <section><h2>Caches</h2><div class="figures"><span>prefix cache: requests with a hit<b id="hitRate">–</b></span><span>prompt tokens cached<b id="tokenShare">–</b></span><span>response cache: requests answered<b id="responseHitRate">–</b></span></div><canvas id="cache"></canvas></section>
+  <section><h2>Caches</h2><div class="figures"><span>prefix cache: requests with a hit<b id="hitRate">–</b></span><span>prompt tokens cached<b id="tokenShare">–</b></span><span>response cache: requests answered<b id="responseHitRate">–</b></span><span>money saved by the response cache<b id="savedUsd">–</b></span></div><canvas id="cache"></canvas></section>
   <section><h2>Engine now</h2><div class="figures"><span>running<b id="running">–</b></span><span>waiting<b id="waiting">–</b></span><span>KV cache<b id="kv">–</b></span></div><canvas id="engine"></canvas></section>
 </main>
 <script src="/ui/chart.umd.min.js"></script>
@@ -64,7 +66,17 @@ function render(d) {
     document.getElementById("hitRate").textContent = pct(l.prefix_hit_rate);
     document.getElementById("tokenShare").textContent = pct(l.cached_token_share);
     document.getElementById("responseHitRate").textContent = pct(l.response_cache_hit_rate);
+    document.getElementById("savedUsd").textContent = "$" + (l.response_cache_saved_usd ?? 0).toFixed(4);
+    draw("spendByUser", { type: "bar", data: { labels: l.spend_by_user.map((r) => r.user), datasets: [{ label: "spend", backgroundColor: palette[5], data: l.spend_by_user.map((r) => r.spend) }] } });
     draw("cache", { type: "doughnut", data: { labels: ["prefix cache hit", "miss"], datasets: [{ backgroundColor: [palette[2], "#d5d9e0"], data: [hit, 1 - hit] }] } });
+  }
+  if (d.evaluations) {
+    const hours = [...new Set(d.evaluations.map((r) => r.hour))];
+    const series = [...new Set(d.evaluations.map((r) => r.model_group + " · " + r.evaluator))];
+    draw("scores", { type: "line", data: { labels: hours.map((h) => new Date(h).toLocaleString()), datasets: series.map((name, i) => ({
+      label: name, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+      data: hours.map((h) => { const r = d.evaluations.find((x) => x.hour === h && x.model_group + " · " + x.evaluator === name); return r ? r.mean : null; }) })) },
+      options: { spanGaps: true, scales: { y: { min: 0, max: 1 } } } });
   }
   if (d.engine) {
     const e = d.engine;

@@ -7,6 +7,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { Engine } from "../actors/engine.ts"
 import { dashboardData } from "../ledger/dashboard-queries.ts"
+import { scoresOverTime } from "../evaluation/score-store.ts"
 import { requireMaster } from "./gateway/authenticate-request.ts"
 import { DASHBOARD_HTML } from "./ui-page.ts"
 import { orGatewayErrorResponse } from "./gateway/gateway-error-response.ts"
@@ -37,10 +38,19 @@ const data = HttpRouter.add("GET", "/ui/data", orGatewayErrorResponse(Effect.gen
   const ledger = sql._tag === "None"
     ? null
     : yield* (yield* DatabaseGuard).run(dashboardData(days)).pipe(Effect.provideService(SqlClient.SqlClient, sql.value), Effect.catchIf(isDatabaseOutage, () => Effect.succeed(null)))
+  // Evaluation scores over the same days (none when no evaluator ever ran: an empty list).
+  const evaluations = sql._tag === "None"
+    ? null
+    : yield* (yield* DatabaseGuard).run(scoresOverTime(new Date(Date.now() - days * 86_400_000))).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql.value),
+      Effect.map((rows) => rows.map((r) => ({ model_group: r.model_group, evaluator: r.evaluator, hour: new Date(r.hour).toISOString(), mean: Number(r.mean), scores: Number(r.scores) }))),
+      Effect.catchIf(isDatabaseOutage, () => Effect.succeed(null))
+    )
   const engine = yield* Effect.serviceOption(Engine)
   const stats = engine._tag === "None" ? null : yield* engine.value.stats
   return HttpServerResponse.jsonUnsafe({
     ledger,
+    evaluations,
     engine: stats === null || engine._tag === "None"
       ? null
       : { model: engine.value.info.modelName, running: stats.numRequestsRunning, waiting: stats.numRequestsWaiting, paused: stats.numRequestsPaused, kv_cache_usage: stats.kvCacheUsage }

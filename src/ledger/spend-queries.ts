@@ -8,6 +8,8 @@ export interface SpendLogFilter {
   readonly clientRequestId?: string | undefined
   readonly keyId?: string | undefined
   readonly teamId?: string | undefined
+  /** The end user (OpenAI's `user`, x-inferline-user). */
+  readonly endUser?: string | undefined
   readonly model?: string | undefined
   readonly since?: Date | undefined
   readonly until?: Date | undefined
@@ -15,7 +17,7 @@ export interface SpendLogFilter {
   readonly limit?: number | undefined
 }
 
-export const SPEND_GROUPS = ["key", "team", "model", "tag"] as const
+export const SPEND_GROUPS = ["key", "team", "model", "tag", "user"] as const
 export type SpendGroup = (typeof SPEND_GROUPS)[number]
 
 /** Ledger rows, newest first; every filter is served by an index (the primary key, or (column, start_time)). */
@@ -27,6 +29,7 @@ export const spendLogs = (filter: SpendLogFilter) =>
       filter.clientRequestId === undefined ? undefined : sql`client_request_id = ${filter.clientRequestId}`,
       filter.keyId === undefined ? undefined : sql`key_id = ${filter.keyId}`,
       filter.teamId === undefined ? undefined : sql`team_id = ${filter.teamId}`,
+      filter.endUser === undefined ? undefined : sql`end_user = ${filter.endUser}`,
       filter.model === undefined ? undefined : sql`model_group = ${filter.model}`,
       filter.since === undefined ? undefined : sql`start_time >= ${filter.since}`,
       filter.until === undefined ? undefined : sql`start_time < ${filter.until}`

@@ -30,6 +30,11 @@ export interface SpendRow {
   /** Answered from the gateway's response cache (prompt tokens from the engine's prefix cache: cached_input_tokens). */
   readonly cache_hit: boolean
   readonly tags: ReadonlyArray<string>
+  /** Who the request was for (OpenAI's `user`, x-inferline-user) and the session (x-inferline-session). */
+  readonly end_user: string | null
+  readonly session_id: string | null
+  /** A response-cache hit: what the answer cost when it was made (the money the cache saved); else 0. */
+  readonly saved_cost: number
 }
 
 /** ok: the response completed; error: it failed; aborted: the client went away first. */
@@ -61,7 +66,10 @@ export const encodeSpendRow = (row: SpendRow): string => withoutNul(JSON.stringi
     first_token_time: row.first_token_time === null ? null : isoTime(row.first_token_time),
     end_time: isoTime(row.end_time),
     cache_hit: row.cache_hit,
-    tags: row.tags
+    tags: row.tags,
+    end_user: row.end_user,
+    session_id: row.session_id,
+    saved_cost: row.saved_cost
   }))
 
 /**

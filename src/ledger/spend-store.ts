@@ -8,7 +8,9 @@ import type { SqlError } from "effect/sql"
  */
 export const MAX_ROWS_PER_INSERT = 1000
 
-const COLUMNS = "request_id, client_request_id, key_id, key_prefix, team_id, operation, model_group, deployment, provider, response_model, status, error_type, input_tokens, cached_input_tokens, output_tokens, cost, start_time, first_token_time, end_time, cache_hit, tags"
+const COLUMNS = "request_id, client_request_id, key_id, key_prefix, team_id, operation, model_group, deployment, provider, response_model, status, error_type, input_tokens, cached_input_tokens, output_tokens, cost, start_time, first_token_time, end_time, cache_hit, tags, end_user, session_id, saved_cost"
+/** The same, as read from a batch: a row journaled before saved_cost existed has none (0). */
+const SELECTED = COLUMNS.replace("saved_cost", "coalesce(saved_cost, 0)")
 
 /**
  * The statement that inserts a batch of ledger rows and folds them into the daily aggregates in ONE
@@ -20,9 +22,9 @@ const COLUMNS = "request_id, client_request_id, key_id, key_prefix, team_id, ope
 export const spendInsertStatement = (rows: string) => `
   WITH inserted AS (
     INSERT INTO spend_logs (${COLUMNS})
-    SELECT ${COLUMNS} FROM ${rows}
+    SELECT ${SELECTED} FROM ${rows}
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING key_id, team_id, model_group, input_tokens, cached_input_tokens, output_tokens, cost, tags,
+    RETURNING key_id, team_id, model_group, end_user, input_tokens, cached_input_tokens, output_tokens, cost, tags,
               (start_time AT TIME ZONE 'UTC')::date AS day
   ), grouped AS (
     SELECT 'key' AS group_kind, key_id AS group_value, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted WHERE key_id IS NOT NULL
@@ -30,6 +32,8 @@ export const spendInsertStatement = (rows: string) => `
     SELECT 'team', team_id, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted WHERE team_id IS NOT NULL
     UNION ALL
     SELECT 'model', model_group, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted
+    UNION ALL
+    SELECT 'user', end_user, day, input_tokens, cached_input_tokens, output_tokens, cost FROM inserted WHERE end_user IS NOT NULL
     UNION ALL
     SELECT 'tag', tag, day, input_tokens, cached_input_tokens, output_tokens, cost
     -- Only an array of tags is folded: anything else in the column must not fail the whole batch.

@@ -46,6 +46,8 @@ export interface RequestDetails {
   readonly status?: SpendStatus | undefined
   /** Answered from the response cache: the ledger row says so, at no cost. */
   readonly responseCacheHit?: boolean | undefined
+  /** With a cache hit: what the answer cost when it was made (the ledger's saved_cost). */
+  readonly savedCost?: number | undefined
   /** error.type: an error code or class; set with status "error". */
   readonly errorType?: string | undefined
   /** The generated text: on the span only with content capture on. */
@@ -242,7 +244,10 @@ const observerWith = (
       first_token_time: first === undefined ? null : new Date(first),
       end_time: new Date(endMs),
       cache_hit: d.responseCacheHit === true,
-      tags: request.tags ?? []
+      tags: request.tags ?? [],
+      end_user: request.endUser ?? null,
+      session_id: request.sessionId ?? null,
+      saved_cost: d.responseCacheHit === true ? d.savedCost ?? 0 : 0
     })
     if (cost > 0) yield* budgets.charge(p, cost)
     if (cost > 0 && request.endUser != null) yield* endUserBudgets.charge(request.endUser, cost)

@@ -19,10 +19,14 @@ const post = async (url: string, body: Record<string, unknown>) => {
   return { status: r.status, requestId: r.headers.get("x-request-id")!, text }
 }
 
+const get = async (url: string, route: string) =>
+  (await fetch(`${url}${route}`, { headers: { authorization: `Bearer ${MASTER}` } })).json() as Promise<any>
+
 describe("real-time evaluation, served", () => {
   let upstream: FakeUpstream, judge: FakeUpstream, langfuse: FakeUpstream, webhook: FakeUpstream
   let serve: ServeProcess
   let url: string
+  let start: () => ServeProcess
   beforeAll(async () => {
     upstream = await startFakeUpstream([{ type: "json", content: "not json at all" }])
     judge = await startFakeUpstream([{ type: "json", content: '{"score": 0.25, "reason": "vague"}' }])
@@ -37,13 +41,20 @@ describe("real-time evaluation, served", () => {
       `  - { name: is-json, type: json_valid, models: [remote], alert: { below: 0.5, window: 2, webhook_url: "${webhook.url}/hook", format: slack } }`,
       "  - { name: helpful, type: llm_judge, judge_model: judge, models: [remote] }"
     ].join("\n"))
-    serve = spawnServe([testModelDir(), "--port", "0", "--config", config, "--disable-log-requests"], {
-      INFERLINE_MASTER_KEY: MASTER,
-      DATABASE_URL: undefined,
-      LANGFUSE_PUBLIC_KEY: "pk-lf-test",
-      LANGFUSE_SECRET_KEY: "sk-lf-test",
-      LANGFUSE_BASE_URL: langfuse.url
-    })
+    // The embedded database and the journals in directories of the test's, so a restart finds them.
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-data-"))
+    const ledgerDir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-journal-"))
+    start = () =>
+      spawnServe([testModelDir(), "--port", "0", "--config", config, "--disable-log-requests"], {
+        INFERLINE_MASTER_KEY: MASTER,
+        DATABASE_URL: undefined,
+        INFERLINE_DATA_DIR: dataDir,
+        INFERLINE_LEDGER_DIR: ledgerDir,
+        LANGFUSE_PUBLIC_KEY: "pk-lf-test",
+        LANGFUSE_SECRET_KEY: "sk-lf-test",
+        LANGFUSE_BASE_URL: langfuse.url
+      })
+    serve = start()
     url = await servedUrl(serve)
   }, 60_000)
   afterAll(async () => {
@@ -78,5 +89,24 @@ describe("real-time evaluation, served", () => {
     const metrics = await scrapeMetrics(url, MASTER)
     expect(metricValue(metrics, "inferline_evaluation_scores_total", { evaluator: "is-json", model_group: "remote" })).toBe(4)
     expect(metricValue(metrics, "inferline_evaluation_alerts_total", { evaluator: "is-json" })).toBe(1)
+    // Stored with the request id, and on the dashboard's score over time.
+    await waitFor("the scores in the database", async () => (await get(url, `/evaluation/scores?request_id=${whole.requestId}`)).data?.length === 2)
+    expect((await get(url, `/evaluation/scores?request_id=${whole.requestId}`)).data).toMatchObject([{ evaluator: "helpful", value: 0.25 }, { evaluator: "is-json", value: 0 }])
+    const dashboard = await get(url, "/ui/data")
+    expect(dashboard.evaluations).toContainEqual(expect.objectContaining({ model_group: "remote", evaluator: "is-json", scores: 4, mean: 0.25 }))
   })
+
+  it("never loses a score to a crash: journaled before it is stored, stored after a restart", async () => {
+    upstream.reset([{ type: "json", content: "[1, 2]" }])
+    const before = langfuse.requests.length
+    const last = await post(url, { model: "remote", messages: [{ role: "user", content: "a list" }] })
+    // Langfuse is sent a score after it is journaled: once it has both, kill at once (before the next flush, most likely).
+    await waitFor("the last scores", () => langfuse.requests.length >= before + 2)
+    serve.child.kill("SIGKILL")
+    await serve.exited
+    serve = start()
+    url = await servedUrl(serve)
+    await waitFor("the journaled scores stored", async () => (await get(url, `/evaluation/scores?request_id=${last.requestId}`)).data?.length === 2)
+    expect((await get(url, `/evaluation/scores?request_id=${last.requestId}`)).data).toMatchObject([{ evaluator: "helpful" }, { evaluator: "is-json", value: 1 }])
+  }, 60_000)
 })

@@ -32,7 +32,7 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
             deployment: "local", provider: "inferline", response_model: model, status: "ok", error_type: null,
             input_tokens: 1000 * (day + 1), cached_input_tokens: 200, output_tokens: 300 + 100 * day,
             cost: (1000 * (day + 1) * 3 + 300 * 15) / 1e6, start_time: start, first_token_time: new Date(start.getTime() + 20),
-            end_time: new Date(start.getTime() + 200), cache_hit: true, tags: k === "key-a" ? ["batch", "eu"] : []
+            end_time: new Date(start.getTime() + 200), cache_hit: true, tags: k === "key-a" ? ["batch", "eu"] : [], end_user: null, session_id: null, saved_cost: 0
           })
         }
       }

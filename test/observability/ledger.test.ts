@@ -16,7 +16,7 @@ const row = (id: string, over: Partial<SpendRow> = {}): SpendRow => ({
   request_id: id, client_request_id: null, key_id: "k1", key_prefix: "sk-inf-k1", team_id: "t1", operation: "chat", model_group: "m", deployment: "local",
   provider: "inferline", response_model: "m", status: "ok", error_type: null, input_tokens: 10, cached_input_tokens: 0, output_tokens: 5,
   cost: 0.001, start_time: new Date("2026-01-02T10:00:00Z"), first_token_time: null, end_time: new Date("2026-01-02T10:00:01Z"),
-  cache_hit: false, tags: ["a"], ...over
+  cache_hit: false, tags: ["a"], end_user: null, session_id: null, saved_cost: 0, ...over
 })
 
 describe("price table", () => {

@@ -4,7 +4,7 @@ import { encodeSpendRow, type SpendRow } from "../../src/ledger/spend-row.ts"
 const row = (start: number, end: number, first: number | null): SpendRow => ({
   request_id: "req_1", client_request_id: null, key_id: null, key_prefix: null, team_id: "t", operation: "chat", model_group: "m", deployment: "d", provider: "p",
   response_model: null, status: "ok", error_type: null, input_tokens: 1, cached_input_tokens: 0, output_tokens: 2, cost: 0.25,
-  start_time: new Date(start), first_token_time: first === null ? null : new Date(first), end_time: new Date(end), cache_hit: true, tags: ["x", "y"]
+  start_time: new Date(start), first_token_time: first === null ? null : new Date(first), end_time: new Date(end), cache_hit: true, tags: ["x", "y"], end_user: null, session_id: null, saved_cost: 0
 })
 
 describe("spend row encoding (the journal line)", () => {
