@@ -90,7 +90,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new ModelLoadError(source, `tokenizer does not load: ${(e as Error).message}`)
     }
-    return new TextTokenizer(tokenizer, config, source)
+    return new TextTokenizer(tokenizer, config, source, json)
   }
 
   get hasChatTemplate(): boolean {
