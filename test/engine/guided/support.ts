@@ -94,3 +94,32 @@ export const bytesOf = (vocab: TokenVocabulary, ids: ReadonlyArray<number>): Uin
 }
 
 export const textOf = (vocab: TokenVocabulary, ids: ReadonlyArray<number>): string => new TextDecoder().decode(bytesOf(vocab, ids))
+
+/**
+ * The longest sentence of a grammar, in bytes (Infinity when sentences are unbounded): with a
+ * vocabulary whose tokens are at least one byte, max_tokens at least this never cuts a sentence short.
+ */
+export const longestSentence = (g: CompiledGrammar): number => {
+  const rules = g.grammar.rules
+  const memo = new Map<number, number>()
+  const onPath = new Set<number>()
+  const ruleLongest = (r: number): number => longest(r, 0)
+  const longest = (r: number, s: number): number => {
+    const key = r * 131072 + s
+    const known = memo.get(key)
+    if (known !== undefined) return known
+    if (onPath.has(key)) return Infinity
+    onPath.add(key)
+    const rule = rules[r]
+    let best = rule.accepting[s] ? 0 : -Infinity
+    for (let b = 0; b < 256; b++) {
+      const t = rule.next[s * 256 + b]
+      if (t >= 0) best = Math.max(best, 1 + longest(r, t))
+    }
+    for (const e of rule.refs[s]) best = Math.max(best, ruleLongest(e.rule) + longest(r, e.to))
+    onPath.delete(key)
+    memo.set(key, best)
+    return best
+  }
+  return ruleLongest(g.grammar.root)
+}
