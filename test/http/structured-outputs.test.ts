@@ -1,5 +1,4 @@
-import Ajv2020 from "ajv/dist/2020.js"
-import addFormats from "ajv-formats"
+import { jsonSchemaValidator } from "../support/ajv.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CompiledGrammar } from "../../src/engine/guided/compiled-grammar.ts"
 import { jsonSchemaGrammar } from "../../src/engine/guided/json-schema.ts"
@@ -92,8 +91,7 @@ const SCHEMAS: Readonly<Record<string, Record<string, unknown>>> = {
 const SAMPLES = 100
 const CONCURRENCY = 16
 
-const ajv = new Ajv2020({ strict: true, allErrors: true })
-addFormats(ajv)
+const ajv = jsonSchemaValidator({ strict: true })
 
 /** Runs `f` over 0..n-1 with at most `limit` in flight. */
 const pool = async <A>(n: number, limit: number, f: (i: number) => Promise<A>): Promise<Array<A>> => {

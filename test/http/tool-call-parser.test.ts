@@ -1,11 +1,11 @@
-import Ajv2020 from "ajv/dist/2020.js"
+import { jsonSchemaValidator } from "../support/ajv.ts"
 import { describe, expect, it } from "vitest"
 import { specGrammar } from "../../src/engine/guided/guided-spec.ts"
 import { Rng } from "../../src/engine/sampler.ts"
 import { ToolCallParser } from "../../src/http/tool-call-parser.ts"
 import { compile, crossingVocab, randomWalk, textOf } from "../engine/guided/support.ts"
 
-const ajv = new Ajv2020({ strict: false })
+const ajv = jsonSchemaValidator({ strict: false })
 const TOOLS = [
   { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string", maxLength: 8 }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"], additionalProperties: false } },
   { name: "add", parameters: { type: "object", properties: { a: { type: "integer", minimum: -9, maximum: 9 }, b: { type: "number", minimum: 0, maximum: 1 } }, required: ["a", "b"], additionalProperties: false } },

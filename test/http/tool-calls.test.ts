@@ -1,11 +1,11 @@
-import Ajv2020 from "ajv/dist/2020.js"
 import { zodFunction, zodResponseFormat } from "openai/helpers/zod"
 import type { ChatCompletionTool } from "openai/resources/chat/completions"
+import { jsonSchemaValidator } from "../support/ajv.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { z } from "zod"
 import { MODEL, postJson, startTestServer, type TestServer } from "./support/server.ts"
 
-const WEATHER_PARAMETERS = {
+const WEATHER_PARAMETERS: Record<string, unknown> = {
   type: "object",
   properties: { city: { type: "string", minLength: 1, maxLength: 20 }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
   required: ["city", "unit"],
@@ -15,7 +15,7 @@ const TOOLS: Array<ChatCompletionTool> = [
   { type: "function", function: { name: "get_weather", description: "Current weather in a city", parameters: WEATHER_PARAMETERS, strict: true } },
   { type: "function", function: { name: "find_verse", description: "A verse of the KJV", parameters: { type: "object", properties: { book: { enum: ["Genesis", "John"] }, chapter: { type: "integer", minimum: 1, maximum: 50 } }, required: ["book", "chapter"], additionalProperties: false } } }
 ]
-const ajv = new Ajv2020({ strict: true })
+const ajv = jsonSchemaValidator({ strict: true })
 const validators = Object.fromEntries(TOOLS.map((t) => [t.type === "function" ? t.function.name : "", ajv.compile(t.type === "function" ? t.function.parameters! : {})]))
 const user = (content: string) => [{ role: "user" as const, content }]
 
@@ -126,7 +126,7 @@ describe("tool calling and the OpenAI SDK's helpers against the server", () => {
     // Tools from zod with a forced call: parsed_arguments come back typed.
     const Weather = z.object({ city: z.string().max(20), unit: z.enum(["celsius", "fahrenheit"]) })
     const withTool = await server.client.chat.completions.parse({ model: MODEL, messages: user("Weather in Oslo"), tools: [zodFunction({ name: "get_weather", parameters: Weather })], tool_choice: "required", parallel_tool_calls: false, seed: 3, max_tokens: 300 })
-    const call = withTool.choices[0].message.tool_calls[0]
+    const call = withTool.choices[0]!.message.tool_calls![0]!
     expect(call.type).toBe("function")
     if (call.type === "function") expect(Weather.parse(call.function.parsed_arguments)).toEqual(call.function.parsed_arguments)
   })
@@ -134,16 +134,18 @@ describe("tool calling and the OpenAI SDK's helpers against the server", () => {
   it("the SDK's runTools loop runs the functions and sends their results back (tool messages through the template), whole and streamed", async () => {
     for (const stream of [false, true]) {
       const seen: Array<unknown> = []
-      const runner = server.client.chat.completions.runTools({
+      const params = {
         model: MODEL,
         messages: user("What is the weather in Paris and in Rome?"),
-        tools: [{ type: "function", function: { name: "get_weather", parameters: WEATHER_PARAMETERS, parse: JSON.parse, function: (args: unknown) => (seen.push(args), { temperature: 21, sky: "clear" }) } }],
-        tool_choice: "required",
+        tools: [{ type: "function" as const, function: { name: "get_weather", description: "Current weather in a city", parameters: WEATHER_PARAMETERS, parse: JSON.parse, function: (args: unknown) => (seen.push(args), { temperature: 21, sky: "clear" }) } }],
+        tool_choice: "required" as const,
         parallel_tool_calls: false,
         seed: 7,
-        max_tokens: 300,
-        stream
-      }, { maxChatCompletions: 3 })
+        max_tokens: 300
+      }
+      const runner = stream
+        ? server.client.chat.completions.runTools({ ...params, stream: true }, { maxChatCompletions: 3 })
+        : server.client.chat.completions.runTools(params, { maxChatCompletions: 3 })
       await runner.done()
       // Three completions, each calling the tool; every call's result went back as a tool message.
       expect(seen.length).toBeGreaterThanOrEqual(3)
@@ -155,7 +157,7 @@ describe("tool calling and the OpenAI SDK's helpers against the server", () => {
     }
     // auto: the loop ends when the model answers without a call. The runner refuses an answer cut by
     // max_tokens, so this seed is one where the bundled model ends its answer by itself (deterministic).
-    const auto = server.client.chat.completions.runTools({ model: MODEL, messages: user("Hello"), tools: [{ type: "function", function: { name: "get_weather", parameters: WEATHER_PARAMETERS, parse: JSON.parse, function: () => "sunny" } }], seed: 0, max_tokens: 200 })
+    const auto = server.client.chat.completions.runTools({ model: MODEL, messages: user("Hello"), tools: [{ type: "function", function: { name: "get_weather", description: "Current weather in a city", parameters: WEATHER_PARAMETERS, parse: JSON.parse, function: () => "sunny" } }], seed: 0, max_tokens: 200 })
     const final = await auto.finalChatCompletion()
     expect(final.choices[0].finish_reason).toBe("stop")
   })

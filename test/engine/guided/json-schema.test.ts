@@ -1,13 +1,11 @@
-import Ajv2020 from "ajv/dist/2020.js"
-import addFormats from "ajv-formats"
+import { jsonSchemaValidator } from "../../support/ajv.ts"
 import { describe, expect, it } from "vitest"
 import { GrammarError } from "../../../src/engine/guided/grammar-error.ts"
 import { jsonSchemaGrammar } from "../../../src/engine/guided/json-schema.ts"
 import { Rng } from "../../../src/engine/sampler.ts"
 import { accepts, bundledVocab, compile, crossingVocab, randomWalk, textOf } from "./support.ts"
 
-const ajv = new Ajv2020({ strict: false, allErrors: true })
-addFormats(ajv)
+const ajv = jsonSchemaValidator({ strict: false })
 
 /** Schemas of different shapes, each with documents it must accept and reject (checked against ajv too). */
 const CASES: ReadonlyArray<{ readonly name: string; readonly schema: Record<string, unknown>; readonly valid: ReadonlyArray<unknown>; readonly invalid: ReadonlyArray<string> }> = [
