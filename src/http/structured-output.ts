@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import type { EngineInfo } from "../actors/engine.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import type { CompiledGrammar } from "../engine/guided/compiled-grammar.ts"
-import { GrammarError } from "../engine/guided/grammar-error.ts"
+import { asGrammarError, GrammarError } from "../engine/guided/grammar-error.ts"
 import { guidedCompilerFor } from "../engine/guided/guided-compiler.ts"
 import type { GuidedSpec } from "../engine/guided/guided-spec.ts"
 import type { SamplingFields } from "./schemas.ts"
@@ -98,7 +98,8 @@ export const compileGuided = (request: GuidedRequest, info: EngineInfo): Effect.
     try {
       const { grammar, cached } = guidedCompilerFor(info.tokenizer, info.config.vocabSize).compile(request.spec)
       return cached ? Effect.succeed(grammar) : Effect.as(Effect.logDebug(`guided decoding: compiled a ${request.spec.kind} grammar (${grammar.grammar.numStates} states) in ${grammar.compileMs.toFixed(1)} ms`), grammar)
-    } catch (e) {
+    } catch (thrown) {
+      const e = asGrammarError(thrown)
       if (!(e instanceof GrammarError)) return Effect.die(e)
       const param = e.path === "" ? request.param : `${request.param}.${e.path}`
       return Effect.fail(invalidRequest(`This ${request.param.split(".")[0]} cannot be enforced: ${e.message}.`, param, "invalid_grammar"))

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
-import { GrammarError } from "../engine/guided/grammar-error.ts"
+import { asGrammarError, GrammarError } from "../engine/guided/grammar-error.ts"
 import { jsonSchemaGrammar } from "../engine/guided/json-schema.ts"
 import type { ToolFunction } from "../engine/guided/tool-call-grammar.ts"
 import type { ToolDefinition } from "./schemas.ts"
@@ -78,7 +78,8 @@ export const planTools = (f: ToolFields): Effect.Effect<ToolPlan | null, ApiErro
     if (parameters !== undefined && parameters !== null) {
       try {
         jsonSchemaGrammar(parameters)
-      } catch (e) {
+      } catch (thrown) {
+        const e = asGrammarError(thrown)
         if (!(e instanceof GrammarError)) throw e
         const param = `tools[${i}].function.parameters${e.path === "" ? "" : `.${e.path}`}`
         return Effect.fail(invalidRequest(`Invalid parameters schema for function '${name}': ${e.message}.`, param, "invalid_tool_schema"))

@@ -187,5 +187,11 @@ describe("tool calling and the OpenAI SDK's helpers against the server", () => {
     await bad({ messages: user("x"), tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", not: {} } } } } }] }, "tools[0].function.parameters.properties.a.not")
     await bad({ messages: user("x"), tools: [{ type: "custom", custom: { name: "c" } }] }, "tools[0].type")
     await bad({ messages: user("x"), response_format: { type: "json_object" }, guided_regex: "a+" }, "guided_regex")
+    // Nested deeper than the compilers recurse: a 400, not a 500 (the body is written by hand: too deep for JSON.stringify).
+    const deep = `${"{\"type\":\"array\",\"items\":".repeat(20_000)}{"type":"integer"}${"}".repeat(20_000)}`
+    const r = await postJson(`${server.baseUrl}/v1/chat/completions`, `{"model":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"deep","schema":${deep}}}}`, true)
+    expect(r.status, r.text).toBe(400)
+    expect(r.json.error.param).toBe("response_format.json_schema.schema")
+    await bad({ messages: user("x"), guided_grammar: `root ::= ${"(".repeat(50_000)}"a"${")".repeat(50_000)}` }, "guided_grammar")
   })
 })

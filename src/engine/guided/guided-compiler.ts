@@ -2,8 +2,11 @@ import { CompiledGrammar } from "./compiled-grammar.ts"
 import { specGrammar, specKey, type GuidedSpec } from "./guided-spec.ts"
 import { TokenVocabulary } from "./vocabulary.ts"
 
-/** Compiled grammars kept per vocabulary (least recently used go first). */
-const CACHE_SIZE = 64
+/**
+ * Compiled grammars kept per vocabulary (least recently used go first). Each holds its token analyses
+ * and up to 128 cached masks (6 KiB each at a 49,152-token vocabulary), so this bounds that memory too.
+ */
+const CACHE_SIZE = 32
 
 /**
  * Compiles guided-decoding specs for one vocabulary, once per request shape: grammars are cached by the

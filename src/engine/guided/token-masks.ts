@@ -16,8 +16,8 @@ interface FrameTokens {
 
 /** Below this many accepted tokens a frame keeps their ids rather than a whole bitset. */
 const SPARSE_LIMIT = 256
-/** Token masks kept per grammar (most recently used first out last). */
-const MASK_CACHE_SIZE = 512
+/** Token masks kept per grammar (least recently used evicted first). */
+const MASK_CACHE_SIZE = 128
 
 /**
  * Token masks of one grammar over one vocabulary: `allowed(state)` is a bitset of the token ids that
