@@ -1,6 +1,7 @@
 import type { GrammarSpec } from "./grammar-ast.ts"
 import { GrammarError } from "./grammar-error.ts"
-import { compileRule, trimAndMinimize, type RuleDfa } from "./rule-automaton.ts"
+import { trimAndMinimize } from "./minimize.ts"
+import { compileRule, type RuleDfa } from "./rule-automaton.ts"
 
 /**
  * A compiled grammar: every rule reachable from the root as a trimmed, minimal DFA over bytes and rule

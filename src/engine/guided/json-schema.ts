@@ -2,14 +2,12 @@ import { alt, EMPTY, lit, opt, ref, repeat, separated, seq, star, type Expr, typ
 import { GrammarError } from "./grammar-error.ts"
 import { intersect } from "./intersection.ts"
 import { numberRange, type Bound } from "./json-number.ts"
+import { isObject, KINDS, kindOfValue, type Kind, type Schema } from "./json-schema-kinds.ts"
+import { checkDisjoint } from "./json-schema-one-of.ts"
 import { addAnyJsonRules, JSON_CHAR, JSON_VALUE, jsonLiteral, jsonStringChars } from "./json-text.ts"
 import { compileRegex } from "./regex.ts"
 import { STRING_FORMATS } from "./string-formats.ts"
 
-type Schema = Readonly<Record<string, unknown>>
-type Kind = "null" | "boolean" | "object" | "array" | "string" | "number" | "integer"
-
-const KINDS: ReadonlyArray<Kind> = ["null", "boolean", "object", "array", "string", "number", "integer"]
 /** Keywords that describe and never constrain: ignored. */
 const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$comment", "$schema", "$id", "$anchor", "deprecated", "readOnly", "writeOnly", "contentEncoding", "contentMediaType", "contentSchema", "$defs", "definitions"])
 const OBJECT_KEYWORDS = ["properties", "required", "additionalProperties", "unevaluatedProperties"]
@@ -21,9 +19,7 @@ const SUPPORTED = new Set([...OBJECT_KEYWORDS, ...ARRAY_KEYWORDS, ...STRING_KEYW
 /** Known keywords this compiler does not enforce: a 400 rather than output that may not validate. */
 const UNSUPPORTED = new Set(["not", "if", "then", "else", "patternProperties", "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "minProperties", "maxProperties", "contains", "minContains", "maxContains", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor"])
 
-const isObject = (x: unknown): x is Schema => typeof x === "object" && x !== null && !Array.isArray(x)
 const join = (path: string, key: string | number) => (typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`)
-const kindOfValue = (v: unknown): Kind => (v === null ? "null" : typeof v === "boolean" ? "boolean" : Array.isArray(v) ? "array" : typeof v === "object" ? "object" : typeof v === "string" ? "string" : Number.isInteger(v) ? "integer" : "number")
 
 /**
  * JSON Schema to grammar rules: the OpenAI structured-outputs subset and more. Objects (properties in
@@ -140,7 +136,7 @@ class SchemaCompiler {
     if (constraining.length > 1) throw new GrammarError(`${key} together with other keywords is not supported; move them into each branch`, join(path, key))
     const branches = schema[key]
     if (!Array.isArray(branches) || branches.length === 0) throw new GrammarError(`${key} must be a non-empty array of schemas`, join(path, key))
-    if (key === "oneOf") this.checkDisjoint(branches, join(path, key))
+    if (key === "oneOf") checkDisjoint(branches, this.document, join(path, key))
     return alt(...branches.map((b, i) => this.value(b, join(join(path, key), i))))
   }
 
@@ -344,46 +340,6 @@ class SchemaCompiler {
     this.rules.set(name, EMPTY) // placeholder: the target may refer back to itself
     this.rules.set(name, this.value(node, target.slice(1) === "" ? "" : target.slice(2).replaceAll("/", ".")))
     return name
-  }
-
-  /** The kinds of JSON value a schema can produce (following $ref), for oneOf's disjointness check. */
-  private producedKinds(schema: unknown, depth = 0): Set<Kind> {
-    const all = new Set<Kind>(["null", "boolean", "object", "array", "string", "number"])
-    if (!isObject(schema) || depth > 32) return all
-    if (typeof schema.$ref === "string" && schema.$ref.startsWith("#")) {
-      let node: unknown = this.document
-      for (const raw of decodeURIComponent(schema.$ref.slice(1)).split("/").slice(1)) node = isObject(node) ? node[raw.replaceAll("~1", "/").replaceAll("~0", "~")] : undefined
-      return this.producedKinds(node, depth + 1)
-    }
-    const union = (schema.anyOf ?? schema.oneOf) as unknown
-    if (Array.isArray(union)) return new Set(union.flatMap((b) => [...this.producedKinds(b, depth + 1)]))
-    const values = "const" in schema ? [schema.const] : Array.isArray(schema.enum) ? schema.enum : null
-    if (values !== null) return new Set(values.map((v) => (kindOfValue(v) === "integer" ? "number" : kindOfValue(v))))
-    if (schema.type === undefined) return all
-    const types = (Array.isArray(schema.type) ? schema.type : [schema.type]) as Array<Kind>
-    return new Set(types.map((t) => (t === "integer" ? "number" : t)))
-  }
-
-  /** oneOf is anyOf when no value can match two branches: provable here by kinds, or by a const discriminator. */
-  private checkDisjoint(branches: ReadonlyArray<unknown>, path: string): void {
-    const kinds = branches.map((b) => this.producedKinds(b))
-    const overlapping = kinds.some((a, i) => kinds.some((b, j) => j > i && [...a].some((k) => b.has(k))))
-    if (!overlapping) return
-    const objects = branches.map((b) => (isObject(b) && isObject(b.properties) ? b : null))
-    if (objects.every((o) => o !== null)) {
-      const candidates = Object.keys(objects[0]!.properties as Schema)
-      for (const key of candidates) {
-        const literalSets = objects.map((o) => {
-          const p = (o!.properties as Schema)[key]
-          const required = Array.isArray(o!.required) && o!.required.includes(key)
-          if (!required || !isObject(p)) return null
-          const values = "const" in p ? [p.const] : Array.isArray(p.enum) ? p.enum : null
-          return values === null ? null : new Set(values.map((v) => JSON.stringify(v)))
-        })
-        if (literalSets.every((s) => s !== null) && literalSets.every((a, i) => literalSets.every((b, j) => j <= i || ![...a!].some((v) => b!.has(v))))) return
-      }
-    }
-    throw new GrammarError("oneOf branches that may match the same value are not supported; use anyOf, or make the branches differ in type or in a required const property", path)
   }
 }
 
