@@ -13,7 +13,12 @@
  * bench/cache/bpe-49k on first use (about two minutes). The bundled model's tokenizer_config.json (same
  * special tokens and chat template) goes with it.
  *
- *   node bench/guided.ts [--repeats 3] [--tokens 64] [--streams 16]
+ * Runs alternate in ABBA order (unconstrained first in even repeats, constrained first in odd ones), so a
+ * machine getting busier or quieter during the bench does not favour one side. The mask's share of a
+ * step is also estimated without that noise: the replayed per-step mask time of all streams over the
+ * constrained run's mean step time.
+ *
+ *   node bench/guided.ts [--repeats 4] [--tokens 64] [--streams 16]
  *
  * Writes bench/results/guided-*.json. Run it on an otherwise idle machine; the JSON has the load average.
  */
@@ -38,7 +43,7 @@ import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
 const { values: args } = parseArgs({
   options: {
-    repeats: { type: "string", default: "3" },
+    repeats: { type: "string", default: "4" },
     tokens: { type: "string", default: "64" },
     streams: { type: "string", default: "16" }
   }
@@ -106,7 +111,7 @@ const firstRequest = (() => {
 })()
 console.log(`first request: vocabulary trie ${firstRequest.vocabularyMs.toFixed(1)} ms (${firstRequest.trieNodes} nodes), grammar compile ${firstRequest.grammarCompileMs.toFixed(1)} ms (${firstRequest.grammarStates} states)`)
 
-/** One run: STREAMS requests at once, NEW tokens each; tokens/s over the wall time, and the tokens. */
+/** One run: STREAMS requests at once, NEW tokens each; tokens/s and seconds over the wall time, and the tokens. */
 const run = (guided: CompiledGrammar | null, repeat: number) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { maxNumSeqs: STREAMS, enablePrefixCaching: false, servedModelName: "smollm2-135m-random" }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
@@ -117,7 +122,7 @@ const run = (guided: CompiledGrammar | null, repeat: number) =>
         ), { concurrency: "unbounded" })
       const secs = (performance.now() - t0) / 1000
       if (outputs.some((o) => o.length !== NEW)) throw new Error(`expected ${NEW} tokens per stream, got ${outputs.map((o) => o.length)}`)
-      return { tokensPerSecond: (STREAMS * NEW) / secs, outputs }
+      return { tokensPerSecond: (STREAMS * NEW) / secs, secs, outputs }
     }))))
 
 const percentile = (xs: ReadonlyArray<number>, p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]
@@ -137,15 +142,22 @@ const maskTimes = (grammar: CompiledGrammar, outputs: ReadonlyArray<ReadonlyArra
   return { steps: times.length, meanMs: times.reduce((a, b) => a + b, 0) / times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: Math.max(...times), totalMs: times.reduce((a, b) => a + b, 0) }
 }
 
-const unconstrained: Array<number> = [], constrained: Array<number> = []
+const unconstrained: Array<number> = [], constrained: Array<number> = [], constrainedSecs: Array<number> = []
 let lastOutputs: ReadonlyArray<ReadonlyArray<number>> = []
 for (let r = 0; r < repeats; r++) {
   // A fresh grammar per repeat: every constrained run pays its own cold masks, as a first request would.
   const grammar = new CompiledGrammar(specGrammar(SPEC), firstRequest.vocab)
-  const free = await run(null, r)
-  const guided = await run(grammar, r)
+  let free, guided
+  if (r % 2 === 0) {
+    free = await run(null, r)
+    guided = await run(grammar, r)
+  } else {
+    guided = await run(grammar, r)
+    free = await run(null, r)
+  }
   unconstrained.push(free.tokensPerSecond)
   constrained.push(guided.tokensPerSecond)
+  constrainedSecs.push(guided.secs)
   lastOutputs = guided.outputs
   console.log(`repeat ${r}: unconstrained ${free.tokensPerSecond.toFixed(1)} tok/s, json_schema ${guided.tokensPerSecond.toFixed(1)} tok/s (ratio ${(guided.tokensPerSecond / free.tokensPerSecond).toFixed(3)})`)
 }
@@ -157,6 +169,10 @@ const sample = new TextDecoder().decode(Buffer.concat(lastOutputs[0].map((id) =>
 console.log(`sample (stream 0): ${sample}`)
 
 const ratios = unconstrained.map((u, i) => constrained[i] / u)
+// Every stream's mask per step runs on the one event-loop thread: its share of a constrained step.
+const stepMs = (stats(constrainedSecs).median * 1000) / NEW
+const maskShare = { cold: (cold.meanMs * STREAMS) / stepMs, warm: (warm.meanMs * STREAMS) / stepMs, stepMs }
+console.log(`step ${stepMs.toFixed(1)} ms; masks of ${STREAMS} streams per step: cold ${(maskShare.cold * 100).toFixed(2)}%, warm ${(maskShare.warm * 100).toFixed(3)}% of it`)
 const file = writeResult("guided", {
   bench: "guided",
   machine: machineInfo(),
@@ -170,6 +186,7 @@ const file = writeResult("guided", {
   ratio: stats(ratios),
   firstRequest: { vocabularyTrieMs: firstRequest.vocabularyMs, grammarCompileMs: firstRequest.grammarCompileMs, trieNodes: firstRequest.trieNodes, grammarStates: firstRequest.grammarStates },
   maskPerStep: { cold, warm, note: "allowedTokens() on the event-loop thread, replaying the last constrained run's tokens; cold = a fresh grammar's first pass (its token analyses), warm = the second pass (cached masks)" },
+  maskShareOfStep: { ...maskShare, note: "STREAMS x mean mask time per step / the constrained runs' median step time (wall time / tokens per stream)" },
   sample
 })
 console.log(`ratio median ${stats(ratios).median.toFixed(3)}; wrote ${file}`)
