@@ -238,10 +238,11 @@ export class EngineCore {
     const r = lr.sched
     const sampled = lr.sampler.sample(logits, row, this.options.vocabSize, r.outputTokenIds, lr.guided)
     if (sampled.tokenId < 0) return this.finishWithoutToken(lr)
+    // End tokens are no grammar text: the mask allowed them only where the grammar may end. A text token
+    // the grammar refuses cannot come from the mask; if it ever did, the sequence ends rather than go astray.
+    if (lr.guided !== null && !lr.sampler.isEndToken(sampled.tokenId) && !lr.guided.accept(sampled.tokenId)) return this.finishWithoutToken(lr)
     r.outputTokenIds.push(sampled.tokenId)
     this.generationTokensTotal++
-    // End tokens are no grammar text: the mask allowed them only where the grammar may end.
-    if (lr.guided !== null && !lr.sampler.isEndToken(sampled.tokenId)) lr.guided.accept(sampled.tokenId)
     const newText = lr.detokenizer === null ? "" : lr.detokenizer.push(sampled.tokenId)
     let verdict = lr.stop.onToken(sampled.tokenId, newText, r.outputTokenIds.length)
     // A grammar that nothing more can follow ends the sequence now (no step spent sampling EOS).
@@ -277,8 +278,8 @@ export class EngineCore {
 
   /**
    * Guided decoding found no token the vocabulary could continue the grammar with (a vocabulary that
-   * cannot spell some byte the grammar needs): the sequence ends, as vLLM ends sequences the engine
-   * gives up on, with finish reason "abort".
+   * cannot spell some byte the grammar needs): the sequence ends without a token, as vLLM ends sequences
+   * the engine gives up on, with finish reason "abort".
    */
   private finishWithoutToken(lr: LiveRequest): RequestOutput {
     const r = lr.sched

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { EngineCore, type ModelExecutor, type RequestOutput } from "../../src/engine/engine-core.ts"
+import { CompiledGrammar } from "../../src/engine/guided/compiled-grammar.ts"
 import { guidedCompilerFor } from "../../src/engine/guided/guided-compiler.ts"
+import { specGrammar } from "../../src/engine/guided/guided-spec.ts"
+import { TokenVocabulary } from "../../src/engine/guided/vocabulary.ts"
 import { GuidedSequence } from "../../src/engine/guided/guided-sequence.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { loadModelDir } from "../../src/engine/model-dir.ts"
@@ -124,6 +127,17 @@ describe("guided decoding in the engine core (real model)", () => {
     expect(got.finish).toBe("length")
     expect(got.tokens).toHaveLength(5)
     expect(() => JSON.parse(got.text)).toThrow()
+  })
+
+  it("a vocabulary that cannot spell what the grammar needs ends the sequence with abort, no token", () => {
+    // Only token 100 has bytes ("a"); the grammar needs "ab".
+    const vocab = new TokenVocabulary(V, Array.from({ length: V }, (_, id) => (id === 100 ? new TextEncoder().encode("a") : null)))
+    const g = new CompiledGrammar(specGrammar({ kind: "regex", pattern: "ab" }), vocab)
+    const { core, executor } = makeCore(16)
+    const got = run(core, executor, [{ id: "stuck", params: params({ seed: 1, guided: g }) }]).get("stuck")!
+    expect(got.tokens).toEqual([100])
+    expect(got.finish).toBe("abort")
+    expect(core.numLive).toBe(0)
   })
 
   it("a grammar compiled for another vocabulary size is refused", () => {
