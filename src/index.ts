@@ -15,6 +15,15 @@ export { engineLayer, type EngineOptions } from "./layers/engine.ts"
 export { defaultSamplingParams, type SamplingParams } from "./engine/sampling-params.ts"
 /** The model's tokenizer and chat template. */
 export { TextTokenizer, type ChatMessage } from "./engine/tokenizer.ts"
+/**
+ * Guided decoding: `guidedCompilerFor(engine.info.tokenizer, engine.info.config.vocabSize).compile(spec)`
+ * gives the grammar to put in SamplingParams' `guided` (a JSON Schema, json_object, regex, choices, GBNF
+ * or tool calls); an impossible spec throws GrammarError.
+ */
+export { GuidedCompiler, guidedCompilerFor } from "./engine/guided/guided-compiler.ts"
+export type { GuidedSpec } from "./engine/guided/guided-spec.ts"
+export type { CompiledGrammar } from "./engine/guided/compiled-grammar.ts"
+export { GrammarError } from "./engine/guided/grammar-error.ts"
 
 // Gateway: virtual keys, teams and rate limits.
 export { Gateway, type Permit } from "./gateway/gateway.ts"

@@ -53,9 +53,10 @@ SEED = 1234
 VOCAB_SIZE = 4096
 SEQ_LEN = 256
 EOT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
-CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
-                 "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}"
-                 "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+# ChatML with a Hermes-style tools section, assistant tool calls and tool results (Qwen 2.5's layout);
+# without tools it renders exactly the ChatML the chats were trained on.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "chat_template.jinja"), encoding="utf-8") as _f:
+    CHAT_TEMPLATE = _f.read().strip("\n")
 
 CONFIGS = {
     "main": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,

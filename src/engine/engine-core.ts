@@ -1,5 +1,6 @@
 import { buildForwardBatch, type SequenceChunk } from "./batch.ts"
 import { IncrementalDetokenizer } from "./detokenizer.ts"
+import { GuidedSequence } from "./guided/guided-sequence.ts"
 import { KvCacheManager } from "./kv-cache-manager.ts"
 import type { ForwardBatch } from "./model.ts"
 import { SchedulerRequest } from "./request.ts"
@@ -61,6 +62,8 @@ interface LiveRequest {
   readonly sampler: RequestSampler
   readonly detokenizer: IncrementalDetokenizer | null
   readonly stop: StopChecker
+  /** The sequence's grammar position (guided decoding); kept through preemption like its output tokens. */
+  readonly guided: GuidedSequence | null
   /** Logits rows of prompt positions, gathered across prefill chunks when prompt logprobs are asked. */
   promptRows: Array<Float32Array> | null
   promptLogprobsSent: boolean
@@ -123,6 +126,9 @@ export class EngineCore {
     if (spec.promptTokenIds.length >= maxModelLen) {
       throw new RangeError(`the prompt has ${spec.promptTokenIds.length} tokens; max_model_len is ${maxModelLen}`)
     }
+    if (p.guided !== null && p.guided.vocab.size !== this.options.vocabSize) {
+      throw new RangeError(`the guided grammar was compiled for a vocabulary of ${p.guided.vocab.size} tokens; this model has ${this.options.vocabSize}`)
+    }
     const sched = new SchedulerRequest({
       id: spec.id,
       promptTokenIds: spec.promptTokenIds,
@@ -139,6 +145,7 @@ export class EngineCore {
       sampler: new RequestSampler(p, this.options.eosTokenIds, spec.promptTokenIds, spec.seqIndex ?? 0),
       detokenizer: tok === null ? null : new IncrementalDetokenizer(tok, spec.promptTokenIds, p.skipSpecialTokens),
       stop: new StopChecker(p, this.options.eosTokenIds, maxModelLen, spec.promptTokenIds.length),
+      guided: p.guided === null ? null : new GuidedSequence(p.guided),
       promptRows: p.promptLogprobs !== null ? [] : null,
       promptLogprobsSent: false
     })
@@ -229,11 +236,17 @@ export class EngineCore {
 
   private sampleNext(lr: LiveRequest, logits: Float32Array, row: number): RequestOutput {
     const r = lr.sched
-    const sampled = lr.sampler.sample(logits, row, this.options.vocabSize, r.outputTokenIds)
+    const sampled = lr.sampler.sample(logits, row, this.options.vocabSize, r.outputTokenIds, lr.guided)
+    if (sampled.tokenId < 0) return this.finishWithoutToken(lr)
+    // End tokens are no grammar text: the mask allowed them only where the grammar may end. A text token
+    // the grammar refuses cannot come from the mask; if it ever did, the sequence ends rather than go astray.
+    if (lr.guided !== null && !lr.sampler.isEndToken(sampled.tokenId) && !lr.guided.accept(sampled.tokenId)) return this.finishWithoutToken(lr)
     r.outputTokenIds.push(sampled.tokenId)
     this.generationTokensTotal++
     const newText = lr.detokenizer === null ? "" : lr.detokenizer.push(sampled.tokenId)
-    const verdict = lr.stop.onToken(sampled.tokenId, newText, r.outputTokenIds.length)
+    let verdict = lr.stop.onToken(sampled.tokenId, newText, r.outputTokenIds.length)
+    // A grammar that nothing more can follow ends the sequence now (no step spent sampling EOS).
+    if (verdict.finishReason === null && lr.guided !== null && lr.guided.isComplete) verdict = lr.stop.finishComplete(verdict.emit)
     let text = verdict.emit
     let promptLp: RequestOutput["promptLogprobs"] = null
     if (lr.promptRows !== null && !lr.promptLogprobsSent) {
@@ -257,6 +270,30 @@ export class EngineCore {
       promptLogprobs: promptLp,
       finishReason: verdict.finishReason,
       stopReason: verdict.stopReason,
+      promptTokens: r.promptTokenIds.length,
+      completionTokens: r.outputTokenIds.length,
+      cachedTokens: Math.max(0, r.numCachedPromptTokens)
+    }
+  }
+
+  /**
+   * Guided decoding found no token the vocabulary could continue the grammar with (a vocabulary that
+   * cannot spell some byte the grammar needs): the sequence ends without a token, as vLLM ends sequences
+   * the engine gives up on, with finish reason "abort".
+   */
+  private finishWithoutToken(lr: LiveRequest): RequestOutput {
+    const r = lr.sched
+    const text = lr.stop.flush()
+    this.scheduler.remove(r)
+    this.live.delete(r.id)
+    return {
+      requestId: r.id,
+      tokenIds: [],
+      text,
+      logprobs: lr.params.logprobs === null ? null : [],
+      promptLogprobs: null,
+      finishReason: "abort",
+      stopReason: null,
       promptTokens: r.promptTokenIds.length,
       completionTokens: r.outputTokenIds.length,
       cachedTokens: Math.max(0, r.numCachedPromptTokens)

@@ -1,5 +1,6 @@
 import { getRandomValues } from "node:crypto"
 import { logSoftmax } from "./batch.ts"
+import type { GuidedSequence } from "./guided/guided-sequence.ts"
 import type { SamplingParams } from "./sampling-params.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ const rankOf = (lp: Float64Array, vocab: number, tokenId: number): number => {
 // ---------------------------------------------------------------------------------------------
 
 export interface SampledToken {
+  /** The token; -1 when guided decoding allowed no token at all (the vocabulary cannot spell what the grammar needs). */
   readonly tokenId: number
   /** Raw log-probability (log_softmax of the unprocessed logits); null unless logprobs were asked for. */
   readonly logprob: number | null
@@ -273,8 +275,9 @@ interface PenaltyState {
 
 /**
  * Chooses the next token of one sequence from its row of logits, with vLLM's semantics: repetition,
- * frequency and presence penalties, logit_bias, min_tokens masking, then greedy or temperature /
- * top_k / top_p / min_p sampling with one uniform draw from the sequence's own RNG.
+ * frequency and presence penalties, logit_bias, the guided-decoding mask, min_tokens masking, then
+ * greedy or temperature / top_k / top_p / min_p sampling with one uniform draw from the sequence's own
+ * RNG (so a seeded guided request stays reproducible whatever else is batched).
  */
 export class RequestSampler {
   private readonly params: SamplingParams
@@ -284,8 +287,10 @@ export class RequestSampler {
   private readonly usesPenalties: boolean
   private readonly biasIds: Int32Array
   private readonly biasValues: Float64Array
-  /** Masked until min_tokens outputs exist: every eos id and every stop_token_id. */
+  /** Masked until min_tokens outputs exist: every eos id and every stop_token_id. Guided: allowed only where the grammar may end. */
   private readonly minTokensMasked: Int32Array
+  /** Logits of minTokensMasked's ids before the guided mask (restored where the grammar may end). */
+  private readonly endLogits: Float64Array
   private penalties: PenaltyState | null = null
   private vocab = 0
 
@@ -303,15 +308,20 @@ export class RequestSampler {
     this.biasIds = Int32Array.from(bias, ([id]) => id)
     this.biasValues = Float64Array.from(bias, ([, b]) => b)
     this.minTokensMasked = Int32Array.from(new Set([...eosTokenIds, ...params.stopTokenIds]))
+    this.endLogits = new Float64Array(this.minTokensMasked.length)
   }
 
-  /** Samples from row `row` of `logits` (rows of `vocabSize`), given this sequence's output so far. */
-  sample(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): SampledToken {
-    const s = this.process(logits, row, vocabSize, outputTokenIds)
-    const tokenId = this.greedy ? argmax(s.work, vocabSize) : this.sampleRandom(s, vocabSize)
+  /**
+   * Samples from row `row` of `logits` (rows of `vocabSize`), given this sequence's output so far and,
+   * for guided decoding, the sequence's grammar position (which the caller advances with the token).
+   */
+  sample(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>, guided: GuidedSequence | null = null): SampledToken {
+    const s = this.process(logits, row, vocabSize, outputTokenIds, guided)
+    let tokenId = this.greedy ? argmax(s.work, vocabSize) : this.sampleRandom(s, vocabSize)
+    if (guided !== null && s.work[tokenId] === -Infinity) tokenId = -1
 
     const k = this.params.logprobs
-    if (k === null) return { tokenId, logprob: null, rank: null, topLogprobs: null }
+    if (k === null || tokenId < 0) return { tokenId, logprob: null, rank: null, topLogprobs: null }
     // vLLM v1 default ("raw_logprobs"): the model's distribution, before any penalty or filter.
     const lp = logSoftmax(logits, row, vocabSize)
     return { tokenId, logprob: lp[tokenId], rank: rankOf(lp, vocabSize, tokenId), topLogprobs: k > 0 ? topLogprobs(lp, vocabSize, k) : [] }
@@ -321,12 +331,12 @@ export class RequestSampler {
    * The row after penalties, logit_bias and min_tokens masking: what greedy takes the argmax of and
    * temperature sampling starts from. A copy, for inspection; sampling uses the shared buffer.
    */
-  processedLogits(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): Float64Array {
-    return this.process(logits, row, vocabSize, outputTokenIds).work.slice(0, vocabSize)
+  processedLogits(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>, guided: GuidedSequence | null = null): Float64Array {
+    return this.process(logits, row, vocabSize, outputTokenIds, guided).work.slice(0, vocabSize)
   }
 
-  /** Copies the row into the shared work buffer and applies penalties, bias and the min_tokens mask. */
-  private process(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>): Scratch {
+  /** Copies the row into the shared work buffer and applies penalties, bias, the guided mask and the min_tokens mask. */
+  private process(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>, guided: GuidedSequence | null): Scratch {
     if (this.vocab === 0) this.vocab = vocabSize
     else if (this.vocab !== vocabSize) throw new RangeError(`vocab size changed from ${this.vocab} to ${vocabSize}`)
     const s = scratchFor(vocabSize)
@@ -335,6 +345,7 @@ export class RequestSampler {
     for (let i = 0; i < vocabSize; i++) w[i] = logits[off + i]
     if (this.usesPenalties) this.applyPenalties(w, vocabSize, outputTokenIds)
     for (let j = 0; j < this.biasIds.length; j++) w[this.biasIds[j]] += this.biasValues[j]
+    if (guided !== null) this.applyGuided(w, vocabSize, guided)
     if (outputTokenIds.length < this.params.minTokens) {
       for (let j = 0; j < this.minTokensMasked.length; j++) {
         const id = this.minTokensMasked[j]
@@ -342,6 +353,32 @@ export class RequestSampler {
       }
     }
     return s
+  }
+
+  /**
+   * Masks every token the grammar does not allow here. End tokens (eos, stop_token_ids) are not grammar
+   * text: they keep their logit where the grammar may end (unless ignore_eos), and are masked elsewhere.
+   */
+  private applyGuided(w: Float64Array, vocab: number, guided: GuidedSequence): void {
+    const ends = this.minTokensMasked
+    const endsAllowed = guided.canEnd && !this.params.ignoreEos
+    if (endsAllowed) for (let j = 0; j < ends.length; j++) this.endLogits[j] = ends[j] < vocab ? w[ends[j]] : -Infinity
+    const mask = guided.allowedTokens()
+    const words = Math.min(mask.length, (vocab + 31) >>> 5)
+    for (let word = 0; word < words; word++) {
+      const bits = mask[word]
+      if (bits === 0xffffffff) continue
+      const base = word << 5
+      const end = Math.min(32, vocab - base)
+      for (let b = 0; b < end; b++) if ((bits & (1 << b)) === 0) w[base + b] = -Infinity
+    }
+    for (let i = words << 5; i < vocab; i++) w[i] = -Infinity
+    if (endsAllowed) for (let j = 0; j < ends.length; j++) if (ends[j] < vocab) w[ends[j]] = this.endLogits[j]
+  }
+
+  /** Whether a token is an end token (eos or a stop_token_id): not grammar text. */
+  isEndToken(tokenId: number): boolean {
+    return this.minTokensMasked.includes(tokenId)
   }
 
   /** Repetition penalty over prompt + output, then frequency and presence penalties over the output. */

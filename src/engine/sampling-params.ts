@@ -1,3 +1,5 @@
+import type { CompiledGrammar } from "./guided/compiled-grammar.ts"
+
 /**
  * How one request wants its tokens chosen and when it wants to stop: vLLM's SamplingParams, in
  * camelCase. Validation messages use the OpenAI/vLLM snake_case names, since that is what a client sent.
@@ -41,6 +43,11 @@ export interface SamplingParams {
   readonly includeStopStrInOutput: boolean
   /** Leave special tokens (eos, chat markers...) out of the output text. */
   readonly skipSpecialTokens: boolean
+  /**
+   * Guided decoding: only tokens that keep the output within this grammar may be sampled, EOS only
+   * where the grammar may end, and the sequence ends once nothing more can follow. Null: unconstrained.
+   */
+  readonly guided: CompiledGrammar | null
 }
 
 /** Most alternatives a request may ask for per position (vLLM's default max_logprobs). */
@@ -67,6 +74,7 @@ export const defaultSamplingParams = (overrides: Partial<SamplingParams> = {}): 
   promptLogprobs: null,
   includeStopStrInOutput: false,
   skipSpecialTokens: true,
+  guided: null,
   ...overrides
 })
 

@@ -71,6 +71,15 @@ export class StopChecker {
     return { emit: this.release(), finishReason: null, stopReason: null }
   }
 
+  /**
+   * Ends the sequence after a token whose decision (`emitted`) let it go on, because nothing more can
+   * follow (its guided grammar is complete): the held-back text goes out too.
+   */
+  finishComplete(emitted: string): StopDecision {
+    this.finished = true
+    return { emit: emitted + this.flush(), finishReason: "stop", stopReason: null }
+  }
+
   /** Releases held-back text when the sequence ends some other way (abort, end of stream). */
   flush(): string {
     const out = this.pending

@@ -3,10 +3,18 @@ import { Tokenizer } from "@huggingface/tokenizers"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ModelLoadError } from "./errors.ts"
+import { vocabularyBytes } from "./guided/token-bytes.ts"
 
+/**
+ * A message as the chat template sees it (Hugging Face's shape): tool calls' `arguments` as objects,
+ * tool results with their `tool_call_id`.
+ */
 export interface ChatMessage {
   readonly role: string
   readonly content: string
+  readonly name?: string
+  readonly tool_calls?: ReadonlyArray<unknown>
+  readonly tool_call_id?: string
 }
 
 const readJson = (file: string): Record<string, unknown> => {
@@ -28,13 +36,19 @@ const tokenText = (v: unknown): string | null =>
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer
   private readonly template: Template | null
+  /** The template's source: whether it renders `tools` is read from it. */
+  private readonly templateSource: string | null
+  /** tokenizer.json, kept for the token spellings guided decoding needs (read on first use). */
+  private readonly json: Record<string, unknown>
+  private bytesOfTokens: ReadonlyArray<Uint8Array | null> | null = null
   readonly bosToken: string | null
   readonly eosToken: string | null
   /** Ids of every added special token (skipped when decoding with skipSpecialTokens). */
   readonly specialIds: ReadonlySet<number>
 
-  private constructor(tokenizer: Tokenizer, config: Record<string, unknown>, templateFile: string) {
+  private constructor(tokenizer: Tokenizer, config: Record<string, unknown>, templateFile: string, json: Record<string, unknown>) {
     this.tokenizer = tokenizer
+    this.json = json
     this.bosToken = tokenText(config.bos_token)
     this.eosToken = tokenText(config.eos_token)
     const raw = config.chat_template
@@ -42,6 +56,7 @@ export class TextTokenizer {
     const source = typeof raw === "string" ? raw
       : Array.isArray(raw) ? (raw.find((t: { name?: string }) => t.name === "default") as { template?: string } | undefined)?.template ?? null
       : null
+    this.templateSource = source
     try {
       this.template = source === null ? null : new Template(source)
     } catch (e) {
@@ -61,7 +76,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new ModelLoadError(tokFile, `tokenizer does not load: ${(e as Error).message}`)
     }
-    return new TextTokenizer(tokenizer, config, cfgFile)
+    return new TextTokenizer(tokenizer, config, cfgFile, json)
   }
 
   /**
@@ -75,7 +90,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new ModelLoadError(source, `tokenizer does not load: ${(e as Error).message}`)
     }
-    return new TextTokenizer(tokenizer, config, source)
+    return new TextTokenizer(tokenizer, config, source, json)
   }
 
   get hasChatTemplate(): boolean {
@@ -106,14 +121,34 @@ export class TextTokenizer {
     return this.tokenizer.token_to_id(token)
   }
 
-  /** Renders messages with the model's own chat template. */
-  applyChatTemplate(messages: ReadonlyArray<ChatMessage>, addGenerationPrompt = true): string {
+  /** Whether the chat template renders tool definitions (reads `tools`), as Hugging Face templates with tool support do. */
+  get templateRendersTools(): boolean {
+    return this.templateSource !== null && /\btools\b/.test(this.templateSource)
+  }
+
+  /**
+   * The bytes each token id stands for (null for special tokens), for `size` ids: what guided decoding
+   * matches grammars against. Computed once.
+   */
+  tokenBytes(size: number): ReadonlyArray<Uint8Array | null> {
+    if (this.bytesOfTokens === null || this.bytesOfTokens.length !== size) {
+      this.bytesOfTokens = vocabularyBytes(this.json, size, (id) => this.tokenizer.id_to_token(id))
+    }
+    return this.bytesOfTokens
+  }
+
+  /**
+   * Renders messages with the model's own chat template; `tools` (OpenAI's tool objects) go to the
+   * template as Hugging Face passes them, absent when there are none.
+   */
+  applyChatTemplate(messages: ReadonlyArray<ChatMessage>, addGenerationPrompt = true, tools?: ReadonlyArray<unknown>): string {
     if (this.template === null) throw new Error("this model has no chat template")
     return this.template.render({
       messages: messages as Array<ChatMessage>,
       add_generation_prompt: addGenerationPrompt,
       bos_token: this.bosToken ?? "",
-      eos_token: this.eosToken ?? ""
+      eos_token: this.eosToken ?? "",
+      ...(tools !== undefined && tools.length > 0 && { tools: tools as Array<unknown> })
     })
   }
 }

@@ -8,6 +8,10 @@ import { chatPrompt, checkModel, checkPromptLength, checkSequenceCount } from ".
 import { toSamplingParams } from "./sampling.ts"
 import { ChatCompletionRequest } from "./schemas.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
+import { unhonouredField, unhonouredMessageField } from "./request-fields.ts"
+import { compileGuided, guidedRequestOf } from "./structured-output.ts"
+import { ToolCallParser, type ToolCall } from "./tool-call-parser.ts"
+import { planTools } from "./tool-choice.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { orErrorResponse } from "./errors.ts"
 import type { PromptDelta } from "../actors/engine-client.ts"
@@ -24,6 +28,8 @@ export interface PreparedChat {
   readonly render: TokenRenderer
   readonly wantsLogprobs: boolean
   readonly includeUsage: boolean
+  /** The answer is read for tool calls (tools given, tool_choice not none). */
+  readonly parsesToolCalls: boolean
 }
 
 /** Validates a chat request against the served model: template, context length, sampling params. */
@@ -34,15 +40,19 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
   if ((request.top_logprobs ?? 0) > 0 && request.logprobs !== true) {
     return yield* invalidRequest("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
   }
-  const prompt = yield* chatPrompt(request.messages, request.add_generation_prompt ?? true, info)
+  const tools = yield* planTools(request)
+  const guidedRequest = yield* guidedRequestOf(request, tools)
+  const prompt = yield* chatPrompt(request.messages, request.add_generation_prompt ?? true, info, tools?.rendered)
   yield* checkPromptLength(prompt, info, "messages")
+  const guided = guidedRequest === null ? null : yield* compileGuided(guidedRequest, info)
   const params = yield* toSamplingParams({
     fields: request,
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
     maxTokensParam: request.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
     logprobs: request.logprobs === true ? request.top_logprobs ?? 0 : null,
     promptLogprobs: request.prompt_logprobs ?? null,
-    promptTokens: prompt.tokenIds.length
+    promptTokens: prompt.tokenIds.length,
+    guided
   }, info)
   yield* checkSequenceCount(params.n, info, "n")
   return {
@@ -53,7 +63,8 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
     generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null },
     render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
     wantsLogprobs: params.logprobs !== null,
-    includeUsage: request.stream_options?.include_usage ?? false
+    includeUsage: request.stream_options?.include_usage ?? false,
+    parsesToolCalls: tools?.parse ?? false
   } satisfies PreparedChat
 })
 
@@ -89,17 +100,32 @@ const chatCompletionOf = Effect.fnUntraced(function*(chat: PreparedChat, deltas:
     object: "chat.completion",
     created: chat.created,
     model: chat.model,
-    choices: choices.map((c, index) => ({
-      index,
-      message: { role: "assistant", content: c.content },
-      logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null,
-      finish_reason: c.finishReason,
-      stop_reason: c.stopReason
-    })),
+    choices: choices.map((c, index) => {
+      const { message, finishReason } = assistantMessage(chat, c.content, c.finishReason)
+      return { index, message, logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null, finish_reason: finishReason, stop_reason: c.stopReason }
+    }),
     usage: meter.usage,
     ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
   }
 })
+
+/** OpenAI's finish reason for an answer that called tools and then stopped. */
+const finishWithCalls = (finishReason: string | null, calls: number): string | null => (finishReason === "stop" && calls > 0 ? "tool_calls" : finishReason)
+
+/**
+ * The assistant message of a whole answer: its text, or, when tool calls are parsed, the text before
+ * them (null when there is none) and the calls, through the same parser the stream uses.
+ */
+const assistantMessage = (chat: PreparedChat, text: string, finishReason: string | null) => {
+  if (!chat.parsesToolCalls) return { message: { role: "assistant", content: text }, finishReason }
+  const parser = new ToolCallParser()
+  const content = parser.push(text).content + parser.end().content
+  const calls: ReadonlyArray<ToolCall> = parser.calls
+  return {
+    message: { role: "assistant", content: content === "" && calls.length > 0 ? null : content, ...(calls.length > 0 && { tool_calls: calls }) },
+    finishReason: finishWithCalls(finishReason, calls.length)
+  }
+}
 
 /**
  * The chunk stream of a streaming chat request, as OpenAI sends it: per choice a first chunk with
@@ -119,21 +145,31 @@ export const chatChunks = <E>(chat: PreparedChat, deltas: Stream.Stream<PromptDe
   const roleChunks = Array.from({ length: chat.n }, (_, index) =>
     chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]))
   const body = deltas.pipe(
-    Stream.mapAccum(() => undefined, (state, d) => {
+    // Per choice, the tool-call parser when the answer is read for calls.
+    Stream.mapAccum(() => (chat.parsesToolCalls ? Array.from({ length: chat.n }, () => new ToolCallParser()) : null), (parsers, d) => {
       const out: Array<unknown> = []
+      const parser = parsers === null ? null : parsers[d.index]
+      let piece = parser === null ? { content: d.text, toolCalls: [] as ReadonlyArray<unknown> } : parser.push(d.text)
+      if (parser !== null && d.finishReason !== null) {
+        const rest = parser.end()
+        piece = { content: piece.content + rest.content, toolCalls: piece.toolCalls }
+      }
       const hasTokens = chat.wantsLogprobs && d.logprobs !== null && d.logprobs.length > 0
-      if (d.text !== "" || hasTokens) {
-        out.push(chunk([{
-          index: d.index,
-          delta: { content: d.text },
-          logprobs: chat.wantsLogprobs ? { content: d.logprobs === null ? [] : chatLogprobs(chat.render, d.logprobs) } : null,
-          finish_reason: null
-        }]))
+      let logprobs = chat.wantsLogprobs ? { content: d.logprobs === null ? [] : chatLogprobs(chat.render, d.logprobs) } : null
+      // The delta's tokens' logprobs ride on its first chunk, whatever the text turned out to be.
+      if (piece.content !== "" || (hasTokens && piece.toolCalls.length === 0)) {
+        out.push(chunk([{ index: d.index, delta: { content: piece.content }, logprobs, finish_reason: null }]))
+        logprobs = chat.wantsLogprobs ? { content: [] } : null
+      }
+      for (const call of piece.toolCalls) {
+        out.push(chunk([{ index: d.index, delta: { tool_calls: [call] }, logprobs, finish_reason: null }]))
+        logprobs = chat.wantsLogprobs ? { content: [] } : null
       }
       if (d.finishReason !== null) {
-        out.push(chunk([{ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason }]))
+        const finishReason = parser === null ? d.finishReason : finishWithCalls(d.finishReason, parser.calls.length)
+        out.push(chunk([{ index: d.index, delta: {}, logprobs: null, finish_reason: finishReason, stop_reason: d.stopReason }]))
       }
-      return [state, out] as const
+      return [parsers, out] as const
     }, {
       // The meter has counted every delta by now (it is fed before they reach this stream).
       onHalt: () => (chat.includeUsage ? [{ id: chat.id, object: "chat.completion.chunk", created: chat.created, model: chat.model, choices: [], usage: meter.usage }] : [])
@@ -142,15 +178,25 @@ export const chatChunks = <E>(chat: PreparedChat, deltas: Stream.Stream<PromptDe
   return Stream.concat(Stream.fromIterable(roleChunks), body)
 }
 
-/** Chat completions as the router serves them: the served model's side validates and tokenizes (any `model` is the router's business). */
-/** A chat request for the served model: validated, tokenized, with its way of turning deltas into an answer. */
+const CHAT_FIELDS: ReadonlySet<string> = new Set(Object.keys(ChatCompletionRequest.fields))
+
+/** The raw body's fields and message fields, before decoding (which would drop unknown ones). */
+const checkChatFields = (json: unknown): Effect.Effect<unknown, ApiError> => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return Effect.succeed(json)
+  const body = json as Readonly<Record<string, unknown>>
+  const error = unhonouredField(body, CHAT_FIELDS) ?? unhonouredMessageField(body.messages)
+  return error === undefined ? Effect.succeed(json) : Effect.fail(error)
+}
+
+/** A chat request for the served model: its fields checked, validated, tokenized, with its way of turning deltas into an answer. */
 const prepareLocalChat = (json: unknown) =>
-  Effect.map(Effect.flatMap(decodeJson(ChatCompletionRequest, json), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
+  Effect.map(Effect.flatMap(Effect.flatMap(checkChatFields(json), (body) => decodeJson(ChatCompletionRequest, body)), (request) => prepareChat({ ...request, model: null })), (chat): LocalRequest => ({
     generates: [chat.generate],
     response: (deltas, meter) => chatCompletion(chat, deltas, meter),
     chunks: (deltas, meter) => chatChunks(chat, deltas, meter)
   }))
 
+/** Chat completions as the router serves them: the served model's side validates and tokenizes (any `model` is the router's business). */
 export const chatEndpoint: RoutedEndpoint = {
   kind: "chat",
   prepareLocal: prepareLocalChat,

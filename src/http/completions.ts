@@ -9,6 +9,8 @@ import { toSamplingParams } from "./sampling.ts"
 import { CompletionRequest } from "./schemas.ts"
 import { chatEndpoint } from "./chat.ts"
 import { handleRoutedRequest, type RoutedEndpoint } from "./routed-request.ts"
+import { unhonouredField } from "./request-fields.ts"
+import { compileGuided, guidedRequestOf } from "./structured-output.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { orErrorResponse } from "./errors.ts"
 import type { PromptDelta } from "../actors/engine-client.ts"
@@ -36,6 +38,8 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
   const prompts = yield* completionPrompts(request.prompt, info)
   const echo = request.echo ?? false
   const logprobs = request.logprobs ?? null
+  const guidedRequest = yield* guidedRequestOf(request, null)
+  const guided = guidedRequest === null ? null : yield* compileGuided(guidedRequest, info)
   const generate: Array<GenerateRequest> = []
   for (let i = 0; i < prompts.length; i++) {
     const param = prompts.length === 1 ? "prompt" : `prompt[${i}]`
@@ -47,7 +51,8 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
       logprobs,
       // Echoing with logprobs reports the prompt's tokens too, as OpenAI did.
       promptLogprobs: request.prompt_logprobs ?? (echo && logprobs !== null ? logprobs : null),
-      promptTokens: prompts[i].tokenIds.length
+      promptTokens: prompts[i].tokenIds.length,
+      guided
     }, info)
     generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
   }
@@ -181,12 +186,21 @@ export const completionChunks = <E>(c: PreparedCompletion, deltas: Stream.Stream
   )
 }
 
+const COMPLETION_FIELDS: ReadonlySet<string> = new Set(Object.keys(CompletionRequest.fields))
+
+/** The raw body's fields, before decoding (which would drop unknown ones). */
+const checkCompletionFields = (json: unknown): Effect.Effect<unknown, ApiError> => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return Effect.succeed(json)
+  const error = unhonouredField(json as Readonly<Record<string, unknown>>, COMPLETION_FIELDS)
+  return error === undefined ? Effect.succeed(json) : Effect.fail(error)
+}
+
 /** Legacy completions as the router serves them: the served model's side validates and tokenizes. */
 export const completionsEndpoint: RoutedEndpoint = {
   kind: "completions",
   prepareChat: chatEndpoint.prepareChat,
   prepareLocal: (json) =>
-    Effect.map(Effect.flatMap(decodeJson(CompletionRequest, json), (request) => prepareCompletion({ ...request, model: null })), (prepared): LocalRequest => ({
+    Effect.map(Effect.flatMap(Effect.flatMap(checkCompletionFields(json), (body) => decodeJson(CompletionRequest, body)), (request) => prepareCompletion({ ...request, model: null })), (prepared): LocalRequest => ({
       generates: prepared.generate,
       response: (deltas, meter) => completion(prepared, deltas, meter),
       chunks: (deltas, meter) => completionChunks(prepared, deltas, meter)

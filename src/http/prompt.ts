@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { EngineInfo } from "../actors/engine.ts"
-import type { TextTokenizer } from "../engine/tokenizer.ts"
+import type { ChatMessage as TemplateMessage, TextTokenizer } from "../engine/tokenizer.ts"
 import type { ChatMessage, CompletionPrompt } from "./schemas.ts"
 import { invalidRequest, modelNotFound, type ApiError } from "../api/api-error.ts"
 
@@ -35,15 +35,49 @@ const messageText = (message: ChatMessage, index: number): Effect.Effect<string,
   return Effect.succeed(text)
 }
 
-/** Renders chat messages with the model's own chat template and tokenizes the result. */
-export const chatPrompt: (messages: ReadonlyArray<ChatMessage>, addGenerationPrompt: boolean, info: EngineInfo) => Effect.Effect<Prompt, ApiError> = Effect.fnUntraced(function*(messages, addGenerationPrompt, info) {
+/**
+ * A message as the template gets it (Hugging Face's shape, as vLLM passes it): text content, the name,
+ * an assistant's tool calls with `arguments` parsed into objects (templates render them with tojson),
+ * a tool result's tool_call_id.
+ */
+const templateMessage: (message: ChatMessage, index: number) => Effect.Effect<TemplateMessage, ApiError> = Effect.fnUntraced(function*(message, index) {
+  const content = yield* messageText(message, index)
+  const calls = message.tool_calls ?? []
+  const toolCalls: Array<unknown> = []
+  for (let j = 0; j < calls.length; j++) {
+    const c = calls[j]
+    let args: unknown
+    try {
+      args = JSON.parse(c.function.arguments)
+    } catch {
+      return yield* invalidRequest(`messages[${index}].tool_calls[${j}].function.arguments is not valid JSON.`, `messages[${index}].tool_calls[${j}].function.arguments`)
+    }
+    toolCalls.push({ id: c.id, type: c.type, function: { name: c.function.name, arguments: args } })
+  }
+  return {
+    role: message.role,
+    content,
+    ...(message.name !== undefined && { name: message.name }),
+    ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
+    ...(message.tool_call_id !== undefined && { tool_call_id: message.tool_call_id })
+  }
+})
+
+/**
+ * Renders chat messages with the model's own chat template and tokenizes the result; `tools` (OpenAI
+ * tool objects) are rendered by the template, which must support them (else they would be dropped).
+ */
+export const chatPrompt: (messages: ReadonlyArray<ChatMessage>, addGenerationPrompt: boolean, info: EngineInfo, tools?: ReadonlyArray<unknown>) => Effect.Effect<Prompt, ApiError> = Effect.fnUntraced(function*(messages, addGenerationPrompt, info, tools) {
   if (messages.length === 0) return yield* invalidRequest("'messages' must contain at least one message.", "messages")
   const tokenizer = yield* requireTokenizer(info, "chat")
   if (!tokenizer.hasChatTemplate) return yield* invalidRequest("This model has no chat template; use /v1/completions.", "messages")
-  const rendered: Array<{ role: string; content: string }> = []
-  for (let i = 0; i < messages.length; i++) rendered.push({ role: messages[i].role, content: yield* messageText(messages[i], i) })
+  if (tools !== undefined && tools.length > 0 && !tokenizer.templateRendersTools) {
+    return yield* invalidRequest("This model's chat template does not render tools, so the model would never see them.", "tools")
+  }
+  const rendered: Array<TemplateMessage> = []
+  for (let i = 0; i < messages.length; i++) rendered.push(yield* templateMessage(messages[i], i))
   const text = yield* Effect.try({
-    try: () => tokenizer.applyChatTemplate(rendered, addGenerationPrompt),
+    try: () => tokenizer.applyChatTemplate(rendered, addGenerationPrompt, tools),
     catch: (e) => invalidRequest(`The chat template could not render these messages: ${(e as Error).message}`, "messages")
   })
   // The template already wrote any special tokens it wants (as vLLM does, no second BOS).

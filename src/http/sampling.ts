@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import type { EngineInfo } from "../actors/engine.ts"
+import type { CompiledGrammar } from "../engine/guided/compiled-grammar.ts"
 import { defaultSamplingParams, validateSamplingParams, type SamplingParams } from "../engine/sampling-params.ts"
 import type { SamplingFields } from "./schemas.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
@@ -18,6 +19,8 @@ export interface SamplingRequest {
   /** Alternatives per prompt position (null: no prompt logprobs). */
   readonly promptLogprobs: number | null
   readonly promptTokens: number
+  /** The compiled output constraint (structured outputs, tool calls); null: free output. */
+  readonly guided: CompiledGrammar | null
 }
 
 const parseLogitBias = (bias: Readonly<Record<string, number>>): Effect.Effect<ReadonlyMap<number, number>, ApiError> => {
@@ -68,7 +71,8 @@ export const toSamplingParams: (request: SamplingRequest, info: EngineInfo) => E
     logprobs: request.logprobs,
     promptLogprobs: request.promptLogprobs,
     includeStopStrInOutput: f.include_stop_str_in_output ?? false,
-    skipSpecialTokens: f.skip_special_tokens ?? true
+    skipSpecialTokens: f.skip_special_tokens ?? true,
+    guided: request.guided
   })
   // OpenAI's limit; without one a single request could fill the engine's whole waiting queue.
   if (params.n > MAX_CHOICES) return yield* invalidRequest(`n must be <= ${MAX_CHOICES}, got ${params.n}`, "n")

@@ -1,9 +1,11 @@
 import { Schema } from "effect"
 
 /**
- * Request bodies of the API as effect Schemas: decoding validates them (unknown fields are ignored,
- * a wrong type is a 400 naming the field), and the OpenAPI document is generated from the same schemas.
- * Every optional field also accepts `null`, which many clients send for "unset".
+ * Request bodies of the API as effect Schemas: decoding validates them (a wrong type is a 400 naming the
+ * field), and the OpenAPI document is generated from the same schemas. Decoding itself ignores unknown
+ * fields; the served model's path refuses them before decoding (request-fields.ts), so nothing a
+ * client sends is dropped without a word. Every optional field also accepts `null`, which many clients
+ * send for "unset".
  */
 
 const optional = <S extends Schema.Top>(schema: S, description: string) =>
@@ -21,7 +23,8 @@ const samplingFields = {
   stream: optional(Schema.Boolean, "Stream chunks as server-sent events (default false)."),
   stream_options: optional(
     Schema.Struct({
-      include_usage: optional(Schema.Boolean, "Send a last chunk with `usage` and empty `choices`.")
+      include_usage: optional(Schema.Boolean, "Send a last chunk with `usage` and empty `choices`."),
+      include_obfuscation: optional(Schema.Boolean, "false only: chunks carry no obfuscation padding.")
     }),
     "Streaming options."
   ),
@@ -30,7 +33,6 @@ const samplingFields = {
   presence_penalty: optional(Schema.Finite, "In [-2, 2]: subtracted once from tokens already in the output."),
   frequency_penalty: optional(Schema.Finite, "In [-2, 2]: subtracted per occurrence from tokens already in the output."),
   logit_bias: optional(Schema.Record(Schema.String, Schema.Finite), "Map from token id (as a string) to a bias added to its logit."),
-  user: optional(Schema.String, "Accepted and ignored."),
   top_k: optional(Schema.Int, "vLLM extra: keep only the k most likely tokens (0 or -1: off)."),
   min_p: optional(Schema.Finite, "vLLM extra: drop tokens less likely than min_p times the most likely one."),
   repetition_penalty: optional(Schema.Finite, "vLLM extra: multiplicative penalty on tokens of the prompt and output (1: off)."),
@@ -42,7 +44,40 @@ const samplingFields = {
   return_tokens_as_token_ids: optional(Schema.Boolean, "vLLM extra: logprob tokens as \"token_id:N\" instead of text."),
   prompt_logprobs: optional(Schema.Int, "vLLM extra: log-probabilities of the prompt tokens, with this many alternatives."),
   priority: optional(Schema.Int, "vLLM extra: scheduling priority under --scheduling-policy priority (lower runs first)."),
-  cache_salt: optional(Schema.String, "vLLM extra: isolates this request's prefix-cache entries from requests with another salt.")
+  cache_salt: optional(Schema.String, "vLLM extra: isolates this request's prefix-cache entries from requests with another salt."),
+  response_format: optional(
+    Schema.Struct({
+      type: Schema.String.annotate({ description: "text, json_object or json_schema" }),
+      json_schema: Schema.optionalKey(Schema.Struct({
+        name: Schema.optionalKey(Schema.String),
+        description: Schema.optionalKey(Schema.String),
+        schema: Schema.optionalKey(Schema.Unknown),
+        strict: Schema.optionalKey(Schema.NullOr(Schema.Boolean))
+      }))
+    }),
+    "Structured output: {\"type\": \"json_object\"} (any JSON object) or {\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\", \"strict\"}}; enforced by guided decoding (strict or not)."
+  ),
+  guided_json: optional(Schema.Unknown, "vLLM extra: a JSON Schema (object or JSON text) the output must match."),
+  guided_regex: optional(Schema.String, "vLLM extra: a regular expression the whole output must match."),
+  guided_choice: optional(Schema.Array(Schema.String), "vLLM extra: the output is exactly one of these strings."),
+  guided_grammar: optional(Schema.String, "vLLM extra: a GBNF grammar (llama.cpp syntax, start rule `root`) the output must match."),
+  structured_outputs: optional(
+    Schema.Struct({
+      json: Schema.optionalKey(Schema.NullOr(Schema.Unknown)),
+      regex: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      choice: Schema.optionalKey(Schema.NullOr(Schema.Array(Schema.String))),
+      grammar: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      json_object: Schema.optionalKey(Schema.NullOr(Schema.Boolean))
+    }),
+    "vLLM extra (newer name of guided_*): one of json, regex, choice, grammar, json_object."
+  ),
+  user: optional(Schema.String, "Accepted, not used: an end-user id for abuse monitoring, which this server does not do."),
+  safety_identifier: optional(Schema.String, "Accepted, not used (as user)."),
+  metadata: optional(Schema.Record(Schema.String, Schema.String), "Accepted, not stored (OpenAI keeps it only with store: true)."),
+  store: optional(Schema.Boolean, "false only: this server stores no completions."),
+  service_tier: optional(Schema.String, "auto or default only: there is one tier."),
+  prompt_cache_key: optional(Schema.String, "Accepted: prefix caching is automatic, for every request."),
+  prompt_cache_retention: optional(Schema.String, "in_memory only: the prefix cache lives in memory.")
 }
 
 /** A content part of a chat message; only `text` parts are supported (checked after decoding). */
@@ -51,18 +86,50 @@ const ContentPart = Schema.Struct({
   text: Schema.optionalKey(Schema.String)
 })
 
+/** A tool call the assistant made earlier in the conversation. */
+export const MessageToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.String.annotate({ description: "function" }),
+  function: Schema.Struct({
+    name: Schema.String,
+    arguments: Schema.String.annotate({ description: "The arguments as JSON text." })
+  })
+})
+
 export const ChatMessage = Schema.Struct({
   role: Schema.String.annotate({ description: "system, developer, user, assistant or tool" }),
   content: Schema.optionalKey(Schema.NullOr(Schema.Union([Schema.String, Schema.Array(ContentPart)])).annotate({
     description: "Text, or a list of {\"type\": \"text\", \"text\": ...} parts."
   })),
-  name: Schema.optionalKey(Schema.String)
+  name: Schema.optionalKey(Schema.String),
+  tool_calls: Schema.optionalKey(Schema.NullOr(Schema.Array(MessageToolCall)).annotate({ description: "assistant: the tools it called." })),
+  tool_call_id: Schema.optionalKey(Schema.String.annotate({ description: "tool: the call this message answers." })),
+  refusal: Schema.optionalKey(Schema.Null)
 })
 export type ChatMessage = typeof ChatMessage.Type
+
+/** A tool the model may call: an OpenAI function tool (checked further in tool-choice.ts). */
+export const ToolDefinition = Schema.Struct({
+  type: Schema.String.annotate({ description: "function" }),
+  function: Schema.optionalKey(Schema.Struct({
+    name: Schema.String,
+    description: Schema.optionalKey(Schema.String),
+    parameters: Schema.optionalKey(Schema.Unknown),
+    strict: Schema.optionalKey(Schema.NullOr(Schema.Boolean))
+  }))
+})
+export type ToolDefinition = typeof ToolDefinition.Type
 
 export const ChatCompletionRequest = Schema.Struct({
   messages: Schema.Array(ChatMessage).annotate({ description: "The conversation, rendered with the model's chat template." }),
   ...samplingFields,
+  tools: optional(Schema.Array(ToolDefinition), "Function tools, rendered with the chat template; calls come back as message.tool_calls."),
+  tool_choice: optional(
+    Schema.Union([Schema.String, Schema.Record(Schema.String, Schema.Unknown)]),
+    "none, auto (default with tools), required, {\"type\": \"function\", \"function\": {\"name\"}} or {\"type\": \"allowed_tools\", ...}; required and named calls are enforced by guided decoding."
+  ),
+  parallel_tool_calls: optional(Schema.Boolean, "Whether the model may call several tools in one answer (default true)."),
+  modalities: optional(Schema.Array(Schema.String), "[\"text\"] only."),
   max_completion_tokens: optional(Schema.Int, "Same as max_tokens (the newer OpenAI name); wins when both are set."),
   logprobs: optional(Schema.Boolean, "Return the log-probability of each output token."),
   top_logprobs: optional(Schema.Int, "With logprobs: also the this many most likely tokens per position (0-20)."),
@@ -83,7 +150,9 @@ export const CompletionRequest = Schema.Struct({
   prompt: CompletionPrompt.annotate({ description: "A string, a list of strings, a list of token ids or a list of token-id lists." }),
   ...samplingFields,
   echo: optional(Schema.Boolean, "Prepend the prompt to the returned text (and to logprobs)."),
-  logprobs: optional(Schema.Int, "Return the log-probability of each token and of this many alternatives (0-20).")
+  logprobs: optional(Schema.Int, "Return the log-probability of each token and of this many alternatives (0-20)."),
+  best_of: optional(Schema.Int, "Only equal to n (or 1): this server does not sample extra candidates to pick from."),
+  suffix: optional(Schema.String, "Only empty: this server does not insert text (no fill-in-the-middle).")
 }).annotate({ identifier: "CompletionRequest" })
 export type CompletionRequest = typeof CompletionRequest.Type
 
@@ -104,7 +173,7 @@ export const DetokenizeRequest = Schema.Struct({
 export type DetokenizeRequest = typeof DetokenizeRequest.Type
 
 /** The fields both request kinds share, as the sampling-params mapping sees them. */
-export type SamplingFields = Omit<CompletionRequest, "prompt" | "echo" | "logprobs">
+export type SamplingFields = Omit<CompletionRequest, "prompt" | "echo" | "logprobs" | "best_of" | "suffix">
 
 /** The kind of a /v1/ws message: a chat or completion request (the rest of the message), or cancel. */
 export const WebSocketRequestType = Schema.Struct({

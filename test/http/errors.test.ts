@@ -58,9 +58,11 @@ describe("API errors", () => {
     }
   })
 
-  it("unknown fields are ignored", async () => {
+  it("unknown fields are not silently ignored: a 400 naming the field (user is accepted)", async () => {
     const r = await postJson(chatUrl(), { messages, max_tokens: 2, something_new: { a: 1 }, user: "u1" })
-    expect(r.status).toBe(200)
+    expect(r.status).toBe(400)
+    expect(r.json.error).toMatchObject({ type: "invalid_request_error", param: "something_new", code: "unsupported_parameter" })
+    expect((await postJson(chatUrl(), { messages, max_tokens: 2, user: "u1" })).status).toBe(200)
   })
 
   it("unknown model: 404 model_not_found", async () => {

@@ -3,10 +3,53 @@ import { unixSeconds } from "../../api/response-ids.ts"
 
 /**
  * OpenAI chat ⇄ Anthropic Messages, both ways, as pure functions: the request, the whole response and
- * the SSE events. `cache_control` on content parts and messages is passed through untouched.
+ * the SSE events. `cache_control` on content parts and messages is passed through untouched. Tools,
+ * tool_choice (with parallel_tool_calls and allowed_tools), assistant tool calls and tool results map to
+ * their Anthropic forms; response_format (json_schema, json_object) is honoured the way LiteLLM does it,
+ * by a forced call of a tool whose input schema is the response's, whose input comes back as the
+ * message content. A field with no Anthropic equivalent is refused (AnthropicRequestError), never dropped.
  */
 
 type Json = Record<string, any>
+
+/** A request field this translation cannot honour: the client's fault (a 400 naming `param`). */
+export class AnthropicRequestError extends Error {
+  readonly param: string
+  constructor(message: string, param: string) {
+    super(message)
+    this.param = param
+  }
+}
+
+/** The tool a response_format becomes: its input is the answer. */
+export const RESPONSE_FORMAT_TOOL = "json_response"
+
+/** OpenAI fields with an Anthropic translation (or none needed); any other non-null field is refused. */
+const TRANSLATED = new Set(["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "user", "safety_identifier", "metadata", "tools", "tool_choice", "parallel_tool_calls", "response_format"])
+
+/** Fields accepted with some values only: what they must be. */
+const ACCEPTED_VALUES: Readonly<Record<string, (v: unknown) => boolean>> = {
+  n: (v) => v === 1,
+  store: (v) => v === false,
+  service_tier: (v) => v === "auto" || v === "default",
+  modalities: (v) => Array.isArray(v) && v.length === 1 && v[0] === "text",
+  logprobs: (v) => v === false
+}
+
+const checkFields = (body: Json): void => {
+  for (const [key, value] of Object.entries(body)) {
+    if (value === null || value === undefined || TRANSLATED.has(key)) continue
+    const accepts = ACCEPTED_VALUES[key]
+    if (accepts !== undefined && accepts(value)) continue
+    throw new AnthropicRequestError(`${key} is not supported by Anthropic deployments${accepts === undefined ? "" : ` with the value ${JSON.stringify(value)}`}.`, key)
+  }
+  const options = body.stream_options
+  if (options != null) {
+    for (const [key, value] of Object.entries(options as Json)) {
+      if (key !== "include_usage" && !(key === "include_obfuscation" && value === false)) throw new AnthropicRequestError(`stream_options.${key} is not supported by Anthropic deployments.`, `stream_options.${key}`)
+    }
+  }
+}
 
 /** Anthropic requires max_tokens; this is what a request without one gets. */
 const DEFAULT_MAX_TOKENS = 4096
@@ -30,12 +73,14 @@ const toBlocks = (content: unknown, cacheControl?: unknown): Array<Json> | strin
   return Array.isArray(content) ? content.map(toBlock) : []
 }
 
-const parseArguments = (text: unknown) => {
+const parseArguments = (text: unknown, param: string) => {
+  if (text === undefined || text === null || text === "") return {}
   try {
-    return typeof text === "string" && text !== "" ? JSON.parse(text) : {}
+    if (typeof text === "string") return JSON.parse(text)
   } catch {
-    return {}
+    // refused below
   }
+  throw new AnthropicRequestError(`${param} is not valid JSON.`, param)
 }
 
 /** Consecutive messages of the same role merge (Anthropic wants them alternating). */
@@ -49,10 +94,55 @@ const pushMessage = (messages: Array<Json>, role: string, blocks: Array<Json> | 
   }
 }
 
+/** The tools and tool_choice Anthropic gets: from tools/tool_choice/parallel_tool_calls, or from a response_format. */
+const toolsOf = (body: Json): Json => {
+  const rf = body.response_format
+  const responseSchema = rf == null || rf.type === "text" ? undefined
+    : rf.type === "json_object" ? { type: "object" }
+    : rf.type === "json_schema" ? rf.json_schema?.schema
+    : null
+  if (responseSchema === null) throw new AnthropicRequestError(`response_format.type ${JSON.stringify(rf.type)} is not supported.`, "response_format.type")
+  const tools = Array.isArray(body.tools) ? (body.tools as Array<Json>) : []
+  if (responseSchema !== undefined) {
+    if (tools.length > 0) throw new AnthropicRequestError("response_format together with tools is not supported by Anthropic deployments.", "response_format")
+    if (typeof responseSchema !== "object" || (responseSchema as Json).type !== "object") throw new AnthropicRequestError("On Anthropic deployments a response_format schema must describe an object (type: object).", "response_format.json_schema.schema")
+    return { tools: [{ name: RESPONSE_FORMAT_TOOL, description: "Give the answer as this tool's input.", input_schema: responseSchema }], tool_choice: { type: "tool", name: RESPONSE_FORMAT_TOOL } }
+  }
+  if (tools.length === 0) return {}
+  let allowed: ReadonlySet<string> | null = null
+  const choice = body.tool_choice
+  let anthropicChoice: Json | undefined
+  if (choice === "required") anthropicChoice = { type: "any" }
+  else if (choice === "none") anthropicChoice = { type: "none" }
+  else if (choice === "auto" || choice == null) anthropicChoice = body.parallel_tool_calls === false ? { type: "auto" } : undefined
+  else if (choice.type === "function" && typeof choice.function?.name === "string") anthropicChoice = { type: "tool", name: choice.function.name }
+  else if (choice.type === "allowed_tools" && Array.isArray(choice.allowed_tools?.tools)) {
+    // Anthropic has no subset choice: only the allowed tools are sent.
+    allowed = new Set((choice.allowed_tools.tools as Array<Json>).map((t) => t.function?.name))
+    anthropicChoice = choice.allowed_tools.mode === "required" ? { type: "any" } : body.parallel_tool_calls === false ? { type: "auto" } : undefined
+  } else throw new AnthropicRequestError(`tool_choice ${JSON.stringify(choice)} is not supported by Anthropic deployments.`, "tool_choice")
+  if (anthropicChoice !== undefined && body.parallel_tool_calls === false && anthropicChoice.type !== "none") anthropicChoice.disable_parallel_tool_use = true
+  return {
+    tools: tools.filter((t) => allowed === null || allowed.has(t.function?.name)).map((t, i) => {
+      if (t.type !== "function") throw new AnthropicRequestError("Only function tools are supported by Anthropic deployments.", `tools[${i}].type`)
+      return {
+        name: t.function?.name,
+        description: t.function?.description,
+        input_schema: t.function?.parameters ?? { type: "object", properties: {} },
+        ...(t.cache_control && { cache_control: t.cache_control })
+      }
+    }),
+    ...(anthropicChoice !== undefined && { tool_choice: anthropicChoice })
+  }
+}
+
 export const toAnthropicRequest = (body: Json, model: string, stream: boolean): Json => {
+  checkFields(body)
   const system: Array<Json> = []
   const messages: Array<Json> = []
-  for (const m of (body.messages ?? []) as Array<Json>) {
+  const sent = (body.messages ?? []) as Array<Json>
+  for (let i = 0; i < sent.length; i++) {
+    const m = sent[i]
     if (m.role === "system" || m.role === "developer") {
       const blocks = toBlocks(m.content, m.cache_control)
       system.push(...(typeof blocks === "string" ? [{ type: "text", text: blocks }] : blocks))
@@ -62,7 +152,7 @@ export const toAnthropicRequest = (body: Json, model: string, stream: boolean): 
       const text = textOf(m.content)
       pushMessage(messages, "assistant", [
         ...(text !== "" ? [{ type: "text", text }] : []),
-        ...m.tool_calls.map((c: Json) => ({ type: "tool_use", id: c.id, name: c.function?.name, input: parseArguments(c.function?.arguments) }))
+        ...m.tool_calls.map((c: Json, j: number) => ({ type: "tool_use", id: c.id, name: c.function?.name, input: parseArguments(c.function?.arguments, `messages[${i}].tool_calls[${j}].function.arguments`) }))
       ])
     } else {
       pushMessage(messages, m.role === "assistant" ? "assistant" : "user", toBlocks(m.content, m.cache_control))
@@ -79,22 +169,14 @@ export const toAnthropicRequest = (body: Json, model: string, stream: boolean): 
     ...(body.top_k != null && { top_k: body.top_k }),
     ...(stop !== undefined && { stop_sequences: stop }),
     ...(typeof body.user === "string" && { metadata: { user_id: body.user } }),
-    ...(stream && { stream: true })
-  }
-  if (Array.isArray(body.tools) && body.tools.length > 0) {
-    out.tools = body.tools.map((t: Json) => ({
-      name: t.function?.name,
-      description: t.function?.description,
-      input_schema: t.function?.parameters ?? { type: "object", properties: {} },
-      ...(t.cache_control && { cache_control: t.cache_control })
-    }))
-    const choice = body.tool_choice
-    if (choice === "required") out.tool_choice = { type: "any" }
-    else if (choice === "none") out.tool_choice = { type: "none" }
-    else if (typeof choice === "object" && choice?.function?.name) out.tool_choice = { type: "tool", name: choice.function.name }
+    ...(stream && { stream: true }),
+    ...toolsOf(body)
   }
   return out
 }
+
+/** Whether the request's answer comes back as the response-format tool's input (see toolsOf). */
+export const answersThroughTool = (body: Json): boolean => body.response_format != null && body.response_format.type !== "text"
 
 export const finishReason = (stop: unknown): string | null => {
   switch (stop) {
@@ -131,8 +213,21 @@ export const toOpenAiUsage = (u: Json) => {
   }
 }
 
-export const toOpenAiResponse = (r: Json, model: string) => {
+export const toOpenAiResponse = (r: Json, model: string, answerTool = false) => {
   const blocks = (r.content ?? []) as Array<Json>
+  if (answerTool) {
+    // The response_format tool's input is the answer (see toolsOf).
+    const answer = blocks.find((b) => b.type === "tool_use" && b.name === RESPONSE_FORMAT_TOOL)
+    const text = answer === undefined ? textOf(blocks) : JSON.stringify(answer.input ?? {})
+    return {
+      id: `chatcmpl-${r.id ?? randomUUID()}`,
+      object: "chat.completion",
+      created: unixSeconds(),
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: r.stop_reason === "tool_use" ? "stop" : finishReason(r.stop_reason) }],
+      usage: toOpenAiUsage(r.usage ?? {})
+    }
+  }
   const toolCalls = blocks.filter((b) => b.type === "tool_use").map((b) => ({
     id: b.id,
     type: "function",
@@ -162,14 +257,19 @@ export class AnthropicStreamTranslator {
   private readonly created = unixSeconds()
   private usage: Json = {}
   private readonly toolIndex = new Map<number, number>()
+  /** Content blocks that are the response_format tool's input: their JSON is the answer's content. */
+  private readonly answerBlocks = new Set<number>()
   /** Whether message_stop has come: a stream that ends before it was cut short. */
   stopped = false
   readonly model: string
   readonly includeUsage: boolean
+  /** The answer comes as the response_format tool's input (answersThroughTool). */
+  readonly answerTool: boolean
 
-  constructor(model: string, includeUsage: boolean) {
+  constructor(model: string, includeUsage: boolean, answerTool = false) {
     this.model = model
     this.includeUsage = includeUsage
+    this.answerTool = answerTool
   }
 
   private chunk(delta: Json, finish: string | null = null): Json {
@@ -195,6 +295,10 @@ export class AnthropicStreamTranslator {
         return [this.chunk({ role: "assistant", content: "" })]
       case "content_block_start": {
         const block = event.content_block ?? {}
+        if (block.type === "tool_use" && this.answerTool && block.name === RESPONSE_FORMAT_TOOL) {
+          this.answerBlocks.add(event.index)
+          return []
+        }
         if (block.type === "tool_use") {
           const index = this.toolIndex.size
           this.toolIndex.set(event.index, index)
@@ -205,6 +309,7 @@ export class AnthropicStreamTranslator {
       case "content_block_delta": {
         const d = event.delta ?? {}
         if (d.type === "text_delta") return [this.chunk({ content: d.text })]
+        if (d.type === "input_json_delta" && this.answerBlocks.has(event.index)) return d.partial_json ? [this.chunk({ content: d.partial_json })] : []
         if (d.type === "input_json_delta") {
           return [this.chunk({ tool_calls: [{ index: this.toolIndex.get(event.index) ?? 0, function: { arguments: d.partial_json } }] })]
         }
@@ -212,7 +317,8 @@ export class AnthropicStreamTranslator {
       }
       case "message_delta":
         this.usage = { ...this.usage, ...event.usage }
-        return event.delta?.stop_reason ? [this.chunk({}, finishReason(event.delta.stop_reason))] : []
+        if (!event.delta?.stop_reason) return []
+        return [this.chunk({}, this.answerTool && event.delta.stop_reason === "tool_use" ? "stop" : finishReason(event.delta.stop_reason))]
       case "message_stop":
         this.stopped = true
         return this.includeUsage

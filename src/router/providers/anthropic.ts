@@ -1,5 +1,5 @@
 import { Effect, Stream } from "effect"
-import { AnthropicStreamError, AnthropicStreamTranslator, toAnthropicRequest, toOpenAiResponse } from "./anthropic-translate.ts"
+import { AnthropicRequestError, AnthropicStreamError, AnthropicStreamTranslator, answersThroughTool, toAnthropicRequest, toOpenAiResponse } from "./anthropic-translate.ts"
 import { deploymentHeaders } from "./deployment-headers.ts"
 import { SseParser } from "./sse-parser.ts"
 import { failOnEnd } from "../../effect/stream-pull.ts"
@@ -16,7 +16,14 @@ const headersOf = deploymentHeaders((d) => ({
 
 const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall, stream: boolean) {
   const d = call.deployment
-  const body = JSON.stringify(toAnthropicRequest(call.body, d.model, stream))
+  // A field the translation cannot honour is the request's fault, answered before anything is sent.
+  const body = yield* Effect.try({
+    try: () => JSON.stringify(toAnthropicRequest(call.body, d.model, stream)),
+    catch: (e) => {
+      if (!(e instanceof AnthropicRequestError)) throw e
+      return new ProviderError({ kind: "bad_request", message: e.message, param: e.param, deployment: d.id })
+    }
+  })
   return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
 })
 
@@ -43,14 +50,14 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
       return yield* Effect.fail(badJson(call.deployment))
     }
     if (typeof json !== "object" || json === null || !Array.isArray(json.content)) return yield* Effect.fail(unexpectedBody(call.deployment, "a message (no content)", text))
-    const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group))
+    const response = toOpenAiResponse(json, String(call.body.model ?? call.deployment.group), answersThroughTool(call.body))
     call.meter.setUsage(response.usage)
     return { json: response, text: undefined }
   }, Effect.scoped),
   stream: Effect.fnUntraced(function*(call: ProviderCall) {
     const response = yield* post(pool, call, true)
     const options = (call.body.stream_options ?? {}) as Record<string, unknown>
-    const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true)
+    const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true, answersThroughTool(call.body))
     const parser = new SseParser()
     const d = call.deployment
     return textChunks(response, streamDeadlines(d, (what, ms) => timedOut(d, what, ms))).pipe(
