@@ -4,8 +4,8 @@ import spendLedger from "./migrations/0002_spend_ledger.ts"
 import spendByTag from "./migrations/0003_spend_by_tag.ts"
 import clientRequestId from "./migrations/0004_client_request_id.ts"
 import semanticCacheEntries from "./migrations/0005_semantic_cache_entries.ts"
-import endUsers from "./migrations/0007_end_users.ts"
-import evaluationScores from "./migrations/0008_evaluation_scores.ts"
+import endUsers from "./migrations/0006_end_users.ts"
+import evaluationScores from "./migrations/0007_evaluation_scores.ts"
 
 /**
  * Every migration, in order: `<id>_<name>` → effect. PgMigrator runs those whose id is above the highest
@@ -17,7 +17,6 @@ export const migrations = PgMigrator.fromRecord({
   "0003_spend_by_tag": spendByTag,
   "0004_client_request_id": clientRequestId,
   "0005_semantic_cache_entries": semanticCacheEntries,
-  // 0006 is another branch's (stored responses): it must be merged before any database runs 0007.
-  "0007_end_users": endUsers,
-  "0008_evaluation_scores": evaluationScores
+  "0006_end_users": endUsers,
+  "0007_evaluation_scores": evaluationScores
 })

@@ -11,7 +11,7 @@ const columnsOf = (fields: EndUserFields): Record<string, unknown> => {
   return out
 }
 
-/** End users in PostgreSQL (or PGlite): the `end_users` table of migration 0007. */
+/** End users in PostgreSQL (or PGlite): the `end_users` table of migration 0006. */
 export const makeSqlEndUserStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const columns = sql.literal(COLUMNS)

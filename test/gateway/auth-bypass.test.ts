@@ -120,7 +120,7 @@ describe("authentication cannot be bypassed", () => {
         ...adminRouteTable.map((r) => [r.method, r.path] as const),
         ["POST", "/v1/test/completions"] as const
       ]
-      expect(routes.length).toBe(11)
+      expect(routes.length).toBe(16) // keys 5, teams 5, end users 5, and a model route
       const id = "00000000-0000-4000-8000-000000000000"
       for (const [method, path] of routes) {
         const r = await call(url, method, path.replace(":id", id), { body: method === "POST" || method === "PATCH" ? {} : undefined })

@@ -83,6 +83,6 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
     })
     expect(result.errors).toEqual([])
     expect(result.status).toContain("22 requests")
-    expect(result.painted.map((p) => p.id)).toEqual(["spendOverTime", "spendByModel", "spendByKey", "latency", "cache", "engine"])
+    expect(result.painted.map((p) => p.id)).toEqual(["spendOverTime", "spendByModel", "spendByKey", "spendByUser", "scores", "latency", "cache", "engine"])
     for (const p of result.painted) expect(p.opaque, p.id).toBeGreaterThan(500)
   }))))

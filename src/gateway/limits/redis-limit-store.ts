@@ -34,6 +34,11 @@ export const makeRedisLimitStore = (options: RedisLimitStoreOptions = {}) =>
     const runRelease = redis.eval(releaseScript)
     const runRefresh = redis.eval(refreshScript)
     const fail = (operation: string) => (cause: unknown) => new LimitStoreError({ operation, cause })
+    // The first run of a script on a client costs a SCRIPT LOAD round trip before its EVALSHA. Settle
+    // forks the release and expects it on the connection before the response is written, so the scripts
+    // a request ends with are loaded now (with no keys they change nothing); a failure here is only a
+    // slower first call.
+    yield* Effect.ignore(Effect.all([runReconcile([], "", 0), runRelease([], ""), runRefresh([], "", leaseTtlMs)], { concurrency: "unbounded" }))
 
     const call = (mode: "acquire" | "peek", subjects: ReadonlyArray<Subject>, leaseId: string, tokens: number) =>
       runAcquire(
