@@ -22,7 +22,7 @@ import { readGgufHeader } from "../src/engine/gguf/gguf-file.ts"
 import { prng, randomConfig, randomWeights, rawConfig } from "../test/support/random-model.ts"
 import { servedUrl, spawnServe } from "../test/support/cli-process.ts"
 import { hfTensors, writeCheckpoint, type Dtype } from "../test/support/write-checkpoint.ts"
-import { benchTokenizerJson, writeLlamaGguf } from "./lib/gguf-writer.ts"
+import { benchTokenizerJson, writeLlamaGguf } from "../test/support/gguf-writer.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
 const { values: args } = parseArgs({

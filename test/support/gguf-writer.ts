@@ -2,11 +2,12 @@
  * A small GGUF v3 writer for the llama.cpp side-by-side bench: the same weights Inferline serves, written
  * as llama.cpp reads them (llama metadata, F32 norms, F16 or F32 matrices, attn_q/attn_k rows interleaved
  * per head as convert_hf_to_gguf.py does for llama.cpp's rope). The runtime only reads GGUF
- * (src/engine/gguf); the bench checks its files with that reader.
+ * (src/engine/gguf); the bench and the tests check its files with that reader.
  */
 import * as fs from "node:fs"
 import type { ModelConfig } from "../../src/engine/config.ts"
 import type { ModelWeights } from "../../src/engine/weights.ts"
+import { toF32, type Matrix } from "../../src/engine/matrix.ts"
 
 const T_UINT32 = 4, T_FLOAT32 = 6, T_STRING = 8, T_ARRAY = 9, T_INT32 = 5
 const GGML_F32 = 0, GGML_F16 = 1
@@ -109,7 +110,8 @@ const hfRow = (g: number, rows: number, heads: number): number => {
   return g - within + (within % 2) * (d / 2) + Math.floor(within / 2)
 }
 
-const interleaveHeads = (w: Float32Array, rows: number, cols: number, heads: number): Float32Array => {
+const interleaveHeads = (m: Matrix, rows: number, cols: number, heads: number): Float32Array => {
+  const w = toF32(m)
   const out = new Float32Array(w.length)
   for (let g = 0; g < rows; g++) out.set(w.subarray(hfRow(g, rows, heads) * cols, (hfRow(g, rows, heads) + 1) * cols), g * cols)
   return out
@@ -123,7 +125,8 @@ export const writeLlamaGguf = (file: string, c: ModelConfig, w: ModelWeights, ma
   const tensors: Array<OutTensor> = []
   const f32 = (name: string, a: Float32Array) =>
     tensors.push({ name, dims: [a.length], type: GGML_F32, data: Buffer.from(Float32Array.from(a).buffer) })
-  const mat = (name: string, a: Float32Array, cols: number) => {
+  const mat = (name: string, m: Matrix, cols: number) => {
+    const a = toF32(m)
     const data = matrixType === "F16" ? Buffer.from(Float16Array.from(a).buffer) : Buffer.from(Float32Array.from(a).buffer)
     tensors.push({ name, dims: [cols, a.length / cols], type: matrixType === "F16" ? GGML_F16 : GGML_F32, data })
   }
@@ -161,7 +164,7 @@ export const writeLlamaGguf = (file: string, c: ModelConfig, w: ModelWeights, ma
     ["llama.rope.freq_base", "f32", c.ropeTheta],
     ["llama.vocab_size", "u32", c.vocabSize],
     ["tokenizer.ggml.model", "str", "gpt2"],
-    ["tokenizer.ggml.pre", "str", "default"],
+    ["tokenizer.ggml.pre", "str", "gpt-2"],
     ["tokenizer.ggml.tokens", "str[]", tokens],
     ["tokenizer.ggml.token_type", "i32[]", tokens.map(() => 1)],
     ["tokenizer.ggml.merges", "str[]", []],
