@@ -17,23 +17,23 @@ export interface ExecutorWorkerInit {
   readonly weights: ModelWeights
   /** The SIMD backend's shared memory when the weights live in it; null for the reference kernels. */
   readonly arenaMemory: WebAssembly.Memory | null
-  readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16" }
+  readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16"; readonly inArena: boolean }
 }
 
 export type ExecutorRequest = { readonly id: number; readonly batch: ForwardBatch }
 export type ExecutorReply = { readonly id: number; readonly logits: Float32Array } | { readonly id: number; readonly error: string }
 
 const init = workerData as ExecutorWorkerInit
-const model = (() => {
-  if (init.arenaMemory === null) return new CausalLM(init.config, init.weights, referenceKernels)
+const arena = init.arenaMemory === null ? null : WasmArena.attach(init.arenaMemory)
+const model = arena === null
+  ? new CausalLM(init.config, init.weights, referenceKernels)
   // Same memory, this thread's view of it: the kernels recognise the weights as arena tensors.
-  const arena = WasmArena.attach(init.arenaMemory)
-  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena))
-})()
+  : new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena))
+const pools = (p: ReadonlyArray<KvStorage>) => (arena !== null && init.cache.inArena ? p.map((t) => arena.rebase(t)) : p)
 // Re-wrap the shared pools in a PagedKvCache without allocating new ones.
 const cache = Object.assign(Object.create(PagedKvCache.prototype) as PagedKvCache, {
-  k: init.cache.k,
-  v: init.cache.v,
+  k: pools(init.cache.k),
+  v: pools(init.cache.v),
   numBlocks: init.cache.numBlocks,
   blockSize: init.cache.blockSize,
   dtype: init.cache.dtype,

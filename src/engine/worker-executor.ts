@@ -18,7 +18,10 @@ export class WorkerExecutor {
       config: model.config,
       weights: model.weights,
       arenaMemory: model.kernels.arena?.memory ?? null,
-      cache: { k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype }
+      cache: {
+        k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype,
+        inArena: model.kernels.arena?.owns(cache.k[0]) ?? false
+      }
     }
     // Run from source (type stripping) or from the built dist/ (plain JS).
     const entry = import.meta.url.endsWith(".ts") ? "./executor-worker.ts" : "./executor-worker.js"

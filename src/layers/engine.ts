@@ -77,7 +77,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       `--kv-cache-memory ${bytes} bytes holds ${numBlocks - 1} blocks of ${blockSize} tokens; one sequence of max_model_len ${maxModelLen} needs ${needed - 1}. Raise --kv-cache-memory or lower --max-model-len.`
     )
   }
-  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype })
+  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype }, loaded.model.kernels.arena?.matrices)
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true

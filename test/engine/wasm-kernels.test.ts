@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import { referenceKernels } from "../../src/engine/kernels.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { instantiateKernels, matmulExports, simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { SimdAttention } from "../../src/engine/wasm/simd-attention.ts"
 import { toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
 import { prng } from "../support/random-model.ts"
@@ -84,6 +85,40 @@ describe("WASM SIMD kernels", () => {
           expect(Array.from(split)).toEqual(Array.from(whole))
         }
       }
+    }
+  )
+
+  it.each([["f32", null], ["f16", null], ["f32", 5], ["f16", 7]] as const)(
+    "paged attention with %s KV (sliding window %s) matches the reference, GQA, shuffled blocks, heads split any way",
+    (kv, slidingWindow) => {
+      const numHeads = 6, numKvHeads = 2, headDim = 16, blockSize = 4, numBlocks = 12
+      const kvDim = numKvHeads * headDim, qDim = numHeads * headDim
+      const pool = () => (kv === "f32" ? arena.allocF32(numBlocks * blockSize * kvDim) : arena.allocF16(numBlocks * blockSize * kvDim))
+      const k = pool(), v = pool()
+      for (let i = 0; i < k.length; i++) {
+        k[i] = rand() * 2 - 1
+        v[i] = rand() * 2 - 1
+      }
+      // Two sequences: 3 tokens of one (positions 9..11), 2 of the other (0, 1).
+      const positions = Int32Array.from([9, 10, 11, 0, 1]), seqIndex = Int32Array.from([0, 0, 0, 1, 1])
+      const batch = {
+        tokens: 5, positions, seqIndex, blockTables: [Int32Array.from([7, 2, 9]), Int32Array.from([4])], blockSize,
+        numHeads, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim), slidingWindow
+      }
+      const q = fill(arena.allocF32(5 * qDim))
+      const got = arena.allocF32(5 * qDim), want = new Float32Array(5 * qDim)
+      simd.pagedAttention(got, q, k, v, batch)
+      referenceKernels.pagedAttention(want, q, k, v, batch)
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5)
+      expect(got.some((x, i) => x !== want[i])).toBe(true) // the WASM path ran
+      // Any split of the heads gives the same bits.
+      const att = new SimdAttention(arena, instantiateKernels(arena.memory))
+      const job = att.prepare(got, q, k, v, batch)!
+      const split = arena.allocF32(5 * qDim)
+      att.prepare(split, q, k, v, batch)
+      const splitJob = { ...job, out: split.byteOffset }
+      for (const [h0, h1] of [[0, 1], [1, 4], [4, 6]]) att.run(splitJob, h0, h1)
+      expect(Array.from(split)).toEqual(Array.from(got))
     }
   )
 

@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import { referenceKernels, type Kernels } from "../kernels.ts"
 import { matrixDtype, type WeightDtype } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
+import { SimdAttention } from "./simd-attention.ts"
 
 /** The compiled kernels; null where this runtime lacks SIMD, relaxed SIMD or threads (then the reference kernels run). */
 const wasmModule = (() => {
@@ -36,6 +37,7 @@ export const matmulExports = (instance: WebAssembly.Instance): Record<WeightDtyp
 export const simdKernels = (arena: WasmArena): Kernels => {
   const instance = instantiateKernels(arena.memory)
   const matmul = matmulExports(instance)
+  const attention = new SimdAttention(arena, instance)
   return {
     ...referenceKernels,
     name: "wasm-simd128",
@@ -47,6 +49,11 @@ export const simdKernels = (arena: WasmArena): Kernels => {
       } else {
         referenceKernels.matmul(out, x, w, rows, inDim, outDim, bias)
       }
+    },
+    pagedAttention(out, q, kCache, vCache, b) {
+      const job = attention.prepare(out, q, kCache, vCache, b)
+      if (job === null) referenceKernels.pagedAttention(out, q, kCache, vCache, b)
+      else attention.run(job, 0, b.numHeads)
     }
   }
 }
