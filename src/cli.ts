@@ -37,7 +37,7 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "pooling"
 
 interface OptionSpec {
   readonly name: string
@@ -58,6 +58,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
+  { name: "pooling", kind: "pooling", value: "last|mean", help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
@@ -141,6 +142,9 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
       return path.resolve(baseDir, raw)
     case "policy":
       if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
+      return raw
+    case "pooling":
+      if (raw !== "last" && raw !== "mean") throw bad("last or mean")
       return raw
     case "boolean": {
       if (typeof raw === "boolean") return raw
@@ -277,7 +281,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
-      maxWaitingRequests: get<number>("max-waiting-requests")
+      maxWaitingRequests: get<number>("max-waiting-requests"),
+      pooling: get<"last" | "mean">("pooling")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
