@@ -14,6 +14,7 @@ import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
+import type { WeightDtype } from "./engine/matrix.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -37,13 +38,15 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "pooling"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "choice"
 
 interface OptionSpec {
   readonly name: string
   readonly kind: Kind
   readonly value?: string
   readonly help: string
+  /** For kind "choice": the accepted values. */
+  readonly choices?: ReadonlyArray<string>
 }
 
 /** Every serve option: flag `--name`, config key `name` (or `name_with_underscores`), env INFERLINE_NAME. */
@@ -57,8 +60,9 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
+  { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
-  { name: "pooling", kind: "pooling", value: "last|mean", help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
+  { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
@@ -143,8 +147,8 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
     case "policy":
       if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
       return raw
-    case "pooling":
-      if (raw !== "last" && raw !== "mean") throw bad("last or mean")
+    case "choice":
+      if (typeof raw !== "string" || !spec.choices!.includes(raw)) throw bad(`one of ${spec.choices!.join(", ")}`)
       return raw
     case "boolean": {
       if (typeof raw === "boolean") return raw
@@ -281,6 +285,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
+      dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling")
     },
