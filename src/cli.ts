@@ -62,6 +62,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
+  { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
@@ -285,7 +286,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
-      maxWaitingRequests: get<number>("max-waiting-requests")
+      maxWaitingRequests: get<number>("max-waiting-requests"),
+      pooling: get<"last" | "mean">("pooling")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,

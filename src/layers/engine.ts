@@ -5,6 +5,7 @@ import { loadModelDir, type KernelBackend, type LoadedModel } from "../engine/mo
 import { WorkerExecutor } from "../engine/worker-executor.ts"
 import type { WeightDtype } from "../engine/matrix.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
+import type { PoolingType } from "../engine/pooling.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -31,6 +32,8 @@ export interface EngineOptions {
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
   readonly executor?: "worker" | "in-process"
+  /** How /v1/embeddings pools the final hidden states (--pooling): last token (default) or mean. */
+  readonly pooling?: PoolingType
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
@@ -82,9 +85,10 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
   return Effect.flatMap(executor, (executor) => makeEngine({
-    info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching },
+    info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching, pooling: options.pooling ?? "last" },
     core: {
       vocabSize: c.vocabSize,
+      hiddenSize: c.hiddenSize,
       blockSize,
       numBlocks,
       enablePrefixCaching,

@@ -70,8 +70,9 @@ describe("tokenize, models, health, metrics, OpenAPI", () => {
     const doc = await getJson(`${server.baseUrl}/openapi.json`)
     expect(doc.openapi).toBe("3.1.0")
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ["/cache", "/detokenize", "/docs", "/health", "/metrics", "/openapi.json", "/tokenize", "/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/ws"]
+      ["/cache", "/detokenize", "/docs", "/health", "/metrics", "/openapi.json", "/tokenize", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/ws"]
     )
+    expect(doc.components.schemas.EmbeddingRequest.required).toEqual(["input"])
     const chat = doc.components.schemas.ChatCompletionRequest
     expect(chat.required).toEqual(["messages"])
     for (const field of ["temperature", "top_p", "max_tokens", "max_completion_tokens", "stream_options", "top_k", "min_p", "logprobs", "top_logprobs", "seed", "stop"]) {
