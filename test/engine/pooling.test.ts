@@ -7,6 +7,7 @@ import { defaultSamplingParams } from "../../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../../src/engine/scheduler.ts"
 import { prng } from "../support/random-model.ts"
 import { testModelDir } from "../support/models.ts"
+import { toF32 } from "../../src/engine/matrix.ts"
 
 // Embeddings through the engine core on the real model: pooled from the final hidden states, batched
 // with prefills and decodes like any prompt, and bit-identical whatever else is in the step and however
@@ -69,7 +70,7 @@ describe("embeddings in the engine core", () => {
     const cache = new PagedKvCache(loaded.config, { numBlocks: 200, blockSize: BS, dtype: "f32" })
     const plan = core.prepareStep(0)!
     const logits = loaded.model.forward(plan.batch, cache)
-    const w = loaded.model.weights.lmHead
+    const w = toF32(loaded.model.weights.lmHead) // kept at the checkpoint precision (bf16 bits): widen
     const projected = new Float64Array(V)
     for (let v = 0; v < V; v++) {
       let s = 0
