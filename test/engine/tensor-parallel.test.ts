@@ -23,9 +23,10 @@ const run = async (threads: number, dtype: WeightDtype): Promise<Array<Float32Ar
   const kernels = simdKernels(arena, group)
   expect(kernels.threads).toBe(threads)
   const model = new CausalLM(config, weightsFor(kernels, castWeights(base, dtype)), kernels)
-  const cache = new PagedKvCache(config, { numBlocks: 16, blockSize: 8, dtype: "f32" }, arena.matrices)
-  const a = Int32Array.from([3, 9, 1, 4, 11]), b = Int32Array.from([7, 2, 5])
-  const promptA = Array.from({ length: 29 }, (_, i) => (i * 37 + 11) % 1000), promptB = Array.from({ length: 13 }, (_, i) => (i * 53 + 7) % 1000)
+  const cache = new PagedKvCache(config, { numBlocks: 40, blockSize: 8, dtype: "f32" }, arena.matrices)
+  // Sequence a's 180-token prompt makes the first step large enough for the element-wise kernels to split too.
+  const a = Int32Array.from({ length: 24 }, (_, i) => 39 - i), b = Int32Array.from([7, 2, 5])
+  const promptA = Array.from({ length: 180 }, (_, i) => (i * 37 + 11) % 1000), promptB = Array.from({ length: 13 }, (_, i) => (i * 53 + 7) % 1000)
   const out: Array<Float32Array> = []
   out.push(model.forward(buildForwardBatch([
     { tokenIds: promptA, startPosition: 0, blockTable: a, logits: "all" },
@@ -34,7 +35,7 @@ const run = async (threads: number, dtype: WeightDtype): Promise<Array<Float32Ar
   out.push(model.forward(buildForwardBatch([{ tokenIds: promptB.slice(6), startPosition: 6, blockTable: b, logits: "last" }], 8), cache))
   for (let s = 0; s < 4; s++) {
     out.push(model.forward(buildForwardBatch([
-      { tokenIds: [(s * 101) % 1000], startPosition: 29 + s, blockTable: a, logits: "last" },
+      { tokenIds: [(s * 101) % 1000], startPosition: 180 + s, blockTable: a, logits: "last" },
       { tokenIds: [(s * 211) % 1000], startPosition: 13 + s, blockTable: b, logits: "last" }
     ], 8), cache))
   }

@@ -123,6 +123,25 @@ describe("WASM SIMD kernels", () => {
     }
   )
 
+  it.each([[1, 576], [3, 37], [5, 6]])("rmsNorm, siluMul and addInPlace of %i rows x %i match the reference", (rows, dim) => {
+    const x = fill(arena.allocF32(rows * dim)), w = fill(arena.allocF32(dim))
+    const got = arena.allocF32(rows * dim), want = new Float32Array(rows * dim)
+    simd.rmsNorm(got, x, w, rows, dim, 1e-5)
+    referenceKernels.rmsNorm(want, x, w, rows, dim, 1e-5)
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i])))
+    const n = rows * dim
+    const gate = arena.allocF32(n), up = fill(arena.allocF32(n)), gateRef = new Float32Array(n)
+    for (let i = 0; i < n; i++) gate[i] = gateRef[i] = [0, -100, 100, 88.5, -88.5, 1e-30][i % 6] + (rand() * 20 - 10) * (i % 7 === 0 ? 0 : 1)
+    simd.siluMul(gate, up, n)
+    referenceKernels.siluMul(gateRef, up.slice(), n)
+    for (let i = 0; i < n; i++) expect(Math.abs(gate[i] - gateRef[i])).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(gateRef[i])))
+    const h = fill(arena.allocF32(n)), hRef = Float32Array.from(h)
+    simd.addInPlace(h, x, n)
+    referenceKernels.addInPlace(hRef, x, n)
+    expect(Array.from(h)).toEqual(Array.from(hRef))
+    expect(got.some((v, i) => v !== want[i])).toBe(true) // the WASM path ran
+  })
+
   it("a row's results do not depend on how many rows share the call", () => {
     const inDim = 101, outDim = 13
     const x = fill(arena.allocF32(9 * inDim)), w = fill(arena.allocF32(outDim * inDim))

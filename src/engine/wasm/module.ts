@@ -35,3 +35,12 @@ export const simdSupported = (): boolean => {
     return false
   }
 }
+
+/** The element-wise kernels of kernels.wat, each over a range (rows or elements) so threads can share one call. */
+export interface ElementwiseExports {
+  readonly rms_norm: (out: number, x: number, w: number, r0: number, r1: number, dim: number, eps: number) => void
+  readonly silu_mul: (gate: number, up: number, i0: number, i1: number) => void
+  readonly add_in_place: (h: number, x: number, i0: number, i1: number) => void
+}
+
+export const elementwiseExports = (instance: WebAssembly.Instance): ElementwiseExports => instance.exports as unknown as ElementwiseExports

@@ -15,14 +15,14 @@ import type { MatmulItem } from "../kernels.ts"
 import { matrixDtype, type WeightDtype } from "../matrix.ts"
 import { SimdAttention, type AttentionJob } from "./simd-attention.ts"
 import type { WasmArena } from "./arena.ts"
-import { instantiateKernels, matmulExports, type MatmulExport } from "./module.ts"
+import { elementwiseExports, instantiateKernels, matmulExports, type ElementwiseExports, type MatmulExport } from "./module.ts"
 
 
 const GEN = 0, DONE = 1, READY = 2, OP = 3, COUNT = 4, ERROR = 5
 const MATMUL_BASE = 8, MATMUL_INTS = 8, MAX_MATMULS = 3
 const ATTN_BASE = MATMUL_BASE + MAX_MATMULS * MATMUL_INTS
 export const CONTROL_INTS = ATTN_BASE + 16
-const OP_MATMULS = 1, OP_ATTENTION = 2
+const OP_MATMULS = 1, OP_ATTENTION = 2, OP_RMS_NORM = 3, OP_SILU_MUL = 4, OP_ADD = 5
 const SPIN = 20000
 const DTYPES: ReadonlyArray<WeightDtype> = ["float32", "bfloat16", "float16"]
 
@@ -39,11 +39,13 @@ export class ParallelWork {
   private readonly ctl: Int32Array
   private readonly matmul: Record<WeightDtype, MatmulExport>
   private readonly attention: SimdAttention
+  private readonly elementwise: ElementwiseExports
   readonly rank: number
   readonly size: number
 
-  constructor(ctl: Int32Array, matmul: Record<WeightDtype, MatmulExport>, attention: SimdAttention, rank: number, size: number) {
+  constructor(ctl: Int32Array, matmul: Record<WeightDtype, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
     this.ctl = ctl
+    this.elementwise = elementwise
     this.f32 = new Float32Array(ctl.buffer, ctl.byteOffset, ctl.length)
     this.matmul = matmul
     this.attention = attention
@@ -67,6 +69,14 @@ export class ParallelWork {
       }
       const [h0, h1] = shareOf(job.numHeads, this.rank, this.size, 1)
       if (h0 < h1) this.attention.run(job, h0, h1)
+    } else if (c[OP] === OP_RMS_NORM) {
+      const a = ATTN_BASE
+      const [r0, r1] = shareOf(c[a + 3], this.rank, this.size, 1)
+      if (r0 < r1) this.elementwise.rms_norm(c[a], c[a + 1], c[a + 2], r0, r1, c[a + 4], this.f32[a + 5])
+    } else if (c[OP] === OP_SILU_MUL || c[OP] === OP_ADD) {
+      const a = ATTN_BASE
+      const [i0, i1] = shareOf(c[a + 2], this.rank, this.size, 4)
+      if (i0 < i1) (c[OP] === OP_ADD ? this.elementwise.add_in_place : this.elementwise.silu_mul)(c[a], c[a + 1], i0, i1)
     }
   }
 
@@ -160,6 +170,28 @@ export class ParallelGroup {
     this.dispatch()
   }
 
+  rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number): void {
+    const c = this.ctl, a = ATTN_BASE
+    c[OP] = OP_RMS_NORM
+    c[a] = out.byteOffset
+    c[a + 1] = x.byteOffset
+    c[a + 2] = w.byteOffset
+    c[a + 3] = rows
+    c[a + 4] = dim
+    this.f32[a + 5] = eps
+    this.dispatch()
+  }
+
+  /** gate = silu(gate) * up (op "silu") or h += x (op "add") over n elements. */
+  pointwise(op: "silu" | "add", a0: Float32Array, b0: Float32Array, n: number): void {
+    const c = this.ctl, a = ATTN_BASE
+    c[OP] = op === "add" ? OP_ADD : OP_SILU_MUL
+    c[a] = a0.byteOffset
+    c[a + 1] = b0.byteOffset
+    c[a + 2] = n
+    this.dispatch()
+  }
+
   private dispatch(): void {
     const c = this.ctl, helpers = this.size - 1
     Atomics.store(c, DONE, 0)
@@ -190,7 +222,7 @@ export interface HelperInit {
 export const parallelWork = (arena: WasmArena, control: number, rank: number, size: number): ParallelWork => {
   const instance = instantiateKernels(arena.memory)
   const ctl = new Int32Array(arena.memory.buffer, control, CONTROL_INTS)
-  return new ParallelWork(ctl, matmulExports(instance), new SimdAttention(arena, instance), rank, size)
+  return new ParallelWork(ctl, matmulExports(instance), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
 }
 
 /**

@@ -1,7 +1,7 @@
 import { referenceKernels, type Kernels, type MatmulItem } from "../kernels.ts"
 import { matrixDtype } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
-import { instantiateKernels, matmulExports } from "./module.ts"
+import { elementwiseExports, instantiateKernels, matmulExports } from "./module.ts"
 import type { ParallelGroup } from "./parallel-group.ts"
 import { SimdAttention } from "./simd-attention.ts"
 
@@ -15,6 +15,9 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
   const instance = instantiateKernels(arena.memory)
   const matmul = matmulExports(instance)
   const attention = new SimdAttention(arena, instance)
+  const ew = elementwiseExports(instance)
+  // Below these sizes an operation is shorter than waking the helpers; rank 0 runs it alone (same code, same bits).
+  const parallel = (work: number) => group !== null && work >= 32768
   const inArena = (x: Float32Array, items: ReadonlyArray<MatmulItem>) =>
     arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.owns(m.w) && (m.bias === null || arena.owns(m.bias)))
   return {
@@ -32,6 +35,21 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
       for (const m of items) {
         matmul[matrixDtype(m.w)](m.out.byteOffset, x.byteOffset, m.w.byteOffset, rows, inDim, m.outDim, m.bias === null ? 0 : m.bias.byteOffset, 0, m.outDim)
       }
+    },
+    rmsNorm(out, x, weight, rows, dim, eps) {
+      if (!(arena.owns(out) && arena.owns(x) && arena.owns(weight))) return referenceKernels.rmsNorm(out, x, weight, rows, dim, eps)
+      if (parallel(rows * dim)) group!.rmsNorm(out, x, weight, rows, dim, eps)
+      else ew.rms_norm(out.byteOffset, x.byteOffset, weight.byteOffset, 0, rows, dim, eps)
+    },
+    siluMul(gate, up, n) {
+      if (!(arena.owns(gate) && arena.owns(up))) return referenceKernels.siluMul(gate, up, n)
+      if (parallel(n)) group!.pointwise("silu", gate, up, n)
+      else ew.silu_mul(gate.byteOffset, up.byteOffset, 0, n)
+    },
+    addInPlace(h, x, n) {
+      if (!(arena.owns(h) && arena.owns(x))) return referenceKernels.addInPlace(h, x, n)
+      if (parallel(n)) group!.pointwise("add", h, x, n)
+      else ew.add_in_place(h.byteOffset, x.byteOffset, 0, n)
     },
     pagedAttention(out, q, kCache, vCache, b) {
       const job = attention.prepare(out, q, kCache, vCache, b)
