@@ -9,7 +9,7 @@
  *   - Inferline's /health p99 while the 16 streams run.
  *
  *   node bench/vs-llamacpp.ts [--threads 2] [--repeats 3] [--dtype BF16|F16] [--only inferline|llamacpp]
- *                             [--serve-args "--tensor-parallel-size 2"]
+ *                             [--serve-args="--tensor-parallel-size 2"]
  *
  * llama.cpp's threads busy-wait: run it on a quiet machine. The foreign CPU load seen just before the run
  * is recorded next to the numbers. Writes bench/results/vs-llamacpp-*.json.
@@ -175,6 +175,9 @@ const inferlineSide = async (modelDir: string) => {
     "--no-enable-prefix-caching", "--disable-log-requests", "--kv-cache-memory", "512MiB", ...extra])
   try {
     const url = await servedUrl(serve, 600_000)
+    // Resident memory once loaded, before any request, next to the checkpoint's bytes (weights kept at its precision).
+    const rssAfterLoadBytes = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${serve.child.pid}/status`, "utf8"))![1]) * 1024
+    const checkpointBytes = fs.readdirSync(modelDir).filter((f) => f.endsWith(".safetensors")).reduce((n, f) => n + fs.statSync(path.join(modelDir, f)).size, 0)
     const side: Side = {
       async prefill(k) {
         const t0 = performance.now()
@@ -204,7 +207,7 @@ const inferlineSide = async (modelDir: string) => {
         return { tokensPerSecond: results.reduce((a, r) => a + r.tokens, 0) / secs, healthP99Ms: percentile(latencies, 99) }
       }
     }
-    return { serveArgs: extra, weights: dtype, ...(await measure(side)) }
+    return { serveArgs: extra, weights: dtype, rssAfterLoadBytes, checkpointBytes, ...(await measure(side)) }
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited
