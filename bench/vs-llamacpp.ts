@@ -240,6 +240,14 @@ const main = async () => {
   const keys = ["prefillTokensPerSecond", "decode1TokensPerSecond", `decode${STREAMS}TokensPerSecond`]
   const ratios = Object.fromEntries(keys.map((k) => [k, ratio(k)]))
   console.log("ratios (inferline / llama.cpp, medians)", ratios)
+  // What the medians mean in hardware terms: prefill FLOP/s (matmuls + attention over the 512-token
+  // prompt, lm_head once) and decode bytes of 16-bit weights read per second (every weight once per step).
+  const c = config, H = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+  const layerParams = H * qDim + 2 * H * kvDim + qDim * H + 3 * H * c.intermediateSize
+  const prefillFlopsPerToken = c.numLayers * (2 * layerParams + 4 * (PROMPT / 2) * qDim) + (2 * H * c.vocabSize) / PROMPT
+  const weightBytes = 2 * (c.numLayers * layerParams + c.vocabSize * H)
+  const hardware = (side: { prefillTokensPerSecond: { median: number }; decode1TokensPerSecond: { median: number } } | null) =>
+    side && { prefillGflops: (side.prefillTokensPerSecond.median * prefillFlopsPerToken) / 1e9, decode1WeightGBps: (side.decode1TokensPerSecond.median * weightBytes) / 1e9 }
   const file = writeResult("vs-llamacpp", {
     bench: "vs-llamacpp",
     machine: machineInfo(),
@@ -247,7 +255,8 @@ const main = async () => {
     loadavgAfter: os.loadavg(),
     shape: "SmolLM2-135M (random weights)",
     threads, repeats, promptTokens: PROMPT, decodeTokens: DECODE, streams: STREAMS, streamTokens: STREAM_TOKENS,
-    llamacpp, inferline, ratios
+    llamacpp, inferline, ratios,
+    hardware: { inferline: hardware(inferline), llamacpp: hardware(llamacpp), note: "peaks: bench/forward.ts measures the matmul peak (GFLOP/s) of this machine" }
   })
   console.log(`wrote ${file}`)
   fs.rmSync(work, { recursive: true, force: true })
