@@ -110,6 +110,17 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     request: EmbeddingRequest, response: json(EmbeddingList),
     example: { model: "inferline-kjv", input: ["In the beginning", "And God said"] }
   },
+  {
+    method: "POST", path: "/v1/messages", tag: "Anthropic", summary: "Messages (Anthropic)",
+    description: "Anthropic's Messages API: system, text/image/tool_use/tool_result blocks, tools, tool_choice, stop_sequences, metadata.user_id, `stream` with Anthropic's events (message_start, content_block_start, ping, content_block_delta, content_block_stop, message_delta, message_stop). Served like chat completions (translated); errors in Anthropic's shape `{type: \"error\", error: {type, message}}`. Keys in `x-api-key` or Bearer.",
+    streams: true,
+    example: { model: "inferline-kjv", max_tokens: 40, messages: [{ role: "user", content: "In the beginning" }] }
+  },
+  {
+    method: "POST", path: "/v1/messages/count_tokens", tag: "Anthropic", summary: "Count tokens (Anthropic)",
+    description: "`{input_tokens}` of a Messages request (without max_tokens): exact for the served model (its chat template and tokenizer, tools included), estimated for other groups.",
+    example: { model: "inferline-kjv", messages: [{ role: "user", content: "In the beginning" }] }
+  },
   { method: "GET", path: "/v1/models", tag: "OpenAI", summary: "List models", description: "The served model.", response: json(ModelList) },
   {
     method: "GET", path: "/v1/ws", tag: "OpenAI", summary: "WebSocket streaming",

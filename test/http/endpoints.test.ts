@@ -70,7 +70,7 @@ describe("tokenize, models, health, metrics, OpenAPI", () => {
     const doc = await getJson(`${server.baseUrl}/openapi.json`)
     expect(doc.openapi).toBe("3.1.0")
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ["/cache", "/detokenize", "/docs", "/health", "/metrics", "/openapi.json", "/tokenize", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/ws"]
+      ["/cache", "/detokenize", "/docs", "/health", "/metrics", "/openapi.json", "/tokenize", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/ws"]
     )
     expect(doc.components.schemas.EmbeddingRequest.required).toEqual(["input"])
     const chat = doc.components.schemas.ChatCompletionRequest
