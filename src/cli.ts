@@ -25,6 +25,8 @@ import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
 import { evaluationsLayer } from "./http/evaluation-judge.ts"
 import { ledgerOptionsFromEnv } from "./ledger/ledger.ts"
 import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
+import { didYouMean } from "./cli/did-you-mean.ts"
+import { preflight, StartupError } from "./cli/preflight.ts"
 
 /**
  * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
@@ -209,7 +211,11 @@ const parseFlags = (args: ReadonlyArray<string>) => {
     return parseArgs({ args: [...args], options, allowPositionals: true, allowNegative: true, strict: true })
   } catch (e) {
     // Node's messages go on with advice about "--" that does not apply here: keep the first sentence.
-    throw new UsageError((e as Error).message.split(". ")[0])
+    const message = (e as Error).message.split(". ")[0]
+    const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1]
+    const known = SERVE_OPTIONS.flatMap((o) => (o.kind === "boolean" ? [o.name, `no-${o.name}`] : [o.name])).concat("help")
+    const guess = unknown === undefined ? undefined : didYouMean(unknown.split("=")[0], known)
+    throw new UsageError(guess === undefined ? message : `${message}; did you mean '--${guess}'?`)
   }
 }
 
@@ -423,6 +429,18 @@ export const main = (args: ReadonlyArray<string>): void => {
     throw e
   }
   if (config === "help") return void console.log(serveHelp())
-  // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
-  NodeRuntime.runMain(serve(config), { disableErrorReporting: true, teardown })
+  const resolved = config
+  // What would fail only after the database and the model have started fails now, naming the fix.
+  preflight({ host: resolved.host, port: resolved.port, modelDir: resolved.modelDir, env: process.env }).then(
+    (warnings) => {
+      for (const warning of warnings) console.error(`inferline: warning: ${warning}`)
+      // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
+      NodeRuntime.runMain(serve(resolved), { disableErrorReporting: true, teardown })
+    },
+    (e: unknown) => {
+      if (!(e instanceof StartupError)) throw e
+      console.error(`inferline: could not start: ${e.message}`)
+      process.exitCode = 1
+    }
+  )
 }
