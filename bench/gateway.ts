@@ -11,15 +11,21 @@
  *   interleaved with the plain one: a response-cache hit (the same deterministic request) and miss
  *   (a new one each time, stored), and time to the first chunk with a during_call deny-list and a
  *   pre_call PII guardrail on.
- * Six processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
- * three Inferlines (only one is sent requests at a time).
+ * - evaluators: latency with every answer scored by rule evaluators (100% sampling), vs plain.
+ * Seven processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
+ * four Inferlines (only one is sent requests at a time).
  *
  *   node bench/gateway.ts [--requests 3000] [--warmup 40000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
+ *                         [--baseline DIR]
+ *
+ * --baseline DIR adds another Inferline, started from the checkout in DIR (e.g. a `git worktree` of an
+ * earlier commit, with its node_modules), as a fourth target of the same interleaved rounds: "no slower
+ * than before", measured in one run.
  *
  * Writes bench/results/gateway-*.json with the machine and commit.
  */
 import autocannon from "autocannon"
-import { spawn, type ChildProcess } from "node:child_process"
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -43,7 +49,9 @@ const { values: args } = parseArgs({
     /** Writes a CPU profile of the Inferline process into this directory (node --cpu-prof). */
     profile: { type: "string" },
     /** Extra node flags for the Inferline process (e.g. "--trace-gc"), space-separated. */
-    "inferline-node-flags": { type: "string", default: "" }
+    "inferline-node-flags": { type: "string", default: "" },
+    /** A checkout of another commit whose Inferline runs as the "baseline" target. */
+    baseline: { type: "string" }
   }
 })
 
@@ -63,6 +71,13 @@ const GUARDRAIL_CONFIG = {
   guardrails: [
     { guardrail_name: "pii", litellm_params: { guardrail: "pii", mode: "pre_call", default_on: true, action: "mask", reversible: true } },
     { guardrail_name: "deny", litellm_params: { guardrail: "deny_list", mode: "during_call", default_on: true, phrases: ["internal only", "project falcon"] } }
+  ]
+}
+/** Every answer scored (100% sampling) by two rule evaluators: scoring runs off the request path. */
+const EVALUATOR_CONFIG = {
+  evaluators: [
+    { name: "no-apologies", type: "not_contains", phrases: ["as an AI", "I apologize"], sample_rate: 1 },
+    { name: "short", type: "length", max_length: 2000, sample_rate: 1 }
   ]
 }
 
@@ -98,7 +113,7 @@ const runPassthrough = (upstream: string) => {
  * and ledger rows in DATABASE_URL's Postgres (embedded PGlite when unset), limits in Redis when REDIS_URL
  * is set. A team and a key with high limits are created through the admin API.
  */
-const startInferline = async (upstream: string, features: Record<string, unknown> = {}) => {
+const startInferline = async (upstream: string, features: Record<string, unknown> = {}, checkout?: string) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-bench-"))
   const config = path.join(dir, "config.json")
   fs.writeFileSync(config, JSON.stringify({
@@ -106,7 +121,7 @@ const startInferline = async (upstream: string, features: Record<string, unknown
     router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 },
     ...features
   }))
-  const bin = fileURLToPath(new URL("../bin/inferline.js", import.meta.url))
+  const bin = checkout === undefined ? fileURLToPath(new URL("../bin/inferline.js", import.meta.url)) : path.resolve(checkout, "bin/inferline.js")
   const profile = args.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", path.resolve(args.profile)]
   const flags = args["inferline-node-flags"].split(" ").filter((f) => f !== "")
   const child = spawn(process.execPath, [...flags, ...profile, bin, "serve", "--config", config, "--port", "0", "--master-key", BENCH_MASTER_KEY, "--disable-log-requests"], {
@@ -143,6 +158,8 @@ const spawnRole = (role: string, extra: ReadonlyArray<string> = []) =>
     })
     child.on("exit", (code) => reject(new Error(`${role} exited with ${code}`)))
   })
+
+const gitCommit = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "HEAD"], { encoding: "utf8" }).trim()
 
 const percentile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 const summary = (micros: Array<number>) => {
@@ -206,13 +223,17 @@ const drive = async () => {
   const inferline = await startInferline(upstream)
   const cached = await startInferline(upstream, CACHE_CONFIG)
   const guarded = await startInferline(upstream, GUARDRAIL_CONFIG)
+  const evaluated = await startInferline(upstream, EVALUATOR_CONFIG)
+  const baseline = args.baseline === undefined ? undefined : await startInferline(upstream, {}, args.baseline)
   const auth = { authorization: `Bearer ${inferline.key}` }
-  // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline.
-  const targets = [
+  // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline
+  // (and through the baseline checkout's Inferline when given).
+  const targets: ReadonlyArray<{ readonly name: "direct" | "passthrough" | "inferline" | "baseline"; readonly port: number; readonly headers: Record<string, string> }> = [
     { name: "direct", port: mock.info.port as number, headers: {} },
     { name: "passthrough", port: passthrough.info.port as number, headers: {} },
-    { name: "inferline", port: inferline.port, headers: auth }
-  ] as const
+    { name: "inferline", port: inferline.port, headers: auth },
+    ...(baseline === undefined ? [] : [{ name: "baseline" as const, port: baseline.port, headers: { authorization: `Bearer ${baseline.key}` } }])
+  ]
   try {
     // Warm every path (JIT, connection pools, key cache). V8 keeps optimizing for tens of thousands of
     // requests: with 1,000 warm-up requests, TurboFan was still compiling in the measured window (in
@@ -232,13 +253,13 @@ const drive = async () => {
         first[i].push(...await sequential(t.port, STREAM_BODY, t.headers, requests / rounds / 3, true))
       }
     }
-    const byTarget = <A>(f: (i: number) => A) => Object.fromEntries(targets.map((t, i) => [t.name, f(i)])) as Record<typeof targets[number]["name"], A>
+    const byTarget = <A>(f: (i: number) => A) => Object.fromEntries(targets.map((t, i) => [t.name, f(i)])) as Record<"direct" | "passthrough" | "inferline", A> & { baseline?: A }
     const withAdded = (samples: Array<Array<number>>) => {
       const s = byTarget((i) => summary(samples[i]))
       const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
-      return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline) } }
+      return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline), ...(s.baseline === undefined ? {} : { baseline: added(s.baseline) }) } }
     }
-    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, requests, warmup)
+    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, requests, warmup)
     const load: Array<Awaited<ReturnType<typeof throughput>>> = []
     for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
@@ -247,7 +268,8 @@ const drive = async () => {
         requestsPerLatencyRun: requests, warmupPerPath: Number(args.warmup), connections, durationSeconds: duration,
         ledgerBatchRows: process.env.INFERLINE_LEDGER_BATCH_ROWS ?? "default",
         note: "mock upstream, bare pass-through proxy, Inferline and the load generator are separate processes on the same machine",
-        database: inferline.database, limits: inferline.limits
+        database: inferline.database, limits: inferline.limits,
+        baseline: args.baseline === undefined ? null : { checkout: path.resolve(args.baseline), commit: gitCommit(args.baseline) }
       },
       oneConnectionMicros: withAdded(whole),
       firstChunkMicros: withAdded(first),
@@ -255,13 +277,13 @@ const drive = async () => {
       features,
       targets: {
         addedP50Micros: 700, addedP99Micros: 2000, rpsAt50Connections: 1700, addedFirstChunkMicros: 1000,
-        cacheHitOverGatewayP50Micros: 1000, cacheMissAddedP50Micros: 200, guardrailAddedFirstChunkP50Micros: 5000
+        cacheHitOverGatewayP50Micros: 1000, cacheMissAddedP50Micros: 200, guardrailAddedFirstChunkP50Micros: 5000, evaluatorAddedP50Micros: 0
       }
     }
     console.log(JSON.stringify(result, null, 2))
     console.log(`wrote ${writeResult("gateway", result)}`)
   } finally {
-    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child]) child.kill()
+    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child, evaluated.child, baseline?.child]) child?.kill()
   }
 }
 
@@ -270,12 +292,15 @@ const drive = async () => {
  * - cache hit: the same deterministic request to the cached Inferline (answered from the cache) vs the
  *   plain one's p50 for it (through to the upstream): a hit should cost at most the gateway's own p50 + 1 ms;
  * - cache miss: a new deterministic request each time, to both (the cached one hashes, looks up, stores);
- * - guardrails: time to the first chunk of a stream with the pii and deny-list guardrails on, vs plain.
+ * - guardrails: time to the first chunk of a stream with the pii and deny-list guardrails on, vs plain;
+ * - evaluators: a whole answer and a stream's first chunk with every answer scored, vs plain (scoring
+ *   is off the request path, so the target is "unchanged within noise").
  */
 const measureFeatures = async (
   plain: { readonly port: number; readonly headers: Record<string, string> },
   cached: { readonly port: number; readonly key: string },
   guarded: { readonly port: number; readonly key: string },
+  evaluated: { readonly port: number; readonly key: string },
   requests: number,
   warmup: number
 ) => {
@@ -286,7 +311,10 @@ const measureFeatures = async (
     plainMiss: [plain.port, uniqueBody, plain.headers, false],
     cacheMiss: [cached.port, uniqueBody, auth(cached.key), false],
     plainFirstChunk: [plain.port, STREAM_BODY, plain.headers, true],
-    guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true]
+    guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true],
+    plainWhole: [plain.port, CHAT_BODY, plain.headers, false],
+    evaluatedWhole: [evaluated.port, CHAT_BODY, auth(evaluated.key), false],
+    evaluatedFirstChunk: [evaluated.port, STREAM_BODY, auth(evaluated.key), true]
   } as const
   const names = Object.keys(paths) as Array<keyof typeof paths>
   for (const name of names) {
@@ -306,7 +334,10 @@ const measureFeatures = async (
     micros: s,
     cacheHitOverGatewayP50Micros: s.cacheHit.p50 - s.plainHit.p50,
     cacheMissAddedP50Micros: s.cacheMiss.p50 - s.plainMiss.p50,
-    guardrailAddedFirstChunkP50Micros: s.guardedFirstChunk.p50 - s.plainFirstChunk.p50
+    guardrailAddedFirstChunkP50Micros: s.guardedFirstChunk.p50 - s.plainFirstChunk.p50,
+    evaluatorAddedP50Micros: s.evaluatedWhole.p50 - s.plainWhole.p50,
+    evaluatorAddedP99Micros: s.evaluatedWhole.p99 - s.plainWhole.p99,
+    evaluatorAddedFirstChunkP50Micros: s.evaluatedFirstChunk.p50 - s.plainFirstChunk.p50
   }
 }
 

@@ -14,6 +14,7 @@ import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
+import type { WeightDtype } from "./engine/matrix.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -24,6 +25,8 @@ import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
 import { evaluationsLayer } from "./http/evaluation-judge.ts"
 import { ledgerOptionsFromEnv } from "./ledger/ledger.ts"
 import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
+import { didYouMean } from "./cli/did-you-mean.ts"
+import { preflight, StartupError } from "./cli/preflight.ts"
 
 /**
  * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
@@ -37,13 +40,15 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "pooling"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "choice"
 
 interface OptionSpec {
   readonly name: string
   readonly kind: Kind
   readonly value?: string
   readonly help: string
+  /** For kind "choice": the accepted values. */
+  readonly choices?: ReadonlyArray<string>
 }
 
 /** Every serve option: flag `--name`, config key `name` (or `name_with_underscores`), env INFERLINE_NAME. */
@@ -57,8 +62,9 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
+  { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
-  { name: "pooling", kind: "pooling", value: "last|mean", help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
+  { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
@@ -143,8 +149,8 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
     case "policy":
       if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
       return raw
-    case "pooling":
-      if (raw !== "last" && raw !== "mean") throw bad("last or mean")
+    case "choice":
+      if (typeof raw !== "string" || !spec.choices!.includes(raw)) throw bad(`one of ${spec.choices!.join(", ")}`)
       return raw
     case "boolean": {
       if (typeof raw === "boolean") return raw
@@ -205,7 +211,11 @@ const parseFlags = (args: ReadonlyArray<string>) => {
     return parseArgs({ args: [...args], options, allowPositionals: true, allowNegative: true, strict: true })
   } catch (e) {
     // Node's messages go on with advice about "--" that does not apply here: keep the first sentence.
-    throw new UsageError((e as Error).message.split(". ")[0])
+    const message = (e as Error).message.split(". ")[0]
+    const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1]
+    const known = SERVE_OPTIONS.flatMap((o) => (o.kind === "boolean" ? [o.name, `no-${o.name}`] : [o.name])).concat("help")
+    const guess = unknown === undefined ? undefined : didYouMean(unknown.split("=")[0], known)
+    throw new UsageError(guess === undefined ? message : `${message}; did you mean '--${guess}'?`)
   }
 }
 
@@ -281,6 +291,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
+      dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling")
     },
@@ -418,6 +429,18 @@ export const main = (args: ReadonlyArray<string>): void => {
     throw e
   }
   if (config === "help") return void console.log(serveHelp())
-  // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
-  NodeRuntime.runMain(serve(config), { disableErrorReporting: true, teardown })
+  const resolved = config
+  // What would fail only after the database and the model have started fails now, naming the fix.
+  preflight({ host: resolved.host, port: resolved.port, modelDir: resolved.modelDir, env: process.env }).then(
+    (warnings) => {
+      for (const warning of warnings) console.error(`inferline: warning: ${warning}`)
+      // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
+      NodeRuntime.runMain(serve(resolved), { disableErrorReporting: true, teardown })
+    },
+    (e: unknown) => {
+      if (!(e instanceof StartupError)) throw e
+      console.error(`inferline: could not start: ${e.message}`)
+      process.exitCode = 1
+    }
+  )
 }

@@ -1,6 +1,7 @@
 import type { ModelConfig } from "./config.ts"
 import { referenceKernels, type Kernels } from "./kernels.ts"
 import type { PagedKvCache } from "./kv-cache.ts"
+import { readRow } from "./matrix.ts"
 import { RopeTable } from "./rope.ts"
 import type { ModelWeights } from "./weights.ts"
 
@@ -104,7 +105,7 @@ export class CausalLM {
     for (let t = 0; t < T; t++) {
       const id = batch.tokenIds[t]
       if (id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} outside the vocabulary [0, ${c.vocabSize})`)
-      ws.hidden.set(w.embed.subarray(id * H, (id + 1) * H), t * H)
+      readRow(w.embed, id, H, ws.hidden, t * H)
     }
     const attention = {
       tokens: T,

@@ -2,6 +2,8 @@ import { Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine } from "../actors/engine.ts"
 import { docsPage } from "./docs-page.ts"
+import type { Endpoint } from "./endpoint.ts"
+import { OPERATIONS_ENDPOINTS } from "./openapi-operations.ts"
 import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest } from "./schemas.ts"
 
 /**
@@ -9,18 +11,7 @@ import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingR
  * validate them; responses are described by the small schemas below (documentation only).
  */
 
-/** Every route the server answers, with what the docs say about it (also used for 405 answers). */
-export interface Endpoint {
-  readonly method: "GET" | "POST" | "DELETE"
-  readonly path: string
-  readonly summary: string
-  readonly description: string
-  readonly tag: string
-  readonly request?: Schema.Top
-  readonly response?: { readonly contentType: string; readonly schema: Schema.Top | null }
-  readonly streams?: boolean
-  readonly example?: unknown
-}
+export type { Endpoint }
 
 const Usage = Schema.Struct({
   prompt_tokens: Schema.Int,
@@ -139,10 +130,11 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     method: "DELETE", path: "/cache", tag: "Operations", summary: "Clear the response cache",
     description: "Master key. Clears the response cache: everything, or the entries of `?key=<key id>`, `?team=<team id>` or `?model=<group>` (combinable). Answers `{\"object\": \"cache.clear\", \"enabled\", \"deleted\"}`."
   },
-  { method: "GET", path: "/health", tag: "Operations", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
-  { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name.", response: { contentType: "text/plain", schema: null } },
-  { method: "GET", path: "/openapi.json", tag: "Operations", summary: "OpenAPI document", description: "This document." },
-  { method: "GET", path: "/docs", tag: "Operations", summary: "API docs", description: "A self-contained HTML page rendering this document.", response: { contentType: "text/html", schema: null } }
+  { method: "GET", path: "/health", tag: "Operations", access: "public", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
+  { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name. Any key (none with --public-metrics).", response: { contentType: "text/plain", schema: null } },
+  { method: "GET", path: "/openapi.json", tag: "Operations", access: "public", summary: "OpenAPI document", description: "This document." },
+  { method: "GET", path: "/docs", tag: "Operations", access: "public", summary: "API docs", description: "A self-contained HTML page rendering this document.", response: { contentType: "text/html", schema: null } },
+  ...OPERATIONS_ENDPOINTS
 ]
 
 /** Generates the JSON Schema of `schema` into `components`, returning a reference to it. */
@@ -178,12 +170,21 @@ export const openApiDocument = (modelName: string) => {
       responses["503"] = errorResponse("Engine overloaded; retry after the Retry-After header's seconds")
       responses["500"] = errorResponse("Internal error")
     }
+    const access = e.access ?? "key"
+    if (access !== "public") responses["401"] = errorResponse("Keys are on and the key is missing, malformed, unknown, expired or revoked (code invalid_api_key)")
+    if (access === "master") responses["403"] = errorResponse("An API key where the master key is needed (code insufficient_permissions)")
+    if (e.request !== undefined && e.tag === "OpenAI") {
+      responses["403"] = errorResponse("The key's or team's `models` do not include the model (code model_not_allowed)")
+      responses["429"] = errorResponse("The key's, team's or deployment's rate limit, or every deployment of the group in cooldown; see Retry-After")
+    }
     paths[e.path] = {
       ...paths[e.path],
       [e.method.toLowerCase()]: {
         summary: e.summary,
         description: e.description,
         tags: [e.tag],
+        // Public routes answer without a key; the others need one when keys are on (a master key is a key).
+        security: access === "public" ? [] : [{ bearer: [] }],
         ...(e.request !== undefined && {
           requestBody: {
             required: true,
@@ -202,7 +203,12 @@ export const openApiDocument = (modelName: string) => {
       description: `OpenAI-compatible API of Inferline, serving \`${modelName}\`. Unknown request fields are ignored; errors are \`{"error": {"message", "type", "param", "code"}}\`.`
     },
     paths,
-    components: { schemas }
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "An API key (sk-inf-...) or the master key; `x-api-key` works too. Only when the server has a master key." }
+      }
+    }
   }
 }
 

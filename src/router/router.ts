@@ -104,6 +104,18 @@ const localDeploymentConfig = (group: string): DeploymentConfig => ({
 const noDeployment = (group: string, retryAfterMs: number | undefined) =>
   new ProviderError({ kind: "rate_limited", message: `No deployment of ${group} is available (all in cooldown or at their rpm/tpm limits).`, retryAfterMs })
 
+/**
+ * How long until one of a group's deployments takes requests again, for the 429's Retry-After: the
+ * first cooldown's end, else (all at their rpm/tpm limits) the start of the next minute, else (at their
+ * parallel caps) a second.
+ */
+const freeAgainInMs = (deployments: ReadonlyArray<DeploymentState>, now: number): number => {
+  const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
+  if (reopens.length === deployments.length) return Math.min(...reopens) - now
+  if (deployments.some((d) => d.config.rpm !== undefined || d.config.tpm !== undefined)) return 60_000 - (now % 60_000)
+  return 1000
+}
+
 const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) =>
   new ProviderError({
     kind: "bad_request",
@@ -225,8 +237,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       const now = yield* Clock.currentTimeMillis
       const chosen = candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random }).find((d) => d.breaker.tryAcquire(now))
       if (chosen === undefined) {
-        const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
-        return { error: previous ?? noDeployment(group, reopens.length > 0 ? Math.min(...reopens) - now : undefined) } satisfies GroupResult<unknown>
+        return { error: previous ?? noDeployment(group, freeAgainInMs(deployments, now)) } satisfies GroupResult<unknown>
       }
       tried.add(chosen.config.id)
       run.attempts += 1

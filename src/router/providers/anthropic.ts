@@ -58,6 +58,7 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
     const response = yield* post(pool, call, true)
     const options = (call.body.stream_options ?? {}) as Record<string, unknown>
     const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true, answersThroughTool(call.body))
+    call.meter.responseModel = translator.model
     const parser = new SseParser()
     const d = call.deployment
     return textChunks(response, streamDeadlines(d, (what, ms) => timedOut(d, what, ms))).pipe(

@@ -25,6 +25,7 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
   Effect.map(Engine, (engine) => {
     const arrivalMs = performance.now()
     call.meter.setPrompt(local.generates.reduce((n, g) => n + g.promptTokenIds.length, 0))
+    call.meter.responseModel = engine.info.modelName
     return generateAll(engine, local.generates, (request) => instrumentGeneration(engine.info.modelName, arrivalMs, request.params.n)).pipe(
       Stream.tap((d) => Effect.clockWith((clock) => Effect.sync(() => call.meter.addGenerated(d, clock.currentTimeMillisUnsafe())))),
       Stream.mapError(engineFailure)

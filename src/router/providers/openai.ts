@@ -19,6 +19,7 @@ export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d
 const USAGE_ONLY = /"choices"\s*:\s*\[\s*\]/
 
 const FINISH_REASON = /"finish_reason":\s*"([a-z_]+)"/
+const MODEL = /"model":\s*"([^"\\]{1,200})"/
 
 /**
  * A raw control character cannot be in a JSON event (strings escape them; newlines and tabs may
@@ -47,7 +48,8 @@ const passThrough = (d: DeploymentConfig, chunks: Stream.Stream<string, Provider
             continue
           }
           if (data.charCodeAt(0) !== 123 /* { */ || CONTROL_CHARACTER.test(data)) return Effect.fail(malformedEvent(d, data))
-          // A cheap look for the finish reason (no parse): it goes to the request's span and ledger row.
+          // Cheap looks (no parse) for the model and the finish reason: they go to the span and ledger row.
+          if (meter.responseModel === undefined) meter.responseModel = MODEL.exec(data)?.[1]
           const finish = FINISH_REASON.exec(data)
           if (finish !== null) {
             meter.addFinishReason(finish[1])
