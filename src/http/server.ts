@@ -7,6 +7,7 @@ import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { embeddingsRoute } from "./embeddings.ts"
 import { messagesRoutes } from "./anthropic/messages.ts"
+import { responsesRoutes } from "./responses/responses.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
 import { createServerWithHeaderTimeout, DEFAULT_HEADER_TIMEOUT_SECONDS } from "./header-timeout.ts"
 import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
@@ -80,6 +81,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     completionsRoute,
     embeddingsRoute,
     messagesRoutes,
+    responsesRoutes,
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,
