@@ -28,7 +28,31 @@ const toolCallCompletion = {
 const raw = (url: string, pathname: string, body: unknown, headers: Record<string, string> = { "x-api-key": MASTER }) =>
   fetch(`${url}${pathname}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) })
 
+/** An Anthropic message with a thinking block (which a translation to chat would lose). */
+const anthropicMessage = {
+  id: "msg_native1",
+  type: "message",
+  role: "assistant",
+  model: "claude-x",
+  content: [{ type: "thinking", thinking: "Let me think.", signature: "sig" }, { type: "text", text: "Native hello." }],
+  stop_reason: "end_turn",
+  stop_sequence: null,
+  usage: { input_tokens: 11, cache_read_input_tokens: 4, cache_creation_input_tokens: 0, output_tokens: 6 }
+}
+const sse = (events: ReadonlyArray<Record<string, unknown>>) => events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+const anthropicEvents = [
+  { type: "message_start", message: { ...anthropicMessage, content: [], stop_reason: null, usage: { input_tokens: 11, cache_read_input_tokens: 4, output_tokens: 1 } } },
+  { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+  { type: "ping" },
+  { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Native " } },
+  { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "hello." } },
+  { type: "content_block_stop", index: 0 },
+  { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 6 } },
+  { type: "message_stop" }
+]
+
 describe("/v1/messages, served", () => {
+  let anthropic: FakeUpstream
   let upstream: FakeUpstream
   let serve: ServeProcess
   let url: string
@@ -40,10 +64,12 @@ describe("/v1/messages, served", () => {
     receiver = await Effect.runPromise(Scope.provide(otlpReceiver, scope))
     closeReceiver = () => Effect.runPromise(Scope.close(scope, Exit.void))
     upstream = await startFakeUpstream([{ type: "json", content: "Hello from upstream." }])
+    anthropic = await startFakeUpstream([{ type: "raw", contentType: "application/json", body: JSON.stringify(anthropicMessage) }])
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "messages-")), "router.yaml")
     fs.writeFileSync(file, [
       "model_list:",
       `  - { model_name: remote, litellm_params: { model: openai/upstream-model, api_base: "${upstream.url}/v1" }, model_info: { id: remote-0 } }`,
+      `  - { model_name: claude, litellm_params: { model: anthropic/claude-x, api_base: "${anthropic.url}", api_key: sk-ant-upstream }, model_info: { id: claude-0 } }`,
       "router_settings: { num_retries: 0 }"
     ].join("\n"))
     serve = spawnServe([testModelDir(), "--port", "0", "--served-model-name", "served", "--config", file, "--disable-log-requests"], {
@@ -60,6 +86,7 @@ describe("/v1/messages, served", () => {
     serve.child.kill("SIGTERM")
     await serve.exited
     await upstream.close()
+    await anthropic.close()
     await closeReceiver()
   })
   beforeEach(() => upstream.reset([{ type: "json", content: "Hello from upstream." }]))
@@ -193,6 +220,32 @@ describe("/v1/messages, served", () => {
     expect(final.content).toEqual([{ type: "text", text: "Hello" }])
     expect(final.stop_reason).toBe("end_turn")
     expect(final.usage.output_tokens).toBe(2)
+  })
+
+  it("passes requests to an Anthropic group through natively: the request as sent, the answer as Anthropic wrote it", async () => {
+    anthropic.reset([{ type: "raw", contentType: "application/json", body: JSON.stringify(anthropicMessage) }])
+    const request = { model: "claude", max_tokens: 2000, thinking: { type: "enabled" as const, budget_tokens: 1024 }, messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "Hi", cache_control: { type: "ephemeral" as const } }] }], metadata: { user_id: "user-7" } }
+    const { data: message, response } = await client.messages.create(request).withResponse()
+    expect(message).toEqual(anthropicMessage)
+    expect(anthropic.requests[0].path).toBe("/v1/messages")
+    expect(anthropic.requests[0].headers["x-api-key"]).toBe("sk-ant-upstream")
+    expect(anthropic.requests[0].body).toEqual({ ...request, model: "claude-x", stream: false })
+    expect(response.headers.get("x-inferline-deployment")).toBe("claude-0")
+    const row = await ledgerRow(response.headers.get("x-request-id")!)
+    expect(row).toMatchObject({ model_group: "claude", deployment: "claude-0", provider: "anthropic", end_user: "user-7", input_tokens: 15, cached_input_tokens: 4, output_tokens: 6, status: "ok" })
+    expect((await spanOf(response.headers.get("x-request-id")!)).name).toBe("chat claude")
+
+    anthropic.reset([{ type: "raw", body: sse(anthropicEvents) }])
+    const body = await (await raw(url, "/v1/messages", { model: "claude", max_tokens: 50, stream: true, messages: [{ role: "user", content: "Hi" }] })).text()
+    expect(body).toBe(sse(anthropicEvents).join(""))
+    expect(anthropic.requests[0].body.stream).toBe(true)
+    const final = await client.messages.stream({ model: "claude", max_tokens: 50, messages: [{ role: "user", content: "Hi" }] }).finalMessage()
+    expect(final.content).toEqual([{ type: "text", text: "Native hello." }])
+    // Anthropic's own refusal comes back as it said it.
+    anthropic.reset([{ type: "status", status: 400, body: { type: "error", error: { type: "invalid_request_error", message: "max_tokens: too large for this model" } } }])
+    const refused = await raw(url, "/v1/messages", { model: "claude", max_tokens: 999999, messages: [{ role: "user", content: "Hi" }] })
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
   })
 
   it("refuses in Anthropic's error shape, with the right status", async () => {

@@ -14,6 +14,7 @@ import { routeBody } from "../routed-request.ts"
 import { ChatCompletionRequest } from "../schemas.ts"
 import { anthropicErrorBody, anthropicErrorResponse } from "./anthropic-errors.ts"
 import { toChatRequest } from "./messages-request.ts"
+import { nativeMessages } from "./native-messages.ts"
 import { MessagesStreamTranslator, toMessage, type AnthropicEvent } from "./messages-response.ts"
 
 /**
@@ -48,9 +49,21 @@ const anthropicSse = (chunks: Stream.Stream<string, ApiError>, translator: Messa
     { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...headers } }
   )
 
+/** A group whose deployments are all Anthropic's: its requests pass through natively. */
+const anthropicGroup = (router: Router["Service"], json: unknown): string | undefined => {
+  const model = (json as { model?: unknown } | null)?.model
+  if (typeof model !== "string") return undefined
+  const group = router.groupFor(model)
+  const providers = router.providersOf(group)
+  return providers !== undefined && providers.size === 1 && providers.has("anthropic") ? group : undefined
+}
+
 const handleMessages = Effect.gen(function*() {
   const principal = yield* currentPrincipal.pipe(withTracedSpan("gateway.authenticate"))
-  const chat = toChatRequest(yield* readJson)
+  const json = yield* readJson
+  const native = anthropicGroup(yield* Router, json)
+  if (native !== undefined) return yield* nativeMessages(principal, json as Record<string, unknown>, native)
+  const chat = toChatRequest(json)
   if (chat instanceof ApiError) return yield* chat
   const model: string = chat.model
   const answer = yield* routeBody(chatEndpoint, principal, chat, false)
