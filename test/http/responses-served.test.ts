@@ -166,6 +166,15 @@ describe("/v1/responses, served", () => {
     const item = forced.output.find((o) => o.type === "function_call")! as OpenAI.Responses.ResponseFunctionToolCall
     expect(item.name).toBe("get_weather")
     expect(typeof JSON.parse(item.arguments).city).toBe("string")
+    // Streamed, the same call arrives as function_call events whose deltas make its arguments.
+    const events: Array<any> = []
+    for await (const e of await client.responses.create({ model: "served", input: "Weather in Paris?", tools: [WEATHER], tool_choice: "required", parallel_tool_calls: false, max_output_tokens: 200, temperature: 0, stream: true })) events.push(e)
+    const added = events.find((e) => e.type === "response.output_item.added" && e.item.type === "function_call")
+    expect(added.item).toMatchObject({ name: "get_weather", status: "in_progress", arguments: "" })
+    const args = events.filter((e) => e.type === "response.function_call_arguments.delta" && e.item_id === added.item.id).map((e) => e.delta).join("")
+    expect(events.find((e) => e.type === "response.function_call_arguments.done").arguments).toBe(args)
+    expect(args).toBe(item.arguments)
+    expect(events.at(-1).response.output.find((o: any) => o.type === "function_call")).toMatchObject({ name: "get_weather", arguments: item.arguments, status: "completed" })
   })
 
   it("text.format json_schema: the served model's output follows the schema", async () => {
