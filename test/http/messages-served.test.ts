@@ -192,6 +192,10 @@ describe("/v1/messages, served", () => {
     expect(row).toMatchObject({ model_group: "remote", deployment: "remote-0", end_user: "user-42", input_tokens: 5, output_tokens: 2 })
     expect((await spanOf(response.headers.get("x-request-id")!)).name).toBe("chat remote")
 
+    // count_tokens for a group without the served model: the router's estimate (about 4 characters a token).
+    const estimate = await client.messages.countTokens({ model: "remote", messages: [{ role: "user", content: "x".repeat(400) }] })
+    expect(estimate.input_tokens).toBe(104)
+
     upstream.reset([{ type: "raw", contentType: "application/json", body: JSON.stringify(toolCallCompletion) }])
     const call = await client.messages.create({ model: "remote", max_tokens: 50, tools: [WEATHER], messages: [{ role: "user", content: "Weather in Paris?" }] })
     expect(call.stop_reason).toBe("tool_use")

@@ -130,6 +130,23 @@ describe("/v1/responses, served", () => {
     expect(plain(await client.responses.retrieve(completed.id))).toEqual(plain(completed))
   })
 
+  it("streams a routed group's answer as typed events, with its ledger row and span", async () => {
+    upstream.reset([{ type: "stream", chunks: ["Hel", "lo"] }])
+    const stream = client.responses.stream({ model: "remote", input: "Hi" })
+    const deltas: Array<string> = []
+    stream.on("response.output_text.delta", (e) => deltas.push(e.delta))
+    const final = await stream.finalResponse()
+    expect(deltas).toEqual(["Hel", "lo"])
+    expect(final.output_text).toBe("Hello")
+    expect(final.usage).toMatchObject({ input_tokens: 5, output_tokens: 2, total_tokens: 7 })
+    expect(upstream.requests[0].body).toMatchObject({ model: "upstream-model", stream: true, messages: [{ role: "user", content: "Hi" }] })
+    const stored = await client.responses.retrieve(final.id)
+    expect(stored.output_text).toBe("Hello")
+    const rows = await fetch(`${url}/spend/logs?model=remote&limit=50`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
+    expect(rows.data.some((r: any) => r.deployment === "remote-0" && r.input_tokens === 5 && r.output_tokens === 2)).toBe(true)
+    await waitFor("the routed span", () => receiver.spans.some((s) => s.name === "chat remote" && s.attributes["inferline.deployment"] === "remote-0"))
+  })
+
   it("continues a conversation with previous_response_id (the upstream gets the whole of it)", async () => {
     const first = await client.responses.create({ model: "remote", instructions: "Be brief.", input: "Hi" })
     expect(first.output_text).toBe("Hello from upstream.")
