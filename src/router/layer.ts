@@ -14,7 +14,7 @@ export const routerLayer = (config: RouterConfig = emptyRouterConfig(), options:
     Effect.flatMap(Engine, (engine) =>
       Effect.acquireRelease(
         Effect.try({
-          try: () => makeRouter(config, { ...options, servedModel: engine.info.modelName }),
+          try: () => makeRouter(config, { ...options, servedModel: engine.info.gatewayOnly === true ? null : engine.info.modelName }),
           catch: (e) => (e instanceof RouterConfigError ? e : new RouterConfigError({ message: String(e) }))
         }),
         (router) => Effect.sync(() => router.close())

@@ -47,8 +47,8 @@ export type AttemptOutcome = "ok" | "retry" | "fallback" | "error"
 
 export interface RouterService {
   readonly config: RouterConfig
-  /** The served model's group (--served-model-name): always there, with the engine as deployment `local`. */
-  readonly servedModel: string
+  /** The served model's group (--served-model-name), with the engine as deployment `local`; null for a gateway without a model (--no-model). */
+  readonly servedModel: string | null
   /** Every group name clients may ask for, the served model's first. */
   readonly groupNames: ReadonlyArray<string>
   /** The group a requested model name means: itself, or the group it is an alias of (model_group_alias). */
@@ -70,8 +70,8 @@ export interface RouterService {
 }
 
 export interface RouterOptions {
-  /** The served model's name: its group always exists and includes the engine. */
-  readonly servedModel: string
+  /** The served model's name: its group always exists and includes the engine. null: no served model (--no-model). */
+  readonly servedModel: string | null
   /** Uniform in [0, 1): the shuffle and tie breaks (seeded in tests). */
   readonly random?: () => number
   /** Replaces the built-in providers (tests drive the routing logic with scripted ones). */
@@ -173,8 +173,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     groups.set(d.group, [...(groups.get(d.group) ?? []), state])
   }
   // The served model's group gets the engine unless the config lists a local deployment in it already.
-  const served = groups.get(servedModel) ?? []
-  if (!served.some((d) => d.config.provider === "local")) {
+  const served = servedModel === null ? [] : groups.get(servedModel) ?? []
+  if (servedModel !== null && !served.some((d) => d.config.provider === "local")) {
     const local = new DeploymentState(localDeploymentConfig(servedModel), providers.local, breaker())
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
@@ -353,7 +353,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   return {
     config,
     servedModel,
-    groupNames: [servedModel, ...[...groups.keys()].filter((g) => g !== servedModel)],
+    groupNames: [...(servedModel === null ? [] : [servedModel]), ...[...groups.keys()].filter((g) => g !== servedModel)],
     groupFor: (model) => settings.aliases.get(model)?.group ?? model,
     visibleAliases: [...settings.aliases].filter(([, a]) => !a.hidden).map(([alias, a]) => ({ alias, group: a.group })),
     providersOf: (group) => {
