@@ -9,7 +9,8 @@ import { parseArgs } from "node:util"
 import { Engine } from "./actors/engine.ts"
 import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
-import { gatewayLayerFromConfig } from "./gateway/layers.ts"
+import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
+import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
@@ -18,6 +19,7 @@ import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } fro
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
 import { routerLayer } from "./router/layer.ts"
+import type { Router } from "./router/router.ts"
 import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
 import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
@@ -387,21 +389,26 @@ const serve = (config: ServeConfig) => {
   // INFERLINE_DATA_DIR; limits in memory, or Redis with REDIS_URL. The database stays visible to the
   // routes (/spend, /ui). Metrics are recorded into one registry that /metrics and OTLP both read.
   const metricRegistry: Metric.MetricRegistry = new Map()
+  // One Redis connection (REDIS_URL) for the gateway's limits and key invalidations, the router's shared
+  // state and the readiness check; layers built from the same value are built once.
+  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisLayerFor(process.env.REDIS_URL!)
   const gateway = Layer.mergeAll(
-    gatewayLayerFromConfig({ masterKey: config.masterKey }),
+    gatewayLayerFromConfig({ masterKey: config.masterKey }, redis),
     observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, deploymentPrices: deploymentPrices(config.router) })
   ).pipe(Layer.provideMerge(databaseLayerFromConfig()))
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
-    const app = announceServer.pipe(
+    const appWith = <E, R>(router: Layer.Layer<Router, E, R>) => announceServer.pipe(
       Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
       Layer.provideMerge(evaluationsLayer(config.router.evaluators, ledgerOptionsFromEnv().journalDir, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
-      Layer.provideMerge(routerLayer(config.router)),
+      Layer.provideMerge(router),
       Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )
+    // With Redis, the router's state is shared with the other replicas and Redis is visible to the routes (readiness).
+    const app = redis === undefined ? appWith(routerLayer(config.router)) : appWith(routerLayer(config.router).pipe(Layer.provide(redisRouterStateLayer))).pipe(Layer.provide(redis))
     if (config.router.ignoredKeys.length > 0) {
       yield* Effect.logWarning(`config: LiteLLM settings Inferline does not act on, ignored: ${config.router.ignoredKeys.join(", ")}`)
     }

@@ -21,6 +21,7 @@ import { websocketRoute } from "./websocket.ts"
 import { internalError, methodNotAllowed, routeNotFound } from "../api/api-error.ts"
 import { errorResponse } from "./errors.ts"
 import { corsMiddleware } from "./cors.ts"
+import { healthRoutes } from "./health.ts"
 
 export interface HttpServerOptions {
   readonly host: string
@@ -82,6 +83,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,
+    healthRoutes,
     openApiRoutes,
     websocketRoute,
     adminRoutes,
