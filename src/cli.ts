@@ -15,6 +15,7 @@ import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
+import type { WeightDtype } from "./engine/matrix.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -44,13 +45,15 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "log-format" | "origins"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "choice" | "origins"
 
 interface OptionSpec {
   readonly name: string
   readonly kind: Kind
   readonly value?: string
   readonly help: string
+  /** For kind "choice": the accepted values. */
+  readonly choices?: ReadonlyArray<string>
 }
 
 /** Every serve option: flag `--name`, config key `name` (or `name_with_underscores`), env INFERLINE_NAME. */
@@ -64,7 +67,9 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
+  { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
+  { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
@@ -72,7 +77,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
   { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
   { name: "no-model", kind: "boolean", help: "Gateway only: no local engine, every model group is a router config's remote deployments (needs --config)." },
-  { name: "log-format", kind: "log-format", value: "text|json", help: "Log lines as text, or one JSON object per line for log shippers (default text)." },
+  { name: "log-format", kind: "choice", choices: ["text", "json"], value: "text|json", help: "Log lines as text, or one JSON object per line for log shippers (default text)." },
   { name: "cors-allow-origins", kind: "origins", value: "ORIGINS", help: "Browser origins allowed to call the API (CORS), comma-separated, or * (default: none, CORS off)." },
   { name: "config", kind: "path", value: "FILE", help: "JSON or YAML file with any of these options as keys (flags override it)." }
 ]
@@ -158,14 +163,14 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
     case "policy":
       if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
       return raw
-    case "log-format":
-      if (raw !== "text" && raw !== "json") throw bad("text or json")
-      return raw
     case "origins": {
       const origins = String(raw).split(",").map((o) => o.trim()).filter((o) => o !== "")
       for (const o of origins) if (o !== "*" && !/^https?:\/\/[^/\s]+$/.test(o)) throw bad("origins such as https://app.example.com (scheme and host, no path), comma-separated, or *")
       return origins.join(",")
     }
+    case "choice":
+      if (typeof raw !== "string" || !spec.choices!.includes(raw)) throw bad(`one of ${spec.choices!.join(", ")}`)
+      return raw
     case "boolean": {
       if (typeof raw === "boolean") return raw
       const s = String(raw).toLowerCase()
@@ -313,7 +318,9 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
-      maxWaitingRequests: get<number>("max-waiting-requests")
+      dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
+      maxWaitingRequests: get<number>("max-waiting-requests"),
+      pooling: get<"last" | "mean">("pooling")
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,

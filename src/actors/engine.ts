@@ -3,6 +3,7 @@ import type { ModelConfig } from "../engine/config.ts"
 import { EngineCore, type AddRequestSpec, type EngineCoreOptions, type EngineCoreStats, type RequestOutput } from "../engine/engine-core.ts"
 import type { ForwardBatch } from "../engine/model.ts"
 import type { GenerationDefaults } from "../engine/model-dir.ts"
+import type { PoolingType } from "../engine/pooling.ts"
 import type { SamplingParams } from "../engine/sampling-params.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
 import { recordEnginePhases, type EnginePhases } from "./engine-phases.ts"
@@ -14,6 +15,8 @@ export interface GenerateRequest {
   readonly params: SamplingParams
   readonly priority?: number
   readonly cacheSalt?: string | null
+  /** An embedding: the prompt is prefilled and pooled (one delta with `embedding`), nothing is generated. */
+  readonly pooling?: PoolingType
 }
 
 /** One step's output for one of the request's `n` sequences. */
@@ -40,6 +43,8 @@ export interface EngineInfo {
   readonly maxWaitingRequests: number
   /** The placeholder of a gateway-only server (--no-model, src/layers/no-engine.ts): no model is served. */
   readonly gatewayOnly?: boolean
+  /** How /v1/embeddings pools the final hidden states (--pooling; default last). */
+  readonly pooling?: PoolingType
 }
 
 /** The inference engine as a service: streams of deltas per request, with cancellation and backpressure. */
@@ -228,7 +233,7 @@ export const makeEngine = (options: EngineActorOptions) =>
         for (let i = 0; i < p.n; i++) {
           const seqId = p.n === 1 ? id : `${id}#${i}`
           hs.push({
-            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id },
+            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling },
             index: i,
             queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
             paused: false,

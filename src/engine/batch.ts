@@ -10,21 +10,28 @@ export interface SequenceChunk {
   readonly blockTable: Int32Array
   /** Which of this chunk's rows need logits: its last token, every token (prompt logprobs), or none. */
   readonly logits: "last" | "all" | "none"
+  /**
+   * Which of its rows' final hidden states are wanted (embeddings: "all" for mean pooling, "last" for
+   * last-token pooling, on the chunk that ends the prompt); none when absent.
+   */
+  readonly hidden?: "last" | "all" | "none"
 }
 
 /** Flattens the chunks of one step into the forward pass's input (positions, slot mapping, logits rows). */
 export const buildForwardBatch = (chunks: ReadonlyArray<SequenceChunk>, blockSize: number): ForwardBatch => {
-  let total = 0, logitRows = 0
+  let total = 0, logitRows = 0, hiddenRows = 0
   for (const c of chunks) {
     total += c.tokenIds.length
-    logitRows += c.logits === "all" ? c.tokenIds.length : c.logits === "last" && c.tokenIds.length > 0 ? 1 : 0
+    logitRows += rowsWanted(c.logits, c.tokenIds.length)
+    hiddenRows += rowsWanted(c.hidden ?? "none", c.tokenIds.length)
   }
   const tokenIds = new Int32Array(total)
   const positions = new Int32Array(total)
   const seqIndex = new Int32Array(total)
   const slotMapping = new Int32Array(total)
   const logitsIndices = new Int32Array(logitRows)
-  let t = 0, li = 0
+  const hiddenIndices = new Int32Array(hiddenRows)
+  let t = 0, li = 0, hi = 0
   chunks.forEach((c, s) => {
     const n = c.tokenIds.length
     const needed = Math.ceil((c.startPosition + n) / blockSize)
@@ -38,10 +45,13 @@ export const buildForwardBatch = (chunks: ReadonlyArray<SequenceChunk>, blockSiz
       seqIndex[t] = s
       slotMapping[t] = c.blockTable[Math.floor(pos / blockSize)] * blockSize + (pos % blockSize)
       if (c.logits === "all" || (c.logits === "last" && i === n - 1)) logitsIndices[li++] = t
+      if (c.hidden === "all" || (c.hidden === "last" && i === n - 1)) hiddenIndices[hi++] = t
     }
   })
-  return { tokenIds, positions, seqIndex, slotMapping, blockTables: chunks.map((c) => c.blockTable), logitsIndices }
+  return { tokenIds, positions, seqIndex, slotMapping, blockTables: chunks.map((c) => c.blockTable), logitsIndices, hiddenIndices }
 }
+
+const rowsWanted = (which: "last" | "all" | "none", tokens: number) => (which === "all" ? tokens : which === "last" && tokens > 0 ? 1 : 0)
 
 /** log-softmax of one row of logits, in f64. */
 export const logSoftmax = (logits: Float32Array, row: number, vocab: number): Float64Array => {

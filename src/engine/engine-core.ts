@@ -2,6 +2,7 @@ import { buildForwardBatch, type SequenceChunk } from "./batch.ts"
 import { IncrementalDetokenizer } from "./detokenizer.ts"
 import { GuidedSequence } from "./guided/guided-sequence.ts"
 import { KvCacheManager } from "./kv-cache-manager.ts"
+import { Pooler, type PoolingType } from "./pooling.ts"
 import type { ForwardBatch } from "./model.ts"
 import { SchedulerRequest } from "./request.ts"
 import { promptLogprobs, RequestSampler, type SampledToken } from "./sampler.ts"
@@ -18,6 +19,8 @@ export interface ModelExecutor {
 
 export interface EngineCoreOptions {
   readonly vocabSize: number
+  /** The model's hidden size: the length of an embedding (needed only for embedding requests). */
+  readonly hiddenSize?: number
   readonly blockSize: number
   readonly numBlocks: number
   readonly enablePrefixCaching: boolean
@@ -36,6 +39,8 @@ export interface AddRequestSpec {
   readonly seqIndex?: number
   /** The n > 1 siblings of one request share this id (and so their prompt blocks); defaults to `id`. */
   readonly groupId?: string
+  /** An embedding request: its prompt is prefilled and pooled, nothing is generated, its blocks are freed. */
+  readonly pooling?: PoolingType
 }
 
 export type FinishReason = "stop" | "length" | "abort"
@@ -54,6 +59,8 @@ export interface RequestOutput {
   readonly promptTokens: number
   readonly completionTokens: number
   readonly cachedTokens: number
+  /** An embedding request's result (unit length), with its only output (finish reason "stop"). */
+  readonly embedding?: ReadonlyArray<number>
 }
 
 interface LiveRequest {
@@ -67,6 +74,8 @@ interface LiveRequest {
   /** Logits rows of prompt positions, gathered across prefill chunks when prompt logprobs are asked. */
   promptRows: Array<Float32Array> | null
   promptLogprobsSent: boolean
+  /** An embedding request's pooling state. */
+  readonly pooler: Pooler | null
 }
 
 export interface StepPlan {
@@ -126,6 +135,7 @@ export class EngineCore {
     if (spec.promptTokenIds.length >= maxModelLen) {
       throw new RangeError(`the prompt has ${spec.promptTokenIds.length} tokens; max_model_len is ${maxModelLen}`)
     }
+    if (spec.pooling !== undefined && this.options.hiddenSize === undefined) throw new RangeError("this engine does not embed (no hidden size)")
     if (p.guided !== null && p.guided.vocab.size !== this.options.vocabSize) {
       throw new RangeError(`the guided grammar was compiled for a vocabulary of ${p.guided.vocab.size} tokens; this model has ${this.options.vocabSize}`)
     }
@@ -136,7 +146,8 @@ export class EngineCore {
       priority: spec.priority,
       arrival: this.arrivals++,
       cacheSalt: this.options.enablePrefixCaching ? spec.cacheSalt : `request:${spec.groupId ?? spec.id}`,
-      needsPromptLogits: p.promptLogprobs !== null
+      needsPromptLogits: p.promptLogprobs !== null,
+      embeds: spec.pooling !== undefined
     })
     const tok = this.options.tokenizer
     this.live.set(spec.id, {
@@ -147,7 +158,8 @@ export class EngineCore {
       stop: new StopChecker(p, this.options.eosTokenIds, maxModelLen, spec.promptTokenIds.length),
       guided: p.guided === null ? null : new GuidedSequence(p.guided),
       promptRows: p.promptLogprobs !== null ? [] : null,
-      promptLogprobsSent: false
+      promptLogprobsSent: false,
+      pooler: spec.pooling === undefined ? null : new Pooler(spec.pooling, this.options.hiddenSize!)
     })
     this.scheduler.add(sched)
   }
@@ -201,9 +213,12 @@ export class EngineCore {
     const seqChunks: Array<SequenceChunk> = out.chunks.map((ch) => {
       const r = ch.request
       const end = ch.startPosition + ch.numNewTokens
+      const tokenIds = r.tokens(ch.startPosition, end), blockTable = this.kv.blockTable(r)
+      const pooler = this.live.get(r.id)?.pooler
+      if (pooler != null) return { tokenIds, startPosition: ch.startPosition, blockTable, logits: "none", hidden: Pooler.rowsOf(pooler.type, ch.numNewTokens, end, r.promptTokenIds.length) }
       const inPrompt = ch.startPosition < r.promptTokenIds.length
       const logits = r.needsPromptLogits && inPrompt ? "all" : end === r.numTokens ? "last" : "none"
-      return { tokenIds: r.tokens(ch.startPosition, end), startPosition: ch.startPosition, blockTable: this.kv.blockTable(r), logits }
+      return { tokenIds, startPosition: ch.startPosition, blockTable, logits }
     })
     return { batch: buildForwardBatch(seqChunks, this.options.blockSize), chunks: out.chunks, preempted: out.preempted.length }
   }
@@ -212,12 +227,26 @@ export class EngineCore {
     const V = this.options.vocabSize
     const outputs: Array<RequestOutput> = []
     let row = 0
+    // Hidden-state rows (embeddings) follow the logits rows in the step's output.
+    const hiddenBase = plan.batch.logitsIndices.length * V
+    let hiddenRow = 0
     this.steps++
     for (const ch of plan.chunks) {
       const r = ch.request
       const lr = this.live.get(r.id)
       const end = ch.startPosition + ch.numNewTokens
       this.iterationTokensTotal += ch.numNewTokens
+      if (r.embeds) {
+        const which = Pooler.rowsOf(lr?.pooler?.type ?? "mean", ch.numNewTokens, end, r.promptTokenIds.length)
+        const rows = which === "all" ? ch.numNewTokens : which === "last" ? 1 : 0
+        const first = hiddenRow
+        hiddenRow += rows
+        if (lr === undefined) continue // aborted between prepare and complete
+        r.numComputedTokens = end
+        lr.pooler!.add(logits, hiddenBase + first * this.options.hiddenSize!, rows)
+        if (end === r.numTokens) outputs.push(this.finishEmbedding(lr))
+        continue
+      }
       const inPrompt = ch.startPosition < r.promptTokenIds.length
       const rows = r.needsPromptLogits && inPrompt ? ch.numNewTokens : end === r.numTokens ? 1 : 0
       const firstRow = row
@@ -273,6 +302,27 @@ export class EngineCore {
       promptTokens: r.promptTokenIds.length,
       completionTokens: r.outputTokenIds.length,
       cachedTokens: Math.max(0, r.numCachedPromptTokens)
+    }
+  }
+
+  /** An embedding request's prompt is all in: its pooled vector is its one output, and it leaves (blocks freed). */
+  private finishEmbedding(lr: LiveRequest): RequestOutput {
+    const r = lr.sched
+    this.promptTokensTotal += r.promptTokenIds.length
+    this.scheduler.remove(r)
+    this.live.delete(r.id)
+    return {
+      requestId: r.id,
+      tokenIds: [],
+      text: "",
+      logprobs: null,
+      promptLogprobs: null,
+      finishReason: "stop",
+      stopReason: null,
+      promptTokens: r.promptTokenIds.length,
+      completionTokens: 0,
+      cachedTokens: 0,
+      embedding: lr.pooler!.result()
     }
   }
 

@@ -6,6 +6,7 @@
  * rows are in the call. The reference kernels guarantee it by giving each output element its own
  * accumulation, always in the same order (f64 accumulators, ascending index), whatever the batch holds.
  */
+import { readRow, type Matrix } from "./matrix.ts"
 import type { WasmArena } from "./wasm/arena.ts"
 
 export type KvStorage = Float32Array | Float16Array
@@ -31,8 +32,11 @@ export interface Kernels {
   readonly arena?: WasmArena
   /** A zeroed f32 tensor in memory this backend computes on fastest. */
   alloc(n: number): Float32Array
-  /** out[r, o] = sum_i x[r, i] * w[o, i] + bias[o], for r < rows; w is [outDim, inDim] (HF Linear layout). */
-  matmul(out: Float32Array, x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, bias: Float32Array | null): void
+  /**
+   * out[r, o] = sum_i x[r, i] * w[o, i] + bias[o], for r < rows; w is [outDim, inDim] (HF Linear layout), at
+   * its stored precision (f32, f16 or bf16 bits; see matrix.ts).
+   */
+  matmul(out: Float32Array, x: Float32Array, w: Matrix, rows: number, inDim: number, outDim: number, bias: Float32Array | null): void
   /** out[r] = weight * x[r] / sqrt(mean(x[r]^2) + eps). */
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void
   /** Rotates each head of each row in place, Hugging Face rotate-half layout; cos/sin are [position][headDim/2]. */
@@ -57,12 +61,16 @@ export const referenceKernels: Kernels = {
 
   alloc: (n) => new Float32Array(n),
 
-  matmul(out, x, w, rows, inDim, outDim, bias) {
+  matmul(out, x, stored, rows, inDim, outDim, bias) {
+    // 16-bit weights are widened (exactly) one row at a time into a scratch row.
+    const direct = stored instanceof Float32Array
+    const w = direct ? stored : new Float32Array(inDim)
     // Weight row outer, input rows inner: a weight row is read from memory once per call and reused by
     // every row of the batch (this is what makes batching pay). Four rows share one pass over the weight
     // row, each with its own accumulator in the same order as the single-row tail, so results match.
     for (let o = 0; o < outDim; o++) {
-      const wo = o * inDim
+      if (!direct) readRow(stored, o, inDim, w)
+      const wo = direct ? o * inDim : 0
       const b = bias === null ? 0 : bias[o]
       let r = 0
       for (; r + 4 <= rows; r += 4) {

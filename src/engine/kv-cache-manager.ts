@@ -46,7 +46,7 @@ export class KvCacheManager {
    * because its logits are needed to sample the next one.
    */
   computedPrefix(req: SchedulerRequest): ComputedPrefix {
-    if (req.needsPromptLogits || req.numComputedTokens !== 0) return NO_PREFIX
+    if (req.needsPromptLogits || req.embeds || req.numComputedTokens !== 0) return NO_PREFIX
     const bs = this.blockSize
     const maxBlocks = Math.floor((req.numTokens - 1) / bs)
     this.updateHashes(req, maxBlocks * bs)

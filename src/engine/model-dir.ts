@@ -11,6 +11,7 @@ import { TextTokenizer } from "./tokenizer.ts"
 import { WasmArena } from "./wasm/arena.ts"
 import { simdKernels, simdSupported } from "./wasm/simd-kernels.ts"
 import { loadWeights, parameterCount } from "./weights.ts"
+import { sharedAlloc, type WeightDtype } from "./matrix.ts"
 
 export type KernelBackend = "simd" | "reference"
 
@@ -69,16 +70,20 @@ const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDef
 }
 
 /**
- * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor into f32), generation
+ * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor; matrices at the
+ * checkpoint's precision, or `dtype`'s), generation
  * defaults and, when present, tokenizer and chat template. A .gguf file (or a directory without
  * config.json holding one) loads through the GGUF reader, its weights dequantized to f32.
  */
-export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?: KernelBackend } = {}): LoadedModel => {
+export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?: KernelBackend; dtype?: WeightDtype } = {}): LoadedModel => {
   const started = performance.now()
   const kernels = options.kernels ?? makeKernels(options.backend)
   const alloc = kernels.arena !== undefined ? (n: number) => kernels.alloc(n) : undefined
   const ggufPath = findGgufFile(dir)
   if (ggufPath !== null) {
+    if (options.dtype !== undefined && options.dtype !== "float32") {
+      throw new ModelLoadError(ggufPath, `--dtype ${options.dtype} applies to safetensors checkpoints; GGUF weights are dequantized to float32`)
+    }
     const g = readGgufModel(ggufPath, alloc)
     return {
       dir,
@@ -92,7 +97,7 @@ export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?
     }
   }
   const config = readModelConfig(dir)
-  const weights = loadWeights(dir, config, alloc)
+  const weights = loadWeights(dir, config, kernels.arena?.matrices ?? sharedAlloc, options.dtype ?? null)
   const tokenizer = fs.existsSync(path.join(dir, "tokenizer.json")) ? TextTokenizer.fromDir(dir) : null
   return {
     dir,

@@ -1,6 +1,7 @@
 import type { ModelConfig } from "./config.ts"
 import { referenceKernels, type Kernels } from "./kernels.ts"
 import type { PagedKvCache } from "./kv-cache.ts"
+import { readRow } from "./matrix.ts"
 import { RopeTable } from "./rope.ts"
 import type { ModelWeights } from "./weights.ts"
 
@@ -21,6 +22,11 @@ export interface ForwardBatch {
   readonly blockTables: ReadonlyArray<Int32Array>
   /** Rows of the flat batch whose logits are wanted (last token of a sequence, or all prompt positions). */
   readonly logitsIndices: Int32Array
+  /**
+   * Rows whose final hidden states (after the final norm) are wanted, for embeddings. They come back
+   * after the logits in the same array, so every executor (in process, worker thread) moves one buffer.
+   */
+  readonly hiddenIndices?: Int32Array
 }
 
 /**
@@ -81,13 +87,17 @@ export class CausalLM {
     this.rope = new RopeTable(config)
   }
 
-  /** Runs the step, writes its K/V into `cache`, returns logits [logitsIndices.length, vocabSize]. */
+  /**
+   * Runs the step, writes its K/V into `cache`, returns logits [logitsIndices.length, vocabSize] followed
+   * by the final hidden states [hiddenIndices.length, hiddenSize] when any are asked for.
+   */
   forward(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
     const c = this.config, K = this.kernels, w = this.weights, ws = this.ws
     const T = batch.tokenIds.length
     const H = c.hiddenSize, I = c.intermediateSize
     const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
-    ws.ensure(T, batch.logitsIndices.length, c, (n) => K.alloc(n))
+    const E = batch.hiddenIndices?.length ?? 0
+    ws.ensure(T, Math.max(batch.logitsIndices.length, E), c, (n) => K.alloc(n))
     let maxPos = 0
     for (let t = 0; t < T; t++) if (batch.positions[t] > maxPos) maxPos = batch.positions[t]
     this.rope.ensure(maxPos + 1)
@@ -95,7 +105,7 @@ export class CausalLM {
     for (let t = 0; t < T; t++) {
       const id = batch.tokenIds[t]
       if (id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} outside the vocabulary [0, ${c.vocabSize})`)
-      ws.hidden.set(w.embed.subarray(id * H, (id + 1) * H), t * H)
+      readRow(w.embed, id, H, ws.hidden, t * H)
     }
     const attention = {
       tokens: T,
@@ -131,15 +141,42 @@ export class CausalLM {
 
     // Only the rows that need logits go through the final norm and the (large) lm_head.
     const L = batch.logitsIndices.length
+    if (E > 0) return this.withHidden(batch, L, E)
     if (L === 0) return new Float32Array(0)
+    return this.logitsOf(batch.logitsIndices, L).slice(0, L * c.vocabSize)
+  }
+
+  /** The logits of `L` rows, in the workspace (the caller copies what it keeps). */
+  private logitsOf(indices: Int32Array, L: number): Float32Array {
+    const c = this.config, K = this.kernels, w = this.weights, ws = this.ws
+    const H = c.hiddenSize
     const picked = ws.picked
     for (let i = 0; i < L; i++) {
-      const r = batch.logitsIndices[i]
+      const r = indices[i]
       picked.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
     }
     K.rmsNorm(picked, picked, w.norm, L, H, c.rmsNormEps)
     K.matmul(ws.logits, picked, w.lmHead, L, H, c.vocabSize, null)
-    // A fresh (unshared) copy: the caller keeps it, or transfers it between threads.
-    return ws.logits.slice(0, L * c.vocabSize)
+    return ws.logits
+  }
+
+  /**
+   * Logits, then the final-normed hidden states of `hiddenIndices`, in one fresh array (the caller
+   * keeps it, or transfers it between threads). The norm runs row by row, so a row's values do not
+   * depend on the other rows of the step.
+   */
+  private withHidden(batch: ForwardBatch, L: number, E: number): Float32Array {
+    const c = this.config, K = this.kernels, ws = this.ws
+    const H = c.hiddenSize, V = c.vocabSize
+    const out = new Float32Array(L * V + E * H)
+    if (L > 0) out.set(this.logitsOf(batch.logitsIndices, L).subarray(0, L * V))
+    const picked = ws.picked
+    for (let i = 0; i < E; i++) {
+      const r = batch.hiddenIndices![i]
+      picked.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
+    }
+    K.rmsNorm(picked, picked, this.weights.norm, E, H, c.rmsNormEps)
+    out.set(picked.subarray(0, E * H), L * V)
+    return out
   }
 }

@@ -20,6 +20,8 @@ export class SchedulerRequest {
   readonly adapterId: string | null
   /** Tokens to compute logits for every prompt position (prompt logprobs): disables prefix-cache hits. */
   readonly needsPromptLogits: boolean
+  /** An embedding (pooled hidden states of every prompt row): no prefix-cache hits either, no output tokens. */
+  readonly embeds: boolean
   readonly maxTokens: number
   status: RequestStatus = "waiting"
   numComputedTokens = 0
@@ -44,6 +46,7 @@ export class SchedulerRequest {
     cacheSalt?: string | null
     adapterId?: string | null
     needsPromptLogits?: boolean
+    embeds?: boolean
   }) {
     this.id = options.id
     this.promptTokenIds = options.promptTokenIds
@@ -53,6 +56,7 @@ export class SchedulerRequest {
     this.cacheSalt = options.cacheSalt ?? null
     this.adapterId = options.adapterId ?? null
     this.needsPromptLogits = options.needsPromptLogits ?? false
+    this.embeds = options.embeds ?? false
   }
 
   get numTokens(): number {

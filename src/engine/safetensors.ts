@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ModelLoadError } from "./errors.ts"
+import { toBf16Bits, type Matrix } from "./matrix.ts"
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16"
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 }
@@ -88,10 +89,11 @@ export const listModelTensors = (dir: string): Map<string, TensorInfo> => {
 const CHUNK_BYTES = 1 << 22
 
 /**
- * Reads one tensor into `dst` as f32, converting F16/BF16 on the fly, streaming in bounded chunks.
+ * Reads one tensor into `dst`, converting on the fly to dst's type (a plain copy when the types agree;
+ * f32 exactly from F16/BF16; to bf16 or f16 rounding to nearest even), streaming in bounded chunks.
  * `dst` is typically backed by a SharedArrayBuffer so that executor workers can read the weights.
  */
-export const readTensorInto = (t: TensorInfo, dst: Float32Array): void => {
+export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
   const count = t.byteLength / BYTES[t.dtype]
   if (dst.length !== count) throw new ModelLoadError(t.file, `tensor "${t.name}": destination holds ${dst.length} values, tensor has ${count}`)
   const fd = openOrFail(t.file)
@@ -109,7 +111,19 @@ export const readTensorInto = (t: TensorInfo, dst: Float32Array): void => {
   }
 }
 
-const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Float32Array, at: number): void => {
+const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Matrix, at: number): void => {
+  const count = n / BYTES[dtype]
+  if (dst instanceof Float32Array) return decodeF32(dtype, src, n, dst, at)
+  if (dtype === "BF16" && dst instanceof Uint16Array) return dst.set(new Uint16Array(src.buffer, src.byteOffset, count), at)
+  if (dtype === "F16" && dst instanceof Float16Array) return dst.set(new Float16Array(src.buffer, src.byteOffset, count), at)
+  // A conversion between precisions (--dtype): through exact f32 values, then rounded.
+  const values = new Float32Array(count)
+  decodeF32(dtype, src, n, values, 0)
+  if (dst instanceof Float16Array) return dst.set(values, at) // Float16Array stores round to nearest even
+  for (let i = 0; i < count; i++) dst[at + i] = toBf16Bits(values[i])
+}
+
+const decodeF32 = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Float32Array, at: number): void => {
   const aligned = src.byteOffset % 4 === 0
   switch (dtype) {
     case "F32": {

@@ -1,52 +1,68 @@
 import type { ModelConfig } from "./config.ts"
 import { ModelLoadError } from "./errors.ts"
+import { allocMatrix, sharedAlloc, type Matrix, type MatrixAlloc, type WeightDtype } from "./matrix.ts"
 import { listModelTensors, readTensorInto, type TensorInfo } from "./safetensors.ts"
 
-/** Weights of one decoder layer, f32, row-major, shapes as Hugging Face stores them ([out, in]). */
+/**
+ * Weights of one decoder layer, row-major, shapes as Hugging Face stores them ([out, in]). Matrices keep
+ * the checkpoint's precision (or --dtype's); norms and biases are f32.
+ */
 export interface LayerWeights {
   readonly inputNorm: Float32Array
-  readonly q: Float32Array
-  readonly k: Float32Array
-  readonly v: Float32Array
-  readonly o: Float32Array
+  readonly q: Matrix
+  readonly k: Matrix
+  readonly v: Matrix
+  readonly o: Matrix
   readonly qBias: Float32Array | null
   readonly kBias: Float32Array | null
   readonly vBias: Float32Array | null
   readonly oBias: Float32Array | null
   readonly postNorm: Float32Array
-  readonly gate: Float32Array
-  readonly up: Float32Array
-  readonly down: Float32Array
+  readonly gate: Matrix
+  readonly up: Matrix
+  readonly down: Matrix
   readonly gateBias: Float32Array | null
   readonly upBias: Float32Array | null
   readonly downBias: Float32Array | null
 }
 
 export interface ModelWeights {
-  readonly embed: Float32Array
+  readonly embed: Matrix
   readonly layers: ReadonlyArray<LayerWeights>
   readonly norm: Float32Array
   /** The same array as `embed` when the embeddings are tied. */
-  readonly lmHead: Float32Array
+  readonly lmHead: Matrix
 }
 
 /**
  * f32 storage backed by a SharedArrayBuffer, so that executor worker threads can share the weights
  * without copying them.
  */
-export const sharedF32 = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4))
+export const sharedF32 = sharedAlloc.f32
+
+const STORED: Record<TensorInfo["dtype"], WeightDtype> = { F32: "float32", BF16: "bfloat16", F16: "float16" }
 
 /**
  * Loads and shape-checks every tensor the config calls for; extra tensors in the files are ignored.
- * `alloc` decides where tensors live (shared memory by default, or a kernel backend's arena).
+ * `alloc` decides where tensors live (shared memory by default, or a kernel backend's arena). Matrices
+ * are kept in `dtype`, or in the precision each is stored in when `dtype` is null; norms and biases in f32.
  */
-export const loadWeights = (dir: string, config: ModelConfig, alloc: (n: number) => Float32Array = sharedF32): ModelWeights => {
+export const loadWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc = sharedAlloc, dtype: WeightDtype | null = null): ModelWeights => {
   const tensors = listModelTensors(dir)
-  const load = (name: string, shape: ReadonlyArray<number>): Float32Array => {
+  const find = (name: string, shape: ReadonlyArray<number>): TensorInfo => {
     const t = tensors.get(name)
     if (!t) throw new ModelLoadError(dir, `missing tensor "${name}" (expected shape [${shape.join(", ")}])`)
     checkShape(t, shape)
-    const dst = alloc(shape.reduce((a, b) => a * b, 1))
+    return t
+  }
+  const load = (name: string, shape: ReadonlyArray<number>): Float32Array => {
+    const dst = alloc.f32(shape.reduce((a, b) => a * b, 1))
+    readTensorInto(find(name, shape), dst)
+    return dst
+  }
+  const matrix = (name: string, shape: readonly [number, number]): Matrix => {
+    const t = find(name, shape)
+    const dst = allocMatrix(alloc, dtype ?? STORED[t.dtype], shape[0] * shape[1])
     readTensorInto(t, dst)
     return dst
   }
@@ -56,24 +72,24 @@ export const loadWeights = (dir: string, config: ModelConfig, alloc: (n: number)
   const { hiddenSize: h, intermediateSize: im, numHeads, numKvHeads, headDim, vocabSize } = config
   const qDim = numHeads * headDim
   const kvDim = numKvHeads * headDim
-  const embed = load("model.embed_tokens.weight", [vocabSize, h])
+  const embed = matrix("model.embed_tokens.weight", [vocabSize, h])
   const layers: Array<LayerWeights> = []
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}.`
     layers.push({
       inputNorm: load(`${p}input_layernorm.weight`, [h]),
-      q: load(`${p}self_attn.q_proj.weight`, [qDim, h]),
-      k: load(`${p}self_attn.k_proj.weight`, [kvDim, h]),
-      v: load(`${p}self_attn.v_proj.weight`, [kvDim, h]),
-      o: load(`${p}self_attn.o_proj.weight`, [h, qDim]),
+      q: matrix(`${p}self_attn.q_proj.weight`, [qDim, h]),
+      k: matrix(`${p}self_attn.k_proj.weight`, [kvDim, h]),
+      v: matrix(`${p}self_attn.v_proj.weight`, [kvDim, h]),
+      o: matrix(`${p}self_attn.o_proj.weight`, [h, qDim]),
       qBias: optional(`${p}self_attn.q_proj.bias`, [qDim], config.qkvBias),
       kBias: optional(`${p}self_attn.k_proj.bias`, [kvDim], config.qkvBias),
       vBias: optional(`${p}self_attn.v_proj.bias`, [kvDim], config.qkvBias),
       oBias: optional(`${p}self_attn.o_proj.bias`, [h], config.oBias),
       postNorm: load(`${p}post_attention_layernorm.weight`, [h]),
-      gate: load(`${p}mlp.gate_proj.weight`, [im, h]),
-      up: load(`${p}mlp.up_proj.weight`, [im, h]),
-      down: load(`${p}mlp.down_proj.weight`, [h, im]),
+      gate: matrix(`${p}mlp.gate_proj.weight`, [im, h]),
+      up: matrix(`${p}mlp.up_proj.weight`, [im, h]),
+      down: matrix(`${p}mlp.down_proj.weight`, [h, im]),
       gateBias: optional(`${p}mlp.gate_proj.bias`, [im], config.mlpBias),
       upBias: optional(`${p}mlp.up_proj.bias`, [im], config.mlpBias),
       downBias: optional(`${p}mlp.down_proj.bias`, [h], config.mlpBias)
@@ -81,7 +97,7 @@ export const loadWeights = (dir: string, config: ModelConfig, alloc: (n: number)
   }
   const norm = load("model.norm.weight", [h])
   // Some checkpoints with tied embeddings still ship lm_head.weight; when tied, the embedding wins (as in HF).
-  const lmHead = config.tieWordEmbeddings ? embed : load("lm_head.weight", [vocabSize, h])
+  const lmHead = config.tieWordEmbeddings ? embed : matrix("lm_head.weight", [vocabSize, h])
   return { embed, layers, norm, lmHead }
 }
 
@@ -92,13 +108,13 @@ const checkShape = (t: TensorInfo, expected: ReadonlyArray<number>): void => {
   }
 }
 
-/** The same weights with every tensor passed through `f` (tied tensors stay tied). */
-export const mapWeights = (w: ModelWeights, f: (t: Float32Array) => Float32Array): ModelWeights => {
-  const seen = new Map<Float32Array, Float32Array>()
-  const m = (t: Float32Array): Float32Array => {
+/** The same weights with every tensor passed through `f`, which keeps each tensor's type (tied tensors stay tied). */
+export const mapWeights = (w: ModelWeights, f: <T extends Matrix>(t: T) => T): ModelWeights => {
+  const seen = new Map<Matrix, Matrix>()
+  const m = <T extends Matrix>(t: T): T => {
     let r = seen.get(t)
     if (r === undefined) seen.set(t, (r = f(t)))
-    return r
+    return r as T
   }
   const o = (t: Float32Array | null) => (t === null ? null : m(t))
   return {
@@ -118,7 +134,7 @@ export const mapWeights = (w: ModelWeights, f: (t: Float32Array) => Float32Array
 export const parameterCount = (w: ModelWeights): number => {
   let n = w.embed.length + w.norm.length + (w.lmHead === w.embed ? 0 : w.lmHead.length)
   for (const l of w.layers) {
-    for (const t of Object.values(l)) if (t) n += (t as Float32Array).length
+    for (const t of Object.values(l)) if (t) n += (t as Matrix).length
   }
   return n
 }

@@ -4,7 +4,7 @@ import { Engine } from "../actors/engine.ts"
 import { docsPage } from "./docs-page.ts"
 import type { Endpoint } from "./endpoint.ts"
 import { OPERATIONS_ENDPOINTS } from "./openapi-operations.ts"
-import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, TokenizeRequest } from "./schemas.ts"
+import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest } from "./schemas.ts"
 
 /**
  * The API's OpenAPI 3.1 document. Request bodies are generated from the same effect Schemas that
@@ -56,6 +56,17 @@ const Completion = Schema.Struct({
   usage: Usage
 }).annotate({ identifier: "Completion" })
 
+const EmbeddingList = Schema.Struct({
+  object: Schema.Literal("list"),
+  data: Schema.Array(Schema.Struct({
+    object: Schema.Literal("embedding"),
+    index: Schema.Int,
+    embedding: Schema.Union([Schema.Array(Schema.Number), Schema.String]).annotate({ description: "float32 numbers, or their little-endian bytes in base64 (encoding_format: base64)." })
+  })),
+  model: Schema.String,
+  usage: Schema.Struct({ prompt_tokens: Schema.Int, total_tokens: Schema.Int })
+}).annotate({ identifier: "EmbeddingList" })
+
 const ModelList = Schema.Struct({
   object: Schema.Literal("list"),
   data: Schema.Array(Schema.Struct({ id: Schema.String, object: Schema.Literal("model"), created: Schema.Int, owned_by: Schema.String, max_model_len: Schema.Int }))
@@ -83,6 +94,12 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     description: "Continues a prompt given as text, a list of texts, token ids or lists of token ids; `echo` and `logprobs` in the legacy format.",
     request: CompletionRequest, response: json(Completion), streams: true,
     example: { model: "inferline-kjv", prompt: "And God said", max_tokens: 20, logprobs: 2 }
+  },
+  {
+    method: "POST", path: "/v1/embeddings", tag: "OpenAI", summary: "Embeddings",
+    description: "Embeds each input: with the served model, its final hidden states pooled (--pooling last|mean) and normalized; with a model group, its embedding deployments (model_info.mode: embedding). Through keys, limits, budgets, the router and the ledger like chat.",
+    request: EmbeddingRequest, response: json(EmbeddingList),
+    example: { model: "inferline-kjv", input: ["In the beginning", "And God said"] }
   },
   { method: "GET", path: "/v1/models", tag: "OpenAI", summary: "List models", description: "The served model.", response: json(ModelList) },
   {

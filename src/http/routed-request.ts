@@ -19,7 +19,7 @@ import { sseDataResponse } from "./sse.ts"
 import { onStreamExit } from "../effect/stream-pull.ts"
 import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
-import { ProviderError, type CompleteResult, type EndpointKind } from "../router/providers/provider.ts"
+import { ProviderError, type CompleteResult, type GenerationKind } from "../router/providers/provider.ts"
 import { UsageMeter, type Usage } from "../api/usage-meter.ts"
 import { requestTags, withoutGatewayFields } from "./request-tags.ts"
 import { cacheControlsOf } from "../cache/cache-controls.ts"
@@ -48,7 +48,7 @@ const isRequestHead = (body: Readonly<Record<string, unknown>>): body is typeof 
 }
 
 export interface RoutedEndpoint {
-  readonly kind: EndpointKind
+  readonly kind: GenerationKind
   /** Validates the raw body for the served model and prepares its engine request (chat.ts, completions.ts). */
   readonly prepareLocal: (json: unknown) => Effect.Effect<LocalRequest, ApiError, Engine>
   /** The same for a chat request (what an llm_judge guardrail sends, whatever the endpoint). */
@@ -178,7 +178,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
 })
 
 /** The last chunk of a stream that reports usage (OpenAI's shape: no choices). */
-const usageChunk = (kind: EndpointKind, usage: Usage) =>
+const usageChunk = (kind: GenerationKind, usage: Usage) =>
   JSON.stringify({ object: kind === "chat" ? "chat.completion.chunk" : "text_completion", choices: [], usage })
 
 /** Counts a request whose personal data the guardrails masked. */
@@ -354,7 +354,7 @@ const cacheRequesterOf = (principal: Principal, tags: ReadonlyArray<string>): Ca
  * The served model's validation error, when a fallback reaches it after the request was routed
  * elsewhere first: the router answers with it as the request's own fault.
  */
-const refusedLocally = (e: ApiError): ProviderError =>
+export const refusedLocally = (e: ApiError): ProviderError =>
   new ProviderError({
     kind: e.code === "context_length_exceeded" ? "context_window" : "bad_request",
     message: e.message,

@@ -181,3 +181,12 @@ export const WebSocketRequestType = Schema.Struct({
     description: "chat.completions or completions (the rest of the message is that request), or cancel."
   })
 })
+
+export const EmbeddingRequest = Schema.Struct({
+  input: CompletionPrompt.annotate({ description: "A string, a list of strings, a list of token ids or a list of token-id lists (at most 2048 inputs)." }),
+  model: optional(Schema.String, "Model group (GET /v1/models). Optional: defaults to the served model."),
+  encoding_format: optional(Schema.Literals(["float", "base64"]), "float (default): arrays of numbers; base64: little-endian float32 bytes, base64-encoded."),
+  dimensions: optional(Schema.Int, "Length of the embeddings. The served model is no Matryoshka model: only its hidden size; upstreams decide for themselves."),
+  user: optional(Schema.String, "The end user the request is for (ledger, spend reports, end-user budgets).")
+}).annotate({ identifier: "EmbeddingRequest" })
+export type EmbeddingRequest = typeof EmbeddingRequest.Type

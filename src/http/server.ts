@@ -5,6 +5,7 @@ import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
+import { embeddingsRoute } from "./embeddings.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
 import { createServerWithHeaderTimeout, DEFAULT_HEADER_TIMEOUT_SECONDS } from "./header-timeout.ts"
 import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
@@ -80,6 +81,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
   Layer.mergeAll(
     chatCompletionsRoute,
     completionsRoute,
+    embeddingsRoute,
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,

@@ -3,7 +3,9 @@ import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
 import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
 import { loadModelDir, type KernelBackend, type LoadedModel } from "../engine/model-dir.ts"
 import { WorkerExecutor } from "../engine/worker-executor.ts"
+import type { WeightDtype } from "../engine/matrix.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
+import type { PoolingType } from "../engine/pooling.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -24,10 +26,14 @@ export interface EngineOptions {
   readonly stallLimitMs?: number
   readonly outputBufferSize?: number
   readonly maxWaitingRequests?: number
+  /** Precision of the weight matrices (--dtype); undefined = the checkpoint's own. */
+  readonly dtype?: WeightDtype
   /** Kernel backend: WASM SIMD (default) or the plain TypeScript reference kernels. */
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
   readonly executor?: "worker" | "in-process"
+  /** How /v1/embeddings pools the final hidden states (--pooling): last token (default) or mean. */
+  readonly pooling?: PoolingType
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
@@ -79,9 +85,10 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
   return Effect.flatMap(executor, (executor) => makeEngine({
-    info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching },
+    info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching, pooling: options.pooling ?? "last" },
     core: {
       vocabSize: c.vocabSize,
+      hiddenSize: c.hiddenSize,
       blockSize,
       numBlocks,
       enablePrefixCaching,
@@ -107,7 +114,7 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
   Layer.effect(
     Engine,
     Effect.gen(function*() {
-      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels }), catch: (e) => e as Error })
+      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype }), catch: (e) => e as Error })
       yield* Effect.logInfo(`loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms`)
       return yield* Effect.try({ try: () => makeEngineFromModel(loaded, options), catch: (e) => e as Error }).pipe(Effect.flatten)
     })

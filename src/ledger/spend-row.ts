@@ -11,7 +11,7 @@ export interface SpendRow {
   /** The key's display prefix (`sk-inf-Ab3xY`): recognisable, never enough to use the key. */
   readonly key_prefix: string | null
   readonly team_id: string | null
-  readonly operation: "chat" | "text_completion"
+  readonly operation: "chat" | "text_completion" | "embeddings"
   readonly model_group: string
   readonly deployment: string
   readonly provider: string

@@ -20,7 +20,7 @@ export interface GenAiRequestParams {
   readonly stop?: string | ReadonlyArray<string> | null | undefined
 }
 
-export type GenAiOperation = "chat" | "text_completion"
+export type GenAiOperation = "chat" | "text_completion" | "embeddings"
 
 /** `{gen_ai.operation.name} {gen_ai.request.model}` */
 export const genAiSpanName = (operation: GenAiOperation, model: string) => `${operation} ${model}`

@@ -19,7 +19,7 @@ export const IGNORED_LITELLM_KEYS = {
     "temperature", "max_tokens", "merge_reasoning_content_in_choices", "use_in_pass_through", "mock_response"
   ],
   model_info: [
-    "mode", "base_model", "max_tokens", "max_output_tokens", "input_cost_per_token", "output_cost_per_token", "supports_function_calling",
+    "base_model", "max_tokens", "max_output_tokens", "input_cost_per_token", "output_cost_per_token", "supports_function_calling",
     "supports_vision", "supports_response_schema", "supports_tool_choice", "description", "tier", "access_groups", "team_id"
   ],
   router_settings: [

@@ -74,7 +74,17 @@ const LitellmParams = Schema.Struct({
   tags: Schema.optionalKey(Schema.Array(Schema.String))
 })
 
-const ModelInfo = Schema.Struct({ id: Schema.optionalKey(Schema.String), max_input_tokens: Schema.optionalKey(Count) })
+/**
+ * LiteLLM's model modes that Inferline routes: `embedding` deployments take /v1/embeddings only, the
+ * others (the default, chat) take chat and completions requests.
+ */
+export const DEPLOYMENT_MODES = ["chat", "completion", "embedding", "responses"] as const
+
+const ModelInfo = Schema.Struct({
+  id: Schema.optionalKey(Schema.String),
+  max_input_tokens: Schema.optionalKey(Count),
+  mode: Schema.optionalKey(Schema.Literals(DEPLOYMENT_MODES))
+})
 
 const Deployment = Schema.Struct({
   model_name: Schema.String.check(Schema.makeFilter((s: string) => (s !== "" ? undefined : "expected a non-empty name"))),
@@ -274,6 +284,8 @@ export interface DeploymentConfig {
   readonly extraHeaders: Readonly<Record<string, string>>
   readonly prices: DeploymentPrices
   readonly tags: ReadonlyArray<string>
+  /** model_info.mode: an embedding deployment serves /v1/embeddings, any other the generation endpoints. */
+  readonly mode?: typeof DEPLOYMENT_MODES[number] | undefined
 }
 
 export type RoutingStrategy = typeof ROUTING_STRATEGIES[number]
@@ -500,7 +512,8 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
         cachedInput: p.prices?.cached_input ?? p.prices?.input ?? perToken(p.input_cost_per_token),
         output: p.prices?.output ?? perToken(p.output_cost_per_token)
       },
-      tags: p.tags ?? []
+      tags: p.tags ?? [],
+      mode: d.model_info?.mode
     }
   })
   const ids = new Set<string>()

@@ -16,7 +16,8 @@ export const estimatePromptTokens = (body: Readonly<Record<string, unknown>>): n
   if (Array.isArray(body.messages)) {
     return body.messages.reduce((n: number, m) => n + TOKENS_PER_MESSAGE + Math.ceil(textLength((m as { content?: unknown })?.content) / CHARS_PER_TOKEN), 0)
   }
-  const prompt = body.prompt
+  // A legacy completion's prompt, or an embedding request's input (the same shapes).
+  const prompt = body.prompt ?? body.input
   const prompts = Array.isArray(prompt) ? prompt : [prompt]
   return prompts.reduce((n: number, p) => n + (typeof p === "string" ? Math.ceil(p.length / CHARS_PER_TOKEN) : Array.isArray(p) ? p.length : 0), 0)
 }

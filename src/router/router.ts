@@ -129,10 +129,19 @@ const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) =>
     code: "no_deployment_for_tags"
   })
 
+const ENDPOINT_NAMES: Readonly<Record<EndpointKind, string>> = { chat: "chat completions", completions: "legacy completions", embeddings: "embeddings" }
+
+/**
+ * Whether a deployment takes this kind of request: its provider must serve it, and its mode must fit
+ * (an `embedding` deployment only embeds; the served model does both).
+ */
+const servesKind = (d: DeploymentState, kind: EndpointKind): boolean =>
+  (d.provider.serves?.(kind) ?? true) && (d.config.provider === "local" || (kind === "embeddings") === (d.config.mode === "embedding"))
+
 const noServingDeployment = (group: string, kind: EndpointKind) =>
   new ProviderError({
     kind: "bad_request",
-    message: `No deployment of ${group} serves ${kind === "chat" ? "chat completions" : "legacy completions"}.`,
+    message: `No deployment of ${group} serves ${ENDPOINT_NAMES[kind]}.`,
     param: "model",
     code: "unsupported_endpoint"
   })
@@ -271,7 +280,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
 
   /** The deployments of a group that may take this request, or why none may. */
   const eligible = (group: string, deployments: ReadonlyArray<DeploymentState>, request: RouteRequest): ReadonlyArray<DeploymentState> | ProviderError => {
-    const serving = deployments.filter((d) => d.provider.serves?.(request.kind) ?? true)
+    const serving = deployments.filter((d) => servesKind(d, request.kind))
     if (serving.length === 0) return noServingDeployment(group, request.kind)
     const tagged = settings.tagFiltering ? deploymentsForTags(serving, request.tags ?? []) : serving
     if (tagged.length === 0) return noTaggedDeployment(group, request.tags ?? [])

@@ -3,7 +3,8 @@ import type { SequenceChunk } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { CausalLM } from "../../src/engine/model.ts"
 import { makeKernels, type KernelBackend } from "../../src/engine/model-dir.ts"
-import { randomConfig, randomWeights, prng, weightsFor } from "../support/random-model.ts"
+import type { WeightDtype } from "../../src/engine/matrix.ts"
+import { castWeights, randomConfig, randomWeights, prng, weightsFor } from "../support/random-model.ts"
 import { argmax, maxAbsDiff, PagedSequence, runStep } from "../support/paged-sequence.ts"
 
 // A sequence's logits must not depend on what else is in the step, how its prompt is chunked, or how
@@ -11,10 +12,11 @@ import { argmax, maxAbsDiff, PagedSequence, runStep } from "../support/paged-seq
 const config = randomConfig({ num_key_value_heads: 2, vocab_size: 300, intermediate_size: 162 })
 const weights = randomWeights(config, 7)
 
-for (const backend of ["reference", "simd"] satisfies Array<KernelBackend>) describe(`batch invariance (${backend} kernels)`, () => {
+const variants: Array<[KernelBackend, WeightDtype]> = [["reference", "float32"], ["simd", "float32"], ["simd", "bfloat16"], ["simd", "float16"]]
+for (const [backend, dtype] of variants) describe(`batch invariance (${backend} kernels, ${dtype} weights)`, () => {
 const kernels = makeKernels(backend)
 expect(kernels.name).toBe(backend === "simd" ? "wasm-simd128" : "reference-ts")
-const model = new CausalLM(config, weightsFor(kernels, weights), kernels)
+const model = new CausalLM(config, weightsFor(kernels, castWeights(weights, dtype)), kernels)
 const rand = prng(42)
 const randomTokens = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * config.vocabSize))
 const prompt = randomTokens(37)

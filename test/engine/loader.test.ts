@@ -1,11 +1,14 @@
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { ModelLoadError } from "../../src/engine/errors.ts"
 import { loadModelDir } from "../../src/engine/model-dir.ts"
 import { parseModelConfig } from "../../src/engine/config.ts"
 import { randomConfig, randomWeights, rawConfig } from "../support/random-model.ts"
+import { writeLlamaGguf } from "../support/gguf-writer.ts"
 import { hfTensors, writeCheckpoint, type Dtype } from "../support/write-checkpoint.ts"
+import { matrixDtype, toBf16Bits, toF32, type WeightDtype } from "../../src/engine/matrix.ts"
 
 const raw = rawConfig()
 const weights = randomWeights(randomConfig(), 3)
@@ -32,14 +35,37 @@ describe("model directory loader", () => {
     const loaded = loadModelDir(writeCheckpoint(raw, tensors, { dtype, shards }))
     const l0 = loaded.model.weights.layers[1]
     const want = weights.layers[1]
+    // Matrices stay at the checkpoint's precision; norms are f32.
+    expect(matrixDtype(l0.q)).toBe({ F32: "float32", F16: "float16", BF16: "bfloat16" }[dtype])
+    expect(matrixDtype(loaded.model.weights.embed)).toBe(matrixDtype(l0.q))
+    expect(l0.inputNorm).toBeInstanceOf(Float32Array)
     for (const key of ["q", "k", "down", "inputNorm"] as const) {
-      const a = l0[key], b = want[key]
+      const a = toF32(l0[key]), b = toF32(want[key])
       let worst = 0
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])))
       expect(worst).toBeLessThanOrEqual(tolerance)
     }
     expect(loaded.parameters).toBe(tensors.reduce((n, t) => n + t.data.length, 0))
     expect(loaded.model.weights.lmHead).not.toBe(loaded.model.weights.embed)
+  })
+
+  it.each<[Dtype, WeightDtype]>([["F32", "bfloat16"], ["F32", "float16"], ["BF16", "float32"], ["F16", "bfloat16"], ["BF16", "float16"]])(
+    "converts %s matrices to --dtype %s (rounding to nearest even, widening exactly)",
+    (stored, dtype) => {
+      const dir = writeCheckpoint(raw, tensors, { dtype: stored })
+      const asStored = toF32(loadModelDir(dir).model.weights.layers[0].gate)
+      const got = loadModelDir(dir, { dtype }).model.weights.layers[0].gate
+      expect(matrixDtype(got)).toBe(dtype)
+      const want = dtype === "float32" ? asStored : dtype === "float16" ? Float16Array.from(asStored) : Uint16Array.from(asStored, toBf16Bits)
+      expect(Array.from(got)).toEqual(Array.from(want))
+    }
+  )
+
+  it("refuses --dtype bfloat16 for a GGUF file, by name", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "inferline-gguf-")), "m.gguf")
+    writeLlamaGguf(file, randomConfig(), weights, "F16")
+    expect(matrixDtype(loadModelDir(file).model.weights.layers[0].q)).toBe("float32")
+    expect(() => loadModelDir(file, { dtype: "bfloat16" })).toThrow(/--dtype bfloat16 applies to safetensors checkpoints/)
   })
 
   it("ties lm_head to the embeddings when the config says so", () => {

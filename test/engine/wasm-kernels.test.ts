@@ -2,12 +2,13 @@ import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import { referenceKernels } from "../../src/engine/kernels.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
-import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { instantiateKernels, matmulExports, simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
 import { prng } from "../support/random-model.ts"
 
 describe("WASM SIMD kernels", () => {
-  it("the committed kernels.wasm is exactly what matmul.wat assembles to", async () => {
+  it("the committed kernels.wasm is exactly what kernels.wat and the generated matmuls assemble to", async () => {
     expect(Buffer.from(await assembleKernels()).equals(fs.readFileSync(WASM_FILE))).toBe(true)
   })
 
@@ -31,6 +32,58 @@ describe("WASM SIMD kernels", () => {
       simd.matmul(got, x, w, rows, inDim, outDim, null)
       referenceKernels.matmul(want, x, w, rows, inDim, outDim, null)
       expect(got.some((v, i) => v !== want[i]) || inDim < 4).toBe(true)
+    }
+  )
+
+  const cast = (f: Float32Array, dtype: WeightDtype): Matrix => {
+    if (dtype === "float32") return arena.copy(f)
+    if (dtype === "float16") return arena.copy(Float16Array.from(f))
+    return arena.copy(Uint16Array.from(f, toBf16Bits))
+  }
+
+  for (const dtype of ["bfloat16", "float16"] satisfies Array<WeightDtype>) {
+    it.each([[1, 64, 64], [3, 37, 10], [4, 128, 33], [7, 576, 9], [9, 3, 5], [16, 1536, 8], [70, 20, 11]])(
+      `matmul with ${dtype} weights, %i rows, %i inputs, %i outputs matches the reference on the same values`,
+      (rows, inDim, outDim) => {
+        const x = fill(arena.allocF32(rows * inDim)), w = cast(fill(new Float32Array(outDim * inDim)), dtype), bias = fill(arena.allocF32(outDim))
+        const got = arena.allocF32(rows * outDim), want = new Float32Array(rows * outDim)
+        simd.matmul(got, x, w, rows, inDim, outDim, bias)
+        referenceKernels.matmul(want, x, w, rows, inDim, outDim, bias)
+        for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * Math.sqrt(inDim))
+        expect(got.some((v, i) => v !== want[i]) || inDim < 4).toBe(true)
+      }
+    )
+  }
+
+  it("f16 weights widen exactly: subnormals, infinities, NaN and signed zero", () => {
+    const values = [0, -0, 1, -2.5, 6.1e-5, 5.96e-8, -3.1e-6, 65504, Infinity, -Infinity, NaN, 0.333]
+    const want = Array.from(Float16Array.from(values), (v) => v + 0)
+    // inDim 1 takes the scalar path, inDim 4 the vector one: row o is [v_o, 0, ...], x is [1, 0, ...].
+    for (const inDim of [1, 4]) {
+      const w = arena.copy(Float16Array.from(values.flatMap((v) => [v, ...new Array(inDim - 1).fill(0)])))
+      const x = arena.allocF32(inDim)
+      x[0] = 1
+      const got = arena.allocF32(values.length)
+      simd.matmul(got, x, w, 1, inDim, values.length, null)
+      expect(Array.from(got)).toEqual(want)
+    }
+  })
+
+  it.each(["float32", "bfloat16", "float16"] satisfies Array<WeightDtype>)(
+    "%s: a column's result does not depend on how the columns are split (thread-count invariance)",
+    (dtype) => {
+      const exports = matmulExports(instantiateKernels(arena.memory))[dtype]
+      for (const rows of [1, 3, 16, 70]) {
+        const inDim = 75, outDim = 37
+        const x = fill(arena.allocF32(rows * inDim)), w = cast(fill(new Float32Array(outDim * inDim)), dtype), bias = fill(arena.allocF32(outDim))
+        const whole = arena.allocF32(rows * outDim), split = arena.allocF32(rows * outDim)
+        exports(whole.byteOffset, x.byteOffset, w.byteOffset, rows, inDim, outDim, bias.byteOffset, 0, outDim)
+        for (const cuts of [[0, 1, 37], [0, 13, 26, 37], [0, 5, 6, 19, 37]]) {
+          split.fill(0)
+          for (let i = 0; i + 1 < cuts.length; i++) exports(split.byteOffset, x.byteOffset, w.byteOffset, rows, inDim, outDim, bias.byteOffset, cuts[i], cuts[i + 1])
+          expect(Array.from(split)).toEqual(Array.from(whole))
+        }
+      }
     }
   )
 

@@ -45,13 +45,13 @@ describe("inferline serve: options", () => {
     const c = resolve([
       "models/x", "--host", "0.0.0.0", "--port=9000", "--served-model-name", "kjv", "--max-model-len", "512", "--block-size", "32",
       "--max-num-seqs", "8", "--max-num-batched-tokens", "1024", "--kv-cache-memory", "64MiB", "--no-enable-prefix-caching", "--scheduling-policy", "priority",
-      "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics", "--header-timeout", "2.5"
+      "--dtype", "bfloat16", "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics", "--header-timeout", "2.5"
     ])
     expect(c).toEqual({
       modelDir: "/srv/models/x",
       host: "0.0.0.0",
       port: 9000,
-      engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority" },
+      engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority", dtype: "bfloat16" },
       maxRequestBodyBytes: 2 ** 20,
       headerTimeoutSeconds: 2.5,
       logRequests: false,
@@ -112,6 +112,8 @@ describe("inferline serve: options", () => {
     expect(() => resolve(["--max-num-seqs", "0"])).toThrow(/--max-num-seqs: expected a positive integer/)
     expect(() => resolve(["--header-timeout", "0"])).toThrow(/--header-timeout: expected a positive number of seconds/)
     expect(() => resolve(["--scheduling-policy", "lifo"])).toThrow(/--scheduling-policy: expected fcfs or priority/)
+    expect(() => resolve(["--dtype", "half"])).toThrow(/--dtype: expected one of auto, float32, bfloat16, float16/)
+    expect(resolve(["--dtype", "auto"]).engine.dtype).toBeUndefined()
     expect(() => resolve(["--bogus"])).toThrow(/Unknown option '--bogus'/)
     expect(() => resolve(["a", "b"])).toThrow(/at most one MODEL_DIR/)
     expect(() => resolve([], { INFERLINE_BLOCK_SIZE: "-1" })).toThrow(/INFERLINE_BLOCK_SIZE: expected a positive integer/)

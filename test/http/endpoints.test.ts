@@ -72,6 +72,8 @@ describe("tokenize, models, health, metrics, OpenAPI", () => {
     expect(doc.openapi).toBe("3.1.0")
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
     expect(documented.sort()).toEqual(registeredRoutes().map((r) => `${r.method} ${r.path}`).sort())
+    expect(documented).toContain("POST /v1/embeddings")
+    expect(doc.components.schemas.EmbeddingRequest.required).toEqual(["input"])
     const chat = doc.components.schemas.ChatCompletionRequest
     expect(chat.required).toEqual(["messages"])
     for (const field of ["temperature", "top_p", "max_tokens", "max_completion_tokens", "stream_options", "top_k", "min_p", "logprobs", "top_logprobs", "seed", "stop"]) {

@@ -5,6 +5,7 @@ import { loadModelDir, type LoadedModel } from "../../src/engine/model-dir.ts"
 import type { LayerWeights } from "../../src/engine/weights.ts"
 import { convertToGguf, ggufGolden, sha256File, sha256Floats } from "./gguf.ts"
 import { argmax, maxAbsDiff, PagedSequence, runStep } from "./paged-sequence.ts"
+import { toF32 } from "../../src/engine/matrix.ts"
 
 /** Prompt log-probs and greedy continuations of a loaded model, through the paged KV cache. */
 
@@ -45,10 +46,10 @@ const LAYER_NAMES: ReadonlyArray<readonly [keyof LayerWeights, string]> = [
 /** Every loaded weight under its Hugging Face name. */
 export const hfNamedWeights = (m: LoadedModel): Map<string, Float32Array> => {
   const w = m.model.weights
-  const out = new Map<string, Float32Array>([["model.embed_tokens.weight", w.embed], ["model.norm.weight", w.norm]])
-  if (w.lmHead !== w.embed) out.set("lm_head.weight", w.lmHead)
+  const out = new Map<string, Float32Array>([["model.embed_tokens.weight", toF32(w.embed)], ["model.norm.weight", w.norm]])
+  if (w.lmHead !== w.embed) out.set("lm_head.weight", toF32(w.lmHead))
   w.layers.forEach((l, i) => {
-    for (const [key, name] of LAYER_NAMES) if (l[key] !== null) out.set(`model.layers.${i}.${name}`, l[key]!)
+    for (const [key, name] of LAYER_NAMES) if (l[key] !== null) out.set(`model.layers.${i}.${name}`, toF32(l[key]!))
   })
   return out
 }

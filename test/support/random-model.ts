@@ -1,5 +1,6 @@
 import { parseModelConfig, type ModelConfig } from "../../src/engine/config.ts"
 import type { Kernels } from "../../src/engine/kernels.ts"
+import { readRow, toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { mapWeights, type LayerWeights, type ModelWeights } from "../../src/engine/weights.ts"
 
 /** Deterministic PRNG (mulberry32) so random models are the same in every run. */
@@ -68,9 +69,26 @@ export const randomWeights = (c: ModelConfig, seed = 1): ModelWeights => {
 }
 
 /** Copies weights into a kernel backend's memory (the SIMD kernels only run on tensors in their arena). */
-export const weightsFor = (kernels: Kernels, w: ModelWeights): ModelWeights =>
-  kernels.arena === undefined ? w : mapWeights(w, (t) => {
-    const a = kernels.alloc(t.length)
-    a.set(t)
-    return a
-  })
+export const weightsFor = (kernels: Kernels, w: ModelWeights): ModelWeights => {
+  const arena = kernels.arena
+  return arena === undefined ? w : mapWeights(w, (t) => arena.copy(t))
+}
+
+/** The same weights with every matrix rounded to `dtype` (norms and biases stay f32), as --dtype loads them. */
+export const castWeights = (w: ModelWeights, dtype: WeightDtype): ModelWeights => {
+  const toType = (m: Matrix): Matrix => {
+    const f = new Float32Array(m.length)
+    readRow(m, 0, m.length, f)
+    if (dtype === "float32") return f
+    if (dtype === "float16") return Float16Array.from(f)
+    return Uint16Array.from(f, toBf16Bits)
+  }
+  const seen = new Map<Matrix, Matrix>()
+  const mat = (m: Matrix) => seen.get(m) ?? seen.set(m, toType(m)).get(m)!
+  return {
+    embed: mat(w.embed),
+    norm: w.norm,
+    lmHead: mat(w.lmHead),
+    layers: w.layers.map((l) => ({ ...l, q: mat(l.q), k: mat(l.k), v: mat(l.v), o: mat(l.o), gate: mat(l.gate), up: mat(l.up), down: mat(l.down) }))
+  }
+}

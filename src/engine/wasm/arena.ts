@@ -4,6 +4,8 @@
  * lives in the memory itself (updated with Atomics), so every thread attached to the memory allocates
  * from it safely. Nothing is freed: weights live as long as the model, and workspaces only grow.
  */
+import type { MatrixAlloc } from "../matrix.ts"
+
 const PAGE = 65536
 const MAX_PAGES = 65536 // 4 GiB: the wasm32 limit
 const HEADER = 64 // bytes [0, 4): the bump pointer; the rest keeps address 0 unused (0 means "no bias")
@@ -40,24 +42,55 @@ export class WasmArena {
   }
 
   allocF32(n: number): Float32Array {
-    const bytes = Math.ceil((n * 4) / 16) * 16 // 16-byte aligned for v128 loads
+    const offset = this.allocBytes(n * 4)
+    return new Float32Array(this.refresh(), offset, n)
+  }
+
+  /** f16 storage (weights kept at checkpoint precision). */
+  allocF16(n: number): Float16Array {
+    const offset = this.allocBytes(n * 2)
+    return new Float16Array(this.refresh(), offset, n)
+  }
+
+  /** bf16 bit patterns (weights kept at checkpoint precision). */
+  allocBf16(n: number): Uint16Array {
+    const offset = this.allocBytes(n * 2)
+    return new Uint16Array(this.refresh(), offset, n)
+  }
+
+  /** Byte offset of a fresh zeroed region; the memory grows as needed (refresh views afterwards). */
+  private allocBytes(size: number): number {
+    const bytes = Math.ceil(size / 16) * 16 // 16-byte aligned for v128 loads
     const offset = Atomics.add(new Uint32Array(this.current, 0, 1), 0, bytes)
     const end = offset + bytes
     if (end > MAX_PAGES * PAGE) throw new RangeError(`the tensor arena is limited to 4 GiB; ${end} bytes requested`)
     const have = this.memory.buffer.byteLength
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE))
-    return new Float32Array(this.refresh(), offset, n)
+    return offset
   }
 
-  owns(a: Float32Array): boolean {
+  owns(a: ArrayBufferView): boolean {
     return this.buffers.has(a.buffer)
   }
 
   /** The same tensor as a view on this thread's buffer object (for arrays that came from another thread). */
-  rebase(a: Float32Array): Float32Array {
+  rebase<T extends Float32Array | Float16Array | Uint16Array>(a: T): T {
     if (this.owns(a)) return a
     const b = a.byteOffset + a.byteLength > this.current.byteLength ? this.refresh() : this.current
-    return new Float32Array(b, a.byteOffset, a.length)
+    const Ctor = a.constructor as new (b: ArrayBufferLike, offset: number, length: number) => T
+    return new Ctor(b, a.byteOffset, a.length)
+  }
+
+  /** A copy of `t` (same type) in this arena. */
+  copy<T extends Float32Array | Float16Array | Uint16Array>(t: T): T {
+    const a = (t instanceof Float32Array ? this.allocF32(t.length) : t instanceof Float16Array ? this.allocF16(t.length) : this.allocBf16(t.length)) as T
+    a.set(t as never)
+    return a
+  }
+
+  /** Allocation for weight matrices of every stored type. */
+  get matrices(): MatrixAlloc {
+    return { f32: (n) => this.allocF32(n), f16: (n) => this.allocF16(n), bf16: (n) => this.allocBf16(n) }
   }
 
   get bytesUsed(): number {

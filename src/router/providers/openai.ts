@@ -9,7 +9,8 @@ import { upstreamError } from "./upstream-error.ts"
 import type { UsageMeter } from "../../api/usage-meter.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
 
-const path = (call: ProviderCall) => (call.kind === "chat" ? "/chat/completions" : "/completions")
+const PATHS = { chat: "/chat/completions", completions: "/completions", embeddings: "/embeddings" } as const
+const path = (call: ProviderCall) => PATHS[call.kind]
 
 /** An OpenAI-compatible deployment's request headers (auth from api_key, then extra_headers), made once per deployment. */
 export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d.apiKey === undefined ? {} : { authorization: `Bearer ${d.apiKey}` }))
@@ -79,17 +80,20 @@ export const openAiProvider = (pool: UpstreamPool): Provider => ({
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const d = call.deployment
-    const body = JSON.stringify({ ...call.body, model: d.model, stream: false })
+    // Embeddings have no `stream` field (OpenAI refuses one it does not know).
+    const body = JSON.stringify(call.kind === "embeddings" ? { ...call.body, model: d.model } : { ...call.body, model: d.model, stream: false })
     const deadline = { ms: d.timeoutMs, error: () => timedOut(d, "response", d.timeoutMs) }
     const { status, headers, text } = yield* postJsonForText(pool, d.apiBase + path(call), openAiHeaders(d), body, deadline)
     if (status < 200 || status >= 300) return yield* Effect.fail(upstreamError(d.id, status, headers, text))
-    let json: { usage?: Parameters<UsageMeter["setUsage"]>[0]; choices?: unknown } | null
+    let json: { usage?: Parameters<UsageMeter["setUsage"]>[0]; choices?: unknown; data?: unknown } | null
     try {
       json = JSON.parse(text)
     } catch {
       return yield* Effect.fail(badJson(d))
     }
-    if (typeof json !== "object" || json === null || !Array.isArray(json.choices)) return yield* Effect.fail(unexpectedBody(d, "a completion (no choices)", text))
+    if (call.kind === "embeddings") {
+      if (typeof json !== "object" || json === null || !Array.isArray(json.data)) return yield* Effect.fail(unexpectedBody(d, "embeddings (no data)", text))
+    } else if (typeof json !== "object" || json === null || !Array.isArray(json.choices)) return yield* Effect.fail(unexpectedBody(d, "a completion (no choices)", text))
     if (json.usage) call.meter.setUsage(json.usage)
     return { json, text }
   }),

@@ -5,8 +5,11 @@ import type { LocalRequest } from "./local-request.ts"
 import type { FailureKind } from "../failure-kind.ts"
 import type { UsageMeter } from "../../api/usage-meter.ts"
 
-/** The two OpenAI endpoints the router serves. */
-export type EndpointKind = "chat" | "completions"
+/** The OpenAI endpoints the router serves: the two that generate, and embeddings. */
+export type EndpointKind = "chat" | "completions" | "embeddings"
+
+/** The endpoints that generate text (the response cache, guardrails and streams deal in these). */
+export type GenerationKind = Exclude<EndpointKind, "embeddings">
 
 /** One call to one deployment, at the OpenAI-request level. */
 export interface ProviderCall {

@@ -130,8 +130,11 @@ export const startFakeUpstream = async (script: Array<Behaviour>): Promise<FakeU
         return
       case "embed": {
         const input: Array<string> = Array.isArray(record.body.input) ? record.body.input : [record.body.input]
-        const data = input.map((text, index) => ({ object: "embedding", index, embedding: behaviour.embed(text) }))
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data, model: record.body.model }))
+        // As OpenAI's text-embedding-3 models: `dimensions` shortens the vectors; usage counts the input (a word a token here).
+        const dimensions: number | undefined = record.body.dimensions ?? undefined
+        const data = input.map((text, index) => ({ object: "embedding", index, embedding: behaviour.embed(text).slice(0, dimensions) }))
+        const tokens = input.reduce((n, text) => n + text.split(/\s+/).filter(Boolean).length, 0)
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data, model: record.body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }))
         return
       }
       case "hang":

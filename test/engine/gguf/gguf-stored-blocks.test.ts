@@ -4,6 +4,7 @@ import { readStoredBlocks } from "../../../src/engine/gguf/gguf-weights.ts"
 import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { convertToGguf } from "../../support/gguf.ts"
 import { bundledModelDir } from "../../support/models.ts"
+import { toF32 } from "../../../src/engine/matrix.ts"
 
 // The seam for kernels on quantized blocks: each loaded weight names its tensor, and readStoredBlocks gives
 // the blocks as stored, rows in Hugging Face order (attn_q / attn_k rows un-interleaved whole), so that
@@ -13,9 +14,9 @@ describe("stored blocks of a GGUF model's weights", () => {
     const m = loadModelDir(convertToGguf(bundledModelDir, "q4_k_m"))
     const { file, origins } = m.gguf!
     const w = m.model.weights
-    const pairs = [[origins.embed, w.embed], [origins.norm, w.norm]] as Array<[typeof origins.embed, Float32Array]>
+    const pairs = [[origins.embed, toF32(w.embed)], [origins.norm, w.norm]] as Array<[typeof origins.embed, Float32Array]>
     origins.layers.forEach((layer, i) => {
-      for (const [key, origin] of Object.entries(layer)) if (origin !== null) pairs.push([origin, w.layers[i][key as "q"]!])
+      for (const [key, origin] of Object.entries(layer)) if (origin !== null) pairs.push([origin, toF32(w.layers[i][key as "q"]!)])
     })
     const types = new Set<string>()
     let permuted = 0

@@ -1,0 +1,147 @@
+/**
+ * Generates the WAT of the SIMD matmul kernels, one per weight storage type (f32, bf16, f16): the same
+ * register-tiled loop nest with a different "load 4 weights as f32x4" step. Written as a generator
+ * because WAT has no macros and the three kernels must stay identical apart from that step.
+ *
+ *   out[r, o] = sum_i x[r, i] * w[o, i] + bias[o]   for r < rows, o0 <= o < o1  (w is [outDim, inDim])
+ *
+ * Exactness rule (see src/engine/kernels.ts): every output element is computed the same way whatever tile
+ * it falls in and whatever column range [o0, o1) the call covers: one f32x4 accumulator over i in steps of
+ * 4 (lane j holds i = j mod 4) updated with f32x4.relaxed_madd (an FMA where the CPU has one, the same
+ * instruction for every tile), lanes reduced as (l0 + l1) + (l2 + l3), then the scalar tail
+ * i >= inDim - inDim mod 4 in ascending order, then the bias. So a row's result does not depend on the
+ * batch, and a column's does not depend on how the columns are split between threads. Tiles only decide
+ * which elements share loads:
+ *   4 rows x 2 columns (rows in blocks of 64 so that a block of x stays in cache while the weights stream),
+ *   4 x 1 for an odd last column, then for the last rows mod 4: 1 row x 8 columns, then 1 x 1.
+ * BF16 and F16 weights are widened to f32 exactly inside the loop (never stored widened).
+ */
+export type WeightType = "f32" | "bf16" | "f16"
+export const WEIGHT_TYPES: ReadonlyArray<WeightType> = ["f32", "bf16", "f16"]
+const SIZE: Record<WeightType, number> = { f32: 4, bf16: 2, f16: 2 }
+const ROW_BLOCK = 64
+
+const splat = (hex: string) => `(v128.const i32x4 ${hex} ${hex} ${hex} ${hex})`
+
+/** Statements leaving 4 weights at byte address `addr`, widened to f32, in local $wv. */
+const loadWeights = (t: WeightType, addr: string): string => {
+  if (t === "f32") return `(local.set $wv (v128.load ${addr}))`
+  if (t === "bf16") return `(local.set $wv (i32x4.shl (v128.load16x4_u ${addr}) (i32.const 16)))`
+  // f16 -> f32: magnitude bits moved into place and scaled by 2^112 (exact for normals and subnormals),
+  // exponent forced to all ones for inf/NaN, then the sign.
+  return `(local.set $h (v128.load16x4_u ${addr}))
+    (local.set $wv (v128.or (v128.or
+      (f32x4.mul (i32x4.shl (v128.and (local.get $h) ${splat("0x7fff")}) (i32.const 13)) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+      (v128.and (i32x4.eq (v128.and (local.get $h) ${splat("0x7c00")}) ${splat("0x7c00")}) ${splat("0x7f800000")}))
+      (i32x4.shl (v128.and (local.get $h) ${splat("0x8000")}) (i32.const 16))))`
+}
+
+/** One weight at byte address `addr` as f32 (the scalar tail). */
+const loadWeight = (t: WeightType, addr: string): string =>
+  t === "f32" ? `(f32.load ${addr})`
+    : t === "bf16" ? `(f32.reinterpret_i32 (i32.shl (i32.load16_u ${addr}) (i32.const 16)))`
+    : `(call $f16 (i32.load16_u ${addr}))`
+
+const finish = (t: WeightType): string => `
+  ;; One element, finished: lanes reduced in a fixed order, then the scalar tail from $k0 to $in in order.
+  (func $finish_${t} (param $acc v128) (param $x i32) (param $w i32) (param $k0 i32) (param $in i32) (result f32)
+    (local $s f32) (local $k i32)
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+    (local.set $k (local.get $k0))
+    (block $done (loop $tail
+      (br_if $done (i32.ge_u (local.get $k) (local.get $in)))
+      (local.set $s (f32.add (local.get $s) (f32.mul
+        (f32.load (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+        ${loadWeight(t, `(i32.add (local.get $w) (i32.mul (local.get $k) (i32.const ${SIZE[t]})))`)})))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $tail)))
+    (local.get $s))`
+
+/** An R x C tile at rows $r.., columns $o..: accumulate over the whole inner dimension, then store. */
+const tile = (t: WeightType, R: number, C: number): string => {
+  const lines: Array<string> = []
+  for (let i = 0; i < R; i++) lines.push(`(local.set $x${i} (i32.add (local.get $x) (i32.mul (i32.add (local.get $r) (i32.const ${i})) (local.get $inB))))`)
+  for (let c = 0; c < C; c++) lines.push(`(local.set $w${c} (i32.add (local.get $w) (i32.mul (i32.add (local.get $o) (i32.const ${c})) (local.get $wB))))`)
+  for (let i = 0; i < R; i++) for (let c = 0; c < C; c++) lines.push(`(local.set $a${i}_${c} (v128.const i32x4 0 0 0 0))`)
+  lines.push(`(local.set $xo (i32.const 0)) (local.set $wo (i32.const 0))`)
+  const body: Array<string> = []
+  for (let i = 0; i < R; i++) body.push(`(local.set $xv${i} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
+  for (let c = 0; c < C; c++) {
+    body.push(loadWeights(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
+    for (let i = 0; i < R; i++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv${i}) (local.get $wv) (local.get $a${i}_${c})))`)
+  }
+  lines.push(`(block $kd (loop $kl
+      (br_if $kd (i32.ge_u (local.get $xo) (local.get $k4B)))
+      ${body.join("\n      ")}
+      (local.set $xo (i32.add (local.get $xo) (i32.const 16)))
+      (local.set $wo (i32.add (local.get $wo) (i32.const ${4 * SIZE[t]})))
+      (br $kl)))`)
+  for (let i = 0; i < R; i++) {
+    for (let c = 0; c < C; c++) {
+      const col = `(i32.add (local.get $o) (i32.const ${c}))`
+      const at = `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $r) (i32.const ${i})) (local.get $outDim)) ${col}) (i32.const 2)))`
+      lines.push(`(f32.store ${at} (f32.add (call $finish_${t} (local.get $a${i}_${c}) (local.get $x${i}) (local.get $w${c}) (local.get $k4) (local.get $in)) (call $biasAt (local.get $bias) ${col})))`)
+    }
+  }
+  return lines.join("\n      ")
+}
+
+/** `while (cond) { body; step }` */
+const loop = (name: string, cond: string, body: string, step: string) =>
+  `(block $${name}_d (loop $${name}_l
+      (br_if $${name}_d (i32.eqz ${cond}))
+      ${body}
+      ${step}
+      (br $${name}_l)))`
+
+const matmul = (t: WeightType): string => {
+  const locals = ["$o", "$r", "$rb", "$re", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", "$x0", "$x1", "$x2", "$x3",
+    ...Array.from({ length: 8 }, (_, c) => `$w${c}`)].map((n) => `(local ${n} i32)`)
+  const vlocals = ["$wv", "$h", "$xv0", "$xv1", "$xv2", "$xv3"]
+  for (let i = 0; i < 4; i++) for (let c = 0; c < 2; c++) vlocals.push(`$a${i}_${c}`)
+  for (let c = 2; c < 8; c++) vlocals.push(`$a0_${c}`)
+  const inc = (v: string, n: number) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${n})))`
+  const rowTiles = (C: number) => loop(`r${C}`, `(i32.lt_u (local.get $r) (local.get $re))`, tile(t, 4, C), inc("$r", 4))
+  return `
+  (func (export "matmul_${t}") (param $out i32) (param $x i32) (param $w i32) (param $rows i32) (param $in i32) (param $outDim i32) (param $bias i32) (param $o0 i32) (param $o1 i32)
+    ${locals.join(" ")}
+    ${vlocals.map((n) => `(local ${n} v128)`).join(" ")}
+    (local.set $inB (i32.shl (local.get $in) (i32.const 2)))
+    (local.set $wB (i32.mul (local.get $in) (i32.const ${SIZE[t]})))
+    (local.set $k4 (i32.and (local.get $in) (i32.const -4)))
+    (local.set $k4B (i32.shl (local.get $k4) (i32.const 2)))
+    ;; Rows in blocks of ${ROW_BLOCK} (whole 4-row tiles): within a block, columns outer, 4-row tiles inner.
+    (local.set $rb (i32.const 0))
+    ${loop("blk", `(i32.le_u (i32.add (local.get $rb) (i32.const 4)) (local.get $rows))`, `
+      (local.set $re (select (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (i32.and (local.get $rows) (i32.const -4))
+        (i32.lt_u (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (i32.and (local.get $rows) (i32.const -4)))))
+      (local.set $o (local.get $o0))
+      ${loop("o2", `(i32.le_u (i32.add (local.get $o) (i32.const 2)) (local.get $o1))`, `(local.set $r (local.get $rb))
+      ${rowTiles(2)}`, inc("$o", 2))}
+      (if (i32.lt_u (local.get $o) (local.get $o1)) (then
+        (local.set $r (local.get $rb))
+        ${rowTiles(1)}))`, "(local.set $rb (local.get $re))")}
+    ;; The last rows mod 4, one at a time: 8 columns per tile, then single columns.
+    (local.set $r (i32.and (local.get $rows) (i32.const -4)))
+    ${loop("rr", `(i32.lt_u (local.get $r) (local.get $rows))`, `(local.set $o (local.get $o0))
+      ${loop("o8", `(i32.le_u (i32.add (local.get $o) (i32.const 8)) (local.get $o1))`, tile(t, 1, 8), inc("$o", 8))}
+      ${loop("o1", `(i32.lt_u (local.get $o) (local.get $o1))`, tile(t, 1, 1), inc("$o", 1))}`, inc("$r", 1))}
+  )`
+}
+
+/** The matmul part of the kernels module: helpers and one exported matmul per weight type. */
+export const matmulWat = (): string => `
+  (func $biasAt (param $bias i32) (param $o i32) (result f32)
+    (if (result f32) (local.get $bias)
+      (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))
+      (else (f32.const 0))))
+
+  ;; One f16 (in the low 16 bits) as f32, exactly: the scalar form of the vector widening in loadWeights.
+  (func $f16 (param $h i32) (result f32)
+    (f32.reinterpret_i32 (i32.or (i32.or
+      (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (local.get $h) (i32.const 0x7fff)) (i32.const 13))) (f32.const 0x1p112)))
+      (select (i32.const 0x7f800000) (i32.const 0) (i32.eq (i32.and (local.get $h) (i32.const 0x7c00)) (i32.const 0x7c00))))
+      (i32.shl (i32.and (local.get $h) (i32.const 0x8000)) (i32.const 16)))))
+${WEIGHT_TYPES.map((t) => finish(t) + matmul(t)).join("\n")}`
