@@ -57,6 +57,8 @@ describe("inferline serve: options", () => {
       logRequests: false,
       masterKey: "sk-master-123",
       publicMetrics: true,
+      logFormat: "text",
+      corsAllowOrigins: [],
       router: emptyRouterConfig()
     })
   })
