@@ -41,6 +41,8 @@ export interface EngineInfo {
   readonly enablePrefixCaching: boolean
   /** Sequences (prompts × n) that may wait for admission; a request asking for more than this never fits. */
   readonly maxWaitingRequests: number
+  /** The placeholder of a gateway-only server (--no-model, src/layers/no-engine.ts): no model is served. */
+  readonly gatewayOnly?: boolean
   /** How /v1/embeddings pools the final hidden states (--pooling; default last). */
   readonly pooling?: PoolingType
 }

@@ -9,7 +9,7 @@ import { fromGatewayError } from "./error-mapping.ts"
 
 /** Paths anyone may load: the health checks, the API docs (the page and the document, no data), and the
  * dashboard's page and chart script (the page asks for the master key and sends it to /ui/data). */
-const PUBLIC_PATHS = new Set(["/health", "/docs", "/openapi.json", "/ui", "/ui/chart.umd.min.js"])
+const PUBLIC_PATHS = new Set(["/health", "/health/liveness", "/health/readiness", "/docs", "/openapi.json", "/ui", "/ui/chart.umd.min.js"])
 
 /**
  * With keys on, every route needs a valid key except the public paths (and `/metrics` when configured public):

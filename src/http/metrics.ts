@@ -56,7 +56,9 @@ export const renderMetrics = Effect.gen(function*() {
   const s = yield* engine.stats
   const labels = `{model_name="${escapeLabel(engine.info.modelName)}"}`
   const lines: Array<string> = []
+  // A gateway without a model (--no-model) has no engine to report on.
   const add = (name: string, type: "gauge" | "counter", help: string, value: number) => {
+    if (engine.info.gatewayOnly === true) return
     const full = `${METRIC_PREFIX}_${name}`
     lines.push(`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`, `${full}${labels} ${value}`)
   }
@@ -82,5 +84,5 @@ export const metricsRoute = Layer.mergeAll(
     Effect.map(renderMetrics, (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
   ),
   // Every finish reason shows up from the first scrape, at 0, so rate() and dashboards work at once.
-  Layer.effectDiscard(Effect.flatMap(Engine, (engine) => registerFinishReasons(engine.info.modelName)))
+  Layer.effectDiscard(Effect.flatMap(Engine, (engine) => (engine.info.gatewayOnly === true ? Effect.void : registerFinishReasons(engine.info.modelName))))
 )

@@ -30,7 +30,7 @@ const modelsRoute = HttpRouter.add(
       root: group,
       parent: null
     })
-    const groups = router.groupNames.slice(1).map((id) => entry(id, id))
+    const groups = router.groupNames.filter((g) => g !== router.servedModel).map((id) => entry(id, id))
     // model_group_alias names whose group exists (hidden ones are routed but not listed).
     const aliases = router.visibleAliases.filter((a) => router.providersOf(a.group) !== undefined).map((a) => entry(a.alias, a.group))
     const served = {
@@ -42,7 +42,7 @@ const modelsRoute = HttpRouter.add(
       parent: null,
       max_model_len: info.maxModelLen
     }
-    const entries = [served, ...groups, ...aliases]
+    const entries = info.gatewayOnly === true ? [...groups, ...aliases] : [served, ...groups, ...aliases]
     const allowed = yield* Effect.forEach(entries, (m) => Effect.isSuccess(gateway.authorizeModel(principal, m.id)))
     return HttpServerResponse.jsonUnsafe({ object: "list", data: entries.filter((_, i) => allowed[i]) })
   }))

@@ -143,6 +143,14 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     description: "Master key. Clears the response cache: everything, or the entries of `?key=<key id>`, `?team=<team id>` or `?model=<group>` (combinable). Answers `{\"object\": \"cache.clear\", \"enabled\", \"deleted\"}`."
   },
   { method: "GET", path: "/health", tag: "Operations", access: "public", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
+  {
+    method: "GET", path: "/health/liveness", tag: "Operations", access: "public", summary: "Liveness",
+    description: "200 `{\"status\": \"ok\", \"uptime_seconds\", \"event_loop_lag_ms\"}` while the process runs and its event loop comes round within 1 s, else 503. Checks nothing outside the process."
+  },
+  {
+    method: "GET", path: "/health/readiness", tag: "Operations", access: "public", summary: "Readiness",
+    description: "200 `{\"status\": \"ready\", \"checks\": {database, redis, engine, deployments}}` when the database and Redis (if configured) answer within 2 s, the model is loaded and every model group has a deployment out of cooldown; else 503 with `not_ready` and the failing check."
+  },
   { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name. Any key (none with --public-metrics).", response: { contentType: "text/plain", schema: null } },
   { method: "GET", path: "/openapi.json", tag: "Operations", access: "public", summary: "OpenAPI document", description: "This document." },
   { method: "GET", path: "/docs", tag: "Operations", access: "public", summary: "API docs", description: "A self-contained HTML page rendering this document.", response: { contentType: "text/html", schema: null } },

@@ -114,7 +114,10 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const semantic = router.semantic !== undefined && head.model === router.semantic.model
     ? yield* Effect.mapError(router.semantic.resolve(body), (e) => fromProviderError(e, requestId))
     : undefined
-  const group = router.groupFor(semantic?.group ?? head.model ?? router.servedModel)
+  const asked = semantic?.group ?? head.model ?? router.servedModel
+  // A gateway without a model has no default group: the request must name one.
+  if (asked === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  const group = router.groupFor(asked)
   const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)
 

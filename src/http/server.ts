@@ -23,6 +23,8 @@ import { uiRoutes } from "./ui.ts"
 import { websocketRoute } from "./websocket.ts"
 import { internalError, methodNotAllowed, routeNotFound } from "../api/api-error.ts"
 import { errorResponse } from "./errors.ts"
+import { corsMiddleware } from "./cors.ts"
+import { healthRoutes } from "./health.ts"
 
 export interface HttpServerOptions {
   readonly host: string
@@ -41,6 +43,8 @@ export interface HttpServerOptions {
    * OTLP exporter reads so the same metrics go out over OTLP too.
    */
   readonly metricRegistry?: Metric.MetricRegistry
+  /** Browser origins allowed by CORS (`*` for any); none: CORS off. */
+  readonly corsAllowOrigins?: ReadonlyArray<string>
 }
 
 const pathOf = (url: string) => url.split("?")[0]
@@ -75,7 +79,7 @@ export const apiMiddleware = (logRequests: boolean) =>
     }), { global: true })
 
 /** Every route of the API (they need the Engine and the Gateway). */
-export const apiRoutes = (options: { readonly logRequests: boolean; readonly publicMetrics?: boolean }) =>
+export const apiRoutes = (options: { readonly logRequests: boolean; readonly publicMetrics?: boolean; readonly corsAllowOrigins?: ReadonlyArray<string> }) =>
   Layer.mergeAll(
     chatCompletionsRoute,
     completionsRoute,
@@ -85,6 +89,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,
+    healthRoutes,
     openApiRoutes,
     websocketRoute,
     adminRoutes,
@@ -95,6 +100,7 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     // Global middlewares, outermost first: every response (401s included) gets its request id and its
     // log line, then the key is checked.
     requestIdMiddleware,
+    corsMiddleware(options.corsAllowOrigins ?? []),
     apiMiddleware(options.logRequests),
     authMiddleware({ publicMetrics: options.publicMetrics ?? false })
   )
@@ -110,7 +116,7 @@ const GRACEFUL_SHUTDOWN = "5 seconds"
  */
 export const httpServerLayer = (options: HttpServerOptions) => {
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
-  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics }), { disableLogger: true, disableListenLog: true }).pipe(
+  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics, corsAllowOrigins: options.corsAllowOrigins }), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000), {
       host: options.host,
       port: options.port,

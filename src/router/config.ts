@@ -422,8 +422,8 @@ const checkKeys = (raw: unknown): KeyReport => {
  * targets), aliases, and semantic routing's groups. The served model's group exists too. Throws
  * RouterConfigError naming the first that does not.
  */
-export const checkGroupReferences = (config: RouterConfig, servedModel: string): void => {
-  const groups = new Set([servedModel, ...config.deployments.map((d) => d.group)])
+export const checkGroupReferences = (config: RouterConfig, servedModel: string | null): void => {
+  const groups = new Set([...(servedModel === null ? [] : [servedModel]), ...config.deployments.map((d) => d.group)])
   const check = (group: string, path: string) => {
     if (!groups.has(group)) throw new RouterConfigError({ message: `${path}: no model group named ${group}${didYouMean(group, groups)} (groups: ${[...groups].join(", ")})` })
   }
@@ -460,9 +460,10 @@ export const checkGroupReferences = (config: RouterConfig, servedModel: string):
  * RouterConfigError whose message names the offending path, e.g.
  * `model_list[1].litellm_params.api_base: expected a URL (http:// or https://)` or
  * `router_settings.routing_stratgy: unknown key; did you mean "routing_strategy"?`. With `servedModel`,
- * the groups the settings name are checked too (checkGroupReferences; the router checks them when built).
+ * the groups the settings name are checked too (checkGroupReferences; the router checks them when built);
+ * `servedModel: null` is a gateway without a served model (--no-model).
  */
-export const parseRouterConfig = (raw: unknown, env: Record<string, string | undefined> = process.env, options: { readonly servedModel?: string } = {}): RouterConfig => {
+export const parseRouterConfig = (raw: unknown, env: Record<string, string | undefined> = process.env, options: { readonly servedModel?: string | null } = {}): RouterConfig => {
   const keys = checkKeys(raw)
   if (keys.errors.length > 0) throw new RouterConfigError({ message: keys.errors.join("\n") })
   const exit = Schema.decodeUnknownExit(RouterConfigFile)(raw)

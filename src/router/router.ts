@@ -17,6 +17,7 @@ import { retryDelayMs } from "./retry-delay.ts"
 import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
+import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -47,8 +48,8 @@ export type AttemptOutcome = "ok" | "retry" | "fallback" | "error"
 
 export interface RouterService {
   readonly config: RouterConfig
-  /** The served model's group (--served-model-name): always there, with the engine as deployment `local`. */
-  readonly servedModel: string
+  /** The served model's group (--served-model-name), with the engine as deployment `local`; null for a gateway without a model (--no-model). */
+  readonly servedModel: string | null
   /** Every group name clients may ask for, the served model's first. */
   readonly groupNames: ReadonlyArray<string>
   /** The group a requested model name means: itself, or the group it is an alias of (model_group_alias). */
@@ -70,12 +71,14 @@ export interface RouterService {
 }
 
 export interface RouterOptions {
-  /** The served model's name: its group always exists and includes the engine. */
-  readonly servedModel: string
+  /** The served model's name: its group always exists and includes the engine. null: no served model (--no-model). */
+  readonly servedModel: string | null
   /** Uniform in [0, 1): the shuffle and tie breaks (seeded in tests). */
   readonly random?: () => number
   /** Replaces the built-in providers (tests drive the routing logic with scripted ones). */
   readonly providers?: Partial<Record<ProviderName, Provider>>
+  /** State shared with other replicas (cooldowns, usage per minute); none: this replica's own only. */
+  readonly shared?: RouterSharedStateService | undefined
 }
 
 /** The served model as a deployment: always there, in the group named by --served-model-name. */
@@ -166,8 +169,10 @@ type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderErr
  * Builds the router of a config around the served model; `close` ends its upstream connection pools
  * (routerLayer calls it). Throws RouterConfigError when a setting names a group that does not exist.
  */
-export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void } => {
+export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly listenShared: Effect.Effect<void, never, Scope.Scope> } => {
   const random = options.random ?? Math.random
+  const shared = options.shared
+  const usageBased = config.settings.strategy === "usage-based-routing" || config.settings.strategy === "usage-based-routing-v2"
   const settings = config.settings
   const servedModel = options.servedModel
   checkGroupReferences(config, servedModel)
@@ -182,8 +187,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     groups.set(d.group, [...(groups.get(d.group) ?? []), state])
   }
   // The served model's group gets the engine unless the config lists a local deployment in it already.
-  const served = groups.get(servedModel) ?? []
-  if (!served.some((d) => d.config.provider === "local")) {
+  const served = servedModel === null ? [] : groups.get(servedModel) ?? []
+  if (servedModel !== null && !served.some((d) => d.config.provider === "local")) {
     const local = new DeploymentState(localDeploymentConfig(servedModel), providers.local, breaker())
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
@@ -226,6 +231,28 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     return { error } satisfies GroupResult<unknown>
   })
 
+  /**
+   * The first of the strategy's candidates whose breaker lets the request through and, with usage-based
+   * routing and shared state, that the replicas together have not filled up this minute (its rpm counted
+   * in Redis, one INCR per attempt; unknown when Redis does not answer, and then this replica's count decides).
+   */
+  const pick = Effect.fnUntraced(function*(run: RouteRun, deployments: ReadonlyArray<DeploymentState>, tried: ReadonlySet<string>, now: number) {
+    for (const d of candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random })) {
+      if (!d.breaker.tryAcquire(now)) continue
+      if (shared === undefined || !usageBased || d.config.rpm === undefined) return d
+      const count = yield* shared.countRequest(sharedDeploymentKey(d.config), Math.floor(now / 60_000))
+      if (count === undefined) return d
+      if (count <= d.config.rpm) {
+        // begin() counts this request on top.
+        d.syncUsage(now, { requests: count - 1 })
+        return d
+      }
+      d.syncUsage(now, { requests: count })
+      d.breaker.onAbandon()
+    }
+    return undefined
+  })
+
   /** A group's deployments in the strategy's order, with retries (backoff with jitter) on retryable failures. */
   const runGroup = Effect.fnUntraced(function*(run: RouteRun, group: string, deployments: ReadonlyArray<DeploymentState>, pending: () => boolean) {
     const tried = new Set<string>()
@@ -235,7 +262,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
         yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
       }
       const now = yield* Clock.currentTimeMillis
-      const chosen = candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random }).find((d) => d.breaker.tryAcquire(now))
+      const chosen = yield* pick(run, deployments, tried, now)
       if (chosen === undefined) {
         return { error: previous ?? noDeployment(group, freeAgainInMs(deployments, now)) } satisfies GroupResult<unknown>
       }
@@ -296,9 +323,15 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const endAttempt = (d: DeploymentState, request: RouteRequest, exit: Exit.Exit<unknown, unknown>) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const tokens = Exit.isSuccess(exit) ? Math.max(0, request.meter.total - request.promptTokens) : 0
-      return d.end(now, exit, tokens)
-        ? Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`)
+      const cooled = d.end(now, exit, tokens)
+      const usage = shared !== undefined && usageBased && d.config.tpm !== undefined
+        ? Effect.map(shared.countTokens(sharedDeploymentKey(d.config), Math.floor(now / 60_000), request.promptTokens + tokens), (total) => d.syncUsage(now, { tokens: total }))
         : Effect.void
+      if (!cooled) return usage
+      return Effect.andThen(usage, Effect.andThen(
+        Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+        shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+      ))
     })
 
   /**
@@ -362,7 +395,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   return {
     config,
     servedModel,
-    groupNames: [servedModel, ...[...groups.keys()].filter((g) => g !== servedModel)],
+    groupNames: [...(servedModel === null ? [] : [servedModel]), ...[...groups.keys()].filter((g) => g !== servedModel)],
     groupFor: (model) => settings.aliases.get(model)?.group ?? model,
     visibleAliases: [...settings.aliases].filter(([, a]) => !a.hidden).map(([alias, a]) => ({ alias, group: a.group })),
     providersOf: (group) => {
@@ -374,7 +407,14 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     semantic,
     deployment: (id) => states.get(id),
     deployments: () => [...states.values()],
-    close: pool.close
+    close: pool.close,
+    // Cooldowns entered on other replicas are honoured here (the served model's `local` is this replica's own).
+    listenShared: shared === undefined
+      ? Effect.void
+      : Effect.suspend(() => {
+        const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
+        return shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+      })
   }
 }
 

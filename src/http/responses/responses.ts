@@ -55,7 +55,10 @@ const handleCreate = Effect.gen(function*() {
   const translated = toChatRequest(json, prior)
   if (translated instanceof ApiError) return yield* translated
   const router = yield* Router
-  const echo: ResponseEcho = { id: itemId("resp"), createdAt: unixSeconds(), model: typeof json.model === "string" ? json.model : router.servedModel, request: json }
+  const model = typeof json.model === "string" ? json.model : router.servedModel
+  // A gateway without a model has no default group: the request must name one.
+  if (model === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  const echo: ResponseEcho = { id: itemId("resp"), createdAt: unixSeconds(), model, request: json }
   const stored = yield* StoredResponses
   const save = (response: unknown, assistant: Json) =>
     json.store === false
