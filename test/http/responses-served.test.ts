@@ -142,8 +142,11 @@ describe("/v1/responses, served", () => {
     expect(upstream.requests[0].body).toMatchObject({ model: "upstream-model", stream: true, messages: [{ role: "user", content: "Hi" }] })
     const stored = await client.responses.retrieve(final.id)
     expect(stored.output_text).toBe("Hello")
-    const rows = await fetch(`${url}/spend/logs?model=remote&limit=50`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
-    expect(rows.data.some((r: any) => r.deployment === "remote-0" && r.input_tokens === 5 && r.output_tokens === 2)).toBe(true)
+    // The ledger row is journaled, then flushed: polled until it is there (or the wait fails the test).
+    await waitFor("the routed ledger row", async () => {
+      const rows = await fetch(`${url}/spend/logs?model=remote&limit=50`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
+      return rows.data.some((r: any) => r.deployment === "remote-0" && r.input_tokens === 5 && r.output_tokens === 2 && r.first_token_time !== null)
+    })
     await waitFor("the routed span", () => receiver.spans.some((s) => s.name === "chat remote" && s.attributes["inferline.deployment"] === "remote-0"))
   })
 
