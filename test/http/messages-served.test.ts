@@ -192,6 +192,10 @@ describe("/v1/messages, served", () => {
     expect(row).toMatchObject({ model_group: "remote", deployment: "remote-0", end_user: "user-42", input_tokens: 5, output_tokens: 2 })
     expect((await spanOf(response.headers.get("x-request-id")!)).name).toBe("chat remote")
 
+    // An image block goes to an OpenAI-compatible deployment as an image part (the served model refuses it).
+    await client.messages.create({ model: "remote", max_tokens: 30, messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0K" } }] }] })
+    expect(upstream.requests.at(-1)!.body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0K" } }] }])
+
     // count_tokens for a group without the served model: the router's estimate (about 4 characters a token).
     const estimate = await client.messages.countTokens({ model: "remote", messages: [{ role: "user", content: "x".repeat(400) }] })
     expect(estimate.input_tokens).toBe(104)
