@@ -1,6 +1,5 @@
 import { Cause, Clock, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
-import type { UsageMeter } from "../api/usage-meter.ts"
 import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 import { withTracedSpan } from "../observability/traced-span.ts"
 import { checkGroupReferences, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
@@ -16,6 +15,9 @@ import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
+import { embeddingVectors } from "./embeddings-client.ts"
+import { estimatePromptTokens } from "./estimate-tokens.ts"
+import { UsageMeter } from "../api/usage-meter.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
 
@@ -193,7 +195,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
   }
-  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, config.deployments, pool)
+  // Intent routing embeds through this router (`complete` is defined below; it runs only per request).
+  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, (input) => embedThrough(config.semantic!.embeddingGroup, input))
 
   /**
    * One request's way through the router: what it asks, how an attempt is made (complete, or the start
@@ -391,6 +394,25 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   })
 
   const stream = (request: RouteRequest) => Effect.flatMap(Effect.scope, (requestScope) => route(request, (d, call) => streamAttempt(d, call, request, requestScope)))
+
+  /** Texts embedded by a group's embedding deployments, as a /v1/embeddings request is routed (no ledger row: an internal call). */
+  const embedThrough = (group: string, input: ReadonlyArray<string>) =>
+    Effect.flatMap(
+      complete({
+        kind: "embeddings",
+        group,
+        body: { input },
+        promptTokens: estimatePromptTokens({ input }),
+        local: Effect.die("the served model is not an intent router's embedding group"),
+        meter: new UsageMeter(0)
+      }),
+      (routed) => {
+        const vectors = embeddingVectors(routed.value.json, input.length)
+        return typeof vectors === "string"
+          ? Effect.fail(new ProviderError({ kind: "server", message: `the embedding deployment ${routed.deployment} answered with a body that is not usable.`, detail: vectors, code: "bad_embeddings", deployment: routed.deployment }))
+          : Effect.succeed(vectors)
+      }
+    )
 
   return {
     config,
