@@ -62,6 +62,8 @@ export interface RouterService {
   readonly providersOf: (group: string) => ReadonlySet<ProviderName> | undefined
   /** Fails with the last attempt's error (its `attempts` set) when no deployment answered. */
   readonly complete: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
+  /** A messages request's token count by a deployment that counts them (Anthropic's), with the group's retries. */
+  readonly countTokens: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
   /** Succeeds once a deployment has produced its first chunk: until then failures fall back transparently. */
   readonly stream: (request: RouteRequest) => Effect.Effect<Routed<Stream.Stream<string, ProviderError>>, ProviderError, Engine | Scope.Scope>
   /** Intent routing, when configured: requests for its `model` are sent to the group it picks. */
@@ -425,6 +427,14 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       return deployments === undefined ? undefined : new Set(deployments.map((d) => d.config.provider))
     },
     complete,
+    countTokens: (request) =>
+      route(request, (d, call) =>
+        d.provider.countTokens === undefined
+          ? Effect.fail(noServingDeployment(request.group, request.kind))
+          // Tracked like any call: the deployment's breaker, in-flight count and cooldown see it.
+          : tracked(d, request, d.provider.countTokens(call).pipe(
+            Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
+          ), false)),
     stream,
     semantic,
     deployment: (id) => states.get(id),

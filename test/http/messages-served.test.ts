@@ -249,6 +249,12 @@ describe("/v1/messages, served", () => {
     expect(anthropic.requests[0].body.stream).toBe(true)
     const final = await client.messages.stream({ model: "claude", max_tokens: 50, messages: [{ role: "user", content: "Hi" }] }).finalMessage()
     expect(final.content).toEqual([{ type: "text", text: "Native hello." }])
+    // count_tokens is Anthropic's own count.
+    anthropic.reset([{ type: "raw", contentType: "application/json", body: JSON.stringify({ input_tokens: 42 }) }])
+    const counted = await client.messages.countTokens({ model: "claude", system: "Be brief.", messages: [{ role: "user", content: "Hi" }] })
+    expect(counted.input_tokens).toBe(42)
+    expect(anthropic.requests[0].path).toBe("/v1/messages/count_tokens")
+    expect(anthropic.requests[0].body).toEqual({ model: "claude-x", system: "Be brief.", messages: [{ role: "user", content: "Hi" }] })
     // Anthropic's own refusal comes back as it said it.
     anthropic.reset([{ type: "status", status: 400, body: { type: "error", error: { type: "invalid_request_error", message: "max_tokens: too large for this model" } } }])
     const refused = await raw(url, "/v1/messages", { model: "claude", max_tokens: 999999, messages: [{ role: "user", content: "Hi" }] })
