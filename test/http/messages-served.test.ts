@@ -262,6 +262,15 @@ describe("/v1/messages, served", () => {
     expect(await refused.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
   })
 
+  it("an upstream that breaks mid-stream ends the events with an Anthropic error event", async () => {
+    const first = { id: "chatcmpl-x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: "Hal" }, finish_reason: null }] }
+    upstream.reset([{ type: "raw", body: [`data: ${JSON.stringify(first)}\n\n`], drop: true }])
+    const body = await (await raw(url, "/v1/messages", { model: "remote", max_tokens: 20, stream: true, messages: [{ role: "user", content: "Hi" }] })).text()
+    const events = body.split("\n\n").filter(Boolean).map((e) => e.split("\n")[0])
+    expect(events).toEqual(["event: message_start", "event: content_block_start", "event: ping", "event: content_block_delta", "event: error"])
+    expect(JSON.parse(body.split("\n\n").filter(Boolean).at(-1)!.split("\n")[1].slice(6))).toMatchObject({ type: "error", error: { type: "api_error" } })
+  })
+
   it("refuses in Anthropic's error shape, with the right status", async () => {
     const cases: Array<[unknown, number, string, RegExp]> = [
       [{ model: "served", messages: [{ role: "user", content: "x" }] }, 400, "invalid_request_error", /max_tokens/],

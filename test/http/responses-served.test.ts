@@ -150,6 +150,16 @@ describe("/v1/responses, served", () => {
     await waitFor("the routed span", () => receiver.spans.some((s) => s.name === "chat remote" && s.attributes["inferline.deployment"] === "remote-0"))
   })
 
+  it("an upstream that breaks mid-stream ends the events with an error event, and nothing is stored", async () => {
+    const first = { id: "chatcmpl-x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: "Hal" }, finish_reason: null }] }
+    upstream.reset([{ type: "raw", body: [`data: ${JSON.stringify(first)}\n\n`], drop: true }])
+    const r = await fetch(`${url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify({ model: "remote", input: "Hi", stream: true }) })
+    const events = (await r.text()).split("\n\n").filter(Boolean).map((e) => JSON.parse(e.split("\n")[1].slice(6)))
+    expect(events.map((e) => e.type)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added", "response.output_text.delta", "error"])
+    expect(events.at(-1)).toMatchObject({ type: "error", code: "upstream_error" })
+    await expect(client.responses.retrieve(events[0].response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+  })
+
   it("continues a conversation with previous_response_id (the upstream gets the whole of it)", async () => {
     const first = await client.responses.create({ model: "remote", instructions: "Be brief.", input: "Hi" })
     expect(first.output_text).toBe("Hello from upstream.")
