@@ -244,6 +244,8 @@ describe("/v1/responses, served", () => {
       expect([r.status, json.error?.param, json.error?.code], JSON.stringify(body)).toEqual([400, param, "unsupported_parameter"])
     }
     await expect(client.responses.create({ model: "served", input: [] })).rejects.toBeInstanceOf(OpenAI.BadRequestError)
+    const wrongMethod = await fetch(`${url}/v1/responses/resp_1`, { method: "PUT", headers: { authorization: `Bearer ${MASTER}` } })
+    expect([wrongMethod.status, wrongMethod.headers.get("allow")]).toEqual([405, "GET, DELETE"])
     await expect(client.responses.create({ model: "served", input: "x", previous_response_id: "resp_nope" })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
   })
 })
