@@ -79,7 +79,7 @@ const measureModel = (name: string, model: CausalLM, promptLen: number, decodeSt
   for (const batch of batches) {
     const prefillTps: Array<number> = [], prefillGf: Array<number> = [], decodeTps: Array<number> = [], decodeGf: Array<number> = []
     for (let r = 0; r < repeats; r++) {
-      const cache = new PagedKvCache(c, { numBlocks: maxBatch * blocksPerSeq, blockSize, dtype: "f32" })
+      const cache = new PagedKvCache(c, { numBlocks: maxBatch * blocksPerSeq, blockSize, dtype: "f32" }, model.kernels.arena?.matrices)
       const free = Array.from({ length: cache.numBlocks }, (_, i) => i)
       const seqs = Array.from({ length: batch }, () => new PagedSequence(cache, free))
       const prompts = seqs.map((_, s) => Array.from({ length: promptLen }, (_, i) => (s * 131 + i * 17) % c.vocabSize))

@@ -67,6 +67,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
+  { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
@@ -321,6 +322,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       kvCacheMemoryBytes: get<number>("kv-cache-memory"),
       enablePrefixCaching: get<boolean>("enable-prefix-caching"),
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
+      tensorParallelSize: get<number>("tensor-parallel-size"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling")

@@ -18,19 +18,22 @@
  */
 export type WeightType = "f32" | "bf16" | "f16"
 export const WEIGHT_TYPES: ReadonlyArray<WeightType> = ["f32", "bf16", "f16"]
-const SIZE: Record<WeightType, number> = { f32: 4, bf16: 2, f16: 2 }
+export const SIZE: Record<WeightType, number> = { f32: 4, bf16: 2, f16: 2 }
 const ROW_BLOCK = 64
 
 const splat = (hex: string) => `(v128.const i32x4 ${hex} ${hex} ${hex} ${hex})`
 
-/** Statements leaving 4 weights at byte address `addr`, widened to f32, in local $wv. */
-const loadWeights = (t: WeightType, addr: string): string => {
-  if (t === "f32") return `(local.set $wv (v128.load ${addr}))`
-  if (t === "bf16") return `(local.set $wv (i32x4.shl (v128.load16x4_u ${addr}) (i32.const 16)))`
+/**
+ * Statements leaving 4 values of type `t` at byte address `addr`, widened to f32, in local `dst` (f16
+ * also needs a v128 local $h).
+ */
+export const widen4 = (t: WeightType, addr: string, dst = "$wv"): string => {
+  if (t === "f32") return `(local.set ${dst} (v128.load ${addr}))`
+  if (t === "bf16") return `(local.set ${dst} (i32x4.shl (v128.load16x4_u ${addr}) (i32.const 16)))`
   // f16 -> f32: magnitude bits moved into place and scaled by 2^112 (exact for normals and subnormals),
   // exponent forced to all ones for inf/NaN, then the sign.
   return `(local.set $h (v128.load16x4_u ${addr}))
-    (local.set $wv (v128.or (v128.or
+    (local.set ${dst} (v128.or (v128.or
       (f32x4.mul (i32x4.shl (v128.and (local.get $h) ${splat("0x7fff")}) (i32.const 13)) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
       (v128.and (i32x4.eq (v128.and (local.get $h) ${splat("0x7c00")}) ${splat("0x7c00")}) ${splat("0x7f800000")}))
       (i32x4.shl (v128.and (local.get $h) ${splat("0x8000")}) (i32.const 16))))`
@@ -69,7 +72,7 @@ const tile = (t: WeightType, R: number, C: number): string => {
   const body: Array<string> = []
   for (let i = 0; i < R; i++) body.push(`(local.set $xv${i} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
   for (let c = 0; c < C; c++) {
-    body.push(loadWeights(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
+    body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
     for (let i = 0; i < R; i++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv${i}) (local.get $wv) (local.get $a${i}_${c})))`)
   }
   lines.push(`(block $kd (loop $kl
@@ -138,7 +141,7 @@ export const matmulWat = (): string => `
       (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))
       (else (f32.const 0))))
 
-  ;; One f16 (in the low 16 bits) as f32, exactly: the scalar form of the vector widening in loadWeights.
+  ;; One f16 (in the low 16 bits) as f32, exactly: the scalar form of the vector widening in widen4.
   (func $f16 (param $h i32) (result f32)
     (f32.reinterpret_i32 (i32.or (i32.or
       (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (local.get $h) (i32.const 0x7fff)) (i32.const 13))) (f32.const 0x1p112)))

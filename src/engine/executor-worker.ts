@@ -9,6 +9,7 @@ import { referenceKernels, type KvStorage } from "./kernels.ts"
 import { PagedKvCache } from "./kv-cache.ts"
 import { CausalLM, type ForwardBatch } from "./model.ts"
 import { WasmArena } from "./wasm/arena.ts"
+import { startParallelGroup } from "./wasm/parallel-group.ts"
 import { simdKernels } from "./wasm/simd-kernels.ts"
 import { mapWeights, type ModelWeights } from "./weights.ts"
 
@@ -17,34 +18,48 @@ export interface ExecutorWorkerInit {
   readonly weights: ModelWeights
   /** The SIMD backend's shared memory when the weights live in it; null for the reference kernels. */
   readonly arenaMemory: WebAssembly.Memory | null
-  readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16" }
+  readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16"; readonly inArena: boolean }
+  /** Threads each step is split over (this one and tensorParallelSize - 1 helpers); needs the arena. */
+  readonly tensorParallelSize: number
 }
 
 export type ExecutorRequest = { readonly id: number; readonly batch: ForwardBatch }
 export type ExecutorReply = { readonly id: number; readonly logits: Float32Array } | { readonly id: number; readonly error: string }
 
 const init = workerData as ExecutorWorkerInit
-const model = (() => {
-  if (init.arenaMemory === null) return new CausalLM(init.config, init.weights, referenceKernels)
+const arena = init.arenaMemory === null ? null : WasmArena.attach(init.arenaMemory)
+
+const start = async () => {
+  if (arena === null) return new CausalLM(init.config, init.weights, referenceKernels)
+  const group = init.tensorParallelSize > 1 ? await startParallelGroup(arena, init.tensorParallelSize) : null
   // Same memory, this thread's view of it: the kernels recognise the weights as arena tensors.
-  const arena = WasmArena.attach(init.arenaMemory)
-  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena))
-})()
+  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena, group))
+}
+const model = start()
+const pools = (p: ReadonlyArray<KvStorage>) => (arena !== null && init.cache.inArena ? p.map((t) => arena.rebase(t)) : p)
 // Re-wrap the shared pools in a PagedKvCache without allocating new ones.
 const cache = Object.assign(Object.create(PagedKvCache.prototype) as PagedKvCache, {
-  k: init.cache.k,
-  v: init.cache.v,
+  k: pools(init.cache.k),
+  v: pools(init.cache.v),
   numBlocks: init.cache.numBlocks,
   blockSize: init.cache.blockSize,
   dtype: init.cache.dtype,
   slotWidth: init.config.numKvHeads * init.config.headDim
 })
 
-parentPort!.on("message", (msg: ExecutorRequest) => {
+const step = (m: CausalLM, msg: ExecutorRequest) => {
   try {
-    const logits = model.forward(msg.batch, cache)
+    const logits = m.forward(msg.batch, cache)
     parentPort!.postMessage({ id: msg.id, logits } satisfies ExecutorReply, [logits.buffer as ArrayBuffer])
   } catch (e) {
     parentPort!.postMessage({ id: msg.id, error: (e as Error).message } satisfies ExecutorReply)
   }
+}
+
+// Steps queue behind the start (helper threads starting) in arrival order.
+parentPort!.on("message", (msg: ExecutorRequest) => {
+  model.then(
+    (m) => step(m, msg),
+    (e: Error) => parentPort!.postMessage({ id: msg.id, error: `executor failed to start: ${e.message}` } satisfies ExecutorReply)
+  )
 })

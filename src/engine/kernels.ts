@@ -26,8 +26,18 @@ export interface AttentionBatch {
   readonly slidingWindow: number | null
 }
 
+/** One of several matmuls over the same input rows (Kernels.matmuls). */
+export interface MatmulItem {
+  readonly out: Float32Array
+  readonly w: Matrix
+  readonly outDim: number
+  readonly bias: Float32Array | null
+}
+
 export interface Kernels {
   readonly name: string
+  /** Threads one operation is split over (--tensor-parallel-size); 1 when absent. */
+  readonly threads?: number
   /** Where this backend wants tensors (weights, activations) to live, when it cares. */
   readonly arena?: WasmArena
   /** A zeroed f32 tensor in memory this backend computes on fastest. */
@@ -37,6 +47,8 @@ export interface Kernels {
    * its stored precision (f32, f16 or bf16 bits; see matrix.ts).
    */
   matmul(out: Float32Array, x: Float32Array, w: Matrix, rows: number, inDim: number, outDim: number, bias: Float32Array | null): void
+  /** Several matmuls of the same input (q/k/v, gate/up): one parallel step where the backend has threads. */
+  matmuls(x: Float32Array, rows: number, inDim: number, items: ReadonlyArray<MatmulItem>): void
   /** out[r] = weight * x[r] / sqrt(mean(x[r]^2) + eps). */
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void
   /** Rotates each head of each row in place, Hugging Face rotate-half layout; cos/sin are [position][headDim/2]. */
@@ -90,6 +102,10 @@ export const referenceKernels: Kernels = {
       }
       for (; r < rows; r++) out[r * outDim + o] = dot(x, r * inDim, w, wo, inDim) + b
     }
+  },
+
+  matmuls(x, rows, inDim, items) {
+    for (const m of items) this.matmul(m.out, x, m.w, rows, inDim, m.outDim, m.bias)
   },
 
   rmsNorm(out, x, weight, rows, dim, eps) {

@@ -1,5 +1,6 @@
 import type { ModelConfig } from "./config.ts"
 import type { KvStorage } from "./kernels.ts"
+import { sharedAlloc, type MatrixAlloc } from "./matrix.ts"
 
 export type KvDtype = "f32" | "f16"
 
@@ -23,16 +24,17 @@ export class PagedKvCache {
   readonly dtype: KvDtype
   readonly slotWidth: number
 
-  constructor(config: ModelConfig, shape: KvCacheShape) {
+  /**
+   * `alloc` places the pools (a kernel backend's arena, where its WASM attention can read them); plain
+   * SharedArrayBuffers by default.
+   */
+  constructor(config: ModelConfig, shape: KvCacheShape, alloc: Pick<MatrixAlloc, "f32" | "f16"> = sharedAlloc) {
     this.numBlocks = shape.numBlocks
     this.blockSize = shape.blockSize
     this.dtype = shape.dtype
     this.slotWidth = config.numKvHeads * config.headDim
     const values = shape.numBlocks * shape.blockSize * this.slotWidth
-    const make = (): KvStorage =>
-      shape.dtype === "f32"
-        ? new Float32Array(new SharedArrayBuffer(values * 4))
-        : new Float16Array(new SharedArrayBuffer(values * 2))
+    const make = (): KvStorage => (shape.dtype === "f32" ? alloc.f32(values) : alloc.f16(values))
     this.k = Array.from({ length: config.numLayers }, make)
     this.v = Array.from({ length: config.numLayers }, make)
   }

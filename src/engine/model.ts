@@ -122,9 +122,11 @@ export class CausalLM {
     for (let l = 0; l < c.numLayers; l++) {
       const lw = w.layers[l]
       K.rmsNorm(ws.normed, ws.hidden, lw.inputNorm, T, H, c.rmsNormEps)
-      K.matmul(ws.q, ws.normed, lw.q, T, H, qDim, lw.qBias)
-      K.matmul(ws.k, ws.normed, lw.k, T, H, kvDim, lw.kBias)
-      K.matmul(ws.v, ws.normed, lw.v, T, H, kvDim, lw.vBias)
+      K.matmuls(ws.normed, T, H, [
+        { out: ws.q, w: lw.q, outDim: qDim, bias: lw.qBias },
+        { out: ws.k, w: lw.k, outDim: kvDim, bias: lw.kBias },
+        { out: ws.v, w: lw.v, outDim: kvDim, bias: lw.vBias }
+      ])
       K.rope(ws.q, T, c.numHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
       K.rope(ws.k, T, c.numKvHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
       cache.write(l, ws.k, ws.v, batch.slotMapping, T)
@@ -132,8 +134,10 @@ export class CausalLM {
       K.matmul(ws.proj, ws.attn, lw.o, T, qDim, H, lw.oBias)
       K.addInPlace(ws.hidden, ws.proj, T * H)
       K.rmsNorm(ws.normed, ws.hidden, lw.postNorm, T, H, c.rmsNormEps)
-      K.matmul(ws.gate, ws.normed, lw.gate, T, H, I, lw.gateBias)
-      K.matmul(ws.up, ws.normed, lw.up, T, H, I, lw.upBias)
+      K.matmuls(ws.normed, T, H, [
+        { out: ws.gate, w: lw.gate, outDim: I, bias: lw.gateBias },
+        { out: ws.up, w: lw.up, outDim: I, bias: lw.upBias }
+      ])
       K.siluMul(ws.gate, ws.up, T * I)
       K.matmul(ws.proj, ws.gate, lw.down, T, I, H, lw.downBias)
       K.addInPlace(ws.hidden, ws.proj, T * H)

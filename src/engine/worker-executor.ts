@@ -13,12 +13,20 @@ export class WorkerExecutor {
   private readonly pending = new Map<number, { resolve: (l: Float32Array) => void; reject: (e: Error) => void }>()
   private failure: Error | null = null
 
-  constructor(model: CausalLM, cache: PagedKvCache) {
+  constructor(model: CausalLM, cache: PagedKvCache, options: { readonly tensorParallelSize?: number } = {}) {
+    const tensorParallelSize = options.tensorParallelSize ?? 1
+    if (tensorParallelSize > 1 && model.kernels.arena === undefined) {
+      throw new Error(`--tensor-parallel-size ${tensorParallelSize} needs the WASM SIMD kernels (the ${model.kernels.name} kernels run on one thread)`)
+    }
     const init: ExecutorWorkerInit = {
       config: model.config,
       weights: model.weights,
       arenaMemory: model.kernels.arena?.memory ?? null,
-      cache: { k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype }
+      cache: {
+        k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype,
+        inArena: model.kernels.arena?.owns(cache.k[0]) ?? false
+      },
+      tensorParallelSize
     }
     // Run from source (type stripping) or from the built dist/ (plain JS).
     const entry = import.meta.url.endsWith(".ts") ? "./executor-worker.ts" : "./executor-worker.js"

@@ -4,6 +4,8 @@ import { rateLimitedLog } from "../effect/rate-limited-log.ts"
 import { Gateway } from "../gateway/gateway.ts"
 import { authenticateRequest } from "./gateway/authenticate-request.ts"
 import { gatewayErrorResponse } from "./gateway/gateway-error-response.ts"
+import { anthropicErrorResponse, isAnthropicPath } from "./anthropic/anthropic-errors.ts"
+import { fromGatewayError } from "./error-mapping.ts"
 
 /** Paths anyone may load: the health checks, the API docs (the page and the document, no data), and the
  * dashboard's page and chart script (the page asks for the master key and sends it to /ui/data). */
@@ -29,7 +31,8 @@ export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
         // A refused key is a security event: logged whatever the request log says (never the key).
         const message = `auth: refused ${path}: ${principal.failure.code} (${principal.failure.message})`
         yield* principal.failure.reason === "unavailable" ? outageLog("unavailable", "Warning", message) : Effect.logWarning(message)
-        return gatewayErrorResponse(principal.failure)
+        // Anthropic clients read Anthropic's error shape.
+        return isAnthropicPath(path) ? anthropicErrorResponse(fromGatewayError(principal.failure)) : gatewayErrorResponse(principal.failure)
       }
       return yield* app
     })

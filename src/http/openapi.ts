@@ -101,6 +101,29 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     request: EmbeddingRequest, response: json(EmbeddingList),
     example: { model: "inferline-kjv", input: ["In the beginning", "And God said"] }
   },
+  {
+    method: "POST", path: "/v1/messages", tag: "Anthropic", summary: "Messages (Anthropic)",
+    description: "Anthropic's Messages API: system, text/image/tool_use/tool_result blocks, tools, tool_choice, stop_sequences, metadata.user_id, `stream` with Anthropic's events (message_start, content_block_start, ping, content_block_delta, content_block_stop, message_delta, message_stop). Served like chat completions (translated); errors in Anthropic's shape `{type: \"error\", error: {type, message}}`. Keys in `x-api-key` or Bearer.",
+    streams: true,
+    example: { model: "inferline-kjv", max_tokens: 40, messages: [{ role: "user", content: "In the beginning" }] }
+  },
+  {
+    method: "POST", path: "/v1/messages/count_tokens", tag: "Anthropic", summary: "Count tokens (Anthropic)",
+    description: "`{input_tokens}` of a Messages request (without max_tokens): exact for the served model (its chat template and tokenizer, tools included), estimated for other groups.",
+    example: { model: "inferline-kjv", messages: [{ role: "user", content: "In the beginning" }] }
+  },
+  {
+    method: "POST", path: "/v1/responses", tag: "OpenAI", summary: "Create a response",
+    description: "OpenAI's Responses API: text or message input items, `instructions`, function tools and function_call_output items, `text.format` (json_schema by guided decoding on the served model), `stream` with the typed events (response.created, response.output_text.delta, response.function_call_arguments.delta, response.completed, ...), `store` (default true) and `previous_response_id`. Served like chat completions.",
+    streams: true,
+    example: { model: "inferline-kjv", instructions: "Answer briefly.", input: "In the beginning", max_output_tokens: 40 }
+  },
+  { method: "GET", path: "/v1/responses/{id}", tag: "OpenAI", summary: "Retrieve a response", description: "A stored response, as it was answered. Only the key that made it can read it (404 otherwise)." },
+  { method: "DELETE", path: "/v1/responses/{id}", tag: "OpenAI", summary: "Delete a response", description: "Deletes a stored response of this key: `{id, object: \"response\", deleted: true}`." },
+  {
+    method: "GET", path: "/v1/responses/{id}/input_items", tag: "OpenAI", summary: "A response's input items",
+    description: "The stored response's input items with their ids: `?order=asc|desc` (desc), `?limit=1..100` (20), `?after=<item id>`."
+  },
   { method: "GET", path: "/v1/models", tag: "OpenAI", summary: "List models", description: "The served model.", response: json(ModelList) },
   {
     method: "GET", path: "/v1/ws", tag: "OpenAI", summary: "WebSocket streaming",

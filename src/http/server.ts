@@ -6,6 +6,8 @@ import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { embeddingsRoute } from "./embeddings.ts"
+import { messagesRoutes } from "./anthropic/messages.ts"
+import { responsesRoutes } from "./responses/responses.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
 import { createServerWithHeaderTimeout, DEFAULT_HEADER_TIMEOUT_SECONDS } from "./header-timeout.ts"
 import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
@@ -85,6 +87,8 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     chatCompletionsRoute,
     completionsRoute,
     embeddingsRoute,
+    messagesRoutes,
+    responsesRoutes,
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,

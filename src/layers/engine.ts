@@ -1,9 +1,10 @@
 import { Effect, Layer } from "effect"
+import * as os from "node:os"
 import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
 import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
 import { loadModelDir, type KernelBackend, type LoadedModel } from "../engine/model-dir.ts"
 import { WorkerExecutor } from "../engine/worker-executor.ts"
-import type { WeightDtype } from "../engine/matrix.ts"
+import { matrixDtype, type WeightDtype } from "../engine/matrix.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
 
@@ -32,6 +33,8 @@ export interface EngineOptions {
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
   readonly executor?: "worker" | "in-process"
+  /** Threads each step is split over (--tensor-parallel-size); default: the machine's cores, at most 4. */
+  readonly tensorParallelSize?: number
   /** How /v1/embeddings pools the final hidden states (--pooling): last token (default) or mean. */
   readonly pooling?: PoolingType
 }
@@ -56,10 +59,13 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
   execute: (batch) => Effect.try({ try: () => loaded.model.forward(batch, cache), catch: (e) => e })
 })
 
+/** The default --tensor-parallel-size: one thread per core, up to 4 (beyond that the steps of a small model are too short to split). */
+export const defaultTensorParallelSize = (): number => Math.max(1, Math.min(4, os.availableParallelism()))
+
 /** Worker-thread executor, closed with the scope that made it. */
-const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache) =>
+const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallelSize: number) =>
   Effect.map(
-    Effect.acquireRelease(Effect.sync(() => new WorkerExecutor(loaded.model, cache)), (w) => Effect.promise(() => w.close())),
+    Effect.acquireRelease(Effect.try({ try: () => new WorkerExecutor(loaded.model, cache, { tensorParallelSize }), catch: (e) => e as Error }), (w) => Effect.promise(() => w.close())),
     (w): Executor => ({ execute: (batch) => Effect.tryPromise({ try: () => w.execute(batch), catch: (e) => e }) })
   )
 
@@ -80,8 +86,13 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       `--kv-cache-memory ${bytes} bytes holds ${numBlocks - 1} blocks of ${blockSize} tokens; one sequence of max_model_len ${maxModelLen} needs ${needed - 1}. Raise --kv-cache-memory or lower --max-model-len.`
     )
   }
-  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype })
-  const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache)
+  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype }, loaded.model.kernels.arena?.matrices)
+  if (options.executor === "in-process" && (options.tensorParallelSize ?? 1) > 1) {
+    throw new Error(`--tensor-parallel-size ${options.tensorParallelSize} needs the worker executor (the in-process one runs on the event-loop thread)`)
+  }
+  // The reference kernels run on one thread; only the SIMD ones split (asking for more with them is an error).
+  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize())
+  const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache, tensorParallelSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
   return Effect.flatMap(executor, (executor) => makeEngine({
@@ -115,7 +126,12 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
     Engine,
     Effect.gen(function*() {
       const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype }), catch: (e) => e as Error })
-      yield* Effect.logInfo(`loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms`)
-      return yield* Effect.try({ try: () => makeEngineFromModel(loaded, options), catch: (e) => e as Error }).pipe(Effect.flatten)
+      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize())
+      const w = loaded.model.weights
+      yield* Effect.logInfo(
+        `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +
+          `weights: ${matrixDtype(w.layers[0]?.q ?? w.embed)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
+      )
+      return yield* Effect.try({ try: () => makeEngineFromModel(loaded, { ...options, tensorParallelSize }), catch: (e) => e as Error }).pipe(Effect.flatten)
     })
   )

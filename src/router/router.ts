@@ -129,7 +129,7 @@ const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) =>
     code: "no_deployment_for_tags"
   })
 
-const ENDPOINT_NAMES: Readonly<Record<EndpointKind, string>> = { chat: "chat completions", completions: "legacy completions", embeddings: "embeddings" }
+const ENDPOINT_NAMES: Readonly<Record<EndpointKind, string>> = { chat: "chat completions", completions: "legacy completions", embeddings: "embeddings", messages: "Anthropic messages natively" }
 
 /**
  * Whether a deployment takes this kind of request: its provider must serve it, and its mode must fit

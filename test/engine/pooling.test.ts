@@ -7,7 +7,7 @@ import { defaultSamplingParams } from "../../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../../src/engine/scheduler.ts"
 import { prng } from "../support/random-model.ts"
 import { testModelDir } from "../support/models.ts"
-import { readRow } from "../../src/engine/matrix.ts"
+import { toF32 } from "../../src/engine/matrix.ts"
 
 // Embeddings through the engine core on the real model: pooled from the final hidden states, batched
 // with prefills and decodes like any prompt, and bit-identical whatever else is in the step and however
@@ -70,14 +70,11 @@ describe("embeddings in the engine core", () => {
     const cache = new PagedKvCache(loaded.config, { numBlocks: 200, blockSize: BS, dtype: "f32" })
     const plan = core.prepareStep(0)!
     const logits = loaded.model.forward(plan.batch, cache)
-    // lm_head at the checkpoint's precision (bf16 bits, f16 or f32): read each row widened to f32.
-    const w = loaded.model.weights.lmHead
-    const row = new Float32Array(H)
+    const w = toF32(loaded.model.weights.lmHead) // kept at the checkpoint precision (bf16 bits): widen
     const projected = new Float64Array(V)
     for (let v = 0; v < V; v++) {
-      readRow(w, v, H, row)
       let s = 0
-      for (let j = 0; j < H; j++) s += e[j] * row[j]
+      for (let j = 0; j < H; j++) s += e[j] * w[v * H + j]
       projected[v] = s
     }
     // The scale is the hidden state's norm; every logit must agree on it.

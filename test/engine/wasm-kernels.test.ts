@@ -2,7 +2,9 @@ import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import { referenceKernels } from "../../src/engine/kernels.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
-import { instantiateKernels, matmulExports, simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
+import { SimdAttention } from "../../src/engine/wasm/simd-attention.ts"
 import { toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
 import { prng } from "../support/random-model.ts"
@@ -86,6 +88,59 @@ describe("WASM SIMD kernels", () => {
       }
     }
   )
+
+  it.each([["f32", null], ["f16", null], ["f32", 5], ["f16", 7]] as const)(
+    "paged attention with %s KV (sliding window %s) matches the reference, GQA, shuffled blocks, heads split any way",
+    (kv, slidingWindow) => {
+      const numHeads = 6, numKvHeads = 2, headDim = 16, blockSize = 4, numBlocks = 12
+      const kvDim = numKvHeads * headDim, qDim = numHeads * headDim
+      const pool = () => (kv === "f32" ? arena.allocF32(numBlocks * blockSize * kvDim) : arena.allocF16(numBlocks * blockSize * kvDim))
+      const k = pool(), v = pool()
+      for (let i = 0; i < k.length; i++) {
+        k[i] = rand() * 2 - 1
+        v[i] = rand() * 2 - 1
+      }
+      // Two sequences: 3 tokens of one (positions 9..11), 2 of the other (0, 1).
+      const positions = Int32Array.from([9, 10, 11, 0, 1]), seqIndex = Int32Array.from([0, 0, 0, 1, 1])
+      const batch = {
+        tokens: 5, positions, seqIndex, blockTables: [Int32Array.from([7, 2, 9]), Int32Array.from([4])], blockSize,
+        numHeads, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim), slidingWindow
+      }
+      const q = fill(arena.allocF32(5 * qDim))
+      const got = arena.allocF32(5 * qDim), want = new Float32Array(5 * qDim)
+      simd.pagedAttention(got, q, k, v, batch)
+      referenceKernels.pagedAttention(want, q, k, v, batch)
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5)
+      expect(got.some((x, i) => x !== want[i])).toBe(true) // the WASM path ran
+      // Any split of the heads gives the same bits.
+      const att = new SimdAttention(arena, instantiateKernels(arena.memory))
+      const job = att.prepare(got, q, k, v, batch)!
+      const split = arena.allocF32(5 * qDim)
+      att.prepare(split, q, k, v, batch)
+      const splitJob = { ...job, out: split.byteOffset }
+      for (const [h0, h1] of [[0, 1], [1, 4], [4, 6]]) att.run(splitJob, h0, h1)
+      expect(Array.from(split)).toEqual(Array.from(got))
+    }
+  )
+
+  it.each([[1, 576], [3, 37], [5, 6]])("rmsNorm, siluMul and addInPlace of %i rows x %i match the reference", (rows, dim) => {
+    const x = fill(arena.allocF32(rows * dim)), w = fill(arena.allocF32(dim))
+    const got = arena.allocF32(rows * dim), want = new Float32Array(rows * dim)
+    simd.rmsNorm(got, x, w, rows, dim, 1e-5)
+    referenceKernels.rmsNorm(want, x, w, rows, dim, 1e-5)
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i])))
+    const n = rows * dim
+    const gate = arena.allocF32(n), up = fill(arena.allocF32(n)), gateRef = new Float32Array(n)
+    for (let i = 0; i < n; i++) gate[i] = gateRef[i] = [0, -100, 100, 88.5, -88.5, 1e-30][i % 6] + (rand() * 20 - 10) * (i % 7 === 0 ? 0 : 1)
+    simd.siluMul(gate, up, n)
+    referenceKernels.siluMul(gateRef, up.slice(), n)
+    for (let i = 0; i < n; i++) expect(Math.abs(gate[i] - gateRef[i])).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(gateRef[i])))
+    const h = fill(arena.allocF32(n)), hRef = Float32Array.from(h)
+    simd.addInPlace(h, x, n)
+    referenceKernels.addInPlace(hRef, x, n)
+    expect(Array.from(h)).toEqual(Array.from(hRef))
+    expect(got.some((v, i) => v !== want[i])).toBe(true) // the WASM path ran
+  })
 
   it("a row's results do not depend on how many rows share the call", () => {
     const inDim = 101, outDim = 13

@@ -19,17 +19,17 @@ describe("worker executor", () => {
   const workers: Array<WorkerExecutor> = []
   afterAll(() => Promise.all(workers.map((w) => w.close())))
 
-  for (const [backend, dtype] of [["reference", "f32"], ["simd", "f32"], ["simd", "f16"]] as const) {
-    it(`gives the in-process logits and writes the shared ${dtype} KV pools (${backend} kernels)`, async () => {
+  for (const [backend, dtype, threads] of [["reference", "f32", 1], ["simd", "f32", 1], ["simd", "f16", 1], ["simd", "f16", 3]] as const) {
+    it(`gives the in-process logits and writes the shared ${dtype} KV pools (${backend} kernels, ${threads} thread(s))`, async () => {
       const model = models[backend]
       const prompt = Array.from({ length: 40 }, (_, i) => (i * 97) % 2048)
       const blockTable = Int32Array.from([3, 1, 2])
       const batch = buildForwardBatch([{ tokenIds: prompt, startPosition: 0, blockTable, logits: "last" }], 16)
-      const local = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype })
+      const local = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.matrices)
       const want = model.forward(batch, local)
 
-      const shared = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype })
-      const w = new WorkerExecutor(model, shared)
+      const shared = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.matrices)
+      const w = new WorkerExecutor(model, shared, { tensorParallelSize: threads })
       workers.push(w)
       const got = await w.execute(batch)
       expect(maxAbsDiff(got, want)).toBe(0)
@@ -41,8 +41,13 @@ describe("worker executor", () => {
     })
   }
 
+  it("refuses --tensor-parallel-size above 1 with the reference kernels, by name", () => {
+    const shared = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype: "f32" })
+    expect(() => new WorkerExecutor(models.reference, shared, { tensorParallelSize: 2 })).toThrow(/--tensor-parallel-size 2 needs the WASM SIMD kernels/)
+  })
+
   it("leaves the main thread free while a step computes", async () => {
-    const shared = new PagedKvCache(config, { numBlocks: 40, blockSize: 16, dtype: "f32" })
+    const shared = new PagedKvCache(config, { numBlocks: 40, blockSize: 16, dtype: "f32" }, model.kernels.arena?.matrices)
     const w = new WorkerExecutor(model, shared)
     workers.push(w)
     const prompt = Array.from({ length: 192 }, (_, i) => (i * 31) % 2048)

@@ -45,13 +45,13 @@ describe("inferline serve: options", () => {
     const c = resolve([
       "models/x", "--host", "0.0.0.0", "--port=9000", "--served-model-name", "kjv", "--max-model-len", "512", "--block-size", "32",
       "--max-num-seqs", "8", "--max-num-batched-tokens", "1024", "--kv-cache-memory", "64MiB", "--no-enable-prefix-caching", "--scheduling-policy", "priority",
-      "--dtype", "bfloat16", "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics", "--header-timeout", "2.5"
+      "--dtype", "bfloat16", "--tensor-parallel-size", "2", "--max-request-body-size", "1MiB", "--disable-log-requests", "--master-key", "sk-master-123", "--public-metrics", "--header-timeout", "2.5"
     ])
     expect(c).toEqual({
       modelDir: "/srv/models/x",
       host: "0.0.0.0",
       port: 9000,
-      engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority", dtype: "bfloat16" },
+      engine: { servedModelName: "kjv", maxModelLen: 512, blockSize: 32, maxNumSeqs: 8, maxNumBatchedTokens: 1024, kvCacheMemoryBytes: 64 * 2 ** 20, enablePrefixCaching: false, schedulingPolicy: "priority", dtype: "bfloat16", tensorParallelSize: 2 },
       maxRequestBodyBytes: 2 ** 20,
       headerTimeoutSeconds: 2.5,
       logRequests: false,

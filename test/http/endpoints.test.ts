@@ -73,6 +73,7 @@ describe("tokenize, models, health, metrics, OpenAPI", () => {
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
     expect(documented.sort()).toEqual(registeredRoutes().map((r) => `${r.method} ${r.path}`).sort())
     expect(documented).toContain("POST /v1/embeddings")
+    expect(documented).toContain("POST /v1/messages")
     expect(doc.components.schemas.EmbeddingRequest.required).toEqual(["input"])
     const chat = doc.components.schemas.ChatCompletionRequest
     expect(chat.required).toEqual(["messages"])

@@ -46,6 +46,12 @@ export class WasmArena {
     return new Float32Array(this.refresh(), offset, n)
   }
 
+  /** Int32 scratch (slot lists, job descriptors). */
+  allocI32(n: number): Int32Array {
+    const offset = this.allocBytes(n * 4)
+    return new Int32Array(this.refresh(), offset, n)
+  }
+
   /** f16 storage (weights kept at checkpoint precision). */
   allocF16(n: number): Float16Array {
     const offset = this.allocBytes(n * 2)
@@ -74,7 +80,7 @@ export class WasmArena {
   }
 
   /** The same tensor as a view on this thread's buffer object (for arrays that came from another thread). */
-  rebase<T extends Float32Array | Float16Array | Uint16Array>(a: T): T {
+  rebase<T extends Float32Array | Float16Array | Uint16Array | Int32Array>(a: T): T {
     if (this.owns(a)) return a
     const b = a.byteOffset + a.byteLength > this.current.byteLength ? this.refresh() : this.current
     const Ctor = a.constructor as new (b: ArrayBufferLike, offset: number, length: number) => T

@@ -1,62 +1,62 @@
-import * as fs from "node:fs"
-import { referenceKernels, type Kernels } from "../kernels.ts"
-import { matrixDtype, type WeightDtype } from "../matrix.ts"
+import { referenceKernels, type Kernels, type MatmulItem } from "../kernels.ts"
+import { matrixDtype } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
-
-/** The compiled kernels; null where this runtime lacks SIMD, relaxed SIMD or threads (then the reference kernels run). */
-const wasmModule = (() => {
-  try {
-    return new WebAssembly.Module(fs.readFileSync(new URL("./kernels.wasm", import.meta.url)))
-  } catch {
-    return null
-  }
-})()
-
-/** The kernels instantiated on a shared memory (one instance per thread). */
-export const instantiateKernels = (memory: WebAssembly.Memory): WebAssembly.Instance => {
-  if (wasmModule === null) throw new Error("this runtime cannot run the WASM SIMD kernels (needs SIMD, relaxed SIMD and shared memory)")
-  return new WebAssembly.Instance(wasmModule, { env: { memory } })
-}
-
-/** Computes output columns [o0, o1) of every row (see tools/wasm-matmul.ts). */
-export type MatmulExport = (out: number, x: number, w: number, rows: number, inDim: number, outDim: number, bias: number, o0: number, o1: number) => void
-
-/** The WASM matmul for each stored weight type. */
-export const matmulExports = (instance: WebAssembly.Instance): Record<WeightDtype, MatmulExport> => ({
-  float32: instance.exports.matmul_f32 as MatmulExport,
-  bfloat16: instance.exports.matmul_bf16 as MatmulExport,
-  float16: instance.exports.matmul_f16 as MatmulExport
-})
+import { elementwiseExports, instantiateKernels, matmulExports } from "./module.ts"
+import type { ParallelGroup } from "./parallel-group.ts"
+import { SimdAttention } from "./simd-attention.ts"
 
 /**
- * Kernels whose matmul runs as WASM SIMD (128-bit) over tensors in a shared arena; everything else, and
- * any matmul whose operands live outside the arena, falls back to the reference kernels. The WASM matmul
- * keeps the exactness rule: an element's summation order does not depend on the batch (see matmul.wat).
+ * Kernels whose matmuls and attention run as WASM SIMD over tensors in a shared arena; anything whose
+ * operands live outside the arena falls back to the reference kernels. With a ParallelGroup, matmuls are
+ * split by output columns and attention by heads over its threads. The exactness rule holds: an
+ * element's summation order depends neither on the batch nor on the split (tools/wasm-matmul.ts).
  */
-export const simdKernels = (arena: WasmArena): Kernels => {
+export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null): Kernels => {
   const instance = instantiateKernels(arena.memory)
   const matmul = matmulExports(instance)
+  const attention = new SimdAttention(arena, instance)
+  const ew = elementwiseExports(instance)
+  // Below these sizes an operation is shorter than waking the helpers; rank 0 runs it alone (same code, same bits).
+  const parallel = (work: number) => group !== null && work >= 32768
+  const inArena = (x: Float32Array, items: ReadonlyArray<MatmulItem>) =>
+    arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.owns(m.w) && (m.bias === null || arena.owns(m.bias)))
   return {
     ...referenceKernels,
     name: "wasm-simd128",
     arena,
+    threads: group?.size ?? 1,
     alloc: (n) => arena.allocF32(n),
     matmul(out, x, w, rows, inDim, outDim, bias) {
-      if (arena.owns(out) && arena.owns(x) && arena.owns(w) && (bias === null || arena.owns(bias))) {
-        matmul[matrixDtype(w)](out.byteOffset, x.byteOffset, w.byteOffset, rows, inDim, outDim, bias === null ? 0 : bias.byteOffset, 0, outDim)
-      } else {
-        referenceKernels.matmul(out, x, w, rows, inDim, outDim, bias)
+      this.matmuls(x, rows, inDim, [{ out, w, outDim, bias }])
+    },
+    matmuls(x, rows, inDim, items) {
+      if (!inArena(x, items)) return referenceKernels.matmuls.call(referenceKernels, x, rows, inDim, items)
+      if (group !== null) return group.matmuls(x, rows, inDim, items)
+      for (const m of items) {
+        matmul[matrixDtype(m.w)](m.out.byteOffset, x.byteOffset, m.w.byteOffset, rows, inDim, m.outDim, m.bias === null ? 0 : m.bias.byteOffset, 0, m.outDim)
       }
+    },
+    rmsNorm(out, x, weight, rows, dim, eps) {
+      if (!(arena.owns(out) && arena.owns(x) && arena.owns(weight))) return referenceKernels.rmsNorm(out, x, weight, rows, dim, eps)
+      if (parallel(rows * dim)) group!.rmsNorm(out, x, weight, rows, dim, eps)
+      else ew.rms_norm(out.byteOffset, x.byteOffset, weight.byteOffset, 0, rows, dim, eps)
+    },
+    siluMul(gate, up, n) {
+      if (!(arena.owns(gate) && arena.owns(up))) return referenceKernels.siluMul(gate, up, n)
+      if (parallel(n)) group!.pointwise("silu", gate, up, n)
+      else ew.silu_mul(gate.byteOffset, up.byteOffset, 0, n)
+    },
+    addInPlace(h, x, n) {
+      if (!(arena.owns(h) && arena.owns(x))) return referenceKernels.addInPlace(h, x, n)
+      if (parallel(n)) group!.pointwise("add", h, x, n)
+      else ew.add_in_place(h.byteOffset, x.byteOffset, 0, n)
+    },
+    pagedAttention(out, q, kCache, vCache, b) {
+      const job = attention.prepare(out, q, kCache, vCache, b)
+      if (job === null) referenceKernels.pagedAttention(out, q, kCache, vCache, b)
+      else if (group !== null) group.attention(job)
+      else attention.run(job, 0, b.numHeads)
     }
   }
 }
 
-/** Whether this runtime can run the SIMD kernels (WebAssembly SIMD and shared memory). */
-export const simdSupported = (): boolean => {
-  try {
-    instantiateKernels(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }))
-    return true
-  } catch {
-    return false
-  }
-}

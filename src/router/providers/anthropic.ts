@@ -6,6 +6,7 @@ import { failOnEnd } from "../../effect/stream-pull.ts"
 import { postJson, readText, streamDeadlines, textChunks, type UpstreamPool } from "./upstream-http.ts"
 import { badJson, checkStatus, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
+import { nativeComplete, nativeStream } from "./anthropic-native.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
@@ -36,10 +37,24 @@ const anthropicStreamError = (deployment: string, e: AnthropicStreamError) =>
     ? new ProviderError({ kind: "server", message: "it is overloaded.", detail: `Upstream ${deployment}: ${e.message}`, deployment })
     : new ProviderError({ kind: "bad_request", message: e.message, code: e.type, deployment, upstreamStatus: 400 })
 
-/** Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts). */
-export const anthropicProvider = (pool: UpstreamPool): Provider => ({
-  name: "anthropic",
-  serves: (kind) => kind === "chat",
+/**
+ * Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts), and
+ * passed through as it is for /v1/messages (kind "messages", anthropic-native.ts).
+ */
+export const anthropicProvider = (pool: UpstreamPool): Provider => {
+  const headers = (call: ProviderCall) => headersOf(call.deployment)
+  const streamError = (deployment: string, type: string, message: string) => anthropicStreamError(deployment, new AnthropicStreamError(type, message))
+  const native = { complete: nativeComplete(pool, headers), stream: nativeStream(pool, headers, streamError) }
+  const translated = translatedProvider(pool)
+  return {
+    name: "anthropic",
+    serves: (kind) => kind === "chat" || kind === "messages",
+    complete: (call) => (call.kind === "messages" ? native.complete(call) : translated.complete(call)),
+    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call))
+  }
+}
+
+const translatedProvider = (pool: UpstreamPool): Pick<Provider, "complete" | "stream"> => ({
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const text = yield* readText(yield* post(pool, call, false))

@@ -34,6 +34,8 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
 
 export const localProvider: Provider = {
   name: "local",
+  // Anthropic messages reach the served model translated to chat, never natively.
+  serves: (kind) => kind !== "messages",
   // Generators made once, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const local = yield* call.local

@@ -7,10 +7,11 @@ import { postJson, postJsonForText, streamDeadlines, textChunks, type UpstreamPo
 import { badJson, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { upstreamError } from "./upstream-error.ts"
 import type { UsageMeter } from "../../api/usage-meter.ts"
-import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
+import { ProviderError, timedOut, type EndpointKind, type Provider, type ProviderCall } from "./provider.ts"
 
-const PATHS = { chat: "/chat/completions", completions: "/completions", embeddings: "/embeddings" } as const
-const path = (call: ProviderCall) => PATHS[call.kind]
+const PATHS: Readonly<Record<Exclude<EndpointKind, "messages">, string>> = { chat: "/chat/completions", completions: "/completions", embeddings: "/embeddings" }
+// Anthropic messages never reach this provider (it does not serve them).
+const path = (call: ProviderCall) => PATHS[call.kind as Exclude<EndpointKind, "messages">]
 
 /** An OpenAI-compatible deployment's request headers (auth from api_key, then extra_headers), made once per deployment. */
 export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d.apiKey === undefined ? {} : { authorization: `Bearer ${d.apiKey}` }))
@@ -77,6 +78,7 @@ const passThrough = (d: DeploymentConfig, chunks: Stream.Stream<string, Provider
 export const openAiProvider = (pool: UpstreamPool): Provider => ({
   name: "openai",
   completeTimesOut: true,
+  serves: (kind) => kind !== "messages",
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const d = call.deployment

@@ -1,0 +1,249 @@
+/**
+ * Tensor parallelism over worker threads on one shared WebAssembly.Memory (--tensor-parallel-size N).
+ * The thread running the forward pass (rank 0, the executor worker) and N - 1 helper threads share a
+ * control block in the arena. For each parallel operation rank 0 writes a descriptor, bumps the
+ * generation counter and wakes the helpers (Atomics.notify); every rank computes its share (matmuls by
+ * output columns, attention by heads) and rank 0 waits (Atomics.wait) until all have reported. Waits
+ * spin briefly first, because the gaps between operations of one step are microseconds.
+ *
+ * Exactness: each output element (matmul column, attention head) is computed by exactly one rank with
+ * the same code and the same accumulation order as on one thread, so results are bit for bit the same
+ * whatever N is (test/engine/tensor-parallel.test.ts).
+ */
+import { Worker } from "node:worker_threads"
+import type { MatmulItem } from "../kernels.ts"
+import { matrixDtype, type WeightDtype } from "../matrix.ts"
+import { SimdAttention, type AttentionJob } from "./simd-attention.ts"
+import type { WasmArena } from "./arena.ts"
+import { elementwiseExports, instantiateKernels, matmulExports, type ElementwiseExports, type MatmulExport } from "./module.ts"
+
+
+const GEN = 0, DONE = 1, READY = 2, OP = 3, COUNT = 4, ERROR = 5
+const MATMUL_BASE = 8, MATMUL_INTS = 8, MAX_MATMULS = 3
+const ATTN_BASE = MATMUL_BASE + MAX_MATMULS * MATMUL_INTS
+export const CONTROL_INTS = ATTN_BASE + 16
+const OP_MATMULS = 1, OP_ATTENTION = 2, OP_RMS_NORM = 3, OP_SILU_MUL = 4, OP_ADD = 5
+const SPIN = 20000
+const DTYPES: ReadonlyArray<WeightDtype> = ["float32", "bfloat16", "float16"]
+
+
+/** [start, end) of `n` items for `rank` of `size`, boundaries on multiples of `align` (except the end). */
+export const shareOf = (n: number, rank: number, size: number, align: number): readonly [number, number] => {
+  const at = (i: number) => (i >= size ? n : Math.min(n, Math.floor((n * i) / size / align) * align))
+  return [at(rank), at(rank + 1)]
+}
+
+/** What every rank runs: its share of the operation described in the control block. */
+export class ParallelWork {
+  private readonly f32: Float32Array
+  private readonly ctl: Int32Array
+  private readonly matmul: Record<WeightDtype, MatmulExport>
+  private readonly attention: SimdAttention
+  private readonly elementwise: ElementwiseExports
+  readonly rank: number
+  readonly size: number
+
+  constructor(ctl: Int32Array, matmul: Record<WeightDtype, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
+    this.ctl = ctl
+    this.elementwise = elementwise
+    this.f32 = new Float32Array(ctl.buffer, ctl.byteOffset, ctl.length)
+    this.matmul = matmul
+    this.attention = attention
+    this.rank = rank
+    this.size = size
+  }
+
+  runShare(): void {
+    const c = this.ctl
+    if (c[OP] === OP_MATMULS) {
+      for (let m = 0; m < c[COUNT]; m++) {
+        const b = MATMUL_BASE + m * MATMUL_INTS
+        const [o0, o1] = shareOf(c[b + 5], this.rank, this.size, 8)
+        if (o0 < o1) this.matmul[DTYPES[c[b + 7]]](c[b], c[b + 1], c[b + 2], c[b + 3], c[b + 4], c[b + 5], c[b + 6], o0, o1)
+      }
+    } else if (c[OP] === OP_ATTENTION) {
+      const a = ATTN_BASE
+      const job: AttentionJob = {
+        out: c[a], q: c[a + 1], k: c[a + 2], v: c[a + 3], tokenSlots: c[a + 4], tokenKeys: c[a + 5], tokens: c[a + 6],
+        numHeads: c[a + 7], numKvHeads: c[a + 8], headDim: c[a + 9], scale: this.f32[a + 10], f16: c[a + 11] === 1
+      }
+      const [h0, h1] = shareOf(job.numHeads, this.rank, this.size, 1)
+      if (h0 < h1) this.attention.run(job, h0, h1)
+    } else if (c[OP] === OP_RMS_NORM) {
+      const a = ATTN_BASE
+      const [r0, r1] = shareOf(c[a + 3], this.rank, this.size, 1)
+      if (r0 < r1) this.elementwise.rms_norm(c[a], c[a + 1], c[a + 2], r0, r1, c[a + 4], this.f32[a + 5])
+    } else if (c[OP] === OP_SILU_MUL || c[OP] === OP_ADD) {
+      const a = ATTN_BASE
+      const [i0, i1] = shareOf(c[a + 2], this.rank, this.size, 4)
+      if (i0 < i1) (c[OP] === OP_ADD ? this.elementwise.add_in_place : this.elementwise.silu_mul)(c[a], c[a + 1], i0, i1)
+    }
+  }
+
+  /** Helper ranks: wait for each new generation, run the share, report; forever (the thread is terminated). */
+  serve(): never {
+    const c = this.ctl
+    let seen = Atomics.load(c, GEN)
+    Atomics.add(c, READY, 1)
+    Atomics.notify(c, READY)
+    for (;;) {
+      let spins = 0
+      while (Atomics.load(c, GEN) === seen && spins++ < SPIN) {}
+      if (Atomics.load(c, GEN) === seen) Atomics.wait(c, GEN, seen, 100)
+      if (Atomics.load(c, GEN) === seen) continue
+      seen = Atomics.load(c, GEN)
+      try {
+        this.runShare()
+      } catch {
+        Atomics.store(c, ERROR, this.rank)
+      }
+      Atomics.add(c, DONE, 1)
+      Atomics.notify(c, DONE)
+    }
+  }
+}
+
+/** Rank 0's side: posts operations and computes its own share. */
+export class ParallelGroup {
+  private readonly ctl: Int32Array
+  private readonly f32: Float32Array
+  private readonly work: ParallelWork
+  readonly helpers: Array<Worker> = []
+
+  constructor(ctl: Int32Array, work: ParallelWork) {
+    this.ctl = ctl
+    this.f32 = new Float32Array(ctl.buffer, ctl.byteOffset, ctl.length)
+    this.work = work
+  }
+
+  get size(): number {
+    return this.work.size
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.helpers.map((h) => h.terminate()))
+  }
+
+  /** Resolves once every helper serves (without blocking this thread's event loop). */
+  async ready(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (let r = Atomics.load(this.ctl, READY); r < this.size - 1; r = Atomics.load(this.ctl, READY)) {
+      if (Date.now() > deadline) throw new Error(`tensor parallel helpers did not start (${r} of ${this.size - 1} ready)`)
+      await Atomics.waitAsync(this.ctl, READY, r, 50).value
+    }
+  }
+
+  /** Matmuls sharing input rows x: each rank computes its columns of each. */
+  matmuls(x: Float32Array, rows: number, inDim: number, items: ReadonlyArray<MatmulItem>): void {
+    const c = this.ctl
+    c[OP] = OP_MATMULS
+    c[COUNT] = items.length
+    items.forEach((m, i) => {
+      const b = MATMUL_BASE + i * MATMUL_INTS
+      c[b] = m.out.byteOffset
+      c[b + 1] = x.byteOffset
+      c[b + 2] = m.w.byteOffset
+      c[b + 3] = rows
+      c[b + 4] = inDim
+      c[b + 5] = m.outDim
+      c[b + 6] = m.bias === null ? 0 : m.bias.byteOffset
+      c[b + 7] = DTYPES.indexOf(matrixDtype(m.w))
+    })
+    this.dispatch()
+  }
+
+  attention(job: AttentionJob): void {
+    const c = this.ctl, a = ATTN_BASE
+    c[OP] = OP_ATTENTION
+    c[a] = job.out
+    c[a + 1] = job.q
+    c[a + 2] = job.k
+    c[a + 3] = job.v
+    c[a + 4] = job.tokenSlots
+    c[a + 5] = job.tokenKeys
+    c[a + 6] = job.tokens
+    c[a + 7] = job.numHeads
+    c[a + 8] = job.numKvHeads
+    c[a + 9] = job.headDim
+    this.f32[a + 10] = job.scale
+    c[a + 11] = job.f16 ? 1 : 0
+    this.dispatch()
+  }
+
+  rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number): void {
+    const c = this.ctl, a = ATTN_BASE
+    c[OP] = OP_RMS_NORM
+    c[a] = out.byteOffset
+    c[a + 1] = x.byteOffset
+    c[a + 2] = w.byteOffset
+    c[a + 3] = rows
+    c[a + 4] = dim
+    this.f32[a + 5] = eps
+    this.dispatch()
+  }
+
+  /** gate = silu(gate) * up (op "silu") or h += x (op "add") over n elements. */
+  pointwise(op: "silu" | "add", a0: Float32Array, b0: Float32Array, n: number): void {
+    const c = this.ctl, a = ATTN_BASE
+    c[OP] = op === "add" ? OP_ADD : OP_SILU_MUL
+    c[a] = a0.byteOffset
+    c[a + 1] = b0.byteOffset
+    c[a + 2] = n
+    this.dispatch()
+  }
+
+  private dispatch(): void {
+    const c = this.ctl, helpers = this.size - 1
+    Atomics.store(c, DONE, 0)
+    Atomics.store(c, ERROR, -1)
+    Atomics.add(c, GEN, 1)
+    Atomics.notify(c, GEN)
+    this.work.runShare()
+    let spins = 0
+    for (let d = Atomics.load(c, DONE); d < helpers; d = Atomics.load(c, DONE)) {
+      if (spins++ > SPIN) Atomics.wait(c, DONE, d, 100)
+    }
+    const failed = Atomics.load(c, ERROR)
+    if (failed >= 0) throw new Error(`tensor parallel rank ${failed} failed`)
+  }
+}
+
+export const MAX_MATMULS_PER_GROUP = MAX_MATMULS
+
+/** The control block's place in the arena and the group's size: what a helper thread starts from. */
+export interface HelperInit {
+  readonly memory: WebAssembly.Memory
+  readonly control: number
+  readonly rank: number
+  readonly size: number
+}
+
+/** This thread's share of the work (rank `rank` of `size`) on the arena's memory. */
+export const parallelWork = (arena: WasmArena, control: number, rank: number, size: number): ParallelWork => {
+  const instance = instantiateKernels(arena.memory)
+  const ctl = new Int32Array(arena.memory.buffer, control, CONTROL_INTS)
+  return new ParallelWork(ctl, matmulExports(instance), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
+}
+
+/**
+ * Starts `size - 1` helper threads on the arena and resolves with rank 0's group once all serve. The
+ * helpers do not keep the process alive; they end with the thread that started them.
+ */
+export const startParallelGroup = async (arena: WasmArena, size: number): Promise<ParallelGroup> => {
+  const ctl = arena.allocI32(CONTROL_INTS)
+  const work = parallelWork(arena, ctl.byteOffset, 0, size)
+  const group = new ParallelGroup(new Int32Array(arena.memory.buffer, ctl.byteOffset, CONTROL_INTS), work)
+  // Run from source (type stripping) or from the built dist/ (plain JS).
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "./parallel-helper.ts" : "./parallel-helper.js", import.meta.url)
+  const failures: Array<Error> = []
+  for (let rank = 1; rank < size; rank++) {
+    const helper = new Worker(entry, { workerData: { memory: arena.memory, control: ctl.byteOffset, rank, size } satisfies HelperInit })
+    helper.on("error", (e) => failures.push(e))
+    group.helpers.push(helper)
+  }
+  // Referenced while starting (Atomics.waitAsync alone does not keep a process alive), then not.
+  await group.ready(60_000)
+  for (const h of group.helpers) h.unref()
+  if (failures.length > 0) throw failures[0]
+  return group
+}
