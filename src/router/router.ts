@@ -7,10 +7,10 @@ import { checkGroupReferences, type DeploymentConfig, type ProviderName, type Ro
 import { CircuitBreaker } from "./circuit-breaker.ts"
 import { DeploymentState } from "./deployment-state.ts"
 import { isRetryable } from "./failure-kind.ts"
-import { anthropicProvider } from "./providers/anthropic.ts"
+import { anthropicHeaders, anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
-import { openAiProvider } from "./providers/openai.ts"
+import { openAiHeaders, openAiProvider } from "./providers/openai.ts"
 import { ProviderError, timedOut, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
@@ -18,6 +18,7 @@ import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
+import { runHealthChecks } from "./health-checks.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -169,7 +170,7 @@ type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderErr
  * Builds the router of a config around the served model; `close` ends its upstream connection pools
  * (routerLayer calls it). Throws RouterConfigError when a setting names a group that does not exist.
  */
-export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly listenShared: Effect.Effect<void, never, Scope.Scope> } => {
+export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly runBackground: Effect.Effect<void, never, Scope.Scope> } => {
   const random = options.random ?? Math.random
   const shared = options.shared
   const usageBased = config.settings.strategy === "usage-based-routing" || config.settings.strategy === "usage-based-routing-v2"
@@ -408,13 +409,24 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     deployment: (id) => states.get(id),
     deployments: () => [...states.values()],
     close: pool.close,
-    // Cooldowns entered on other replicas are honoured here (the served model's `local` is this replica's own).
-    listenShared: shared === undefined
+    // Background work for the life of the router: health checks, and cooldowns entered on other replicas
+    // honoured here (the served model's `local` is this replica's own).
+    runBackground: Effect.andThen(
+      settings.healthCheckIntervalMs === undefined ? Effect.void : runHealthChecks({
+        intervalMs: settings.healthCheckIntervalMs,
+        deployments: [...states.values()],
+        headersOf: (d) => (d.provider === "anthropic" ? anthropicHeaders(d) : openAiHeaders(d)),
+        onCooldown: (d) => Effect.andThen(
+          Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+          shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+        )
+      }),
+      shared === undefined
       ? Effect.void
       : Effect.suspend(() => {
         const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
         return shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
-      })
+      }))
   }
 }
 
