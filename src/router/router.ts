@@ -19,6 +19,7 @@ import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
 import { runHealthChecks } from "./health-checks.ts"
+import { makeSharedAdmission } from "./shared-admission.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -195,6 +196,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     groups.set(servedModel, [...served, local])
   }
   const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, config.deployments, pool)
+  // With shared state, attempts are admitted over all replicas too (rpm/tpm, parallel slots).
+  const admission = shared === undefined ? undefined : makeSharedAdmission(shared, usageBased)
 
   /**
    * One request's way through the router: what it asks, how an attempt is made (complete, or the start
@@ -240,15 +243,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const pick = Effect.fnUntraced(function*(run: RouteRun, deployments: ReadonlyArray<DeploymentState>, tried: ReadonlySet<string>, now: number) {
     for (const d of candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random })) {
       if (!d.breaker.tryAcquire(now)) continue
-      if (shared === undefined || !usageBased || d.config.rpm === undefined) return d
-      const count = yield* shared.countRequest(sharedDeploymentKey(d.config), Math.floor(now / 60_000))
-      if (count === undefined) return d
-      if (count <= d.config.rpm) {
-        // begin() counts this request on top.
-        d.syncUsage(now, { requests: count - 1 })
-        return d
-      }
-      d.syncUsage(now, { requests: count })
+      if (admission === undefined || (yield* admission.admit(d, run.request, now))) return d
       d.breaker.onAbandon()
     }
     return undefined
@@ -325,9 +320,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const tokens = Exit.isSuccess(exit) ? Math.max(0, request.meter.total - request.promptTokens) : 0
       const cooled = d.end(now, exit, tokens)
-      const usage = shared !== undefined && usageBased && d.config.tpm !== undefined
-        ? Effect.map(shared.countTokens(sharedDeploymentKey(d.config), Math.floor(now / 60_000), request.promptTokens + tokens), (total) => d.syncUsage(now, { tokens: total }))
-        : Effect.void
+      const usage = admission === undefined ? Effect.void : admission.end(d, request, now, request.promptTokens + tokens)
       if (!cooled) return usage
       return Effect.andThen(usage, Effect.andThen(
         Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
@@ -425,7 +418,10 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       ? Effect.void
       : Effect.suspend(() => {
         const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
-        return shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+        return Effect.andThen(
+          admission?.refresh ?? Effect.void,
+          shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+        )
       }))
   }
 }
