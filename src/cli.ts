@@ -12,7 +12,7 @@ import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
 import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
-import { httpServerLayer } from "./http/server.ts"
+import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
 import type { WeightDtype } from "./engine/matrix.ts"
@@ -77,6 +77,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
   { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
   { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
+  { name: "shutdown-grace", kind: "seconds", value: "SECONDS", help: "On SIGTERM/SIGINT: stop accepting connections, give in-flight requests and streams this long, then cancel them (default 5)." },
   { name: "no-model", kind: "boolean", help: "Gateway only: no local engine, every model group is a router config's remote deployments (needs --config)." },
   { name: "log-format", kind: "choice", choices: ["text", "json"], value: "text|json", help: "Log lines as text, or one JSON object per line for log shippers (default text)." },
   { name: "cors-allow-origins", kind: "origins", value: "ORIGINS", help: "Browser origins allowed to call the API (CORS), comma-separated, or * (default: none, CORS off)." },
@@ -141,6 +142,8 @@ export interface ServeConfig {
   readonly logRequests: boolean
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
+  /** Seconds in-flight requests get after a shutdown signal (--shutdown-grace). */
+  readonly shutdownGraceSeconds: number
   /** Log lines as text or JSON (--log-format). */
   readonly logFormat: "text" | "json"
   /** Browser origins allowed by CORS; empty: CORS off. */
@@ -330,6 +333,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     masterKey: get<string>("master-key") ?? router.masterKey,
     publicMetrics: get<boolean>("public-metrics") ?? false,
     logFormat: get<"text" | "json">("log-format") ?? "text",
+    shutdownGraceSeconds: get<number>("shutdown-grace") ?? DEFAULT_SHUTDOWN_GRACE_SECONDS,
     corsAllowOrigins: (get<string>("cors-allow-origins") ?? "").split(",").filter((o) => o !== ""),
     router
   }
@@ -392,7 +396,7 @@ const serve = (config: ServeConfig) => {
     yield* say(`Serving ${what} at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
     yield* say("Press Ctrl+C to stop.")
     // Built last, so its finalizer is the first to run when a signal interrupts the program.
-    yield* Effect.addFinalizer(() => say("Shutting down: in-flight requests get up to 5 s to finish..."))
+    yield* Effect.addFinalizer(() => say(`Shutting down: no new connections; in-flight requests get up to ${config.shutdownGraceSeconds} s to finish...`))
   }))
   // Keys, teams and the spend ledger live in DATABASE_URL's Postgres, or embedded PGlite under
   // INFERLINE_DATA_DIR; limits in memory, or Redis with REDIS_URL. The database stays visible to the
@@ -408,7 +412,7 @@ const serve = (config: ServeConfig) => {
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const appWith = <E, R>(router: Layer.Layer<Router, E, R>) => announceServer.pipe(
-      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins })),
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins, shutdownGraceSeconds: config.shutdownGraceSeconds })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
       Layer.provideMerge(evaluationsLayer(config.router.evaluators, ledgerOptionsFromEnv().journalDir, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
       Layer.provideMerge(router),

@@ -227,8 +227,14 @@ const GuardrailParams = Schema.Struct({
 })
 const Guardrail = Schema.Struct({ guardrail_name: Schema.String, litellm_params: GuardrailParams })
 
-/** LiteLLM's general_settings: only master_key is Inferline's (the other LiteLLM keys are ignored). */
-const GeneralSettings = Schema.Struct({ master_key: Schema.optionalKey(Schema.String) })
+/** LiteLLM's general_settings: master_key and the background health checks are Inferline's (the other LiteLLM keys are ignored). */
+const GeneralSettings = Schema.Struct({
+  master_key: Schema.optionalKey(Schema.String),
+  /** Probe every remote deployment in the background; failures count toward its cooldown. */
+  background_health_checks: Schema.optionalKey(Schema.Boolean),
+  /** Seconds between two rounds of background health checks (default 300, LiteLLM's). */
+  health_check_interval: Schema.optionalKey(Positive)
+})
 
 export const RouterConfigFile = Schema.Struct({
   model_list: Schema.optionalKey(Schema.Array(Deployment)),
@@ -311,6 +317,8 @@ export interface RouterSettingsResolved {
   readonly fallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contextWindowFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
   readonly contentPolicyFallbacks: ReadonlyMap<string, ReadonlyArray<string>>
+  /** Background health checks of the remote deployments every so many ms (general_settings); undefined: off. */
+  readonly healthCheckIntervalMs?: number | undefined
 }
 
 export interface SemanticRoutingConfig {
@@ -540,7 +548,10 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
       aliases: new Map(Object.entries(rs.model_group_alias ?? {}).map(([alias, to]) => [alias, typeof to === "string" ? { group: to, hidden: false } : { group: to.model, hidden: to.hidden ?? false }])),
       fallbacks: fallbackMap([ls.fallbacks, rs.fallbacks, [{ "*": [...(ls.default_fallbacks ?? []), ...(rs.default_fallbacks ?? [])] }]]),
       contextWindowFallbacks: fallbackMap([ls.context_window_fallbacks, rs.context_window_fallbacks]),
-      contentPolicyFallbacks: fallbackMap([ls.content_policy_fallbacks, rs.content_policy_fallbacks])
+      contentPolicyFallbacks: fallbackMap([ls.content_policy_fallbacks, rs.content_policy_fallbacks]),
+      healthCheckIntervalMs: file.general_settings?.background_health_checks === true || file.general_settings?.health_check_interval !== undefined
+        ? seconds(file.general_settings?.health_check_interval, 300)
+        : undefined
     },
     semantic: semantic === undefined ? undefined : {
       model: semantic.model,

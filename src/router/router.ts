@@ -6,10 +6,10 @@ import { checkGroupReferences, type DeploymentConfig, type ProviderName, type Ro
 import { CircuitBreaker } from "./circuit-breaker.ts"
 import { DeploymentState } from "./deployment-state.ts"
 import { isRetryable } from "./failure-kind.ts"
-import { anthropicProvider } from "./providers/anthropic.ts"
+import { anthropicHeaders, anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
-import { openAiProvider } from "./providers/openai.ts"
+import { openAiHeaders, openAiProvider } from "./providers/openai.ts"
 import { ProviderError, timedOut, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
@@ -20,6 +20,8 @@ import { estimatePromptTokens } from "./estimate-tokens.ts"
 import { UsageMeter } from "../api/usage-meter.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
+import { runHealthChecks } from "./health-checks.ts"
+import { makeSharedAdmission } from "./shared-admission.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -173,7 +175,7 @@ type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderErr
  * Builds the router of a config around the served model; `close` ends its upstream connection pools
  * (routerLayer calls it). Throws RouterConfigError when a setting names a group that does not exist.
  */
-export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly listenShared: Effect.Effect<void, never, Scope.Scope> } => {
+export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly runBackground: Effect.Effect<void, never, Scope.Scope> } => {
   const random = options.random ?? Math.random
   const shared = options.shared
   const usageBased = config.settings.strategy === "usage-based-routing" || config.settings.strategy === "usage-based-routing-v2"
@@ -199,6 +201,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   }
   // Intent routing embeds through this router (`complete` is defined below; it runs only per request).
   const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, (input) => embedThrough(config.semantic!.embeddingGroup, input))
+  // With shared state, attempts are admitted over all replicas too (rpm/tpm, parallel slots).
+  const admission = shared === undefined ? undefined : makeSharedAdmission(shared, usageBased)
 
   /**
    * One request's way through the router: what it asks, how an attempt is made (complete, or the start
@@ -244,15 +248,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const pick = Effect.fnUntraced(function*(run: RouteRun, deployments: ReadonlyArray<DeploymentState>, tried: ReadonlySet<string>, now: number) {
     for (const d of candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random })) {
       if (!d.breaker.tryAcquire(now)) continue
-      if (shared === undefined || !usageBased || d.config.rpm === undefined) return d
-      const count = yield* shared.countRequest(sharedDeploymentKey(d.config), Math.floor(now / 60_000))
-      if (count === undefined) return d
-      if (count <= d.config.rpm) {
-        // begin() counts this request on top.
-        d.syncUsage(now, { requests: count - 1 })
-        return d
-      }
-      d.syncUsage(now, { requests: count })
+      if (admission === undefined || (yield* admission.admit(d, run.request, now))) return d
       d.breaker.onAbandon()
     }
     return undefined
@@ -329,9 +325,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const tokens = Exit.isSuccess(exit) ? Math.max(0, request.meter.total - request.promptTokens) : 0
       const cooled = d.end(now, exit, tokens)
-      const usage = shared !== undefined && usageBased && d.config.tpm !== undefined
-        ? Effect.map(shared.countTokens(sharedDeploymentKey(d.config), Math.floor(now / 60_000), request.promptTokens + tokens), (total) => d.syncUsage(now, { tokens: total }))
-        : Effect.void
+      const usage = admission === undefined ? Effect.void : admission.end(d, request, now, request.promptTokens + tokens)
       if (!cooled) return usage
       return Effect.andThen(usage, Effect.andThen(
         Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
@@ -440,13 +434,27 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     deployment: (id) => states.get(id),
     deployments: () => [...states.values()],
     close: pool.close,
-    // Cooldowns entered on other replicas are honoured here (the served model's `local` is this replica's own).
-    listenShared: shared === undefined
+    // Background work for the life of the router: health checks, and cooldowns entered on other replicas
+    // honoured here (the served model's `local` is this replica's own).
+    runBackground: Effect.andThen(
+      settings.healthCheckIntervalMs === undefined ? Effect.void : runHealthChecks({
+        intervalMs: settings.healthCheckIntervalMs,
+        deployments: [...states.values()],
+        headersOf: (d) => (d.provider === "anthropic" ? anthropicHeaders(d) : openAiHeaders(d)),
+        onCooldown: (d) => Effect.andThen(
+          Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+          shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+        )
+      }),
+      shared === undefined
       ? Effect.void
       : Effect.suspend(() => {
         const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
-        return shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
-      })
+        return Effect.andThen(
+          admission?.refresh ?? Effect.void,
+          shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+        )
+      }))
   }
 }
 
