@@ -31,3 +31,32 @@ export interface SpecDecodeStats {
 }
 
 export const emptySpecDecodeStats = (k: number): SpecDecodeStats => ({ numDrafts: 0, numDraftTokens: 0, numAcceptedTokens: 0, numAcceptedTokensPerPos: new Array<number>(k).fill(0) })
+
+/**
+ * vLLM's --speculative-config (a JSON object, snake_case keys) as a SpeculativeConfig. As in vLLM,
+ * num_speculative_tokens is required, and a missing prompt_lookup_min or _max takes the other's value
+ * (both missing: 5). Throws RangeError naming the offending key.
+ */
+export const parseSpeculativeConfig = (raw: unknown): SpeculativeConfig => {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new RangeError("expected a JSON object such as {\"method\": \"ngram\", \"num_speculative_tokens\": 4}")
+  const o = raw as Record<string, unknown>
+  const known = ["method", "num_speculative_tokens", "prompt_lookup_min", "prompt_lookup_max", "disable_by_batch_size"]
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new RangeError(`unknown key ${k} (known: ${known.join(", ")})`)
+  const int = (k: string): number | undefined => {
+    const v = o[k]
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== "number" || !Number.isInteger(v)) throw new RangeError(`${k} must be an integer, got ${JSON.stringify(v)}`)
+    return v
+  }
+  if (o.method !== "ngram") throw new RangeError(`method must be "ngram" (the draft-model method is not available yet), got ${JSON.stringify(o.method)}`)
+  const k = int("num_speculative_tokens")
+  if (k === undefined) throw new RangeError("num_speculative_tokens is required")
+  const min = int("prompt_lookup_min"), max = int("prompt_lookup_max")
+  return validateSpeculativeConfig({
+    method: "ngram",
+    numSpeculativeTokens: k,
+    promptLookupMin: min ?? max ?? 5,
+    promptLookupMax: max ?? min ?? 5,
+    disableByBatchSize: int("disable_by_batch_size") ?? null
+  })
+}
