@@ -99,6 +99,13 @@ describe("speculative decoding through the server (real process, openai SDK)", (
     expect(perPos.reduce((a, b) => a + b, 0)).toBe(accepted)
     // A later draft position is only reached through the earlier ones.
     for (let p = 1; p < 4; p++) expect(perPos[p]).toBeLessThanOrEqual(perPos[p - 1])
+    // A request that opts out gets the same text and verifies no drafts.
+    const job: Job = { prompt: [VERSES[0], VERSES[0], VERSES[0].slice(0, 40)].join(" "), maxTokens: 32, stream: false, abortAfter: null }
+    const optedOut = (await spec.completions.create({ model: "kjv", prompt: job.prompt, max_tokens: 32, temperature: 0, speculative_decoding: false } as OpenAI.CompletionCreateParamsNonStreaming)).choices[0].text
+    expect(optedOut).toBe(await run(plain, job))
+    expect(metricValue(await scrapeMetrics(specUrl), "inferline_spec_decode_num_drafts_total")).toBe(drafts)
+    expect(await run(spec, job)).toBe(optedOut)
+    expect(metricValue(await scrapeMetrics(specUrl), "inferline_spec_decode_num_drafts_total")).toBeGreaterThan(drafts)
     // The server without speculation has no spec_decode series.
     expect(await scrapeMetrics(plain.baseURL.replace(/\/v1$/, ""))).not.toContain("spec_decode")
   }, 300_000)
