@@ -154,6 +154,7 @@ export const makeEngine = (options: EngineActorOptions) =>
       const h = handles.get(o.requestId)
       if (h === undefined) return
       if (o.tokenIds.length > 0 && h.phases.firstTokenAt === undefined) h.phases.firstTokenAt = now
+      if (o.specDecode !== undefined) h.phases.specDecode = o.specDecode
       Queue.offerUnsafe(h.queue, { ...o, index: h.index })
       if (o.finishReason !== null) {
         h.phases.finishedAt = now

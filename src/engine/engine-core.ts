@@ -67,6 +67,8 @@ export interface RequestOutput {
   readonly cachedTokens: number
   /** An embedding request's result (unit length), with its only output (finish reason "stop"). */
   readonly embedding?: ReadonlyArray<number>
+  /** The sequence's draft tokens verified and accepted so far, on the last output of a verification step. */
+  readonly specDecode?: { readonly numDraftTokens: number; readonly numAcceptedTokens: number }
 }
 
 interface LiveRequest {
@@ -84,6 +86,9 @@ interface LiveRequest {
   readonly pooler: Pooler | null
   /** Whether drafts are proposed for it (the engine speculates and the request did not opt out). */
   readonly speculate: boolean
+  /** This sequence's verified and accepted draft tokens (for its trace). */
+  numDraftTokens: number
+  numAcceptedTokens: number
 }
 
 export interface StepPlan {
@@ -172,7 +177,9 @@ export class EngineCore {
       promptRows: p.promptLogprobs !== null ? [] : null,
       promptLogprobsSent: false,
       pooler: spec.pooling === undefined ? null : new Pooler(spec.pooling, this.options.hiddenSize!),
-      speculate: this.options.speculative != null && spec.speculate !== false && spec.pooling === undefined
+      speculate: this.options.speculative != null && spec.speculate !== false && spec.pooling === undefined,
+      numDraftTokens: 0,
+      numAcceptedTokens: 0
     })
     this.scheduler.add(sched)
   }
@@ -315,6 +322,9 @@ export class EngineCore {
     st.numDraftTokens += drafts.length
     st.numAcceptedTokens += accepted
     for (let i = 0; i < accepted; i++) st.numAcceptedTokensPerPos[i]++
+    lr.numDraftTokens += drafts.length
+    lr.numAcceptedTokens += accepted
+    outputs[outputs.length - 1] = { ...outputs[outputs.length - 1], specDecode: { numDraftTokens: lr.numDraftTokens, numAcceptedTokens: lr.numAcceptedTokens } }
     if (this.live.has(r.id)) {
       // In the KV cache: everything before the token just sampled (the accepted drafts included).
       r.numComputedTokens = r.numTokens - 1
