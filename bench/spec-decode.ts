@@ -4,7 +4,7 @@
  * alternating, so machine load hits both alike:
  * - a completion workload whose output repeats its prompt (see PROMPTS), greedy, 128 new tokens:
  *   output tokens/s and acceptance rate;
- * - the same at concurrency 1, 4 and 16, to see where speculation stops paying (the point for
+ * - the same at concurrency 1, 4, 8 and 16, to see where speculation stops paying (the point for
  *   --speculative-disable-by-batch-size).
  *
  *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR]
@@ -94,7 +94,7 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
 const machine = machineInfo()
 console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
 const results: Record<string, unknown> = {}
-for (const c of [1, 4, 16]) {
+for (const c of [1, 4, 8, 16]) {
   const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
   for (let r = 0; r < repeats; r++) {
     plain.push((await runOnce(null, c, r)).tokensPerSecond)

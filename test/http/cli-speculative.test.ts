@@ -20,7 +20,7 @@ describe("inferline serve: speculative decoding options", () => {
 
   it("vLLM's flags, the --speculative-config JSON, the config file and the environment", () => {
     expect(resolve(["--speculative-method", "ngram", "--num-speculative-tokens", "3", "--prompt-lookup-max", "4"]).engine.speculative)
-      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: null })
+      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: 8 })
     expect(resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":5,\"prompt_lookup_min\":2,\"prompt_lookup_max\":3,\"disable_by_batch_size\":8}"]).engine.speculative)
       .toEqual({ method: "ngram", numSpeculativeTokens: 5, promptLookupMin: 2, promptLookupMax: 3, disableByBatchSize: 8 })
     // A separate flag overrides the JSON's key.

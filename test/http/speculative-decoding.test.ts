@@ -19,7 +19,7 @@ let plain: OpenAI, spec: OpenAI, specUrl = ""
 beforeAll(async () => {
   const common = ["--port", "0", "--served-model-name", "kjv", "--max-model-len", "512", "--kv-cache-memory", "16MiB"]
   const a = spawnServe(common, { INFERLINE_MASTER_KEY: "" })
-  const b = spawnServe([...common, "--speculative-method", "ngram", "--num-speculative-tokens", "4", "--prompt-lookup-min", "2", "--prompt-lookup-max", "4"], { INFERLINE_MASTER_KEY: "" })
+  const b = spawnServe([...common, "--speculative-method", "ngram", "--num-speculative-tokens", "4", "--prompt-lookup-min", "2", "--prompt-lookup-max", "4", "--speculative-disable-by-batch-size", "64"], { INFERLINE_MASTER_KEY: "" })
   servers.push(a, b)
   const [ua, ub] = await Promise.all([servedUrl(a, 120_000), servedUrl(b, 120_000)])
   expect(b.output()).toContain("speculative decoding ngram (4 tokens, prompt lookup 2-4)")
