@@ -36,6 +36,11 @@ export class SchedulerRequest {
   paused = false
   pausedSince = 0
   numPreemptions = 0
+  /**
+   * Draft tokens proposed to follow the sequence (speculative decoding): the next decode step computes
+   * them after the last token and keeps those the target model agrees with. Never part of numTokens.
+   */
+  specTokenIds: Array<number> = []
 
   constructor(options: {
     id: string
