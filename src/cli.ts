@@ -9,9 +9,10 @@ import { parseArgs } from "node:util"
 import { Engine } from "./actors/engine.ts"
 import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
-import { gatewayLayerFromConfig } from "./gateway/layers.ts"
+import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
+import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
-import { httpServerLayer } from "./http/server.ts"
+import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
 import type { WeightDtype } from "./engine/matrix.ts"
@@ -19,12 +20,19 @@ import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } fro
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
 import { routerLayer } from "./router/layer.ts"
+import type { Router } from "./router/router.ts"
 import { deploymentPrices } from "./router/price-table.ts"
 import { responseCacheLayer } from "./cache/layer.ts"
 import { semanticCacheEmbedder } from "./router/deployment-embedder.ts"
 import { evaluationsLayer } from "./http/evaluation-judge.ts"
 import { ledgerOptionsFromEnv } from "./ledger/ledger.ts"
 import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
+import { didYouMean } from "./cli/did-you-mean.ts"
+import { logFormatLayer, sayFor, warnFor } from "./cli/log-format.ts"
+import { describeResolvedConfig } from "./cli/resolved-config.ts"
+import { resolveSpeculative, SPECULATIVE_OPTIONS } from "./cli/speculative-flags.ts"
+import { noEngineLayer } from "./layers/no-engine.ts"
+import { preflight, StartupError } from "./cli/preflight.ts"
 
 /**
  * `inferline serve [MODEL] [flags]` (a Hugging Face model directory or a GGUF file): vLLM's flag names; every flag can also come from a JSON/YAML
@@ -38,7 +46,7 @@ const packageVersion = (JSON.parse(fs.readFileSync(path.join(packageDir, "packag
 /** The bundled demo model, found next to the package whatever the working directory. */
 export const BUNDLED_MODEL_DIR = path.join(packageDir, "models", "inferline-kjv")
 
-type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "choice"
+type Kind = "string" | "port" | "count" | "seconds" | "size" | "boolean" | "path" | "policy" | "choice" | "origins"
 
 interface OptionSpec {
   readonly name: string
@@ -65,11 +73,16 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
+  ...SPECULATIVE_OPTIONS,
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
   { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
   { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
+  { name: "shutdown-grace", kind: "seconds", value: "SECONDS", help: "On SIGTERM/SIGINT: stop accepting connections, give in-flight requests and streams this long, then cancel them (default 5)." },
+  { name: "no-model", kind: "boolean", help: "Gateway only: no local engine, every model group is a router config's remote deployments (needs --config)." },
+  { name: "log-format", kind: "choice", choices: ["text", "json"], value: "text|json", help: "Log lines as text, or one JSON object per line for log shippers (default text)." },
+  { name: "cors-allow-origins", kind: "origins", value: "ORIGINS", help: "Browser origins allowed to call the API (CORS), comma-separated, or * (default: none, CORS off)." },
   { name: "config", kind: "path", value: "FILE", help: "JSON or YAML file with any of these options as keys (flags override it)." }
 ]
 
@@ -110,6 +123,7 @@ const mainHelp = () =>
     "",
     "Commands:",
     "  serve [MODEL]       Serve a model with the OpenAI-compatible HTTP API (see inferline serve --help)",
+    "  config check FILE   Validate a config file and print the configuration serve would run",
     "",
     "Options:",
     "  -h, --help          Show this help",
@@ -118,7 +132,8 @@ const mainHelp = () =>
 
 /** The resolved configuration of `inferline serve`. */
 export interface ServeConfig {
-  readonly modelDir: string
+  /** null: gateway only (--no-model), no local engine. */
+  readonly modelDir: string | null
   /** As asked for; undefined = the default (loopback). The bind policy decides the final host. */
   readonly host: string | undefined
   readonly port: number
@@ -129,6 +144,12 @@ export interface ServeConfig {
   readonly logRequests: boolean
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
+  /** Seconds in-flight requests get after a shutdown signal (--shutdown-grace). */
+  readonly shutdownGraceSeconds: number
+  /** Log lines as text or JSON (--log-format). */
+  readonly logFormat: "text" | "json"
+  /** Browser origins allowed by CORS; empty: CORS off. */
+  readonly corsAllowOrigins: ReadonlyArray<string>
   /** Model groups and deployments from the config file (LiteLLM's model_list shape); none by default. */
   readonly router: RouterConfig
 }
@@ -148,6 +169,11 @@ const convert = (spec: OptionSpec, raw: RawValue, source: string, baseDir: strin
     case "policy":
       if (raw !== "fcfs" && raw !== "priority") throw bad("fcfs or priority")
       return raw
+    case "origins": {
+      const origins = String(raw).split(",").map((o) => o.trim()).filter((o) => o !== "")
+      for (const o of origins) if (o !== "*" && !/^https?:\/\/[^/\s]+$/.test(o)) throw bad("origins such as https://app.example.com (scheme and host, no path), comma-separated, or *")
+      return origins.join(",")
+    }
     case "choice":
       if (typeof raw !== "string" || !spec.choices!.includes(raw)) throw bad(`one of ${spec.choices!.join(", ")}`)
       return raw
@@ -205,12 +231,18 @@ const readConfigFile = (file: string): Record<string, unknown> => {
 
 const parseFlags = (args: ReadonlyArray<string>) => {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } }
-  for (const o of SERVE_OPTIONS) options[o.name] = { type: o.kind === "boolean" ? "boolean" : "string" }
+  for (const o of SERVE_OPTIONS) if (o.name !== "no-model") options[o.name] = { type: o.kind === "boolean" ? "boolean" : "string" }
+  // `--no-model` is the negation of a boolean `model` for parseArgs; the model itself is the positional.
+  options.model = { type: "boolean" }
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, allowNegative: true, strict: true })
   } catch (e) {
     // Node's messages go on with advice about "--" that does not apply here: keep the first sentence.
-    throw new UsageError((e as Error).message.split(". ")[0])
+    const message = (e as Error).message.split(". ")[0]
+    const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1]
+    const known = SERVE_OPTIONS.flatMap((o) => (o.kind === "boolean" ? [o.name, `no-${o.name}`] : [o.name])).concat("help")
+    const guess = unknown === undefined ? undefined : didYouMean(unknown.split("=")[0], known)
+    throw new UsageError(guess === undefined ? message : `${message}; did you mean '--${guess}'?`)
   }
 }
 
@@ -221,6 +253,8 @@ const parseFlags = (args: ReadonlyArray<string>) => {
 export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): ServeConfig | "help" => {
   const { values, positionals } = parseFlags(args)
   if (values.help === true) return "help"
+  if (values.model === true) throw new UsageError("--model: give the model as the positional MODEL (inferline serve MODEL), or --no-model for a gateway without one")
+  if (values.model === false) (values as Record<string, unknown>)["no-model"] = true
   if (positionals.length > 1) throw new UsageError(`expected at most one MODEL_DIR, got ${positionals.length}: ${positionals.join(" ")}`)
 
   const settings = new Map<string, RawValue>()
@@ -245,8 +279,11 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       if (spec === undefined) {
         throw new UsageError(`${source(rawKey)}: unknown option (known: ${[...CONFIG_ONLY_KEYS, ...SERVE_OPTIONS.filter((o) => o.kind !== "path").map((o) => o.name)].join(", ")})`)
       }
-      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new UsageError(`${source(rawKey)}: expected a scalar value`)
-      settings.set(spec.name, convert(spec, value, source(rawKey), baseDir))
+      const scalar = spec.kind === "origins" && Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? value.join(",")
+        : spec.name === "speculative-config" && typeof value === "object" && value !== null ? JSON.stringify(value) : value
+      if (typeof scalar !== "string" && typeof scalar !== "number" && typeof scalar !== "boolean") throw new UsageError(`${source(rawKey)}: expected a scalar value`)
+      settings.set(spec.name, convert(spec, scalar, source(rawKey), baseDir))
     }
   }
   for (const spec of SERVE_OPTIONS) {
@@ -261,10 +298,12 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   if (positionals.length === 1) modelDir = path.resolve(cwd, positionals[0])
 
   const get = <T>(name: string): T | undefined => settings.get(name) as T | undefined
-  const resolvedModelDir = modelDir ?? BUNDLED_MODEL_DIR
+  const noModel = get<boolean>("no-model") ?? false
+  if (noModel && (positionals.length === 1 || modelDir !== null)) throw new UsageError("--no-model and a MODEL: a gateway-only server serves no model (drop one of them)")
+  const resolvedModelDir = noModel ? null : modelDir ?? BUNDLED_MODEL_DIR
   // The groups the router's settings name are checked against the served model's name now, so a typo
   // in a fallback list is a usage error before the model loads.
-  const servedModel = get<string>("served-model-name") ?? servedModelNameOf(resolvedModelDir)
+  const servedModel = resolvedModelDir === null ? null : get<string>("served-model-name") ?? servedModelNameOf(resolvedModelDir)
   let router: RouterConfig
   try {
     router = parseRouterConfig(routerFile, env, { servedModel })
@@ -273,6 +312,13 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     throw e
   }
   if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
+  let speculative: ReturnType<typeof resolveSpeculative>
+  try {
+    speculative = resolveSpeculative(get)
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+  if (noModel && router.deployments.length === 0) throw new UsageError("--no-model: a gateway without a model needs a --config with a model_list of remote deployments")
   return {
     modelDir: resolvedModelDir,
     host: get<string>("host"),
@@ -289,13 +335,17 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       tensorParallelSize: get<number>("tensor-parallel-size"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
       maxWaitingRequests: get<number>("max-waiting-requests"),
-      pooling: get<"last" | "mean">("pooling")
+      pooling: get<"last" | "mean">("pooling"),
+      speculative: speculative ?? undefined
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
     logRequests: !(get<boolean>("disable-log-requests") ?? false),
     masterKey: get<string>("master-key") ?? router.masterKey,
     publicMetrics: get<boolean>("public-metrics") ?? false,
+    logFormat: get<"text" | "json">("log-format") ?? "text",
+    shutdownGraceSeconds: get<number>("shutdown-grace") ?? DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    corsAllowOrigins: (get<string>("cors-allow-origins") ?? "").split(",").filter((o) => o !== ""),
     router
   }
 }
@@ -338,54 +388,66 @@ const checkModelDir = (dir: string) => {
 /** `inferline serve`: loads the model (with timing), starts the server, prints where it listens. */
 const serve = (config: ServeConfig) => {
   const started = performance.now()
-  const engine = engineLayer({ modelDir: config.modelDir, ...config.engine })
+  const say = sayFor(config.logFormat)
+  const engine = config.modelDir === null ? noEngineLayer : engineLayer({ modelDir: config.modelDir, ...config.engine })
   const announceModel = Layer.effectDiscard(Effect.gen(function*() {
     const { info } = yield* Engine
+    if (info.gatewayOnly === true) return
     const seconds = ((performance.now() - started) / 1000).toFixed(2)
-    yield* Console.log(
+    const sp = config.engine.speculative
+    yield* say(
       `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
-        `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}`
+        `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}` +
+        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax})`)
     )
   }))
   const announceServer = Layer.effectDiscard(Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
     const { info } = yield* Engine
     const url = HttpServer.formatAddress(server.address).replace(/\/$/, "")
-    yield* Console.log(`Serving model '${info.modelName}' at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
-    yield* Console.log("Press Ctrl+C to stop.")
+    const what = info.gatewayOnly === true ? `model groups '${[...new Set(config.router.deployments.map((d) => d.group))].join(", ")}' (gateway only)` : `model '${info.modelName}'`
+    yield* say(`Serving ${what} at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
+    yield* say("Press Ctrl+C to stop.")
     // Built last, so its finalizer is the first to run when a signal interrupts the program.
-    yield* Effect.addFinalizer(() => Console.log("Shutting down: in-flight requests get up to 5 s to finish..."))
+    yield* Effect.addFinalizer(() => say(`Shutting down: no new connections; in-flight requests get up to ${config.shutdownGraceSeconds} s to finish...`))
   }))
   // Keys, teams and the spend ledger live in DATABASE_URL's Postgres, or embedded PGlite under
   // INFERLINE_DATA_DIR; limits in memory, or Redis with REDIS_URL. The database stays visible to the
   // routes (/spend, /ui). Metrics are recorded into one registry that /metrics and OTLP both read.
   const metricRegistry: Metric.MetricRegistry = new Map()
+  // One Redis connection (REDIS_URL) for the gateway's limits and key invalidations, the router's shared
+  // state and the readiness check; layers built from the same value are built once.
+  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisLayerFor(process.env.REDIS_URL!)
   const gateway = Layer.mergeAll(
-    gatewayLayerFromConfig({ masterKey: config.masterKey }),
+    gatewayLayerFromConfig({ masterKey: config.masterKey }, redis),
     observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, deploymentPrices: deploymentPrices(config.router) })
   ).pipe(Layer.provideMerge(databaseLayerFromConfig()))
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
-    const app = announceServer.pipe(
-      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry })),
+    const appWith = <E, R>(router: Layer.Layer<Router, E, R>) => announceServer.pipe(
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins, shutdownGraceSeconds: config.shutdownGraceSeconds })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
       Layer.provideMerge(evaluationsLayer(config.router.evaluators, ledgerOptionsFromEnv().journalDir, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
-      Layer.provideMerge(routerLayer(config.router)),
+      Layer.provideMerge(router),
       Layer.provide(responseCacheLayer(config.router.cache, process.env.REDIS_URL, semanticCacheEmbedder(config.router))),
       Layer.provideMerge(announceModel.pipe(Layer.provideMerge(engine))),
       Layer.provide(gateway)
     )
+    // With Redis, the router's state is shared with the other replicas and Redis is visible to the routes (readiness).
+    const app = redis === undefined ? appWith(routerLayer(config.router)) : appWith(routerLayer(config.router).pipe(Layer.provide(redisRouterStateLayer))).pipe(Layer.provide(redis))
     if (config.router.ignoredKeys.length > 0) {
       yield* Effect.logWarning(`config: LiteLLM settings Inferline does not act on, ignored: ${config.router.ignoredKeys.join(", ")}`)
     }
-    yield* Console.log(`Loading model ${config.modelDir} (${mib(weightBytes(config.modelDir))} of weights)...`)
+    if (config.modelDir !== null) yield* say(`Loading model ${config.modelDir} (${mib(weightBytes(config.modelDir))} of weights)...`)
     yield* Layer.launch(app)
   }).pipe(
-    Effect.onInterrupt(() => Console.log("Stopped.")),
+    Effect.onInterrupt(() => say("Stopped.")),
     Effect.tapCause((cause) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.void
-      return Console.error(`inferline: could not start: ${describeError(Cause.squash(cause))}`)
-    })
+      const message = `inferline: could not start: ${describeError(Cause.squash(cause))}`
+      return config.logFormat === "json" ? Effect.logError(message) : Console.error(message)
+    }),
+    Effect.provide(logFormatLayer(config.logFormat))
   )
 }
 
@@ -405,6 +467,40 @@ const usageError = (message: string, help: string) => {
   process.exitCode = 2
 }
 
+const suggest = (word: string, known: ReadonlyArray<string>) => {
+  const guess = didYouMean(word, known)
+  return guess === undefined ? "" : `; did you mean '${guess}'?`
+}
+
+/**
+ * `inferline config check FILE [serve flags]`: resolves the configuration exactly as `serve` would
+ * (flags, then the environment, then FILE; paths relative to FILE; the model's config.json read), and
+ * prints it as JSON with every default filled in. Exit 0 when `serve` would accept it, 2 when not.
+ */
+const configCommand = (args: ReadonlyArray<string>): void => {
+  const [sub, file, ...flags] = args
+  if (sub === "-h" || sub === "--help" || sub === undefined) return void console.log(configHelp)
+  if (sub !== "check") return usageError(`unknown config command '${sub}'${suggest(sub, ["check"])}`, "inferline config --help")
+  if (file === undefined) return usageError("config check: expected the config FILE", "inferline config --help")
+  try {
+    const config = resolveServeConfig(["--config", file, ...flags])
+    if (config === "help") return void console.log(configHelp)
+    if (config.modelDir !== null) checkModelDir(config.modelDir)
+    console.log(JSON.stringify(describeResolvedConfig(config, process.env), null, 2))
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ModelLoadError) return usageError(e.message, "inferline serve --help")
+    throw e
+  }
+}
+
+const configHelp = [
+  "Usage: inferline config check FILE [serve options]",
+  "",
+  "Validates FILE (JSON or YAML) as `inferline serve --config FILE` would, with the environment and any",
+  "serve options given, and prints the configuration that would run: paths resolved relative to FILE,",
+  "defaults filled in, secrets shown as (set). Exit code 0 if it is valid, 2 if not."
+].join("\n")
+
 /** Entry point (bin/inferline.js): `args` are the arguments after the program name. */
 export const main = (args: ReadonlyArray<string>): void => {
   const [command, ...rest] = args
@@ -415,16 +511,29 @@ export const main = (args: ReadonlyArray<string>): void => {
     process.exitCode = 2
     return
   }
-  if (command !== "serve") return usageError(`unknown command '${command}'`, "inferline --help")
+  if (command === "config") return configCommand(rest)
+  if (command !== "serve") return usageError(`unknown command '${command}'${suggest(command, ["serve", "config"])}`, "inferline --help")
   let config: ServeConfig | "help"
   try {
     config = resolveServeConfig(rest)
-    if (config !== "help") checkModelDir(config.modelDir)
+    if (config !== "help" && config.modelDir !== null) checkModelDir(config.modelDir)
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, "inferline serve --help")
     throw e
   }
   if (config === "help") return void console.log(serveHelp())
-  // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
-  NodeRuntime.runMain(serve(config), { disableErrorReporting: true, teardown })
+  const resolved = config
+  // What would fail only after the database and the model have started fails now, naming the fix.
+  preflight({ host: resolved.host, port: resolved.port, modelDir: resolved.modelDir ?? undefined, env: process.env }).then(
+    (warnings) => {
+      for (const warning of warnings) warnFor(resolved.logFormat)(warning)
+      // runMain interrupts the program on SIGINT/SIGTERM, which closes the server and the engine cleanly.
+      NodeRuntime.runMain(serve(resolved), { disableErrorReporting: true, teardown })
+    },
+    (e: unknown) => {
+      if (!(e instanceof StartupError)) throw e
+      console.error(`inferline: could not start: ${e.message}`)
+      process.exitCode = 1
+    }
+  )
 }

@@ -42,6 +42,8 @@ export class UsageMeter {
   reported = false
   /** When the first generated token arrived (epoch ms), when the provider knows it (the served model). */
   firstTokenAt: number | undefined
+  /** The model that answered, as its response names it (a stream's chunks, the served model's name). */
+  responseModel: string | undefined
 
   readonly estimatedPromptTokens: number
   /** Per prompt: its tokens and cached tokens; per prompt and choice: tokens generated so far (served model). */

@@ -67,7 +67,21 @@ export const restoreDirectoryLock = (directory: string): void => {
  * corrupt it, so the embedded database locks its directory (see lockDirectory).
  */
 export const lockDataDir = (dataDir: string): (() => void) =>
-  lockDirectory(dataDir, { what: `The data directory ${dataDir}`, remedy: "stop it or choose another data directory" })
+  lockDirectory(dataDir, { what: `The data directory ${dataDir}`, remedy: "stop it or choose another data directory with INFERLINE_DATA_DIR (or share a Postgres with DATABASE_URL)" })
+
+/**
+ * The live process (other than this one) holding a directory's lock, if any: lets a command check
+ * before it starts anything slow; the lock itself is still taken by lockDirectory.
+ */
+export const lockOwner = (directory: string): number | undefined => {
+  let owner: number
+  try {
+    owner = Number(fs.readFileSync(path.join(path.resolve(directory), LOCK_FILE), "utf8"))
+  } catch {
+    return undefined
+  }
+  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner) ? owner : undefined
+}
 
 const isAlive = (pid: number): boolean => {
   try {

@@ -6,6 +6,7 @@ import clientRequestId from "./migrations/0004_client_request_id.ts"
 import semanticCacheEntries from "./migrations/0005_semantic_cache_entries.ts"
 import endUsers from "./migrations/0006_end_users.ts"
 import evaluationScores from "./migrations/0007_evaluation_scores.ts"
+import storedResponses from "./migrations/0008_stored_responses.ts"
 
 /**
  * Every migration, in order: `<id>_<name>` → effect. PgMigrator runs those whose id is above the highest
@@ -18,5 +19,6 @@ export const migrations = PgMigrator.fromRecord({
   "0004_client_request_id": clientRequestId,
   "0005_semantic_cache_entries": semanticCacheEntries,
   "0006_end_users": endUsers,
-  "0007_evaluation_scores": evaluationScores
+  "0007_evaluation_scores": evaluationScores,
+  "0008_stored_responses": storedResponses
 })

@@ -1,4 +1,4 @@
-import { Context, Effect, Metric, Queue, type Tracer } from "effect"
+import { Context, Duration, Effect, Metric, Queue, type Tracer } from "effect"
 import { counterFamily } from "../effect/metric-family.ts"
 import { postAlert } from "../observability/alert-webhook.ts"
 import { withTracedParent, withTracedSpan } from "../observability/traced-span.ts"
@@ -140,8 +140,14 @@ export const makeEvaluations = (options: EvaluationsOptions) =>
         a.span === undefined ? (e) => e : withTracedParent(a.span)
       )
 
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), ({ answer, evaluators }) =>
-      Effect.forEach(evaluators, (spec) => evaluate(answer, spec), { discard: true }))))
+    // Scoring starts a timer tick after an answer is handed over, with everything queued by then: the
+    // request that handed it over writes its response first (its remaining steps run in the same turn),
+    // and a burst of answers is scored in one go instead of once between each two requests.
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeAll(queue), (batch) =>
+      Effect.andThen(
+        Effect.sleep(Duration.millis(1)),
+        Effect.forEach(batch, ({ answer, evaluators }) => Effect.forEach(evaluators, (spec) => evaluate(answer, spec), { discard: true }), { discard: true })
+      ))))
 
     const service: EvaluationsService = {
       sampled: (group) => options.evaluators.filter((e) => (e.groups.size === 0 || e.groups.has(group)) && e.sampleRate > 0 && random() < e.sampleRate),

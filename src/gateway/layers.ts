@@ -5,6 +5,7 @@ import type { SqlClient } from "effect/sql"
 import { Gateway, makeGateway } from "./gateway.ts"
 import { GatewayAdmin, makeGatewayAdmin } from "./gateway-admin.ts"
 import { makeKeyDirectory, type KeyDirectoryOptions } from "./key-directory.ts"
+import { redisKeyInvalidationBusLayer, sharedKeyDirectory } from "./key-invalidation.ts"
 import { KeyStore } from "./key-store.ts"
 import { LimitStore } from "./limits/limit-store.ts"
 import { makeDependencyGuard } from "../effect/dependency-guard.ts"
@@ -37,6 +38,9 @@ export interface GatewayLimitsOptions {
 
 export const DEFAULT_REDIS_TIMEOUT = "500 millis"
 
+/** The server's Redis connection: commands sent while it is down fail at once instead of queueing until it is back. */
+export const redisLayerFor = (url: string): Layer.Layer<Redis.Redis, Redis.RedisError> => NodeRedis.layer({ url, disableOfflineQueue: true })
+
 /**
  * Limits in Redis behind a guard (command timeout, fail-fast while it is down, a PING probe to see it
  * back), with limits in this process's memory as the fallback `onOutage` may choose.
@@ -55,7 +59,8 @@ export const gatewayServicesLayer = (options: GatewayOptions = {}): Layer.Layer<
   Layer.effectContext(
     Effect.gen(function*() {
       const store = yield* KeyStore
-      const directory = yield* makeKeyDirectory(store, options.keyCache)
+      // Changes made through any instance reach this one's cache (at once with REDIS_URL, see key-invalidation.ts).
+      const directory = yield* sharedKeyDirectory(yield* makeKeyDirectory(store, options.keyCache))
       const masterKey = options.masterKey === undefined ? undefined : Redacted.isRedacted(options.masterKey) ? Redacted.value(options.masterKey) : options.masterKey
       const gateway = yield* makeGateway(directory, { masterKey: masterKey === "" ? undefined : masterKey, maxMessages: options.maxMessages, maxPromptTokens: options.maxPromptTokens })
       const admin = yield* makeGatewayAdmin(directory)
@@ -90,9 +95,10 @@ export const gatewayTestLayer = (options: GatewayOptions & { readonly windowMs?:
  * The gateway as `npm start` runs it: master key from INFERLINE_MASTER_KEY, limits in Redis when
  * REDIS_URL is set (connected here, closed with the layer), else in memory; INFERLINE_REDIS_TIMEOUT_MS
  * (default 500), INFERLINE_LIMITS_ON_REDIS_DOWN (`local`, `closed` or `open`; default `local`) and
- * INFERLINE_KEY_CACHE_GRACE_MS (default 300000). Explicit options win.
+ * INFERLINE_KEY_CACHE_GRACE_MS (default 300000). Explicit options win. `redis`: the connection to use
+ * (the server shares one with the router and the health checks), else one is opened here.
  */
-export const gatewayLayerFromConfig = (options: GatewayOptions = {}) =>
+export const gatewayLayerFromConfig = (options: GatewayOptions = {}, redis?: Layer.Layer<Redis.Redis, Redis.RedisError>) =>
   Layer.unwrap(
     Effect.gen(function*() {
       const masterKey = options.masterKey ?? Option.getOrUndefined(yield* Config.option(Config.Redacted("INFERLINE_MASTER_KEY")))
@@ -103,8 +109,9 @@ export const gatewayLayerFromConfig = (options: GatewayOptions = {}) =>
       const timeout = Option.getOrUndefined(yield* Config.option(Config.Int("INFERLINE_REDIS_TIMEOUT_MS")))
       const onOutage = Option.getOrUndefined(yield* Config.option(Config.Literals(LIMITS_ON_OUTAGE, "INFERLINE_LIMITS_ON_REDIS_DOWN")))
       return gatewayLayer({ ...settings, limits: { redis: { timeout, onOutage } } }).pipe(
-        // Commands sent while the connection is down fail at once instead of queueing until it is back.
-        Layer.provide(NodeRedis.layer({ url: Redacted.value(redisUrl), disableOfflineQueue: true })),
+        // Key and team changes reach every instance's key cache through Redis pub/sub.
+        Layer.provide(redisKeyInvalidationBusLayer),
+        Layer.provide(redis ?? redisLayerFor(Redacted.value(redisUrl))),
         Layer.tap(() => Effect.logInfo("gateway: rate limits shared through Redis"))
       )
     })

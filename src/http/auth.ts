@@ -4,10 +4,12 @@ import { rateLimitedLog } from "../effect/rate-limited-log.ts"
 import { Gateway } from "../gateway/gateway.ts"
 import { authenticateRequest } from "./gateway/authenticate-request.ts"
 import { gatewayErrorResponse } from "./gateway/gateway-error-response.ts"
+import { anthropicErrorResponse, isAnthropicPath } from "./anthropic/anthropic-errors.ts"
+import { fromGatewayError } from "./error-mapping.ts"
 
-/** Paths anyone may load: the health check, and the dashboard's page and chart script (they hold no
- * data; the page asks for the master key and sends it to /ui/data). */
-const PUBLIC_PATHS = new Set(["/health", "/ui", "/ui/chart.umd.min.js"])
+/** Paths anyone may load: the health checks, the API docs (the page and the document, no data), and the
+ * dashboard's page and chart script (the page asks for the master key and sends it to /ui/data). */
+const PUBLIC_PATHS = new Set(["/health", "/health/liveness", "/health/readiness", "/docs", "/openapi.json", "/ui", "/ui/chart.umd.min.js"])
 
 /**
  * With keys on, every route needs a valid key except the public paths (and `/metrics` when configured public):
@@ -29,7 +31,8 @@ export const authMiddleware = (options: { readonly publicMetrics: boolean }) =>
         // A refused key is a security event: logged whatever the request log says (never the key).
         const message = `auth: refused ${path}: ${principal.failure.code} (${principal.failure.message})`
         yield* principal.failure.reason === "unavailable" ? outageLog("unavailable", "Warning", message) : Effect.logWarning(message)
-        return gatewayErrorResponse(principal.failure)
+        // Anthropic clients read Anthropic's error shape.
+        return isAnthropicPath(path) ? anthropicErrorResponse(fromGatewayError(principal.failure)) : gatewayErrorResponse(principal.failure)
       }
       return yield* app
     })

@@ -48,7 +48,10 @@ const handleEmbeddings = Effect.gen(function*() {
   if (who instanceof ApiError) return yield* who
   const body = withoutGatewayFields(raw)
   const router = yield* Router
-  const group = router.groupFor(request.model ?? router.servedModel)
+  const asked = request.model ?? router.servedModel
+  // A gateway without a model has no default group: the request must name one.
+  if (asked === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  const group = router.groupFor(asked)
   const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)
   const local = yield* Effect.cached(Effect.suspend(() => prepareLocalEmbedding(body)))

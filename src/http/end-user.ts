@@ -2,8 +2,8 @@ import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { MAX_END_USER_ID_LENGTH } from "../gateway/end-users.ts"
 
 /**
- * Who a request is for, beyond the API key: the end user (OpenAI's `user` field, or the
- * `x-inferline-user` header an application server sets for every call it makes), and the session
+ * Who a request is for, beyond the API key: the end user (OpenAI's `user` field, Anthropic's
+ * `metadata.user_id`, or the `x-inferline-user` header an application server sets for every call it makes), and the session
  * (`x-inferline-session` header, or `metadata.session_id` as LiteLLM's Langfuse integration sends it).
  * They go on the ledger row and the span (user.id, session.id, and Langfuse's names), spend reports
  * group by them, and an end user with a record may have a budget or be blocked.
@@ -34,9 +34,10 @@ export const endUserOf = (
   const sessionHeader = headers["x-inferline-session"]
   const metadata = body.metadata
   const metadataSession = metadata !== null && typeof metadata === "object" ? (metadata as { session_id?: unknown }).session_id : undefined
-  if (header === undefined && body.user === undefined && sessionHeader === undefined && metadataSession === undefined) return NONE
+  const metadataUser = metadata !== null && typeof metadata === "object" ? (metadata as { user_id?: unknown }).user_id : undefined
+  if (header === undefined && body.user === undefined && metadataUser === undefined && sessionHeader === undefined && metadataSession === undefined) return NONE
   // The header wins: an application server sets it for every call, whatever its client put in `user`.
-  const endUser = checked(header ?? body.user, header !== undefined ? "x-inferline-user" : "user")
+  const endUser = checked(header ?? body.user ?? metadataUser, header !== undefined ? "x-inferline-user" : body.user !== undefined ? "user" : "metadata.user_id")
   if (typeof endUser === "object" && endUser !== null) return endUser
   const sessionId = checked(sessionHeader ?? metadataSession, sessionHeader !== undefined ? "x-inferline-session" : "metadata.session_id")
   if (typeof sessionId === "object" && sessionId !== null) return sessionId

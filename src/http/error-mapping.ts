@@ -48,7 +48,8 @@ export const fromProviderError = (e: ProviderError, requestId: string): ApiError
     case "content_policy":
       return client(e.upstreamStatus ?? 400, e.code ?? "content_policy_violation")
     case "rate_limited":
-      return client(429, e.code ?? "rate_limit_exceeded", "requests")
+      // An upstream's own Retry-After, or when the first of the group's deployments is free again.
+      return client(429, e.code ?? "rate_limit_exceeded", "requests", retryAfterHeaders(e.retryAfterMs ?? 1000))
     case "timeout":
       return client(504, "timeout", "server_error")
     case "overloaded":

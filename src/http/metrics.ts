@@ -56,7 +56,9 @@ export const renderMetrics = Effect.gen(function*() {
   const s = yield* engine.stats
   const labels = `{model_name="${escapeLabel(engine.info.modelName)}"}`
   const lines: Array<string> = []
+  // A gateway without a model (--no-model) has no engine to report on.
   const add = (name: string, type: "gauge" | "counter", help: string, value: number) => {
+    if (engine.info.gatewayOnly === true) return
     const full = `${METRIC_PREFIX}_${name}`
     lines.push(`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`, `${full}${labels} ${value}`)
   }
@@ -70,6 +72,15 @@ export const renderMetrics = Effect.gen(function*() {
   add("prompt_tokens_total", "counter", "Prompt tokens processed.", s.promptTokensTotal)
   add("generation_tokens_total", "counter", "Tokens generated.", s.generationTokensTotal)
   add("iteration_tokens_total", "counter", "Tokens scheduled over all engine steps (vLLM has a per-step histogram).", s.iterationTokensTotal)
+  const spec = s.specDecode
+  if (spec != null && engine.info.gatewayOnly !== true) {
+    add("spec_decode_num_drafts_total", "counter", "Speculative verification steps of a sequence (each with at least one draft token).", spec.numDrafts)
+    add("spec_decode_num_draft_tokens_total", "counter", "Draft tokens proposed and verified.", spec.numDraftTokens)
+    add("spec_decode_num_accepted_tokens_total", "counter", "Draft tokens the target model accepted.", spec.numAcceptedTokens)
+    const full = `${METRIC_PREFIX}_spec_decode_num_accepted_tokens_per_pos_total`
+    lines.push(`# HELP ${full} Accepted draft tokens at each draft position (0: the first draft of a step).`, `# TYPE ${full} counter`)
+    spec.numAcceptedTokensPerPos.forEach((n, pos) => lines.push(`${full}{model_name="${escapeLabel(engine.info.modelName)}",position="${pos}"} ${n}`))
+  }
   lines.push(...deploymentLines(yield* Router, yield* Clock.currentTimeMillis))
   const http = yield* PrometheusMetrics.format({ metricNameMapper: prometheusName })
   return lines.join("\n") + "\n" + http
@@ -82,5 +93,5 @@ export const metricsRoute = Layer.mergeAll(
     Effect.map(renderMetrics, (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
   ),
   // Every finish reason shows up from the first scrape, at 0, so rate() and dashboards work at once.
-  Layer.effectDiscard(Effect.flatMap(Engine, (engine) => registerFinishReasons(engine.info.modelName)))
+  Layer.effectDiscard(Effect.flatMap(Engine, (engine) => (engine.info.gatewayOnly === true ? Effect.void : registerFinishReasons(engine.info.modelName))))
 )

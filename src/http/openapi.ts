@@ -2,6 +2,8 @@ import { Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Engine } from "../actors/engine.ts"
 import { docsPage } from "./docs-page.ts"
+import type { Endpoint } from "./endpoint.ts"
+import { OPERATIONS_ENDPOINTS } from "./openapi-operations.ts"
 import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest } from "./schemas.ts"
 
 /**
@@ -9,18 +11,7 @@ import { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingR
  * validate them; responses are described by the small schemas below (documentation only).
  */
 
-/** Every route the server answers, with what the docs say about it (also used for 405 answers). */
-export interface Endpoint {
-  readonly method: "GET" | "POST" | "DELETE"
-  readonly path: string
-  readonly summary: string
-  readonly description: string
-  readonly tag: string
-  readonly request?: Schema.Top
-  readonly response?: { readonly contentType: string; readonly schema: Schema.Top | null }
-  readonly streams?: boolean
-  readonly example?: unknown
-}
+export type { Endpoint }
 
 const Usage = Schema.Struct({
   prompt_tokens: Schema.Int,
@@ -110,6 +101,29 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     request: EmbeddingRequest, response: json(EmbeddingList),
     example: { model: "inferline-kjv", input: ["In the beginning", "And God said"] }
   },
+  {
+    method: "POST", path: "/v1/messages", tag: "Anthropic", summary: "Messages (Anthropic)",
+    description: "Anthropic's Messages API: system, text/image/tool_use/tool_result blocks, tools, tool_choice, stop_sequences, metadata.user_id, `stream` with Anthropic's events (message_start, content_block_start, ping, content_block_delta, content_block_stop, message_delta, message_stop). Served like chat completions (translated); errors in Anthropic's shape `{type: \"error\", error: {type, message}}`. Keys in `x-api-key` or Bearer.",
+    streams: true,
+    example: { model: "inferline-kjv", max_tokens: 40, messages: [{ role: "user", content: "In the beginning" }] }
+  },
+  {
+    method: "POST", path: "/v1/messages/count_tokens", tag: "Anthropic", summary: "Count tokens (Anthropic)",
+    description: "`{input_tokens}` of a Messages request (without max_tokens): exact for the served model (its chat template and tokenizer, tools included), Anthropic's own for a group of Anthropic deployments, estimated for other groups.",
+    example: { model: "inferline-kjv", messages: [{ role: "user", content: "In the beginning" }] }
+  },
+  {
+    method: "POST", path: "/v1/responses", tag: "OpenAI", summary: "Create a response",
+    description: "OpenAI's Responses API: text or message input items, `instructions`, function tools and function_call_output items, `text.format` (json_schema by guided decoding on the served model), `stream` with the typed events (response.created, response.output_text.delta, response.function_call_arguments.delta, response.completed, ...), `store` (default true) and `previous_response_id`. Served like chat completions.",
+    streams: true,
+    example: { model: "inferline-kjv", instructions: "Answer briefly.", input: "In the beginning", max_output_tokens: 40 }
+  },
+  { method: "GET", path: "/v1/responses/{id}", tag: "OpenAI", summary: "Retrieve a response", description: "A stored response, as it was answered. Only the key that made it can read it (404 otherwise)." },
+  { method: "DELETE", path: "/v1/responses/{id}", tag: "OpenAI", summary: "Delete a response", description: "Deletes a stored response of this key: `{id, object: \"response\", deleted: true}`." },
+  {
+    method: "GET", path: "/v1/responses/{id}/input_items", tag: "OpenAI", summary: "A response's input items",
+    description: "The stored response's input items with their ids: `?order=asc|desc` (desc), `?limit=1..100` (20), `?after=<item id>`."
+  },
   { method: "GET", path: "/v1/models", tag: "OpenAI", summary: "List models", description: "The served model.", response: json(ModelList) },
   {
     method: "GET", path: "/v1/ws", tag: "OpenAI", summary: "WebSocket streaming",
@@ -128,10 +142,19 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
     method: "DELETE", path: "/cache", tag: "Operations", summary: "Clear the response cache",
     description: "Master key. Clears the response cache: everything, or the entries of `?key=<key id>`, `?team=<team id>` or `?model=<group>` (combinable). Answers `{\"object\": \"cache.clear\", \"enabled\", \"deleted\"}`."
   },
-  { method: "GET", path: "/health", tag: "Operations", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
-  { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name.", response: { contentType: "text/plain", schema: null } },
-  { method: "GET", path: "/openapi.json", tag: "Operations", summary: "OpenAPI document", description: "This document." },
-  { method: "GET", path: "/docs", tag: "Operations", summary: "API docs", description: "A self-contained HTML page rendering this document.", response: { contentType: "text/html", schema: null } }
+  { method: "GET", path: "/health", tag: "Operations", access: "public", summary: "Health", description: "200 with an empty body while the server is up (it listens only once the model is loaded)." },
+  {
+    method: "GET", path: "/health/liveness", tag: "Operations", access: "public", summary: "Liveness",
+    description: "200 `{\"status\": \"ok\", \"uptime_seconds\", \"event_loop_lag_ms\"}` while the process runs and its event loop comes round within 1 s, else 503. Checks nothing outside the process."
+  },
+  {
+    method: "GET", path: "/health/readiness", tag: "Operations", access: "public", summary: "Readiness",
+    description: "200 `{\"status\": \"ready\", \"checks\": {database, redis, engine, deployments}}` when the database and Redis (if configured) answer within 2 s, the model is loaded and every model group has a deployment out of cooldown; else 503 with `not_ready` and the failing check."
+  },
+  { method: "GET", path: "/metrics", tag: "Operations", summary: "Prometheus metrics", description: "vLLM's metric names with the prefix `inferline_`, labelled with model_name. Any key (none with --public-metrics).", response: { contentType: "text/plain", schema: null } },
+  { method: "GET", path: "/openapi.json", tag: "Operations", access: "public", summary: "OpenAPI document", description: "This document." },
+  { method: "GET", path: "/docs", tag: "Operations", access: "public", summary: "API docs", description: "A self-contained HTML page rendering this document.", response: { contentType: "text/html", schema: null } },
+  ...OPERATIONS_ENDPOINTS
 ]
 
 /** Generates the JSON Schema of `schema` into `components`, returning a reference to it. */
@@ -167,12 +190,21 @@ export const openApiDocument = (modelName: string) => {
       responses["503"] = errorResponse("Engine overloaded; retry after the Retry-After header's seconds")
       responses["500"] = errorResponse("Internal error")
     }
+    const access = e.access ?? "key"
+    if (access !== "public") responses["401"] = errorResponse("Keys are on and the key is missing, malformed, unknown, expired or revoked (code invalid_api_key)")
+    if (access === "master") responses["403"] = errorResponse("An API key where the master key is needed (code insufficient_permissions)")
+    if (e.request !== undefined && e.tag === "OpenAI") {
+      responses["403"] = errorResponse("The key's or team's `models` do not include the model (code model_not_allowed)")
+      responses["429"] = errorResponse("The key's, team's or deployment's rate limit, or every deployment of the group in cooldown; see Retry-After")
+    }
     paths[e.path] = {
       ...paths[e.path],
       [e.method.toLowerCase()]: {
         summary: e.summary,
         description: e.description,
         tags: [e.tag],
+        // Public routes answer without a key; the others need one when keys are on (a master key is a key).
+        security: access === "public" ? [] : [{ bearer: [] }],
         ...(e.request !== undefined && {
           requestBody: {
             required: true,
@@ -191,7 +223,12 @@ export const openApiDocument = (modelName: string) => {
       description: `OpenAI-compatible API of Inferline, serving \`${modelName}\`. Unknown request fields are ignored; errors are \`{"error": {"message", "type", "param", "code"}}\`.`
     },
     paths,
-    components: { schemas }
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "An API key (sk-inf-...) or the master key; `x-api-key` works too. Only when the server has a master key." }
+      }
+    }
   }
 }
 

@@ -12,7 +12,9 @@ export interface Prompt {
 
 /** A request naming a model must name the served one (vLLM also accepts a missing model). */
 export const checkModel = (model: string | null | undefined, info: EngineInfo): Effect.Effect<void, ApiError> =>
-  model == null || model === info.modelName ? Effect.void : Effect.fail(modelNotFound(model))
+  info.gatewayOnly === true
+    ? Effect.fail(modelNotFound(model ?? "(none)"))
+    : model == null || model === info.modelName ? Effect.void : Effect.fail(modelNotFound(model))
 
 export const requireTokenizer = (info: EngineInfo, what: string): Effect.Effect<TextTokenizer, ApiError> =>
   info.tokenizer === null

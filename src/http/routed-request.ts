@@ -114,7 +114,10 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const semantic = router.semantic !== undefined && head.model === router.semantic.model
     ? yield* Effect.mapError(router.semantic.resolve(body), (e) => fromProviderError(e, requestId))
     : undefined
-  const group = router.groupFor(semantic?.group ?? head.model ?? router.servedModel)
+  const asked = semantic?.group ?? head.model ?? router.servedModel
+  // A gateway without a model has no default group: the request must name one.
+  if (asked === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  const group = router.groupFor(asked)
   const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)
 
@@ -267,8 +270,16 @@ const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
   const cacheHeaders: Record<string, string> = cacheResult === undefined ? {} : { "x-inferline-cache": cacheResult }
   // However the request ends: the permit settles and the observer ends the request's span, metrics and
   // ledger row with who served it and the usage; a complete answer goes into the cache.
+  // Who served, for the ledger row: the answering deployment, else the last one that failed (none when
+  // no deployment was tried, e.g. all in cooldown), never a deployment the group does not have.
+  let failedOn: string | undefined
+  const noteFailure = <A, R>(self: Effect.Effect<A, ProviderError, R>) => Effect.tapError(self, (e) => Effect.sync(() => void (failedOn = e.deployment)))
+  const servedBy = (routed: Routed<unknown> | undefined) =>
+    routed !== undefined
+      ? { deployment: routed.deployment, provider: routed.provider }
+      : failedOn === undefined ? undefined : { deployment: failedOn, provider: router.deployment(failedOn)?.config.provider }
   const done = (exit: Exit.Exit<unknown, unknown>, routed: Routed<unknown> | undefined, response?: unknown) =>
-    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, routed, response, captured)), observed.onExit(exit))).pipe(
+    Effect.andThen(settle, Effect.andThen(observed.update(usageDetails(meter, servedBy(routed), response, captured)), observed.onExit(exit))).pipe(
       Effect.andThen(storing && Exit.isSuccess(exit) && routed !== undefined && response !== undefined
         ? cache.store(ctx.cachePlan, cachedEntry(ctx, meter, routed, response), ctx.cacheLookup)
         : Effect.void)
@@ -278,6 +289,7 @@ const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
   const toApiError = (e: ProviderError) => fromProviderError(e, requestId)
   if (ctx.stream) {
     const routed = yield* router.stream(request).pipe(
+      noteFailure,
       Effect.mapError(toApiError),
       withTracedParent(observed.span),
       Effect.onError((cause) => done(Exit.failCause(cause), undefined))
@@ -302,9 +314,11 @@ const answerRouted = Effect.fnUntraced(function*(ctx: RouteContext & {
   }
   let routed: Routed<CompleteResult> | undefined
   yield* router.complete(request).pipe(
+    noteFailure,
     Effect.mapError(toApiError),
     withTracedParent(observed.span),
-    Effect.tap((r) => Effect.sync(() => (routed = r))),
+    // A whole response's first token is when it arrived (the served model's meter knows better).
+    Effect.tap((r) => Effect.andThen(Effect.sync(() => (routed = r)), observed.firstToken)),
     Effect.onExit((exit) => done(exit, routed, routed?.value.json))
   )
   return { _tag: "Complete" as const, result: routed!.value, headers: { ...ctx.permit.headers, ...routedHeaders(routed!, ctx.semanticRoute), ...cacheHeaders } } satisfies RoutedAnswer
@@ -317,7 +331,7 @@ const cachedEntry = (
   routed: Routed<unknown>,
   response: unknown
 ): CachedResponse => {
-  const provider = routed.provider === "local" ? "inferline" : routed.provider
+  const provider = routed.provider
   return {
     kind: ctx.endpoint.kind,
     response,
@@ -350,7 +364,12 @@ export const refusedLocally = (e: ApiError): ProviderError =>
   })
 
 /** What the observer records at the end: who served (provider, deployment), usage, response id and model. */
-const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, response: unknown, captured: CapturedOutput | undefined): Parameters<ObservedRequest["update"]>[0] => {
+const usageDetails = (
+  meter: UsageMeter,
+  servedBy: { readonly deployment: string; readonly provider: string | undefined } | undefined,
+  response: unknown,
+  captured: CapturedOutput | undefined
+): Parameters<ObservedRequest["update"]>[0] => {
   if (captured !== undefined && response !== undefined) captured.addResponse(response)
   const r = (response ?? {}) as { id?: unknown; model?: unknown; choices?: ReadonlyArray<{ finish_reason?: unknown }> }
   // A whole response names its finish reasons; streams report them to the meter as they pass.
@@ -359,13 +378,13 @@ const usageDetails = (meter: UsageMeter, routed: Routed<unknown> | undefined, re
     : meter.finishReasons
   return {
     ...(finishReasons.length > 0 && { finishReasons }),
-    ...(routed !== undefined && { deployment: routed.deployment, provider: routed.provider === "local" ? undefined : routed.provider }),
+    ...servedBy,
     inputTokens: meter.promptTokens,
     cachedInputTokens: meter.cachedTokens,
     firstTokenAt: meter.firstTokenAt,
     outputTokens: meter.completionTokens,
     ...(typeof r.id === "string" && { responseId: r.id }),
-    ...(typeof r.model === "string" && { responseModel: r.model }),
+    ...(typeof r.model === "string" ? { responseModel: r.model } : meter.responseModel !== undefined && { responseModel: meter.responseModel }),
     ...(captured !== undefined && { output: captured.messages })
   }
 }

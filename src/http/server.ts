@@ -1,11 +1,13 @@
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Effect, Layer, Metric, Option } from "effect"
+import { Cause, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
 import { chatCompletionsRoute } from "./chat.ts"
 import { completionsRoute } from "./completions.ts"
 import { embeddingsRoute } from "./embeddings.ts"
+import { messagesRoutes } from "./anthropic/messages.ts"
+import { responsesRoutes } from "./responses/responses.ts"
 import { adminRoutes } from "./gateway/admin-routes.ts"
 import { createServerWithHeaderTimeout, DEFAULT_HEADER_TIMEOUT_SECONDS } from "./header-timeout.ts"
 import { ledgerUnavailableIn } from "./ledger-unavailable.ts"
@@ -21,6 +23,9 @@ import { uiRoutes } from "./ui.ts"
 import { websocketRoute } from "./websocket.ts"
 import { internalError, methodNotAllowed, routeNotFound } from "../api/api-error.ts"
 import { errorResponse } from "./errors.ts"
+import { corsMiddleware } from "./cors.ts"
+import { healthRoutes } from "./health.ts"
+import { closeIdleWhileDraining } from "./drain.ts"
 
 export interface HttpServerOptions {
   readonly host: string
@@ -39,9 +44,20 @@ export interface HttpServerOptions {
    * OTLP exporter reads so the same metrics go out over OTLP too.
    */
   readonly metricRegistry?: Metric.MetricRegistry
+  /** Seconds in-flight requests get to finish after SIGTERM/SIGINT (the listener closes at once); then they are cancelled. Default 5. */
+  readonly shutdownGraceSeconds?: number
+  /** Browser origins allowed by CORS (`*` for any); none: CORS off. */
+  readonly corsAllowOrigins?: ReadonlyArray<string>
 }
 
 const pathOf = (url: string) => url.split("?")[0]
+
+/** Whether a documented path (`/v1/responses/{id}`) names this request path (`/v1/responses/resp_1`). */
+const pathMatches = (template: string, path: string): boolean => {
+  if (!template.includes("{")) return template === path
+  const a = template.split("/"), b = path.split("/")
+  return a.length === b.length && a.every((part, i) => (part.startsWith("{") ? b[i] !== "" : part === b[i]))
+}
 
 /**
  * Around every route: an unknown path is a 404 and a known path with the wrong method a 405, both in
@@ -60,7 +76,7 @@ export const apiMiddleware = (logRequests: boolean) =>
           const error = Cause.findErrorOption(cause)
           if (Option.isSome(error) && HttpServerError.isHttpServerError(error.value) && error.value.reason._tag === "RouteNotFound") {
             const path = pathOf(request.url)
-            const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
+            const allowed = ENDPOINTS.filter((e) => pathMatches(e.path, path)).map((e) => e.method)
             return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
           }
           const unavailable = ledgerUnavailableIn(cause)
@@ -73,14 +89,17 @@ export const apiMiddleware = (logRequests: boolean) =>
     }), { global: true })
 
 /** Every route of the API (they need the Engine and the Gateway). */
-export const apiRoutes = (options: { readonly logRequests: boolean; readonly publicMetrics?: boolean }) =>
+export const apiRoutes = (options: { readonly logRequests: boolean; readonly publicMetrics?: boolean; readonly corsAllowOrigins?: ReadonlyArray<string> }) =>
   Layer.mergeAll(
     chatCompletionsRoute,
     completionsRoute,
     embeddingsRoute,
+    messagesRoutes,
+    responsesRoutes,
     modelRoutes,
     tokenizeRoutes,
     metricsRoute,
+    healthRoutes,
     openApiRoutes,
     websocketRoute,
     adminRoutes,
@@ -91,12 +110,13 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     // Global middlewares, outermost first: every response (401s included) gets its request id and its
     // log line, then the key is checked.
     requestIdMiddleware,
+    corsMiddleware(options.corsAllowOrigins ?? []),
     apiMiddleware(options.logRequests),
     authMiddleware({ publicMetrics: options.publicMetrics ?? false })
   )
 
-/** How long in-flight requests may go on after a shutdown signal before they are aborted. */
-const GRACEFUL_SHUTDOWN = "5 seconds"
+/** How long in-flight requests (streams included) may go on after a shutdown signal before they are aborted (default). */
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 5
 
 /**
  * The OpenAI-compatible HTTP server on Node, listening once built. It exposes `HttpServer` (for the
@@ -106,11 +126,11 @@ const GRACEFUL_SHUTDOWN = "5 seconds"
  */
 export const httpServerLayer = (options: HttpServerOptions) => {
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
-  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics }), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000), {
+  return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics, corsAllowOrigins: options.corsAllowOrigins }), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(() => closeIdleWhileDraining(createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000)), {
       host: options.host,
       port: options.port,
-      gracefulShutdownTimeout: GRACEFUL_SHUTDOWN,
+      gracefulShutdownTimeout: Duration.seconds(options.shutdownGraceSeconds ?? DEFAULT_SHUTDOWN_GRACE_SECONDS),
       // A WebSocket message is a request body: the same limit applies.
       websocket: { maxPayload: maxRequestBodyBytes }
     })),

@@ -1,6 +1,7 @@
 /**
  * The /ui dashboard: one self-contained page drawing Chart.js charts from GET /ui/data, refreshed every
- * few seconds. With keys on, it asks for the master key once and keeps it in the browser's localStorage.
+ * few seconds. With keys on, it asks for the master key once (a real form, so password managers fill it)
+ * and keeps it in the browser's localStorage; a key the server refuses is forgotten and asked for again.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -24,11 +25,12 @@ export const DASHBOARD_HTML = `<!doctype html>
 </head>
 <body>
 <header><h1>Inferline</h1><span id="status">loading…</span></header>
-<div id="login"><label>Master key: <input id="key" type="password" size="40"></label> <button id="save">Show</button></div>
+<form id="login" autocomplete="on"><input type="text" name="username" value="inferline-master" autocomplete="username" hidden><label>Master key: <input id="key" name="password" type="password" size="40" autocomplete="current-password"></label> <button id="save" type="submit">Show</button></form>
 <main>
   <section><h2>Spend per day, by model</h2><canvas id="spendOverTime"></canvas></section>
   <section><h2>Spend by model</h2><canvas id="spendByModel"></canvas></section>
   <section><h2>Spend by key</h2><canvas id="spendByKey"></canvas></section>
+  <section><h2>Spend by team</h2><canvas id="spendByTeam"></canvas></section>
   <section><h2>Spend by end user</h2><canvas id="spendByUser"></canvas></section>
   <section><h2>Evaluation scores (mean per hour, by model group)</h2><canvas id="scores"></canvas></section>
   <section><h2>Latency and time to first token (s)</h2><canvas id="latency"></canvas></section>
@@ -48,17 +50,26 @@ const draw = (id, config) => {
 const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
 const engineHistory = { labels: [], running: [], waiting: [], kv: [] };
 
+/** What the numbers cover: the range asked for, or less when the ledger starts later. */
+function coverage(l) {
+  if (!l.first_request_at) return "in the last " + l.days + " days";
+  const first = new Date(l.first_request_at);
+  return Date.now() - first.getTime() < (l.days - 1) * 86400000 ? "since " + first.toLocaleString() : "in the last " + l.days + " days";
+}
+
 function render(d) {
   const l = d.ledger;
   if (l) {
     const days = [...new Set(l.spend_by_day.map((r) => r.day))];
     const models = [...new Set(l.spend_by_day.map((r) => r.model))];
-    draw("spendOverTime", { type: "line", data: { labels: days, datasets: models.map((m, i) => ({
+    // A line needs several days to be a line: fewer are drawn as bars (one day would be a lone dot).
+    draw("spendOverTime", { type: days.length < 3 ? "bar" : "line", data: { labels: days, datasets: models.map((m, i) => ({
       label: m, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
       data: days.map((day) => (l.spend_by_day.find((r) => r.day === day && r.model === m) || { spend: 0 }).spend) })) },
       options: { scales: { y: { beginAtZero: true } } } });
     draw("spendByModel", { type: "bar", data: { labels: l.spend_by_model.map((r) => r.model), datasets: [{ label: "spend", backgroundColor: palette[0], data: l.spend_by_model.map((r) => r.spend) }] } });
-    draw("spendByKey", { type: "bar", data: { labels: l.spend_by_key.map((r) => r.key.slice(0, 8)), datasets: [{ label: "spend", backgroundColor: palette[1], data: l.spend_by_key.map((r) => r.spend) }] } });
+    draw("spendByKey", { type: "bar", data: { labels: l.spend_by_key.map((r) => r.name), datasets: [{ label: "spend", backgroundColor: palette[1], data: l.spend_by_key.map((r) => r.spend) }] } });
+    draw("spendByTeam", { type: "bar", data: { labels: l.spend_by_team.map((r) => r.name), datasets: [{ label: "spend", backgroundColor: palette[6], data: l.spend_by_team.map((r) => r.spend) }] } });
     draw("latency", { type: "bar", data: { labels: ["p50", "p90", "p99"], datasets: [
       { label: "request latency", backgroundColor: palette[2], data: [l.latency_seconds.p50, l.latency_seconds.p90, l.latency_seconds.p99] },
       { label: "time to first token", backgroundColor: palette[3], data: [l.ttft_seconds.p50, l.ttft_seconds.p90, l.ttft_seconds.p99] }] } });
@@ -92,17 +103,20 @@ function render(d) {
       { label: "KV cache %", borderColor: palette[4], data: [...h.kv] }] },
       options: { scales: { y: { beginAtZero: true, suggestedMax: 4 } } } });
   }
-  document.getElementById("status").textContent = (l ? l.requests + " requests in " + l.days + " days" : "no ledger") + (d.engine ? " · model " + d.engine.model : "") + " · updated " + new Date().toLocaleTimeString();
+  document.getElementById("status").textContent = (l ? l.requests + " requests " + coverage(l) : "no ledger") + (d.engine ? " · model " + d.engine.model : "") + " · updated " + new Date().toLocaleTimeString();
   document.body.dataset.rendered = "true";
 }
 
 async function refresh() {
   const key = localStorage.getItem("inferline_master_key");
   const r = await fetch("/ui/data", { headers: key ? { authorization: "Bearer " + key } : {} });
-  if (r.status === 401 || r.status === 403) { document.getElementById("login").style.display = "block"; document.getElementById("status").textContent = "master key needed"; return; }
+  if (r.status === 401 || r.status === 403) {
+    if (key) localStorage.removeItem("inferline_master_key");
+    document.getElementById("login").style.display = "block"; document.getElementById("status").textContent = key ? "the stored master key was refused" : "master key needed"; return;
+  }
   render(await r.json());
 }
-document.getElementById("save").onclick = () => { localStorage.setItem("inferline_master_key", document.getElementById("key").value); document.getElementById("login").style.display = "none"; refresh(); };
+document.getElementById("login").onsubmit = (event) => { event.preventDefault(); localStorage.setItem("inferline_master_key", document.getElementById("key").value); document.getElementById("login").style.display = "none"; refresh(); };
 refresh().catch((e) => (document.getElementById("status").textContent = String(e)));
 setInterval(() => refresh().catch(() => {}), 3000);
 </script>

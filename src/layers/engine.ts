@@ -7,6 +7,7 @@ import { WorkerExecutor } from "../engine/worker-executor.ts"
 import { matrixDtype, type WeightDtype } from "../engine/matrix.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
+import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -37,6 +38,8 @@ export interface EngineOptions {
   readonly tensorParallelSize?: number
   /** How /v1/embeddings pools the final hidden states (--pooling): last token (default) or mean. */
   readonly pooling?: PoolingType
+  /** Speculative decoding (--speculative-config and friends); off when absent. */
+  readonly speculative?: SpeculativeConfig | null
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
@@ -110,6 +113,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       enablePrefixCaching,
       eosTokenIds: loaded.generation.eosTokenIds,
       tokenizer: loaded.tokenizer,
+      speculative: options.speculative ?? null,
       scheduler: {
         ...defaultSchedulerConfig(maxModelLen),
         ...(options.maxNumSeqs !== undefined && { maxNumSeqs: options.maxNumSeqs }),

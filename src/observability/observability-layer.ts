@@ -4,6 +4,7 @@ import { budgetOptionsFromEnv, budgetsLayer } from "../budgets/budgets.ts"
 import { endUserBudgetsLayer } from "../budgets/end-user-budgets.ts"
 import { sqlEndUserStoreLayer } from "../gateway/sql-end-user-store.ts"
 import { ledgerLayer, ledgerOptionsFromEnv, type Ledger } from "../ledger/ledger.ts"
+import { sqlStoredResponsesLayer } from "../ledger/stored-responses.ts"
 import { priceTableFromEnv, type Price } from "../ledger/price-table.ts"
 import { otlpLayerFromEnv } from "./otlp.ts"
 import { captureContentFromEnv, requestObserverLayer } from "./request-observer.ts"
@@ -35,6 +36,8 @@ export const observabilityLayerFromEnv = (options: {
       Layer.provideMerge(budgetsLayer(budgetOptions)),
       Layer.provideMerge(endUserBudgetsLayer(budgetOptions)),
       Layer.provideMerge(sqlEndUserStoreLayer),
+      // /v1/responses' stored responses live in the same database.
+      Layer.provideMerge(sqlStoredResponsesLayer),
       Layer.provideMerge(ledger),
       Layer.provideMerge(otlp)
     )

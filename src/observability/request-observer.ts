@@ -155,8 +155,9 @@ const observerWith = (
   }
   const prices = options.priceTable ?? emptyPriceTable
   const capture = options.captureContent ?? false
-  const defaultProvider = options.defaultProvider ?? "inferline"
-  const defaultDeployment = options.defaultDeployment ?? "local"
+  // A request refused or failed before any deployment was tried names none.
+  const defaultProvider = options.defaultProvider ?? ""
+  const defaultDeployment = options.defaultDeployment ?? ""
 
   // The generators are made once, here, and every request runs them with its own Observation: a
   // generator function created per request would get its own object map from V8, which keeps all the
@@ -212,7 +213,8 @@ const observerWith = (
       attributes: {
         "gen_ai.operation.name": request.operation,
         "gen_ai.request.model": request.params.model ?? request.modelGroup,
-        "gen_ai.provider.name": provider,
+        // A request refused before any deployment was tried has no provider: no empty label value.
+        ...(provider !== "" && { "gen_ai.provider.name": provider }),
         ...(errorType !== undefined && { "error.type": metricErrorType(errorType) })
       },
       durationSeconds: (endMs - startedMs) / 1000,

@@ -70,6 +70,17 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Another replica put the deployment in cooldown until `until` (shared router state): honoured here
+   * as if it had opened here, unless this breaker is already open for longer.
+   */
+  openUntilAt(until: number): void {
+    if (until <= this.openUntil) return
+    this.openUntil = until
+    this.failures = []
+    this.probing = false
+  }
+
   /** An attempt that ended without a verdict (interrupted): a half-open probe slot is given back. */
   onAbandon(): void {
     this.probing = false

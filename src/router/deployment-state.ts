@@ -85,6 +85,16 @@ export class DeploymentState {
     return { requests: this.requests, tokens: this.tokens }
   }
 
+  /**
+   * The counts of this minute over all replicas (shared router state): taken when higher than this
+   * replica's own, so usage-based routing sees what the others sent too.
+   */
+  syncUsage(now: number, counts: { readonly requests?: number | undefined; readonly tokens?: number | undefined }): void {
+    this.roll(now)
+    if (counts.requests !== undefined) this.requests = Math.max(this.requests, counts.requests)
+    if (counts.tokens !== undefined) this.tokens = Math.max(this.tokens, counts.tokens)
+  }
+
   /** Whether one more request of `tokens` stays within rpm and tpm this minute. */
   hasRoom(now: number, tokens: number): boolean {
     const { requests, tokens: used } = this.usage(now)

@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { Engine } from "../actors/engine.ts"
 import { emptyRouterConfig, parseRouterConfig, RouterConfigError, type RouterConfig } from "./config.ts"
 import { makeRouter, Router, type RouterOptions } from "./router.ts"
+import { RouterSharedState } from "./shared-state.ts"
 
 /**
  * The Router built from a resolved config (default: none, so every request goes to the served model),
@@ -11,14 +12,19 @@ import { makeRouter, Router, type RouterOptions } from "./router.ts"
 export const routerLayer = (config: RouterConfig = emptyRouterConfig(), options: Omit<RouterOptions, "servedModel"> = {}): Layer.Layer<Router, RouterConfigError, Engine> =>
   Layer.effect(
     Router,
-    Effect.flatMap(Engine, (engine) =>
-      Effect.acquireRelease(
+    Effect.gen(function*() {
+      const engine = yield* Engine
+      const shared = yield* RouterSharedState
+      const router = yield* Effect.acquireRelease(
         Effect.try({
-          try: () => makeRouter(config, { ...options, servedModel: engine.info.modelName }),
+          try: () => makeRouter(config, { shared, ...options, servedModel: engine.info.gatewayOnly === true ? null : engine.info.modelName }),
           catch: (e) => (e instanceof RouterConfigError ? e : new RouterConfigError({ message: String(e) }))
         }),
         (router) => Effect.sync(() => router.close())
-      ))
+      )
+      yield* router.runBackground
+      return router
+    })
   )
 
 /**

@@ -1,22 +1,27 @@
 import { Cause, Clock, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
-import type { UsageMeter } from "../api/usage-meter.ts"
 import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 import { withTracedSpan } from "../observability/traced-span.ts"
 import { checkGroupReferences, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
 import { CircuitBreaker } from "./circuit-breaker.ts"
 import { DeploymentState } from "./deployment-state.ts"
 import { isRetryable } from "./failure-kind.ts"
-import { anthropicProvider } from "./providers/anthropic.ts"
+import { anthropicHeaders, anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
-import { openAiProvider } from "./providers/openai.ts"
+import { openAiHeaders, openAiProvider } from "./providers/openai.ts"
 import { ProviderError, timedOut, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
+import { embeddingVectors } from "./embeddings-client.ts"
+import { estimatePromptTokens } from "./estimate-tokens.ts"
+import { UsageMeter } from "../api/usage-meter.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
+import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
+import { runHealthChecks } from "./health-checks.ts"
+import { makeSharedAdmission } from "./shared-admission.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -47,8 +52,8 @@ export type AttemptOutcome = "ok" | "retry" | "fallback" | "error"
 
 export interface RouterService {
   readonly config: RouterConfig
-  /** The served model's group (--served-model-name): always there, with the engine as deployment `local`. */
-  readonly servedModel: string
+  /** The served model's group (--served-model-name), with the engine as deployment `local`; null for a gateway without a model (--no-model). */
+  readonly servedModel: string | null
   /** Every group name clients may ask for, the served model's first. */
   readonly groupNames: ReadonlyArray<string>
   /** The group a requested model name means: itself, or the group it is an alias of (model_group_alias). */
@@ -59,6 +64,8 @@ export interface RouterService {
   readonly providersOf: (group: string) => ReadonlySet<ProviderName> | undefined
   /** Fails with the last attempt's error (its `attempts` set) when no deployment answered. */
   readonly complete: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
+  /** A messages request's token count by a deployment that counts them (Anthropic's), with the group's retries. */
+  readonly countTokens: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
   /** Succeeds once a deployment has produced its first chunk: until then failures fall back transparently. */
   readonly stream: (request: RouteRequest) => Effect.Effect<Routed<Stream.Stream<string, ProviderError>>, ProviderError, Engine | Scope.Scope>
   /** Intent routing, when configured: requests for its `model` are sent to the group it picks. */
@@ -70,12 +77,14 @@ export interface RouterService {
 }
 
 export interface RouterOptions {
-  /** The served model's name: its group always exists and includes the engine. */
-  readonly servedModel: string
+  /** The served model's name: its group always exists and includes the engine. null: no served model (--no-model). */
+  readonly servedModel: string | null
   /** Uniform in [0, 1): the shuffle and tie breaks (seeded in tests). */
   readonly random?: () => number
   /** Replaces the built-in providers (tests drive the routing logic with scripted ones). */
   readonly providers?: Partial<Record<ProviderName, Provider>>
+  /** State shared with other replicas (cooldowns, usage per minute); none: this replica's own only. */
+  readonly shared?: RouterSharedStateService | undefined
 }
 
 /** The served model as a deployment: always there, in the group named by --served-model-name. */
@@ -104,6 +113,18 @@ const localDeploymentConfig = (group: string): DeploymentConfig => ({
 const noDeployment = (group: string, retryAfterMs: number | undefined) =>
   new ProviderError({ kind: "rate_limited", message: `No deployment of ${group} is available (all in cooldown or at their rpm/tpm limits).`, retryAfterMs })
 
+/**
+ * How long until one of a group's deployments takes requests again, for the 429's Retry-After: the
+ * first cooldown's end, else (all at their rpm/tpm limits) the start of the next minute, else (at their
+ * parallel caps) a second.
+ */
+const freeAgainInMs = (deployments: ReadonlyArray<DeploymentState>, now: number): number => {
+  const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
+  if (reopens.length === deployments.length) return Math.min(...reopens) - now
+  if (deployments.some((d) => d.config.rpm !== undefined || d.config.tpm !== undefined)) return 60_000 - (now % 60_000)
+  return 1000
+}
+
 const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) =>
   new ProviderError({
     kind: "bad_request",
@@ -114,7 +135,7 @@ const noTaggedDeployment = (group: string, tags: ReadonlyArray<string>) =>
     code: "no_deployment_for_tags"
   })
 
-const ENDPOINT_NAMES: Readonly<Record<EndpointKind, string>> = { chat: "chat completions", completions: "legacy completions", embeddings: "embeddings" }
+const ENDPOINT_NAMES: Readonly<Record<EndpointKind, string>> = { chat: "chat completions", completions: "legacy completions", embeddings: "embeddings", messages: "Anthropic messages natively" }
 
 /**
  * Whether a deployment takes this kind of request: its provider must serve it, and its mode must fit
@@ -154,8 +175,10 @@ type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderErr
  * Builds the router of a config around the served model; `close` ends its upstream connection pools
  * (routerLayer calls it). Throws RouterConfigError when a setting names a group that does not exist.
  */
-export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void } => {
+export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly runBackground: Effect.Effect<void, never, Scope.Scope> } => {
   const random = options.random ?? Math.random
+  const shared = options.shared
+  const usageBased = config.settings.strategy === "usage-based-routing" || config.settings.strategy === "usage-based-routing-v2"
   const settings = config.settings
   const servedModel = options.servedModel
   checkGroupReferences(config, servedModel)
@@ -170,13 +193,16 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     groups.set(d.group, [...(groups.get(d.group) ?? []), state])
   }
   // The served model's group gets the engine unless the config lists a local deployment in it already.
-  const served = groups.get(servedModel) ?? []
-  if (!served.some((d) => d.config.provider === "local")) {
+  const served = servedModel === null ? [] : groups.get(servedModel) ?? []
+  if (servedModel !== null && !served.some((d) => d.config.provider === "local")) {
     const local = new DeploymentState(localDeploymentConfig(servedModel), providers.local, breaker())
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
   }
-  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, config.deployments, pool)
+  // Intent routing embeds through this router (`complete` is defined below; it runs only per request).
+  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, (input) => embedThrough(config.semantic!.embeddingGroup, input))
+  // With shared state, attempts are admitted over all replicas too (rpm/tpm, parallel slots).
+  const admission = shared === undefined ? undefined : makeSharedAdmission(shared, usageBased)
 
   /**
    * One request's way through the router: what it asks, how an attempt is made (complete, or the start
@@ -214,6 +240,20 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     return { error } satisfies GroupResult<unknown>
   })
 
+  /**
+   * The first of the strategy's candidates whose breaker lets the request through and, with usage-based
+   * routing and shared state, that the replicas together have not filled up this minute (its rpm counted
+   * in Redis, one INCR per attempt; unknown when Redis does not answer, and then this replica's count decides).
+   */
+  const pick = Effect.fnUntraced(function*(run: RouteRun, deployments: ReadonlyArray<DeploymentState>, tried: ReadonlySet<string>, now: number) {
+    for (const d of candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random })) {
+      if (!d.breaker.tryAcquire(now)) continue
+      if (admission === undefined || (yield* admission.admit(d, run.request, now))) return d
+      d.breaker.onAbandon()
+    }
+    return undefined
+  })
+
   /** A group's deployments in the strategy's order, with retries (backoff with jitter) on retryable failures. */
   const runGroup = Effect.fnUntraced(function*(run: RouteRun, group: string, deployments: ReadonlyArray<DeploymentState>, pending: () => boolean) {
     const tried = new Set<string>()
@@ -223,10 +263,9 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
         yield* Effect.sleep(retryDelayMs(retry, settings.retryBaseMs, settings.retryMaxMs, previous.retryAfterMs, random))
       }
       const now = yield* Clock.currentTimeMillis
-      const chosen = candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random }).find((d) => d.breaker.tryAcquire(now))
+      const chosen = yield* pick(run, deployments, tried, now)
       if (chosen === undefined) {
-        const reopens = deployments.map((d) => d.breaker.reopensAt).filter((t) => t > now)
-        return { error: previous ?? noDeployment(group, reopens.length > 0 ? Math.min(...reopens) - now : undefined) } satisfies GroupResult<unknown>
+        return { error: previous ?? noDeployment(group, freeAgainInMs(deployments, now)) } satisfies GroupResult<unknown>
       }
       tried.add(chosen.config.id)
       run.attempts += 1
@@ -285,9 +324,13 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const endAttempt = (d: DeploymentState, request: RouteRequest, exit: Exit.Exit<unknown, unknown>) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const tokens = Exit.isSuccess(exit) ? Math.max(0, request.meter.total - request.promptTokens) : 0
-      return d.end(now, exit, tokens)
-        ? Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`)
-        : Effect.void
+      const cooled = d.end(now, exit, tokens)
+      const usage = admission === undefined ? Effect.void : admission.end(d, request, now, request.promptTokens + tokens)
+      if (!cooled) return usage
+      return Effect.andThen(usage, Effect.andThen(
+        Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+        shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+      ))
     })
 
   /**
@@ -348,10 +391,29 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
 
   const stream = (request: RouteRequest) => Effect.flatMap(Effect.scope, (requestScope) => route(request, (d, call) => streamAttempt(d, call, request, requestScope)))
 
+  /** Texts embedded by a group's embedding deployments, as a /v1/embeddings request is routed (no ledger row: an internal call). */
+  const embedThrough = (group: string, input: ReadonlyArray<string>) =>
+    Effect.flatMap(
+      complete({
+        kind: "embeddings",
+        group,
+        body: { input },
+        promptTokens: estimatePromptTokens({ input }),
+        local: Effect.die("the served model is not an intent router's embedding group"),
+        meter: new UsageMeter(0)
+      }),
+      (routed) => {
+        const vectors = embeddingVectors(routed.value.json, input.length)
+        return typeof vectors === "string"
+          ? Effect.fail(new ProviderError({ kind: "server", message: `the embedding deployment ${routed.deployment} answered with a body that is not usable.`, detail: vectors, code: "bad_embeddings", deployment: routed.deployment }))
+          : Effect.succeed(vectors)
+      }
+    )
+
   return {
     config,
     servedModel,
-    groupNames: [servedModel, ...[...groups.keys()].filter((g) => g !== servedModel)],
+    groupNames: [...(servedModel === null ? [] : [servedModel]), ...[...groups.keys()].filter((g) => g !== servedModel)],
     groupFor: (model) => settings.aliases.get(model)?.group ?? model,
     visibleAliases: [...settings.aliases].filter(([, a]) => !a.hidden).map(([alias, a]) => ({ alias, group: a.group })),
     providersOf: (group) => {
@@ -359,11 +421,40 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       return deployments === undefined ? undefined : new Set(deployments.map((d) => d.config.provider))
     },
     complete,
+    countTokens: (request) =>
+      route(request, (d, call) =>
+        d.provider.countTokens === undefined
+          ? Effect.fail(noServingDeployment(request.group, request.kind))
+          // Tracked like any call: the deployment's breaker, in-flight count and cooldown see it.
+          : tracked(d, request, d.provider.countTokens(call).pipe(
+            Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
+          ), false)),
     stream,
     semantic,
     deployment: (id) => states.get(id),
     deployments: () => [...states.values()],
-    close: pool.close
+    close: pool.close,
+    // Background work for the life of the router: health checks, and cooldowns entered on other replicas
+    // honoured here (the served model's `local` is this replica's own).
+    runBackground: Effect.andThen(
+      settings.healthCheckIntervalMs === undefined ? Effect.void : runHealthChecks({
+        intervalMs: settings.healthCheckIntervalMs,
+        deployments: [...states.values()],
+        headersOf: (d) => (d.provider === "anthropic" ? anthropicHeaders(d) : openAiHeaders(d)),
+        onCooldown: (d) => Effect.andThen(
+          Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+          shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+        )
+      }),
+      shared === undefined
+      ? Effect.void
+      : Effect.suspend(() => {
+        const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
+        return Effect.andThen(
+          admission?.refresh ?? Effect.void,
+          shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+        )
+      }))
   }
 }
 

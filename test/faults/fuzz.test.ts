@@ -20,7 +20,7 @@ const prng = (seed: number) => () => {
 }
 
 const ROUTES = [
-  "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health", "/metrics", "/tokenize", "/detokenize", "/openapi.json", "/docs",
+  "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses", "/v1/models", "/health", "/metrics", "/tokenize", "/detokenize", "/openapi.json", "/docs",
   "/v1/ws", "/admin/keys", "/admin/keys/:id", "/admin/teams", "/admin/teams/:id", "/spend/logs", "/spend/report", "/router/deployments",
   "/ui", "/ui/data", "/ui/chart.umd.min.js", "/v1/nope", "/", "/v1/chat/completions/extra", "/admin/keys/:id/x"
 ]
@@ -31,6 +31,8 @@ const BASES: Record<string, () => Record<string, unknown>> = {
   "/v1/chat/completions": () => ({ model: MODEL, messages: [{ role: "user", content: "In the beginning" }], max_tokens: 4 }),
   "/v1/completions": () => ({ model: MODEL, prompt: "And God said", max_tokens: 4 }),
   "/v1/embeddings": () => ({ model: MODEL, input: ["In the beginning", "And God said"] }),
+  "/v1/responses": () => ({ model: MODEL, instructions: "Be brief.", input: [{ role: "user", content: "In the beginning" }], max_output_tokens: 4 }),
+  "/v1/messages": () => ({ model: MODEL, max_tokens: 4, system: "Be brief.", messages: [{ role: "user", content: [{ type: "text", text: "In the beginning" }] }] }),
   "/tokenize": () => ({ prompt: "In the beginning" }),
   "/detokenize": () => ({ tokens: [76, 113, 261] }),
   "/admin/keys": () => ({ name: "fuzz", rpm_limit: 100, models: [MODEL], metadata: { tags: ["a"] } }),

@@ -57,6 +57,9 @@ describe("inferline serve: options", () => {
       logRequests: false,
       masterKey: "sk-master-123",
       publicMetrics: true,
+      logFormat: "text",
+      shutdownGraceSeconds: 5,
+      corsAllowOrigins: [],
       router: emptyRouterConfig()
     })
   })

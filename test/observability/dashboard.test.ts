@@ -28,8 +28,8 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
         for (const [k, model] of [["key-a", "fake"], ["key-b", "other-model"]] as const) {
           const start = new Date(Date.now() - day * 86_400_000)
           yield* ledger.record({
-            request_id: `hist-${day}-${k}`, client_request_id: null, key_id: k, key_prefix: `sk-inf-${k}`, team_id: null, operation: "chat", model_group: model,
-            deployment: "local", provider: "inferline", response_model: model, status: "ok", error_type: null,
+            request_id: `hist-${day}-${k}`, client_request_id: null, key_id: k, key_prefix: `sk-inf-${k}`, team_id: k === "key-a" ? "team-a" : null, operation: "chat", model_group: model,
+            deployment: "local", provider: "local", response_model: model, status: "ok", error_type: null,
             input_tokens: 1000 * (day + 1), cached_input_tokens: 200, output_tokens: 300 + 100 * day,
             cost: (1000 * (day + 1) * 3 + 300 * 15) / 1e6, start_time: start, first_token_time: new Date(start.getTime() + 20),
             end_time: new Date(start.getTime() + 200), cache_hit: true, tags: k === "key-a" ? ["batch", "eu"] : [], end_user: null, session_id: null, saved_cost: 0
@@ -83,6 +83,6 @@ it.skipIf(!fs.existsSync(CHROMIUM))("the /ui dashboard renders its charts in hea
     })
     expect(result.errors).toEqual([])
     expect(result.status).toContain("22 requests")
-    expect(result.painted.map((p) => p.id)).toEqual(["spendOverTime", "spendByModel", "spendByKey", "spendByUser", "scores", "latency", "cache", "engine"])
+    expect(result.painted.map((p) => p.id)).toEqual(["spendOverTime", "spendByModel", "spendByKey", "spendByTeam", "spendByUser", "scores", "latency", "cache", "engine"])
     for (const p of result.painted) expect(p.opaque, p.id).toBeGreaterThan(500)
   }))))

@@ -45,7 +45,7 @@ describe("OTLP traces of a model request", () => {
       expect(server?.parentSpanId).toBe(CALLER_SPAN_ID)
       expect(genai.attributes).toMatchObject({
         "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "inferline",
+        "gen_ai.provider.name": "local",
         "gen_ai.request.model": "fake",
         "gen_ai.request.max_tokens": 4,
         "gen_ai.request.temperature": 0.5,

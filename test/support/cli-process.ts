@@ -39,7 +39,7 @@ export const spawnServe = (args: ReadonlyArray<string>, env: Record<string, stri
 /** The URL the server printed once it listens (`Serving model 'NAME' at URL`). */
 export const servedUrl = (serve: ServeProcess, timeoutMs = 60_000): Promise<string> =>
   new Promise<string>((resolve, reject) => {
-    const found = () => /Serving model '[^']+' at (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.output())?.[1]
+    const found = () => /Serving model(?: groups)? '[^']+'(?: \(gateway only\))? at (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.output())?.[1]
     const timer = setTimeout(() => reject(new Error(`no URL printed:\n${serve.output()}`)), timeoutMs)
     const check = () => {
       const url = found()

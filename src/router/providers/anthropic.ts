@@ -6,10 +6,11 @@ import { failOnEnd } from "../../effect/stream-pull.ts"
 import { postJson, readText, streamDeadlines, textChunks, type UpstreamPool } from "./upstream-http.ts"
 import { badJson, checkStatus, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
+import { nativeComplete, nativeCountTokens, nativeStream } from "./anthropic-native.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
-const headersOf = deploymentHeaders((d) => ({
+export const anthropicHeaders = deploymentHeaders((d) => ({
   "anthropic-version": ANTHROPIC_VERSION,
   ...(d.apiKey !== undefined && { "x-api-key": d.apiKey })
 }))
@@ -24,7 +25,7 @@ const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall,
       return new ProviderError({ kind: "bad_request", message: e.message, param: e.param, deployment: d.id })
     }
   })
-  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
+  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, anthropicHeaders(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
 })
 
 /**
@@ -36,10 +37,25 @@ const anthropicStreamError = (deployment: string, e: AnthropicStreamError) =>
     ? new ProviderError({ kind: "server", message: "it is overloaded.", detail: `Upstream ${deployment}: ${e.message}`, deployment })
     : new ProviderError({ kind: "bad_request", message: e.message, code: e.type, deployment, upstreamStatus: 400 })
 
-/** Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts). */
-export const anthropicProvider = (pool: UpstreamPool): Provider => ({
-  name: "anthropic",
-  serves: (kind) => kind === "chat",
+/**
+ * Anthropic's Messages API behind the OpenAI chat interface, both ways (see anthropic-translate.ts), and
+ * passed through as it is for /v1/messages (kind "messages", anthropic-native.ts).
+ */
+export const anthropicProvider = (pool: UpstreamPool): Provider => {
+  const headers = (call: ProviderCall) => anthropicHeaders(call.deployment)
+  const streamError = (deployment: string, type: string, message: string) => anthropicStreamError(deployment, new AnthropicStreamError(type, message))
+  const native = { complete: nativeComplete(pool, headers), stream: nativeStream(pool, headers, streamError) }
+  const translated = translatedProvider(pool)
+  return {
+    name: "anthropic",
+    serves: (kind) => kind === "chat" || kind === "messages",
+    complete: (call) => (call.kind === "messages" ? native.complete(call) : translated.complete(call)),
+    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call)),
+    countTokens: nativeCountTokens(pool, headers)
+  }
+}
+
+const translatedProvider = (pool: UpstreamPool): Pick<Provider, "complete" | "stream"> => ({
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const text = yield* readText(yield* post(pool, call, false))
@@ -58,6 +74,7 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => ({
     const response = yield* post(pool, call, true)
     const options = (call.body.stream_options ?? {}) as Record<string, unknown>
     const translator = new AnthropicStreamTranslator(String(call.body.model ?? call.deployment.group), options.include_usage === true, answersThroughTool(call.body))
+    call.meter.responseModel = translator.model
     const parser = new SseParser()
     const d = call.deployment
     return textChunks(response, streamDeadlines(d, (what, ms) => timedOut(d, what, ms))).pipe(

@@ -25,6 +25,7 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
   Effect.map(Engine, (engine) => {
     const arrivalMs = performance.now()
     call.meter.setPrompt(local.generates.reduce((n, g) => n + g.promptTokenIds.length, 0))
+    call.meter.responseModel = engine.info.modelName
     return generateAll(engine, local.generates, (request) => instrumentGeneration(engine.info.modelName, arrivalMs, request.params.n)).pipe(
       Stream.tap((d) => Effect.clockWith((clock) => Effect.sync(() => call.meter.addGenerated(d, clock.currentTimeMillisUnsafe())))),
       Stream.mapError(engineFailure)
@@ -33,6 +34,8 @@ const deltasOf = (call: ProviderCall, local: LocalRequest) =>
 
 export const localProvider: Provider = {
   name: "local",
+  // Anthropic messages reach the served model translated to chat, never natively.
+  serves: (kind) => kind !== "messages",
   // Generators made once, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const local = yield* call.local

@@ -7,10 +7,11 @@ import { postJson, postJsonForText, streamDeadlines, textChunks, type UpstreamPo
 import { badJson, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { upstreamError } from "./upstream-error.ts"
 import type { UsageMeter } from "../../api/usage-meter.ts"
-import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
+import { ProviderError, timedOut, type EndpointKind, type Provider, type ProviderCall } from "./provider.ts"
 
-const PATHS = { chat: "/chat/completions", completions: "/completions", embeddings: "/embeddings" } as const
-const path = (call: ProviderCall) => PATHS[call.kind]
+const PATHS: Readonly<Record<Exclude<EndpointKind, "messages">, string>> = { chat: "/chat/completions", completions: "/completions", embeddings: "/embeddings" }
+// Anthropic messages never reach this provider (it does not serve them).
+const path = (call: ProviderCall) => PATHS[call.kind as Exclude<EndpointKind, "messages">]
 
 /** An OpenAI-compatible deployment's request headers (auth from api_key, then extra_headers), made once per deployment. */
 export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d.apiKey === undefined ? {} : { authorization: `Bearer ${d.apiKey}` }))
@@ -19,6 +20,7 @@ export const openAiHeaders = deploymentHeaders((d): Record<string, string> => (d
 const USAGE_ONLY = /"choices"\s*:\s*\[\s*\]/
 
 const FINISH_REASON = /"finish_reason":\s*"([a-z_]+)"/
+const MODEL = /"model":\s*"([^"\\]{1,200})"/
 
 /**
  * A raw control character cannot be in a JSON event (strings escape them; newlines and tabs may
@@ -47,7 +49,8 @@ const passThrough = (d: DeploymentConfig, chunks: Stream.Stream<string, Provider
             continue
           }
           if (data.charCodeAt(0) !== 123 /* { */ || CONTROL_CHARACTER.test(data)) return Effect.fail(malformedEvent(d, data))
-          // A cheap look for the finish reason (no parse): it goes to the request's span and ledger row.
+          // Cheap looks (no parse) for the model and the finish reason: they go to the span and ledger row.
+          if (meter.responseModel === undefined) meter.responseModel = MODEL.exec(data)?.[1]
           const finish = FINISH_REASON.exec(data)
           if (finish !== null) {
             meter.addFinishReason(finish[1])
@@ -75,6 +78,7 @@ const passThrough = (d: DeploymentConfig, chunks: Stream.Stream<string, Provider
 export const openAiProvider = (pool: UpstreamPool): Provider => ({
   name: "openai",
   completeTimesOut: true,
+  serves: (kind) => kind !== "messages",
   // Generators made once per provider, not per call (see bench/scavenge-survivors.ts).
   complete: Effect.fnUntraced(function*(call: ProviderCall) {
     const d = call.deployment

@@ -5,11 +5,14 @@ import type { LocalRequest } from "./local-request.ts"
 import type { FailureKind } from "../failure-kind.ts"
 import type { UsageMeter } from "../../api/usage-meter.ts"
 
-/** The OpenAI endpoints the router serves: the two that generate, and embeddings. */
-export type EndpointKind = "chat" | "completions" | "embeddings"
+/**
+ * What the router serves: the two OpenAI endpoints that generate, embeddings, and Anthropic's Messages
+ * passed through as they are (only Anthropic deployments serve those).
+ */
+export type EndpointKind = "chat" | "completions" | "embeddings" | "messages"
 
-/** The endpoints that generate text (the response cache, guardrails and streams deal in these). */
-export type GenerationKind = Exclude<EndpointKind, "embeddings">
+/** The OpenAI endpoints that generate text (the response cache, guardrails and streams deal in these). */
+export type GenerationKind = Exclude<EndpointKind, "embeddings" | "messages">
 
 /** One call to one deployment, at the OpenAI-request level. */
 export interface ProviderCall {
@@ -46,6 +49,8 @@ export interface Provider {
   /** Whether it can serve this kind of request at all (default: both); a group routes only to those that can. */
   readonly serves?: (kind: EndpointKind) => boolean
   readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Engine>
+  /** Anthropic's count_tokens for a messages request, where the provider has one (Anthropic's). */
+  readonly countTokens?: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError>
   readonly stream: (call: ProviderCall) => Effect.Effect<Stream.Stream<string, ProviderError>, ProviderError, Scope.Scope | Engine>
 }
 
