@@ -30,6 +30,7 @@ import { scoreSinksFromEnv } from "./evaluation/score-sinks.ts"
 import { didYouMean } from "./cli/did-you-mean.ts"
 import { logFormatLayer, sayFor, warnFor } from "./cli/log-format.ts"
 import { describeResolvedConfig } from "./cli/resolved-config.ts"
+import { resolveSpeculative, SPECULATIVE_OPTIONS } from "./cli/speculative-flags.ts"
 import { noEngineLayer } from "./layers/no-engine.ts"
 import { preflight, StartupError } from "./cli/preflight.ts"
 
@@ -67,11 +68,12 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
-  { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4)." },
+  { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4; 1 for models under 32M parameters)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
+  ...SPECULATIVE_OPTIONS,
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
@@ -277,7 +279,9 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       if (spec === undefined) {
         throw new UsageError(`${source(rawKey)}: unknown option (known: ${[...CONFIG_ONLY_KEYS, ...SERVE_OPTIONS.filter((o) => o.kind !== "path").map((o) => o.name)].join(", ")})`)
       }
-      const scalar = spec.kind === "origins" && Array.isArray(value) && value.every((v) => typeof v === "string") ? value.join(",") : value
+      const scalar = spec.kind === "origins" && Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? value.join(",")
+        : spec.name === "speculative-config" && typeof value === "object" && value !== null ? JSON.stringify(value) : value
       if (typeof scalar !== "string" && typeof scalar !== "number" && typeof scalar !== "boolean") throw new UsageError(`${source(rawKey)}: expected a scalar value`)
       settings.set(spec.name, convert(spec, scalar, source(rawKey), baseDir))
     }
@@ -308,6 +312,12 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     throw e
   }
   if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
+  let speculative: ReturnType<typeof resolveSpeculative>
+  try {
+    speculative = resolveSpeculative(get)
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
   if (noModel && router.deployments.length === 0) throw new UsageError("--no-model: a gateway without a model needs a --config with a model_list of remote deployments")
   return {
     modelDir: resolvedModelDir,
@@ -325,7 +335,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       tensorParallelSize: get<number>("tensor-parallel-size"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
       maxWaitingRequests: get<number>("max-waiting-requests"),
-      pooling: get<"last" | "mean">("pooling")
+      pooling: get<"last" | "mean">("pooling"),
+      speculative: speculative ?? undefined
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
@@ -383,9 +394,11 @@ const serve = (config: ServeConfig) => {
     const { info } = yield* Engine
     if (info.gatewayOnly === true) return
     const seconds = ((performance.now() - started) / 1000).toFixed(2)
+    const sp = config.engine.speculative
     yield* say(
       `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
-        `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}`
+        `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}` +
+        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax})`)
     )
   }))
   const announceServer = Layer.effectDiscard(Effect.gen(function*() {

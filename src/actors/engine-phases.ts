@@ -14,6 +14,8 @@ export interface EnginePhases {
   scheduledAt: number | undefined
   firstTokenAt: number | undefined
   finishedAt: number | undefined
+  /** Speculative decoding: the sequence's verified and accepted draft tokens (absent when it did not speculate). */
+  specDecode?: { readonly numDraftTokens: number; readonly numAcceptedTokens: number }
 }
 
 // vLLM's names (request_queue_time_seconds ...) and its request-latency buckets.
@@ -56,6 +58,10 @@ export const recordEnginePhases = (modelName: string, parent: Option.Option<Trac
           })
           span.attribute("inferline.request_id", p.requestId)
           span.attribute("gen_ai.choice.index", p.index)
+          if (name === "engine.decode" && p.specDecode !== undefined) {
+            span.attribute("inferline.spec_decode.num_draft_tokens", p.specDecode.numDraftTokens)
+            span.attribute("inferline.spec_decode.num_accepted_tokens", p.specDecode.numAcceptedTokens)
+          }
           span.end(nanos(stop), Exit.void)
         }
         if (end === undefined) break

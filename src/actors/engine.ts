@@ -17,6 +17,8 @@ export interface GenerateRequest {
   readonly cacheSalt?: string | null
   /** An embedding: the prompt is prefilled and pooled (one delta with `embedding`), nothing is generated. */
   readonly pooling?: PoolingType
+  /** false: no draft tokens for this request when the engine speculates (same tokens, plain decoding's speed). */
+  readonly speculate?: boolean
 }
 
 /** One step's output for one of the request's `n` sequences. */
@@ -152,6 +154,7 @@ export const makeEngine = (options: EngineActorOptions) =>
       const h = handles.get(o.requestId)
       if (h === undefined) return
       if (o.tokenIds.length > 0 && h.phases.firstTokenAt === undefined) h.phases.firstTokenAt = now
+      if (o.specDecode !== undefined) h.phases.specDecode = o.specDecode
       Queue.offerUnsafe(h.queue, { ...o, index: h.index })
       if (o.finishReason !== null) {
         h.phases.finishedAt = now
@@ -233,7 +236,7 @@ export const makeEngine = (options: EngineActorOptions) =>
         for (let i = 0; i < p.n; i++) {
           const seqId = p.n === 1 ? id : `${id}#${i}`
           hs.push({
-            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling },
+            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling, speculate: request.speculate },
             index: i,
             queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
             paused: false,

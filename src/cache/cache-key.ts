@@ -19,7 +19,8 @@ const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   "store",
   "service_tier",
   "priority", // scheduling order only
-  "cache_salt" // prefix-cache isolation only
+  "cache_salt", // prefix-cache isolation only
+  "speculative_decoding" // lossless: speed only
 ])
 
 /** JSON with object keys sorted at every level: the same request always gives the same text. */

@@ -3,6 +3,7 @@ import { readModelConfig } from "../engine/model-dir.ts"
 import { findGgufFile } from "../engine/gguf/gguf-model.ts"
 import { DEFAULT_KV_CACHE_MEMORY } from "../layers/engine.ts"
 import type { RouterConfig } from "../router/config.ts"
+import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
 
 /** What `inferline config check` needs of a resolved serve config (cli.ts's ServeConfig). */
 export interface CheckedConfig {
@@ -19,6 +20,7 @@ export interface CheckedConfig {
     readonly enablePrefixCaching?: boolean | undefined
     readonly schedulingPolicy?: "fcfs" | "priority" | undefined
     readonly maxWaitingRequests?: number | undefined
+    readonly speculative?: SpeculativeConfig | null | undefined
   }
   readonly maxRequestBodyBytes: number
   readonly headerTimeoutSeconds: number
@@ -60,7 +62,14 @@ export const describeResolvedConfig = (config: CheckedConfig, env: Record<string
         "kv-cache-memory": e.kvCacheMemoryBytes ?? DEFAULT_KV_CACHE_MEMORY,
         "max-waiting-requests": e.maxWaitingRequests ?? 1024,
         "scheduling-policy": e.schedulingPolicy ?? "fcfs",
-        "enable-prefix-caching": e.enablePrefixCaching ?? true
+        "enable-prefix-caching": e.enablePrefixCaching ?? true,
+        "speculative-config": e.speculative == null ? null : {
+          method: e.speculative.method,
+          num_speculative_tokens: e.speculative.numSpeculativeTokens,
+          prompt_lookup_min: e.speculative.promptLookupMin,
+          prompt_lookup_max: e.speculative.promptLookupMax,
+          disable_by_batch_size: e.speculative.disableByBatchSize
+        }
       }),
     host: config.host ?? "127.0.0.1",
     port: config.port,

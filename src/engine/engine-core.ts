@@ -8,6 +8,8 @@ import { SchedulerRequest } from "./request.ts"
 import { promptLogprobs, RequestSampler, type SampledToken } from "./sampler.ts"
 import type { SamplingParams } from "./sampling-params.ts"
 import { Scheduler, type ScheduledChunk, type SchedulerConfig } from "./scheduler.ts"
+import { emptySpecDecodeStats, type SpecDecodeStats, type SpeculativeConfig } from "./spec-decode/config.ts"
+import { proposeNgram } from "./spec-decode/ngram-proposer.ts"
 import { StopChecker } from "./stop-checker.ts"
 import type { TextTokenizer } from "./tokenizer.ts"
 
@@ -27,6 +29,8 @@ export interface EngineCoreOptions {
   readonly scheduler: SchedulerConfig
   readonly eosTokenIds: ReadonlyArray<number>
   readonly tokenizer: TextTokenizer | null
+  /** Speculative decoding (n-gram prompt lookup); off when absent. */
+  readonly speculative?: SpeculativeConfig | null
 }
 
 export interface AddRequestSpec {
@@ -41,6 +45,8 @@ export interface AddRequestSpec {
   readonly groupId?: string
   /** An embedding request: its prompt is prefilled and pooled, nothing is generated, its blocks are freed. */
   readonly pooling?: PoolingType
+  /** false: this request never gets draft tokens, even when the engine speculates. */
+  readonly speculate?: boolean
 }
 
 export type FinishReason = "stop" | "length" | "abort"
@@ -61,6 +67,8 @@ export interface RequestOutput {
   readonly cachedTokens: number
   /** An embedding request's result (unit length), with its only output (finish reason "stop"). */
   readonly embedding?: ReadonlyArray<number>
+  /** The sequence's draft tokens verified and accepted so far, on the last output of a verification step. */
+  readonly specDecode?: { readonly numDraftTokens: number; readonly numAcceptedTokens: number }
 }
 
 interface LiveRequest {
@@ -76,6 +84,11 @@ interface LiveRequest {
   promptLogprobsSent: boolean
   /** An embedding request's pooling state. */
   readonly pooler: Pooler | null
+  /** Whether drafts are proposed for it (the engine speculates and the request did not opt out). */
+  readonly speculate: boolean
+  /** This sequence's verified and accepted draft tokens (for its trace). */
+  numDraftTokens: number
+  numAcceptedTokens: number
 }
 
 export interface StepPlan {
@@ -98,6 +111,8 @@ export interface EngineCoreStats {
   generationTokensTotal: number
   iterationTokensTotal: number
   steps: number
+  /** Speculative decoding counters; null when the engine does not speculate. */
+  specDecode?: SpecDecodeStats | null
 }
 
 /**
@@ -115,12 +130,14 @@ export class EngineCore {
   private generationTokensTotal = 0
   private iterationTokensTotal = 0
   private steps = 0
+  private readonly specStats: SpecDecodeStats | null
 
   constructor(options: EngineCoreOptions) {
     this.options = options
     // The block index is always on: with prefix caching disabled every request group gets its own salt, so
     // only the n > 1 siblings of one request share prompt blocks and nothing is shared across requests.
     this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize))
+    this.specStats = options.speculative == null ? null : emptySpecDecodeStats(options.speculative.numSpeculativeTokens)
   }
 
   get kv(): KvCacheManager {
@@ -147,7 +164,7 @@ export class EngineCore {
       arrival: this.arrivals++,
       cacheSalt: this.options.enablePrefixCaching ? spec.cacheSalt : `request:${spec.groupId ?? spec.id}`,
       needsPromptLogits: p.promptLogprobs !== null,
-      embeds: spec.pooling !== undefined
+      pooling: spec.pooling ?? null
     })
     const tok = this.options.tokenizer
     this.live.set(spec.id, {
@@ -159,7 +176,10 @@ export class EngineCore {
       guided: p.guided === null ? null : new GuidedSequence(p.guided),
       promptRows: p.promptLogprobs !== null ? [] : null,
       promptLogprobsSent: false,
-      pooler: spec.pooling === undefined ? null : new Pooler(spec.pooling, this.options.hiddenSize!)
+      pooler: spec.pooling === undefined ? null : new Pooler(spec.pooling, this.options.hiddenSize!),
+      speculate: this.options.speculative != null && spec.speculate !== false && spec.pooling === undefined,
+      numDraftTokens: 0,
+      numAcceptedTokens: 0
     })
     this.scheduler.add(sched)
   }
@@ -216,6 +236,8 @@ export class EngineCore {
       const tokenIds = r.tokens(ch.startPosition, end), blockTable = this.kv.blockTable(r)
       const pooler = this.live.get(r.id)?.pooler
       if (pooler != null) return { tokenIds, startPosition: ch.startPosition, blockTable, logits: "none", hidden: Pooler.rowsOf(pooler.type, ch.numNewTokens, end, r.promptTokenIds.length) }
+      // Verifying drafts: the chunk is the last token and the drafts, and every row needs its logits.
+      if (ch.numSpecTokens > 0) return { tokenIds: [...r.tokens(ch.startPosition, r.numTokens), ...r.specTokenIds.slice(0, ch.numSpecTokens)], startPosition: ch.startPosition, blockTable, logits: "all" }
       const inPrompt = ch.startPosition < r.promptTokenIds.length
       const logits = r.needsPromptLogits && inPrompt ? "all" : end === r.numTokens ? "last" : "none"
       return { tokenIds, startPosition: ch.startPosition, blockTable, logits }
@@ -236,15 +258,24 @@ export class EngineCore {
       const lr = this.live.get(r.id)
       const end = ch.startPosition + ch.numNewTokens
       this.iterationTokensTotal += ch.numNewTokens
-      if (r.embeds) {
-        const which = Pooler.rowsOf(lr?.pooler?.type ?? "mean", ch.numNewTokens, end, r.promptTokenIds.length)
+      if (r.pooling !== null) {
+        // The rows prepareStep asked for (from the request itself: it may have been aborted since).
+        const which = Pooler.rowsOf(r.pooling, ch.numNewTokens, end, r.promptTokenIds.length)
         const rows = which === "all" ? ch.numNewTokens : which === "last" ? 1 : 0
         const first = hiddenRow
         hiddenRow += rows
         if (lr === undefined) continue // aborted between prepare and complete
         r.numComputedTokens = end
+        // A chunk from position 0 is a (re)start: after a preemption the prompt is computed again.
+        if (ch.startPosition === 0) lr.pooler!.reset()
         lr.pooler!.add(logits, hiddenBase + first * this.options.hiddenSize!, rows)
         if (end === r.numTokens) outputs.push(this.finishEmbedding(lr))
+        continue
+      }
+      if (ch.numSpecTokens > 0) {
+        const firstRow = row
+        row += ch.numNewTokens
+        if (lr !== undefined) outputs.push(...this.verifyDrafts(lr, ch, logits, firstRow))
         continue
       }
       const inPrompt = ch.startPosition < r.promptTokenIds.length
@@ -260,7 +291,68 @@ export class EngineCore {
       if (r.outputTokenIds.length === 0 && r.numPreemptions === 0) this.promptTokensTotal += r.promptTokenIds.length
       outputs.push(this.sampleNext(lr, logits, firstRow + rows - 1))
     }
+    this.proposeDrafts()
     return outputs
+  }
+
+  /**
+   * Samples row by row from the target's logits at the last token and at each draft, exactly as plain
+   * decoding would sample those positions, and keeps going while the sampled token equals the draft.
+   * The first token that differs (or the token after the last draft) ends the step. For a deterministic
+   * draft this is rejection sampling: the draft is accepted with probability p(draft), and on rejection
+   * the token is distributed as p without the draft, renormalized. Using the same one draw per token as
+   * plain decoding also makes a seeded request's output identical with and without speculation. Each
+   * accepted token goes through the stop checks like any other; the positions past the last accepted
+   * draft are rolled back (their KV slots and any blocks holding only them are released).
+   */
+  private verifyDrafts(lr: LiveRequest, ch: ScheduledChunk, logits: Float32Array, firstRow: number): Array<RequestOutput> {
+    const r = lr.sched
+    const drafts = r.specTokenIds.slice(0, ch.numSpecTokens)
+    r.specTokenIds = []
+    const outputs: Array<RequestOutput> = []
+    let accepted = 0
+    for (let i = 0; i <= drafts.length; i++) {
+      const o = this.sampleNext(lr, logits, firstRow + i)
+      outputs.push(o)
+      if (o.finishReason !== null || i === drafts.length || o.tokenIds[0] !== drafts[i]) {
+        if (i < drafts.length && o.tokenIds[0] === drafts[i]) accepted++
+        break
+      }
+      accepted++
+    }
+    const st = this.specStats!
+    st.numDrafts++
+    st.numDraftTokens += drafts.length
+    st.numAcceptedTokens += accepted
+    for (let i = 0; i < accepted; i++) st.numAcceptedTokensPerPos[i]++
+    lr.numDraftTokens += drafts.length
+    lr.numAcceptedTokens += accepted
+    outputs[outputs.length - 1] = { ...outputs[outputs.length - 1], specDecode: { numDraftTokens: lr.numDraftTokens, numAcceptedTokens: lr.numAcceptedTokens } }
+    if (this.live.has(r.id)) {
+      // In the KV cache: everything before the token just sampled (the accepted drafts included).
+      r.numComputedTokens = r.numTokens - 1
+      this.kv.trimTo(r, r.numComputedTokens)
+    }
+    return outputs
+  }
+
+  /** After a step: drafts for every decoding sequence, unless the batch is past disable_by_batch_size. */
+  private proposeDrafts(): void {
+    const cfg = this.options.speculative
+    if (cfg == null) return
+    const running = this.scheduler.running
+    if (cfg.disableByBatchSize !== null && running.length > cfg.disableByBatchSize) {
+      for (const r of running) r.specTokenIds = []
+      return
+    }
+    const maxModelLen = this.options.scheduler.maxModelLen
+    for (const r of running) {
+      r.specTokenIds = []
+      if (r.numTokens - r.numComputedTokens !== 1 || r.outputTokenIds.length === 0 || !this.live.get(r.id)?.speculate) continue
+      // The token after the last draft is always sampled too: leave room for it within max_tokens and max_model_len.
+      const room = Math.min(r.maxTokens - r.outputTokenIds.length, maxModelLen - r.numTokens) - 1
+      r.specTokenIds = proposeNgram((i) => r.tokenAt(i), r.numTokens, cfg, room)
+    }
   }
 
   private sampleNext(lr: LiveRequest, logits: Float32Array, row: number): RequestOutput {
@@ -375,7 +467,8 @@ export class EngineCore {
       promptTokensTotal: this.promptTokensTotal,
       generationTokensTotal: this.generationTokensTotal,
       iterationTokensTotal: this.iterationTokensTotal,
-      steps: this.steps
+      steps: this.steps,
+      specDecode: this.specStats === null ? null : { ...this.specStats, numAcceptedTokensPerPos: [...this.specStats.numAcceptedTokensPerPos] }
     }
   }
 }

@@ -105,6 +105,16 @@ export class KvCacheManager {
     req.numCachedBlocks = full
   }
 
+  /**
+   * Gives back the blocks past the first `numTokens` tokens (speculative tokens the target rejected).
+   * They were never registered in the prefix cache: registration stops at the request's known tokens.
+   */
+  trimTo(req: SchedulerRequest, numTokens: number): void {
+    const keep = Math.ceil(numTokens / this.blockSize)
+    if (req.blocks.length <= keep) return
+    this.pool.free(req.blocks.splice(keep).reverse())
+  }
+
   /** Releases the request's blocks, tail first, so its last blocks are the first to be evicted. */
   free(req: SchedulerRequest): void {
     this.pool.free([...req.blocks].reverse())

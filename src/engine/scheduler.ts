@@ -30,6 +30,8 @@ export interface ScheduledChunk {
   /** Tokens in the KV cache before this step: the chunk's first position. */
   readonly startPosition: number
   readonly numNewTokens: number
+  /** Of numNewTokens, the last ones that are draft tokens to verify (request.specTokenIds' first ones). */
+  readonly numSpecTokens: number
 }
 
 export interface SchedulerOutput {
@@ -86,6 +88,7 @@ export class Scheduler {
     if (i >= 0) this.running.splice(i, 1)
     this.kv.free(victim)
     victim.numComputedTokens = 0
+    victim.specTokenIds = []
     victim.status = "preempted"
     victim.numPreemptions++
     this.numPreemptions++
@@ -120,7 +123,15 @@ export class Scheduler {
         idx++
         continue
       }
-      let ok = this.kv.allocateSlots(req, n)
+      // A decoding request verifies its draft tokens in the same step, as far as the budget allows.
+      let numSpec = n === 1 && req.numTokens - req.numComputedTokens === 1 ? Math.min(req.specTokenIds.length, budget - 1) : 0
+      let ok = this.kv.allocateSlots(req, n + numSpec)
+      // Drafts are optional: without room for them, decode one token before preempting anybody.
+      if (!ok && numSpec > 0) {
+        numSpec = 0
+        ok = this.kv.allocateSlots(req, n)
+      }
+      n += numSpec
       while (!ok) {
         const victim = this.waiting.victim(this.running)
         this.preempt(victim)
@@ -132,7 +143,7 @@ export class Scheduler {
         ok = this.kv.allocateSlots(req, n)
       }
       if (!ok) continue // req itself was preempted; the element at idx is now the next request
-      chunks.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n })
+      chunks.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n, numSpecTokens: numSpec })
       scheduledNow.set(req, n)
       budget -= n
       idx = this.running.indexOf(req) + 1
@@ -152,7 +163,7 @@ export class Scheduler {
         req.numComputedTokens += prefix.tokens
         req.status = "running"
         this.running.push(req)
-        live.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n })
+        live.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n, numSpecTokens: 0 })
         budget -= n
       }
     }

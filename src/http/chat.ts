@@ -60,7 +60,7 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
     created: unixSeconds(),
     model: info.modelName,
     n: params.n,
-    generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null },
+    generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined },
     render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
     wantsLogprobs: params.logprobs !== null,
     includeUsage: request.stream_options?.include_usage ?? false,

@@ -54,7 +54,7 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
       promptTokens: prompts[i].tokenIds.length,
       guided
     }, info)
-    generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null })
+    generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined })
   }
   yield* checkSequenceCount(generate.length * generate[0].params.n, info, generate.length > 1 ? "prompt" : "n")
   return {

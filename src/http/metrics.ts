@@ -72,6 +72,15 @@ export const renderMetrics = Effect.gen(function*() {
   add("prompt_tokens_total", "counter", "Prompt tokens processed.", s.promptTokensTotal)
   add("generation_tokens_total", "counter", "Tokens generated.", s.generationTokensTotal)
   add("iteration_tokens_total", "counter", "Tokens scheduled over all engine steps (vLLM has a per-step histogram).", s.iterationTokensTotal)
+  const spec = s.specDecode
+  if (spec != null && engine.info.gatewayOnly !== true) {
+    add("spec_decode_num_drafts_total", "counter", "Speculative verification steps of a sequence (each with at least one draft token).", spec.numDrafts)
+    add("spec_decode_num_draft_tokens_total", "counter", "Draft tokens proposed and verified.", spec.numDraftTokens)
+    add("spec_decode_num_accepted_tokens_total", "counter", "Draft tokens the target model accepted.", spec.numAcceptedTokens)
+    const full = `${METRIC_PREFIX}_spec_decode_num_accepted_tokens_per_pos_total`
+    lines.push(`# HELP ${full} Accepted draft tokens at each draft position (0: the first draft of a step).`, `# TYPE ${full} counter`)
+    spec.numAcceptedTokensPerPos.forEach((n, pos) => lines.push(`${full}{model_name="${escapeLabel(engine.info.modelName)}",position="${pos}"} ${n}`))
+  }
   lines.push(...deploymentLines(yield* Router, yield* Clock.currentTimeMillis))
   const http = yield* PrometheusMetrics.format({ metricNameMapper: prometheusName })
   return lines.join("\n") + "\n" + http

@@ -45,6 +45,7 @@ const samplingFields = {
   prompt_logprobs: optional(Schema.Int, "vLLM extra: log-probabilities of the prompt tokens, with this many alternatives."),
   priority: optional(Schema.Int, "vLLM extra: scheduling priority under --scheduling-policy priority (lower runs first)."),
   cache_salt: optional(Schema.String, "vLLM extra: isolates this request's prefix-cache entries from requests with another salt."),
+  speculative_decoding: optional(Schema.Boolean, "Inferline extra: false opts this request out of the server's speculative decoding (it changes no token, only speed)."),
   response_format: optional(
     Schema.Struct({
       type: Schema.String.annotate({ description: "text, json_object or json_schema" }),

@@ -52,6 +52,13 @@ export interface HttpServerOptions {
 
 const pathOf = (url: string) => url.split("?")[0]
 
+/** Whether a documented path (`/v1/responses/{id}`) names this request path (`/v1/responses/resp_1`). */
+const pathMatches = (template: string, path: string): boolean => {
+  if (!template.includes("{")) return template === path
+  const a = template.split("/"), b = path.split("/")
+  return a.length === b.length && a.every((part, i) => (part.startsWith("{") ? b[i] !== "" : part === b[i]))
+}
+
 /**
  * Around every route: an unknown path is a 404 and a known path with the wrong method a 405, both in
  * the OpenAI error shape; any other unexpected failure or defect is logged and answered with a generic
@@ -69,7 +76,7 @@ export const apiMiddleware = (logRequests: boolean) =>
           const error = Cause.findErrorOption(cause)
           if (Option.isSome(error) && HttpServerError.isHttpServerError(error.value) && error.value.reason._tag === "RouteNotFound") {
             const path = pathOf(request.url)
-            const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
+            const allowed = ENDPOINTS.filter((e) => pathMatches(e.path, path)).map((e) => e.method)
             return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
           }
           const unavailable = ledgerUnavailableIn(cause)

@@ -4,6 +4,7 @@ import { parseModelConfig } from "../engine/config.ts"
 import { defaultSchedulerConfig, type SchedulerConfig } from "../engine/scheduler.ts"
 import type { ForwardBatch } from "../engine/model.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
+import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
 
 /** The token the fake model predicts after `token` at `position`: a fixed, easily recomputed rule. */
 export const fakeNextToken = (token: number, position: number, vocabSize: number): number =>
@@ -43,6 +44,8 @@ export interface FakeEngineOptions {
   readonly enablePrefixCaching?: boolean
   /** A real tokenizer (e.g. the bundled model's) so that text, chat templates and the HTTP API work. */
   readonly tokenizer?: TextTokenizer | null
+  /** Speculative decoding (n-gram drafts verified by the fake model). */
+  readonly speculative?: SpeculativeConfig | null
 }
 
 /** The Engine service over the fake executor: real scheduler, block manager and actor, no model, no tokenizer. */
@@ -65,6 +68,7 @@ export const fakeEngine = (options: FakeEngineOptions = {}) => {
     core: {
       vocabSize, blockSize, numBlocks, enablePrefixCaching, tokenizer: options.tokenizer ?? null,
       eosTokenIds: options.eosTokenIds ?? [],
+      speculative: options.speculative ?? null,
       scheduler: { ...defaultSchedulerConfig(maxModelLen), ...options.scheduler }
     },
     executor: fakeExecutor(vocabSize, options),

@@ -531,7 +531,9 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
   })
   const semantic = file.semantic_routing
   return {
-    deployments,
+    // The intent router's embedding group embeds: its OpenAI-compatible deployments are embedding ones
+    // unless model_info.mode says otherwise.
+    deployments: deployments.map((d) => (d.group === semantic?.embedding_model && d.provider === "openai" && d.mode === undefined ? { ...d, mode: "embedding" as const } : d)),
     settings: {
       strategy: rs.routing_strategy ?? "simple-shuffle",
       numRetries: rs.num_retries ?? ls.num_retries ?? 2,

@@ -1,6 +1,5 @@
 import { Cause, Clock, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
-import type { UsageMeter } from "../api/usage-meter.ts"
 import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 import { withTracedSpan } from "../observability/traced-span.ts"
 import { checkGroupReferences, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
@@ -16,6 +15,9 @@ import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
+import { embeddingVectors } from "./embeddings-client.ts"
+import { estimatePromptTokens } from "./estimate-tokens.ts"
+import { UsageMeter } from "../api/usage-meter.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
 import { runHealthChecks } from "./health-checks.ts"
@@ -62,6 +64,8 @@ export interface RouterService {
   readonly providersOf: (group: string) => ReadonlySet<ProviderName> | undefined
   /** Fails with the last attempt's error (its `attempts` set) when no deployment answered. */
   readonly complete: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
+  /** A messages request's token count by a deployment that counts them (Anthropic's), with the group's retries. */
+  readonly countTokens: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
   /** Succeeds once a deployment has produced its first chunk: until then failures fall back transparently. */
   readonly stream: (request: RouteRequest) => Effect.Effect<Routed<Stream.Stream<string, ProviderError>>, ProviderError, Engine | Scope.Scope>
   /** Intent routing, when configured: requests for its `model` are sent to the group it picks. */
@@ -195,7 +199,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
   }
-  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, config.deployments, pool)
+  // Intent routing embeds through this router (`complete` is defined below; it runs only per request).
+  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, (input) => embedThrough(config.semantic!.embeddingGroup, input))
   // With shared state, attempts are admitted over all replicas too (rpm/tpm, parallel slots).
   const admission = shared === undefined ? undefined : makeSharedAdmission(shared, usageBased)
 
@@ -386,6 +391,25 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
 
   const stream = (request: RouteRequest) => Effect.flatMap(Effect.scope, (requestScope) => route(request, (d, call) => streamAttempt(d, call, request, requestScope)))
 
+  /** Texts embedded by a group's embedding deployments, as a /v1/embeddings request is routed (no ledger row: an internal call). */
+  const embedThrough = (group: string, input: ReadonlyArray<string>) =>
+    Effect.flatMap(
+      complete({
+        kind: "embeddings",
+        group,
+        body: { input },
+        promptTokens: estimatePromptTokens({ input }),
+        local: Effect.die("the served model is not an intent router's embedding group"),
+        meter: new UsageMeter(0)
+      }),
+      (routed) => {
+        const vectors = embeddingVectors(routed.value.json, input.length)
+        return typeof vectors === "string"
+          ? Effect.fail(new ProviderError({ kind: "server", message: `the embedding deployment ${routed.deployment} answered with a body that is not usable.`, detail: vectors, code: "bad_embeddings", deployment: routed.deployment }))
+          : Effect.succeed(vectors)
+      }
+    )
+
   return {
     config,
     servedModel,
@@ -397,6 +421,14 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       return deployments === undefined ? undefined : new Set(deployments.map((d) => d.config.provider))
     },
     complete,
+    countTokens: (request) =>
+      route(request, (d, call) =>
+        d.provider.countTokens === undefined
+          ? Effect.fail(noServingDeployment(request.group, request.kind))
+          // Tracked like any call: the deployment's breaker, in-flight count and cooldown see it.
+          : tracked(d, request, d.provider.countTokens(call).pipe(
+            Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
+          ), false)),
     stream,
     semantic,
     deployment: (id) => states.get(id),

@@ -176,7 +176,8 @@ describe("cooldown", () => {
     ;[a, b] = await Promise.all([startFakeUpstream([{ type: "json", content: "a" }]), startFakeUpstream([{ type: "json", content: "b" }])])
     server = await startRouterServer({
       model_list: [openAiDeployment("g", "a", a.url, { weight: 1_000_000 }), openAiDeployment("g", "b", b.url, { weight: 1 })],
-      router_settings: { num_retries: 1, retry_after: 0, allowed_fails: 1, cooldown_time: 0.3 }
+      // 1.5 s: long enough that the request made during it comes in time on a loaded machine.
+      router_settings: { num_retries: 1, retry_after: 0, allowed_fails: 1, cooldown_time: 1.5 }
     })
   })
   afterAll(async () => {
@@ -196,7 +197,7 @@ describe("cooldown", () => {
     expect(during.headers.get("x-inferline-deployment")).toBe("b")
     expect(during.headers.get("x-inferline-attempts")).toBe("1")
     expect(a.requests).toHaveLength(2)
-    await new Promise((r) => setTimeout(r, 320))
+    await new Promise((r) => setTimeout(r, 1520))
     // half-open: one probe goes to a; it succeeds and closes the breaker
     const after = await postChat(server.baseUrl, chat("g"))
     expect(after.headers.get("x-inferline-deployment")).toBe("a")

@@ -14,7 +14,7 @@ import { routeBody } from "../routed-request.ts"
 import { ChatCompletionRequest } from "../schemas.ts"
 import { anthropicErrorBody, anthropicErrorResponse } from "./anthropic-errors.ts"
 import { toChatRequest } from "./messages-request.ts"
-import { nativeMessages } from "./native-messages.ts"
+import { nativeCountTokens, nativeMessages } from "./native-messages.ts"
 import { MessagesStreamTranslator, toMessage, type AnthropicEvent } from "./messages-response.ts"
 
 /**
@@ -73,14 +73,18 @@ const handleMessages = Effect.gen(function*() {
 })
 
 /**
- * The prompt's tokens: exact (the served model's chat template and tokenizer, tools included) when the
- * group has the served model, else the router's estimate (about 4 characters a token).
+ * The prompt's tokens: Anthropic's own count for a group of Anthropic deployments; exact (the served
+ * model's chat template and tokenizer, tools included) when the group has the served model; else the
+ * router's estimate (about 4 characters a token).
  */
 const handleCountTokens = Effect.gen(function*() {
   yield* currentPrincipal
-  const chat = toChatRequest(yield* readJson, true)
-  if (chat instanceof ApiError) return yield* chat
+  const json = yield* readJson
   const router = yield* Router
+  const native = anthropicGroup(router, json)
+  if (native !== undefined) return yield* nativeCountTokens(json as Record<string, unknown>, native)
+  const chat = toChatRequest(json, true)
+  if (chat instanceof ApiError) return yield* chat
   const providers = router.providersOf(router.groupFor(chat.model))
   if (providers === undefined) return yield* modelNotFound(chat.model)
   if (!providers.has("local")) return HttpServerResponse.jsonUnsafe({ input_tokens: estimatePromptTokens(chat) })

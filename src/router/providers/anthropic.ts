@@ -6,7 +6,7 @@ import { failOnEnd } from "../../effect/stream-pull.ts"
 import { postJson, readText, streamDeadlines, textChunks, type UpstreamPool } from "./upstream-http.ts"
 import { badJson, checkStatus, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
-import { nativeComplete, nativeStream } from "./anthropic-native.ts"
+import { nativeComplete, nativeCountTokens, nativeStream } from "./anthropic-native.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
@@ -50,7 +50,8 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => {
     name: "anthropic",
     serves: (kind) => kind === "chat" || kind === "messages",
     complete: (call) => (call.kind === "messages" ? native.complete(call) : translated.complete(call)),
-    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call))
+    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call)),
+    countTokens: nativeCountTokens(pool, headers)
   }
 }
 

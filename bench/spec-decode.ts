@@ -1,0 +1,111 @@
+/**
+ * Speculative decoding benchmark (n-gram prompt lookup), through the Engine service (actor loop +
+ * worker executor) on the bundled model, plain and speculative engines measured in the same run,
+ * alternating, so machine load hits both alike:
+ * - a completion workload whose output repeats its prompt (see PROMPTS), greedy, 128 new tokens:
+ *   output tokens/s and acceptance rate;
+ * - the same at concurrency 1, 4, 8 and 16, to see where speculation stops paying (the point for
+ *   --speculative-disable-by-batch-size).
+ *
+ *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR]
+ *
+ * Writes bench/results/spec-decode-*.json (with the load average: on a loaded machine numbers are indicative).
+ */
+import { Effect, Stream } from "effect"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import type { Engine } from "../src/actors/engine.ts"
+import { EngineCore } from "../src/engine/engine-core.ts"
+import { PagedKvCache } from "../src/engine/kv-cache.ts"
+import { loadModelDir } from "../src/engine/model-dir.ts"
+import { defaultSamplingParams } from "../src/engine/sampling-params.ts"
+import { defaultSchedulerConfig } from "../src/engine/scheduler.ts"
+import type { SpeculativeConfig } from "../src/engine/spec-decode/config.ts"
+import { makeEngineFromModel } from "../src/layers/engine.ts"
+import { machineInfo, stats, writeResult } from "./lib/report.ts"
+
+const { values: args } = parseArgs({
+  options: {
+    repeats: { type: "string", default: "3" },
+    k: { type: "string", default: "4" },
+    model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") }
+  }
+})
+const repeats = Number(args.repeats)
+const loaded = loadModelDir(args.model!)
+const tok = loaded.tokenizer!
+const NEW = 128
+const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: Number(args.k), promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null }
+
+const OPENINGS = [
+  "And God said, Let there be light: and there was light. And God saw the light, that it was good",
+  "The LORD is my shepherd; I shall not want. He maketh me to lie down in green pastures",
+  "In the beginning was the Word, and the Word was with God, and the Word was God",
+  "Blessed are the poor in spirit: for theirs is the kingdom of heaven. Blessed are they that mourn"
+]
+
+/** The model's own greedy continuation of `prompt` (plain decoding, in process). */
+const continuation = (prompt: ReadonlyArray<number>, n: number): Array<number> => {
+  const blocks = Math.ceil((prompt.length + n) / 16) + 2
+  const cache = new PagedKvCache(loaded.config, { numBlocks: blocks, blockSize: 16, dtype: "f32" })
+  const core = new EngineCore({ vocabSize: loaded.config.vocabSize, blockSize: 16, numBlocks: blocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: null, scheduler: defaultSchedulerConfig(loaded.config.maxPositionEmbeddings) })
+  core.add({ id: "c", promptTokenIds: prompt, params: defaultSamplingParams({ temperature: 0, maxTokens: n, ignoreEos: true }) })
+  const out: Array<number> = []
+  while (core.has("c")) for (const o of core.step({ vocabSize: loaded.config.vocabSize, execute: (b) => loaded.model.forward(b, cache) }, 0)) out.push(...o.tokenIds)
+  return out
+}
+
+/**
+ * A prompt that holds the text the model is about to write, as a code edit holds the file it rewrites:
+ * an opening, the model's own continuation of it, a blank line, and the opening again. (The bundled
+ * 4M-parameter model does not quote scripture it is shown; it does repeat text in its context.)
+ */
+const PROMPTS = OPENINGS.map((o) => {
+  const opening = tok.encode(o)
+  return [...opening, ...continuation(opening, NEW), ...tok.encode("\n\n", false), ...opening]
+})
+const promptOf = (i: number) => PROMPTS[i % PROMPTS.length]
+
+interface Run {
+  readonly tokensPerSecond: number
+  readonly acceptance: number | null
+  readonly meanAccepted: number | null
+}
+
+const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number): Promise<Run> =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 64 * 2 ** 20 }), (engine: Engine["Service"]) =>
+    Effect.gen(function*() {
+      const t0 = performance.now()
+      const counts = yield* Effect.forEach(
+        Array.from({ length: concurrency }, (_, i) => i),
+        (i) => engine.generate({ promptTokenIds: promptOf(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runFold(() => 0, (n, d) => n + d.tokenIds.length)),
+        { concurrency: "unbounded" }
+      )
+      const secs = (performance.now() - t0) / 1000
+      if (counts.some((c) => c !== NEW)) throw new Error(`expected ${NEW} tokens per request, got ${counts}`)
+      const s = (yield* engine.stats).specDecode
+      return {
+        tokensPerSecond: (concurrency * NEW) / secs,
+        acceptance: s == null || s.numDraftTokens === 0 ? null : s.numAcceptedTokens / s.numDraftTokens,
+        meanAccepted: s == null || s.numDrafts === 0 ? null : s.numAcceptedTokens / s.numDrafts
+      }
+    }))))
+
+const machine = machineInfo()
+console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
+const results: Record<string, unknown> = {}
+for (const c of [1, 4, 8, 16]) {
+  const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
+  for (let r = 0; r < repeats; r++) {
+    plain.push((await runOnce(null, c, r)).tokensPerSecond)
+    const s = await runOnce(NGRAM, c, r)
+    spec.push(s.tokensPerSecond)
+    acc.push(s.acceptance ?? 0)
+    mean.push(s.meanAccepted ?? 0)
+  }
+  const p = stats(plain), s = stats(spec), a = stats(acc), m = stats(mean)
+  results[`c${c}`] = { plain: p, ngram: s, speedup: s.median / p.median, acceptanceRate: a, acceptedPerStep: m }
+  console.log(`concurrency ${c}: plain ${p.median.toFixed(1)} tok/s, ngram K=${NGRAM.numSpeculativeTokens} ${s.median.toFixed(1)} tok/s (x${(s.median / p.median).toFixed(2)}), acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`)
+}
+const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, speculative: NGRAM, repeats, results })
+console.log(`wrote ${file}`)

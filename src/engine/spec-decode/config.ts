@@ -1,0 +1,70 @@
+import { validateNgramConfig, type NgramConfig } from "./ngram-proposer.ts"
+
+/**
+ * Speculative decoding of one engine (vLLM's --speculative-config): the method proposing draft tokens,
+ * how many per step, and the batch size past which it is switched off (disable_by_batch_size: with
+ * many sequences decoding, the step is no longer memory-bound and verifying drafts costs more than it saves).
+ */
+export interface SpeculativeConfig extends NgramConfig {
+  readonly method: "ngram"
+  /** Running sequences above which no drafts are proposed; null: never off. */
+  readonly disableByBatchSize: number | null
+}
+
+/**
+ * Past this many running sequences no drafts are proposed unless the config says otherwise:
+ * bench/spec-decode.ts on the bundled model measured n-gram speculation still ahead at 8 streams
+ * (x1.10) and behind at 16 (x0.76).
+ */
+export const DEFAULT_DISABLE_BY_BATCH_SIZE = 8
+
+export const validateSpeculativeConfig = (c: SpeculativeConfig): SpeculativeConfig => {
+  if (c.method !== "ngram") throw new RangeError(`speculative method must be "ngram", got ${JSON.stringify(c.method)}`)
+  validateNgramConfig(c)
+  if (c.disableByBatchSize !== null && (!Number.isInteger(c.disableByBatchSize) || c.disableByBatchSize < 1)) {
+    throw new RangeError(`disable_by_batch_size must be an integer >= 1, got ${c.disableByBatchSize}`)
+  }
+  return c
+}
+
+/** Counters named after vLLM's spec_decode metrics. */
+export interface SpecDecodeStats {
+  /** Verification steps of a sequence that carried at least one draft token. */
+  numDrafts: number
+  numDraftTokens: number
+  numAcceptedTokens: number
+  /** Accepted drafts at each draft position (index 0: the first draft token of a step). */
+  readonly numAcceptedTokensPerPos: Array<number>
+}
+
+export const emptySpecDecodeStats = (k: number): SpecDecodeStats => ({ numDrafts: 0, numDraftTokens: 0, numAcceptedTokens: 0, numAcceptedTokensPerPos: new Array<number>(k).fill(0) })
+
+/**
+ * vLLM's --speculative-config (a JSON object, snake_case keys) as a SpeculativeConfig. As in vLLM,
+ * num_speculative_tokens is required, and a missing prompt_lookup_min or _max takes the other's value
+ * (both missing: 5). Unlike vLLM, disable_by_batch_size defaults to DEFAULT_DISABLE_BY_BATCH_SIZE.
+ * Throws RangeError naming the offending key.
+ */
+export const parseSpeculativeConfig = (raw: unknown): SpeculativeConfig => {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new RangeError("expected a JSON object such as {\"method\": \"ngram\", \"num_speculative_tokens\": 4}")
+  const o = raw as Record<string, unknown>
+  const known = ["method", "num_speculative_tokens", "prompt_lookup_min", "prompt_lookup_max", "disable_by_batch_size"]
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new RangeError(`unknown key ${k} (known: ${known.join(", ")})`)
+  const int = (k: string): number | undefined => {
+    const v = o[k]
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== "number" || !Number.isInteger(v)) throw new RangeError(`${k} must be an integer, got ${JSON.stringify(v)}`)
+    return v
+  }
+  if (o.method !== "ngram") throw new RangeError(`method must be "ngram" (the draft-model method is not available yet), got ${JSON.stringify(o.method)}`)
+  const k = int("num_speculative_tokens")
+  if (k === undefined) throw new RangeError("num_speculative_tokens is required")
+  const min = int("prompt_lookup_min"), max = int("prompt_lookup_max")
+  return validateSpeculativeConfig({
+    method: "ngram",
+    numSpeculativeTokens: k,
+    promptLookupMin: min ?? max ?? 5,
+    promptLookupMax: max ?? min ?? 5,
+    disableByBatchSize: int("disable_by_batch_size") ?? DEFAULT_DISABLE_BY_BATCH_SIZE
+  })
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest"
+import { EngineCore, type ModelExecutor } from "../../../src/engine/engine-core.ts"
+import { PagedKvCache } from "../../../src/engine/kv-cache.ts"
+import { loadModelDir } from "../../../src/engine/model-dir.ts"
+import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/sampling-params.ts"
+import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
+import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
+import { prng } from "../../support/random-model.ts"
+import { testModelDir } from "../../support/models.ts"
+
+// Speculation must never change a token: n-gram drafts verified by the real model, under load (random
+// arrivals, lengths, aborts, forced preemptions), give exactly the tokens plain decoding gives.
+const loaded = loadModelDir(testModelDir())
+const V = loaded.config.vocabSize
+const BS = 16
+const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: 4, promptLookupMin: 1, promptLookupMax: 3, disableByBatchSize: null }
+
+const makeCore = (numBlocks: number, speculative: SpeculativeConfig | null, over: { maxNumBatchedTokens?: number; longPrefill?: number } = {}) => {
+  const cache = new PagedKvCache(loaded.config, { numBlocks, blockSize: BS, dtype: "f32" })
+  const executor: ModelExecutor = { vocabSize: V, execute: (batch) => loaded.model.forward(batch, cache) }
+  const core = new EngineCore({
+    vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: loaded.tokenizer, speculative,
+    scheduler: { ...defaultSchedulerConfig(loaded.config.maxPositionEmbeddings), maxNumBatchedTokens: over.maxNumBatchedTokens ?? 2048, longPrefillTokenThreshold: over.longPrefill ?? 0 }
+  })
+  return { core, executor }
+}
+
+const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
+
+const runAlone = (prompt: ReadonlyArray<number>, params: SamplingParams, speculative: SpeculativeConfig | null) => {
+  const { core, executor } = makeCore(Math.ceil((prompt.length + params.maxTokens) / BS) + 2, speculative)
+  core.add({ id: "solo", promptTokenIds: prompt, params })
+  const tokens: Array<number> = []
+  let steps = 0
+  for (; core.has("solo") && steps < 10_000; steps++) for (const o of core.step(executor, 0)) tokens.push(...o.tokenIds)
+  return { tokens, steps, stats: core.stats() }
+}
+
+/** A prompt that repeats a random phrase, so that prompt lookup finds drafts. */
+const repetitivePrompt = (rand: () => number) => {
+  const phrase = Array.from({ length: 3 + Math.floor(rand() * 8) }, () => 3 + Math.floor(rand() * (V - 3)))
+  const out: Array<number> = []
+  const len = 8 + Math.floor(rand() * 80)
+  while (out.length < len) out.push(...(rand() < 0.7 ? phrase : [3 + Math.floor(rand() * (V - 3))]))
+  return out
+}
+
+describe("speculative decoding (n-gram) on the real model", () => {
+  it("exactness under load: 32 requests, random arrivals/lengths/aborts, forced preemptions, give the tokens plain decoding gives alone", () => {
+    const rand = prng(2121)
+    const specs = Array.from({ length: 32 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: repetitivePrompt(rand),
+      maxTokens: 4 + Math.floor(rand() * 40),
+      arriveAt: Math.floor(rand() * 40),
+      abortAt: rand() < 0.2 ? Math.floor(rand() * 60) : -1
+    }))
+    const { core, executor } = makeCore(41, NGRAM, { maxNumBatchedTokens: 256, longPrefill: 48 })
+    const got = new Map<string, Array<number>>()
+    const finished = new Set<string>()
+    const lastArrival = Math.max(...specs.map((s) => s.arriveAt))
+    for (let step = 0; step < 5000; step++) {
+      for (const s of specs) {
+        if (s.arriveAt === step) {
+          core.add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
+          got.set(s.id, [])
+        }
+        if (s.abortAt === step && core.has(s.id)) core.abort(s.id)
+      }
+      for (const o of core.step(executor, step)) {
+        got.get(o.requestId)!.push(...o.tokenIds)
+        if (o.finishReason !== null) finished.add(o.requestId)
+      }
+      core.checkInvariants()
+      if (core.numLive === 0 && step > lastArrival) break
+    }
+    const st = core.stats().specDecode!
+    expect(specs.some((s) => !finished.has(s.id))).toBe(true)
+    expect(core.scheduler.numPreemptions).toBeGreaterThan(0)
+    expect(finished.size).toBeGreaterThan(20)
+    // Drafts were verified, some accepted and some rejected: both paths ran.
+    expect(st.numAcceptedTokens).toBeGreaterThan(0)
+    expect(st.numAcceptedTokens).toBeLessThan(st.numDraftTokens)
+    for (const s of specs) {
+      if (!finished.has(s.id)) continue
+      expect(got.get(s.id), s.id).toEqual(runAlone(s.prompt, greedy(s.maxTokens), null).tokens)
+    }
+    expect(core.numLive).toBe(0)
+    expect(core.kv.pool.usage).toBe(0)
+    core.checkInvariants()
+  })
+
+  it("a request that repeats its prompt decodes in fewer steps, same tokens; a request may opt out", () => {
+    const phrase = [11, 42, 7, 99, 23, 5, 61, 17]
+    const prompt = [...phrase, ...phrase, ...phrase]
+    const plain = runAlone(prompt, greedy(40), null)
+    const spec = runAlone(prompt, greedy(40), NGRAM)
+    expect(spec.tokens).toEqual(plain.tokens)
+    const st = spec.stats.specDecode!
+    expect(st.numDraftTokens).toBeGreaterThan(0)
+    expect(st.numAcceptedTokensPerPos.length).toBe(4)
+    expect(st.numAcceptedTokensPerPos.reduce((a, b) => a + b, 0)).toBe(st.numAcceptedTokens)
+    // Each step yields 1 + its accepted drafts; the prefill step yields one token.
+    expect(spec.steps).toBe(plain.steps - st.numAcceptedTokens)
+
+    const { core, executor } = makeCore(16, NGRAM)
+    core.add({ id: "out", promptTokenIds: prompt, params: greedy(40), speculate: false })
+    const tokens: Array<number> = []
+    while (core.has("out")) for (const o of core.step(executor, 0)) tokens.push(...o.tokenIds)
+    expect(tokens).toEqual(plain.tokens)
+    expect(core.stats().specDecode!.numDrafts).toBe(0)
+  })
+
+  it("seeded sampling gives the same tokens with and without speculation", () => {
+    const phrase = [11, 42, 7, 99, 23, 5]
+    const prompt = [...phrase, ...phrase, ...phrase, ...phrase]
+    for (const seed of [1, 2, 3]) {
+      const params = defaultSamplingParams({ temperature: 0.3, topP: 0.9, seed, maxTokens: 30, ignoreEos: true })
+      const spec = runAlone(prompt, params, NGRAM)
+      expect(spec.tokens).toEqual(runAlone(prompt, params, null).tokens)
+      expect(spec.stats.specDecode!.numDrafts).toBeGreaterThan(0)
+    }
+  })
+
+  it("stops past disable_by_batch_size running sequences", () => {
+    const prompt = [11, 42, 7, 99, 11, 42, 7, 99, 11, 42, 7]
+    const { core, executor } = makeCore(32, { ...NGRAM, disableByBatchSize: 2 })
+    for (const id of ["a", "b", "c"]) core.add({ id, promptTokenIds: prompt, params: greedy(10) })
+    while (core.numLive > 0) core.step(executor, 0)
+    expect(core.stats().specDecode!.numDrafts).toBe(0)
+  })
+})
