@@ -294,5 +294,15 @@ describe("/v1/messages, served", () => {
     await expect(new Anthropic({ baseURL: url, apiKey: "sk-wrong", maxRetries: 0 }).messages.create(ask)).rejects.toBeInstanceOf(Anthropic.AuthenticationError)
     // Bearer works too.
     expect((await raw(url, "/v1/messages", ask, { authorization: `Bearer ${MASTER}` })).status).toBe(200)
+    // A key limited to one model may not use (or count tokens on) another, served, translated or native.
+    const made = await fetch(`${url}/admin/keys`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify({ models: ["remote"] }) })
+    const { key } = (await made.json()) as any
+    for (const model of ["served", "claude"]) {
+      for (const pathname of ["/v1/messages", "/v1/messages/count_tokens"]) {
+        const r = await raw(url, pathname, { ...ask, model }, { "x-api-key": key })
+        expect([r.status, ((await r.json()) as any).error?.type], `${pathname} ${model}`).toEqual([403, "permission_error"])
+      }
+    }
+    expect((await raw(url, "/v1/messages/count_tokens", { ...ask, model: "remote" }, { "x-api-key": key })).status).toBe(200)
   })
 })

@@ -5,7 +5,9 @@ import { ApiError, modelNotFound } from "../../api/api-error.ts"
 import { withTracedSpan } from "../../observability/traced-span.ts"
 import { estimatePromptTokens } from "../../router/estimate-tokens.ts"
 import { Router } from "../../router/router.ts"
+import { Gateway } from "../../gateway/gateway.ts"
 import { currentPrincipal } from "../admission.ts"
+import { fromGatewayError } from "../error-mapping.ts"
 import { decodeJson, readJson } from "../body.ts"
 import { chatEndpoint, prepareChat } from "../chat.ts"
 import { apiErrorFromCause } from "../errors.ts"
@@ -78,15 +80,23 @@ const handleMessages = Effect.gen(function*() {
  * router's estimate (about 4 characters a token).
  */
 const handleCountTokens = Effect.gen(function*() {
-  yield* currentPrincipal
+  const principal = yield* currentPrincipal
   const json = yield* readJson
   const router = yield* Router
+  // Counting is a use of the model too: a key (or team) limited to other models gets its 403.
+  const gateway = yield* Gateway
+  const authorize = (group: string) => gateway.authorizeModel(principal, group).pipe(Effect.mapError(fromGatewayError))
   const native = anthropicGroup(router, json)
-  if (native !== undefined) return yield* nativeCountTokens(json as Record<string, unknown>, native)
+  if (native !== undefined) {
+    yield* authorize(native)
+    return yield* nativeCountTokens(json as Record<string, unknown>, native)
+  }
   const chat = toChatRequest(json, true)
   if (chat instanceof ApiError) return yield* chat
-  const providers = router.providersOf(router.groupFor(chat.model))
+  const group = router.groupFor(chat.model)
+  const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(chat.model)
+  yield* authorize(group)
   if (!providers.has("local")) return HttpServerResponse.jsonUnsafe({ input_tokens: estimatePromptTokens(chat) })
   const request = yield* decodeJson(ChatCompletionRequest, { ...chat, model: null, max_tokens: 1 })
   yield* Engine
