@@ -16,8 +16,8 @@ export interface SpeculativeConfig extends NgramConfig {
 
 /**
  * Past this many running sequences no drafts are proposed unless the config says otherwise:
- * bench/spec-decode.ts on the bundled model measured n-gram speculation still ahead at 8 streams
- * (x1.10) and behind at 16 (x0.76).
+ * bench/spec-decode.ts on the bundled model (loaded machine, noisy) measured n-gram speculation ahead
+ * at 8 streams (x1.10, x1.87) and at best even at 16 (x1.01, x0.76, x1.07).
  */
 export const DEFAULT_DISABLE_BY_BATCH_SIZE = 8
 
