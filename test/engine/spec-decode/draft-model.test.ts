@@ -92,4 +92,28 @@ describe("speculative decoding with the bundled draft model", () => {
       expect(spec.stats.specDecode!.numAcceptedTokens).toBeGreaterThan(0)
     }
   })
+
+  it("the draft's cache is exact: after rejections and plain steps, its drafts equal a fresh draft's from the whole sequence", () => {
+    // Past one running sequence no drafts: while "b" runs, "a" decodes plainly past the drafts its
+    // draft cache last held, which must then be recomputed, not reused.
+    const { core, executor } = makeCore(64, { ...DRAFT, disableByBatchSize: 1 })
+    const prompt = target.tokenizer!.encode("And God said, Let there be light: and there was light.")
+    core.add({ id: "a", promptTokenIds: prompt, params: greedy(60) })
+    let compared = 0
+    for (let step = 0; core.numLive > 0; step++) {
+      if (step === 3) core.add({ id: "b", promptTokenIds: prompt.slice(0, 7), params: greedy(12) })
+      core.step(executor, 0)
+      for (const r of core.scheduler.running) {
+        if (r.specTokenIds.length === 0) continue
+        const freshCache = new PagedKvCache(draft.config, { numBlocks: 16, blockSize: BS, dtype: "f32" })
+        const fresh = new DraftModelProposer({ vocabSize: V, numBlocks: 16, blockSize: BS, execute: (b) => draft.model.forward(b, freshCache) })
+        expect(fresh.propose([{ req: r, maxDraft: r.specTokenIds.length }]).get(r)).toEqual(r.specTokenIds)
+        compared++
+      }
+    }
+    const st = core.stats().specDecode!
+    expect(compared).toBeGreaterThan(10)
+    expect(st.numAcceptedTokens).toBeGreaterThan(0)
+    expect(st.numAcceptedTokens).toBeLessThan(st.numDraftTokens)
+  })
 })
