@@ -16,7 +16,8 @@ import { referenceKernels, type Kernels } from "../src/engine/kernels.ts"
 import { PagedKvCache } from "../src/engine/kv-cache.ts"
 import { loadModelDir, makeKernels, type KernelBackend } from "../src/engine/model-dir.ts"
 import { CausalLM } from "../src/engine/model.ts"
-import { randomConfig, randomWeights, weightsFor } from "../test/support/random-model.ts"
+import type { WeightDtype } from "../src/engine/matrix.ts"
+import { castWeights, randomConfig, randomWeights, weightsFor } from "../test/support/random-model.ts"
 import { argmax, PagedSequence, runStep } from "../test/support/paged-sequence.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
@@ -25,7 +26,9 @@ const { values: args } = parseArgs({
     repeats: { type: "string", default: "3" },
     models: { type: "string", default: "bundled,smollm2-135m" },
     batches: { type: "string", default: "1,8,32" },
-    kernels: { type: "string", default: "simd,reference" }
+    kernels: { type: "string", default: "simd,reference" },
+    // The random SmolLM2-shaped weights, as a checkpoint of this precision would be kept.
+    dtype: { type: "string", default: "bfloat16" }
   }
 })
 const repeats = Number(args.repeats)
@@ -137,7 +140,7 @@ for (const name of args.models!.split(",")) {
         num_attention_heads: 9, num_key_value_heads: 3, tie_word_embeddings: true, rope_theta: 100000
       })
       const kernels = makeKernels(backend)
-      models[name][backend] = measureModel(label, new CausalLM(config, weightsFor(kernels, randomWeights(config, 1)), kernels), 16, 3)
+      models[name][backend] = measureModel(label, new CausalLM(config, weightsFor(kernels, castWeights(randomWeights(config, 1), args.dtype as WeightDtype)), kernels), 16, 3)
     } else throw new Error(`unknown model ${name}`)
   }
 }
@@ -152,6 +155,7 @@ const file = writeResult("forward", {
     note: "one thread; the reference kernels (plain TS, f64 accumulation) are the baseline the SIMD kernels are judged against"
   },
   repeats,
+  smollm2Weights: args.dtype,
   models
 })
 console.log(`wrote ${file}`)

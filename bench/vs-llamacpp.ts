@@ -9,7 +9,7 @@
  *   - Inferline's /health p99 while the 16 streams run.
  *
  *   node bench/vs-llamacpp.ts [--threads 2] [--repeats 3] [--dtype BF16|F16] [--only inferline|llamacpp]
- *                             [--serve-args "--tensor-parallel-size 2"]
+ *                             [--serve-args="--tensor-parallel-size 2"]
  *
  * llama.cpp's threads busy-wait: run it on a quiet machine. The foreign CPU load seen just before the run
  * is recorded next to the numbers. Writes bench/results/vs-llamacpp-*.json.
@@ -175,6 +175,9 @@ const inferlineSide = async (modelDir: string) => {
     "--no-enable-prefix-caching", "--disable-log-requests", "--kv-cache-memory", "512MiB", ...extra])
   try {
     const url = await servedUrl(serve, 600_000)
+    // Resident memory once loaded, before any request, next to the checkpoint's bytes (weights kept at its precision).
+    const rssAfterLoadBytes = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${serve.child.pid}/status`, "utf8"))![1]) * 1024
+    const checkpointBytes = fs.readdirSync(modelDir).filter((f) => f.endsWith(".safetensors")).reduce((n, f) => n + fs.statSync(path.join(modelDir, f)).size, 0)
     const side: Side = {
       async prefill(k) {
         const t0 = performance.now()
@@ -204,7 +207,7 @@ const inferlineSide = async (modelDir: string) => {
         return { tokensPerSecond: results.reduce((a, r) => a + r.tokens, 0) / secs, healthP99Ms: percentile(latencies, 99) }
       }
     }
-    return { serveArgs: extra, weights: dtype, ...(await measure(side)) }
+    return { serveArgs: extra, weights: dtype, rssAfterLoadBytes, checkpointBytes, ...(await measure(side)) }
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited
@@ -237,6 +240,14 @@ const main = async () => {
   const keys = ["prefillTokensPerSecond", "decode1TokensPerSecond", `decode${STREAMS}TokensPerSecond`]
   const ratios = Object.fromEntries(keys.map((k) => [k, ratio(k)]))
   console.log("ratios (inferline / llama.cpp, medians)", ratios)
+  // What the medians mean in hardware terms: prefill FLOP/s (matmuls + attention over the 512-token
+  // prompt, lm_head once) and decode bytes of 16-bit weights read per second (every weight once per step).
+  const c = config, H = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+  const layerParams = H * qDim + 2 * H * kvDim + qDim * H + 3 * H * c.intermediateSize
+  const prefillFlopsPerToken = c.numLayers * (2 * layerParams + 4 * (PROMPT / 2) * qDim) + (2 * H * c.vocabSize) / PROMPT
+  const weightBytes = 2 * (c.numLayers * layerParams + c.vocabSize * H)
+  const hardware = (side: { prefillTokensPerSecond: { median: number }; decode1TokensPerSecond: { median: number } } | null) =>
+    side && { prefillGflops: (side.prefillTokensPerSecond.median * prefillFlopsPerToken) / 1e9, decode1WeightGBps: (side.decode1TokensPerSecond.median * weightBytes) / 1e9 }
   const file = writeResult("vs-llamacpp", {
     bench: "vs-llamacpp",
     machine: machineInfo(),
@@ -244,7 +255,8 @@ const main = async () => {
     loadavgAfter: os.loadavg(),
     shape: "SmolLM2-135M (random weights)",
     threads, repeats, promptTokens: PROMPT, decodeTokens: DECODE, streams: STREAMS, streamTokens: STREAM_TOKENS,
-    llamacpp, inferline, ratios
+    llamacpp, inferline, ratios,
+    hardware: { inferline: hardware(inferline), llamacpp: hardware(llamacpp), note: "peaks: bench/forward.ts measures the matmul peak (GFLOP/s) of this machine" }
   })
   console.log(`wrote ${file}`)
   fs.rmSync(work, { recursive: true, force: true })

@@ -12,7 +12,7 @@ import { resolveBindHost } from "./gateway/bind-policy.ts"
 import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
 import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
-import { httpServerLayer } from "./http/server.ts"
+import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
 import type { WeightDtype } from "./engine/matrix.ts"
@@ -68,7 +68,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-num-batched-tokens", kind: "count", value: "N", help: "Token budget of one engine step (default 2048)." },
   { name: "kv-cache-memory", kind: "size", value: "SIZE", help: "Memory for the KV cache, e.g. 512MiB or 2GB (default 256MiB)." },
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
-  { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4)." },
+  { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4; 1 for models under 32M parameters)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
@@ -79,6 +79,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
   { name: "master-key", kind: "string", value: "KEY", help: "Master key: turns API keys on and unlocks /admin (default: env INFERLINE_MASTER_KEY; without one, keys are off and only loopback may be bound)." },
   { name: "public-metrics", kind: "boolean", help: "Serve /metrics without a key when keys are on (for a Prometheus scraper)." },
+  { name: "shutdown-grace", kind: "seconds", value: "SECONDS", help: "On SIGTERM/SIGINT: stop accepting connections, give in-flight requests and streams this long, then cancel them (default 5)." },
   { name: "no-model", kind: "boolean", help: "Gateway only: no local engine, every model group is a router config's remote deployments (needs --config)." },
   { name: "log-format", kind: "choice", choices: ["text", "json"], value: "text|json", help: "Log lines as text, or one JSON object per line for log shippers (default text)." },
   { name: "cors-allow-origins", kind: "origins", value: "ORIGINS", help: "Browser origins allowed to call the API (CORS), comma-separated, or * (default: none, CORS off)." },
@@ -143,6 +144,8 @@ export interface ServeConfig {
   readonly logRequests: boolean
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
+  /** Seconds in-flight requests get after a shutdown signal (--shutdown-grace). */
+  readonly shutdownGraceSeconds: number
   /** Log lines as text or JSON (--log-format). */
   readonly logFormat: "text" | "json"
   /** Browser origins allowed by CORS; empty: CORS off. */
@@ -341,6 +344,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
     masterKey: get<string>("master-key") ?? router.masterKey,
     publicMetrics: get<boolean>("public-metrics") ?? false,
     logFormat: get<"text" | "json">("log-format") ?? "text",
+    shutdownGraceSeconds: get<number>("shutdown-grace") ?? DEFAULT_SHUTDOWN_GRACE_SECONDS,
     corsAllowOrigins: (get<string>("cors-allow-origins") ?? "").split(",").filter((o) => o !== ""),
     router
   }
@@ -405,7 +409,7 @@ const serve = (config: ServeConfig) => {
     yield* say(`Serving ${what} at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
     yield* say("Press Ctrl+C to stop.")
     // Built last, so its finalizer is the first to run when a signal interrupts the program.
-    yield* Effect.addFinalizer(() => say("Shutting down: in-flight requests get up to 5 s to finish..."))
+    yield* Effect.addFinalizer(() => say(`Shutting down: no new connections; in-flight requests get up to ${config.shutdownGraceSeconds} s to finish...`))
   }))
   // Keys, teams and the spend ledger live in DATABASE_URL's Postgres, or embedded PGlite under
   // INFERLINE_DATA_DIR; limits in memory, or Redis with REDIS_URL. The database stays visible to the
@@ -421,7 +425,7 @@ const serve = (config: ServeConfig) => {
   return Effect.gen(function*() {
     const host = yield* resolveBindHost({ host: config.host, masterKeyConfigured: config.masterKey !== undefined || (process.env.INFERLINE_MASTER_KEY ?? "") !== "" })
     const appWith = <E, R>(router: Layer.Layer<Router, E, R>) => announceServer.pipe(
-      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins })),
+      Layer.provideMerge(httpServerLayer({ host, port: config.port, maxRequestBodyBytes: config.maxRequestBodyBytes, headerTimeoutSeconds: config.headerTimeoutSeconds, logRequests: config.logRequests, publicMetrics: config.publicMetrics, metricRegistry, corsAllowOrigins: config.corsAllowOrigins, shutdownGraceSeconds: config.shutdownGraceSeconds })),
       // The evaluation worker records into the registry /metrics reads, as request fibers do.
       Layer.provideMerge(evaluationsLayer(config.router.evaluators, ledgerOptionsFromEnv().journalDir, scoreSinksFromEnv()).pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, metricRegistry)))),
       Layer.provideMerge(router),

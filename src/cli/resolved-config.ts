@@ -26,6 +26,7 @@ export interface CheckedConfig {
   readonly headerTimeoutSeconds: number
   readonly logRequests: boolean
   readonly logFormat: "text" | "json"
+  readonly shutdownGraceSeconds: number
   readonly masterKey: string | undefined
   readonly publicMetrics: boolean
   readonly corsAllowOrigins: ReadonlyArray<string>
@@ -76,6 +77,7 @@ export const describeResolvedConfig = (config: CheckedConfig, env: Record<string
     "header-timeout": config.headerTimeoutSeconds,
     "disable-log-requests": !config.logRequests,
     "log-format": config.logFormat,
+    "shutdown-grace": config.shutdownGraceSeconds,
     "master-key": secret(masterKey),
     "public-metrics": config.publicMetrics,
     "cors-allow-origins": config.corsAllowOrigins,

@@ -167,7 +167,7 @@ export class EngineCore {
       arrival: this.arrivals++,
       cacheSalt: this.options.enablePrefixCaching ? spec.cacheSalt : `request:${spec.groupId ?? spec.id}`,
       needsPromptLogits: p.promptLogprobs !== null,
-      embeds: spec.pooling !== undefined
+      pooling: spec.pooling ?? null
     })
     const tok = this.options.tokenizer
     this.live.set(spec.id, {
@@ -261,13 +261,16 @@ export class EngineCore {
       const lr = this.live.get(r.id)
       const end = ch.startPosition + ch.numNewTokens
       this.iterationTokensTotal += ch.numNewTokens
-      if (r.embeds) {
-        const which = Pooler.rowsOf(lr?.pooler?.type ?? "mean", ch.numNewTokens, end, r.promptTokenIds.length)
+      if (r.pooling !== null) {
+        // The rows prepareStep asked for (from the request itself: it may have been aborted since).
+        const which = Pooler.rowsOf(r.pooling, ch.numNewTokens, end, r.promptTokenIds.length)
         const rows = which === "all" ? ch.numNewTokens : which === "last" ? 1 : 0
         const first = hiddenRow
         hiddenRow += rows
         if (lr === undefined) continue // aborted between prepare and complete
         r.numComputedTokens = end
+        // A chunk from position 0 is a (re)start: after a preemption the prompt is computed again.
+        if (ch.startPosition === 0) lr.pooler!.reset()
         lr.pooler!.add(logits, hiddenBase + first * this.options.hiddenSize!, rows)
         if (end === r.numTokens) outputs.push(this.finishEmbedding(lr))
         continue

@@ -97,7 +97,7 @@ export class CausalLM {
     const H = c.hiddenSize, I = c.intermediateSize
     const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
     const E = batch.hiddenIndices?.length ?? 0
-    ws.ensure(T, Math.max(batch.logitsIndices.length, E), c, (n) => K.alloc(n))
+    ws.ensure(T, batch.logitsIndices.length, c, (n) => K.alloc(n))
     let maxPos = 0
     for (let t = 0; t < T; t++) if (batch.positions[t] > maxPos) maxPos = batch.positions[t]
     this.rope.ensure(maxPos + 1)
@@ -174,13 +174,15 @@ export class CausalLM {
     const H = c.hiddenSize, V = c.vocabSize
     const out = new Float32Array(L * V + E * H)
     if (L > 0) out.set(this.logitsOf(batch.logitsIndices, L).subarray(0, L * V))
-    const picked = ws.picked
+    // Gathered into the layers' norm scratch (T rows, free by now): E <= T, and the logits buffers
+    // stay sized for the logits rows alone (a vocabulary-wide row per pooled token would be huge).
+    const gathered = ws.normed
     for (let i = 0; i < E; i++) {
       const r = batch.hiddenIndices![i]
-      picked.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
+      gathered.set(ws.hidden.subarray(r * H, (r + 1) * H), i * H)
     }
-    K.rmsNorm(picked, picked, this.weights.norm, E, H, c.rmsNormEps)
-    out.set(picked.subarray(0, E * H), L * V)
+    K.rmsNorm(gathered, gathered, this.weights.norm, E, H, c.rmsNormEps)
+    out.set(gathered.subarray(0, E * H), L * V)
     return out
   }
 }

@@ -25,6 +25,12 @@ export class Pooler {
     return end === promptLength && tokens > 0 ? "last" : "none"
   }
 
+  /** Forgets every row (the prompt is being computed again from its start). */
+  reset(): void {
+    this.sum.fill(0)
+    this.rows = 0
+  }
+
   /** Adds `count` rows of `hidden` starting at element `offset` (last pooling keeps only the latest). */
   add(hidden: Float32Array, offset: number, count: number): void {
     const H = this.sum.length

@@ -20,8 +20,8 @@ export class SchedulerRequest {
   readonly adapterId: string | null
   /** Tokens to compute logits for every prompt position (prompt logprobs): disables prefix-cache hits. */
   readonly needsPromptLogits: boolean
-  /** An embedding (pooled hidden states of every prompt row): no prefix-cache hits either, no output tokens. */
-  readonly embeds: boolean
+  /** An embedding's pooling (hidden states of the prompt rows pooled): no prefix-cache hits, no output tokens. */
+  readonly pooling: "last" | "mean" | null
   readonly maxTokens: number
   status: RequestStatus = "waiting"
   numComputedTokens = 0
@@ -51,7 +51,7 @@ export class SchedulerRequest {
     cacheSalt?: string | null
     adapterId?: string | null
     needsPromptLogits?: boolean
-    embeds?: boolean
+    pooling?: "last" | "mean" | null
   }) {
     this.id = options.id
     this.promptTokenIds = options.promptTokenIds
@@ -61,7 +61,11 @@ export class SchedulerRequest {
     this.cacheSalt = options.cacheSalt ?? null
     this.adapterId = options.adapterId ?? null
     this.needsPromptLogits = options.needsPromptLogits ?? false
-    this.embeds = options.embeds ?? false
+    this.pooling = options.pooling ?? null
+  }
+
+  get embeds(): boolean {
+    return this.pooling !== null
   }
 
   get numTokens(): number {

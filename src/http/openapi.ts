@@ -109,7 +109,7 @@ export const ENDPOINTS: ReadonlyArray<Endpoint> = [
   },
   {
     method: "POST", path: "/v1/messages/count_tokens", tag: "Anthropic", summary: "Count tokens (Anthropic)",
-    description: "`{input_tokens}` of a Messages request (without max_tokens): exact for the served model (its chat template and tokenizer, tools included), estimated for other groups.",
+    description: "`{input_tokens}` of a Messages request (without max_tokens): exact for the served model (its chat template and tokenizer, tools included), Anthropic's own for a group of Anthropic deployments, estimated for other groups.",
     example: { model: "inferline-kjv", messages: [{ role: "user", content: "In the beginning" }] }
   },
   {

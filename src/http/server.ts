@@ -1,5 +1,5 @@
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Effect, Layer, Metric, Option } from "effect"
+import { Cause, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { authMiddleware } from "./auth.ts"
 import { MaxRequestBodyBytes } from "./body.ts"
@@ -25,6 +25,7 @@ import { internalError, methodNotAllowed, routeNotFound } from "../api/api-error
 import { errorResponse } from "./errors.ts"
 import { corsMiddleware } from "./cors.ts"
 import { healthRoutes } from "./health.ts"
+import { closeIdleWhileDraining } from "./drain.ts"
 
 export interface HttpServerOptions {
   readonly host: string
@@ -43,11 +44,20 @@ export interface HttpServerOptions {
    * OTLP exporter reads so the same metrics go out over OTLP too.
    */
   readonly metricRegistry?: Metric.MetricRegistry
+  /** Seconds in-flight requests get to finish after SIGTERM/SIGINT (the listener closes at once); then they are cancelled. Default 5. */
+  readonly shutdownGraceSeconds?: number
   /** Browser origins allowed by CORS (`*` for any); none: CORS off. */
   readonly corsAllowOrigins?: ReadonlyArray<string>
 }
 
 const pathOf = (url: string) => url.split("?")[0]
+
+/** Whether a documented path (`/v1/responses/{id}`) names this request path (`/v1/responses/resp_1`). */
+const pathMatches = (template: string, path: string): boolean => {
+  if (!template.includes("{")) return template === path
+  const a = template.split("/"), b = path.split("/")
+  return a.length === b.length && a.every((part, i) => (part.startsWith("{") ? b[i] !== "" : part === b[i]))
+}
 
 /**
  * Around every route: an unknown path is a 404 and a known path with the wrong method a 405, both in
@@ -66,7 +76,7 @@ export const apiMiddleware = (logRequests: boolean) =>
           const error = Cause.findErrorOption(cause)
           if (Option.isSome(error) && HttpServerError.isHttpServerError(error.value) && error.value.reason._tag === "RouteNotFound") {
             const path = pathOf(request.url)
-            const allowed = ENDPOINTS.filter((e) => e.path === path).map((e) => e.method)
+            const allowed = ENDPOINTS.filter((e) => pathMatches(e.path, path)).map((e) => e.method)
             return errorResponse(allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : routeNotFound(request.method, path))
           }
           const unavailable = ledgerUnavailableIn(cause)
@@ -105,8 +115,8 @@ export const apiRoutes = (options: { readonly logRequests: boolean; readonly pub
     authMiddleware({ publicMetrics: options.publicMetrics ?? false })
   )
 
-/** How long in-flight requests may go on after a shutdown signal before they are aborted. */
-const GRACEFUL_SHUTDOWN = "5 seconds"
+/** How long in-flight requests (streams included) may go on after a shutdown signal before they are aborted (default). */
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 5
 
 /**
  * The OpenAI-compatible HTTP server on Node, listening once built. It exposes `HttpServer` (for the
@@ -117,10 +127,10 @@ const GRACEFUL_SHUTDOWN = "5 seconds"
 export const httpServerLayer = (options: HttpServerOptions) => {
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? MaxRequestBodyBytes.defaultValue()
   return HttpRouter.serve(apiRoutes({ logRequests: options.logRequests ?? false, publicMetrics: options.publicMetrics, corsAllowOrigins: options.corsAllowOrigins }), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000), {
+    Layer.provideMerge(NodeHttpServer.layer(() => closeIdleWhileDraining(createServerWithHeaderTimeout((options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000)), {
       host: options.host,
       port: options.port,
-      gracefulShutdownTimeout: GRACEFUL_SHUTDOWN,
+      gracefulShutdownTimeout: Duration.seconds(options.shutdownGraceSeconds ?? DEFAULT_SHUTDOWN_GRACE_SECONDS),
       // A WebSocket message is a request body: the same limit applies.
       websocket: { maxPayload: maxRequestBodyBytes }
     })),

@@ -35,7 +35,7 @@ export interface EngineOptions {
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
   readonly executor?: "worker" | "in-process"
-  /** Threads each step is split over (--tensor-parallel-size); default: the machine's cores, at most 4. */
+  /** Threads each step is split over (--tensor-parallel-size); default: defaultTensorParallelSize. */
   readonly tensorParallelSize?: number
   /** How /v1/embeddings pools the final hidden states (--pooling): last token (default) or mean. */
   readonly pooling?: PoolingType
@@ -63,8 +63,13 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
   execute: (batch) => Effect.try({ try: () => loaded.model.forward(batch, cache), catch: (e) => e })
 })
 
-/** The default --tensor-parallel-size: one thread per core, up to 4 (beyond that the steps of a small model are too short to split). */
-export const defaultTensorParallelSize = (): number => Math.max(1, Math.min(4, os.availableParallelism()))
+/**
+ * The default --tensor-parallel-size: one thread per core, up to 4; one thread for models under 32M
+ * parameters, whose matmuls are too short for splitting to pay for the synchronization (and whose steps
+ * would then wait on threads a busy machine has descheduled).
+ */
+export const defaultTensorParallelSize = (parameters: number): number =>
+  parameters < 32e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
 
 /** Worker-thread executor, closed with the scope that made it. */
 const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallelSize: number) =>
@@ -110,7 +115,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
     throw new Error(`--tensor-parallel-size ${options.tensorParallelSize} needs the worker executor (the in-process one runs on the event-loop thread)`)
   }
   // The reference kernels run on one thread; only the SIMD ones split (asking for more with them is an error).
-  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize())
+  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize(loaded.parameters))
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache, tensorParallelSize)
   const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
@@ -148,7 +153,7 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
     Engine,
     Effect.gen(function*() {
       const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype }), catch: (e) => e as Error })
-      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize())
+      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +

@@ -213,7 +213,8 @@ const observerWith = (
       attributes: {
         "gen_ai.operation.name": request.operation,
         "gen_ai.request.model": request.params.model ?? request.modelGroup,
-        "gen_ai.provider.name": provider,
+        // A request refused before any deployment was tried has no provider: no empty label value.
+        ...(provider !== "" && { "gen_ai.provider.name": provider }),
         ...(errorType !== undefined && { "error.type": metricErrorType(errorType) })
       },
       durationSeconds: (endMs - startedMs) / 1000,

@@ -35,8 +35,8 @@ export const IGNORED_LITELLM_KEYS = {
   ],
   general_settings: [
     "database_url", "database_connection_pool_limit", "database_connection_timeout", "alerting", "alerting_threshold", "alert_types",
-    "proxy_batch_write_at", "disable_spend_logs", "disable_master_key_return", "store_model_in_db", "background_health_checks",
-    "health_check_interval", "health_check_details", "allowed_routes", "admin_only_routes", "enforce_user_param",
+    "proxy_batch_write_at", "disable_spend_logs", "disable_master_key_return", "store_model_in_db",
+    "health_check_details", "allowed_routes", "admin_only_routes", "enforce_user_param",
     "use_redis_transaction_buffer", "disable_reset_budget", "maximum_spend_logs_retention_period", "pass_through_endpoints", "custom_auth",
     "ui_access_mode", "max_request_size_mb", "max_response_size_mb", "infer_model_from_keys", "disable_prisma_schema_update",
     "key_management_system"

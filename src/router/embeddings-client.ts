@@ -38,16 +38,26 @@ export const fetchEmbeddings = (
       } catch {
         return Effect.fail(badBody(endpoint, "not JSON"))
       }
-      const data = (json as { data?: unknown } | null)?.data
-      if (!Array.isArray(data) || data.length !== input.length) return Effect.fail(badBody(endpoint, `expected ${input.length} embeddings`))
-      const vectors = new Array<ReadonlyArray<number>>(input.length)
-      for (const d of data as Array<{ index?: unknown; embedding?: unknown } | null>) {
-        const index = d?.index, embedding = d?.embedding
-        if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= input.length || vectors[index] !== undefined) return Effect.fail(badBody(endpoint, "bad or repeated index"))
-        if (!Array.isArray(embedding) || embedding.length === 0 || !embedding.every((x) => typeof x === "number" && Number.isFinite(x))) return Effect.fail(badBody(endpoint, "an embedding is not an array of numbers"))
-        vectors[index] = embedding
-      }
-      if (vectors.some((v) => v.length !== vectors[0].length)) return Effect.fail(badBody(endpoint, "embeddings of different lengths"))
-      return Effect.succeed(vectors)
+      const vectors = embeddingVectors(json, input.length)
+      return typeof vectors === "string" ? Effect.fail(badBody(endpoint, vectors)) : Effect.succeed(vectors)
     }
   )
+
+/**
+ * The vectors of an OpenAI embeddings response for `count` texts, in their order, or what is wrong with
+ * it: `{ data: [{ index, embedding: number[] }, ...] }` covering every text, all of one length.
+ */
+export const embeddingVectors = (json: unknown, count: number): ReadonlyArray<ReadonlyArray<number>> | string => {
+  const data = (json as { data?: unknown } | null)?.data
+  if (!Array.isArray(data) || data.length !== count) return `expected ${count} embeddings`
+  const vectors = new Array<ReadonlyArray<number>>(count)
+  for (const d of data as Array<{ index?: unknown; embedding?: unknown } | null>) {
+    const index = d?.index, embedding = d?.embedding
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= count || vectors[index] !== undefined) return "bad or repeated index"
+    if (!Array.isArray(embedding) || embedding.length === 0 || !embedding.every((x) => typeof x === "number" && Number.isFinite(x))) return "an embedding is not an array of numbers"
+    vectors[index] = embedding
+  }
+  if (vectors.some((v) => v.length !== vectors[0].length)) return "embeddings of different lengths"
+  return vectors
+}
+

@@ -22,7 +22,7 @@ export const routerLayer = (config: RouterConfig = emptyRouterConfig(), options:
         }),
         (router) => Effect.sync(() => router.close())
       )
-      yield* router.listenShared
+      yield* router.runBackground
       return router
     })
   )

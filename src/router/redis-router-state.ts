@@ -9,6 +9,24 @@ const TIMEOUT = Duration.millis(250)
 /** Minute counters outlive their minute a little, for replicas whose clocks differ slightly. */
 const COUNTER_TTL_MS = "120000"
 
+/** Drops expired slots, then takes one if fewer than the cap are held: 1 taken, 0 full. Redis's clock. */
+const ACQUIRE_SLOT = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+
+/** Extends held slots (only those still held: XX). */
+const REFRESH_SLOTS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return 1`
+
 /** INCRBY and PEXPIRE in one round trip; returns the new count. */
 const INCREMENT = "local n = redis.call('INCRBY', KEYS[1], ARGV[1]); redis.call('PEXPIRE', KEYS[1], ARGV[2]); return n"
 
@@ -53,6 +71,16 @@ export const redisRouterStateLayer = Layer.effect(RouterSharedState, Effect.gen(
         })).pipe(Effect.catchCause((cause) => Effect.logWarning("router: the shared cooldown channel closed; replicas now cool deployments down on their own", cause))))
       }),
     countRequest: (id, minute) => increment(`${PREFIX}:rpm:${id}:${minute}`, 1),
-    countTokens: (id, minute, tokens) => increment(`${PREFIX}:tpm:${id}:${minute}`, tokens)
+    countTokens: (id, minute, tokens) => increment(`${PREFIX}:tpm:${id}:${minute}`, tokens),
+    acquireSlot: (id, lease, cap, ttlMs) =>
+      Effect.map(quietly("parallel", redis.send("EVAL", ACQUIRE_SLOT, "1", `${PREFIX}:par:${id}`, lease, String(cap), String(ttlMs))), (r) => {
+        const n = asNumber(r)
+        return n === undefined ? undefined : n === 1
+      }),
+    refreshSlots: (slots, ttlMs) =>
+      slots.length === 0
+        ? Effect.void
+        : Effect.asVoid(quietly("parallel", redis.send("EVAL", REFRESH_SLOTS, String(slots.length), ...slots.map((s) => `${PREFIX}:par:${s.deploymentId}`), String(ttlMs), ...slots.map((s) => s.leaseId)))),
+    releaseSlot: (id, lease) => Effect.asVoid(quietly("parallel", redis.send("ZREM", `${PREFIX}:par:${id}`, lease)))
   } satisfies RouterSharedStateService
 }))

@@ -1,23 +1,27 @@
 import { Cause, Clock, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { Engine } from "../actors/engine.ts"
-import type { UsageMeter } from "../api/usage-meter.ts"
 import { onStreamExit, prependToPull, pullFirst } from "../effect/stream-pull.ts"
 import { withTracedSpan } from "../observability/traced-span.ts"
 import { checkGroupReferences, type DeploymentConfig, type ProviderName, type RouterConfig } from "./config.ts"
 import { CircuitBreaker } from "./circuit-breaker.ts"
 import { DeploymentState } from "./deployment-state.ts"
 import { isRetryable } from "./failure-kind.ts"
-import { anthropicProvider } from "./providers/anthropic.ts"
+import { anthropicHeaders, anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
-import { openAiProvider } from "./providers/openai.ts"
+import { openAiHeaders, openAiProvider } from "./providers/openai.ts"
 import { ProviderError, timedOut, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
 import { candidates, fallbacksFor, retriesFor } from "./route-plan.ts"
 import { makeSemanticRouter, type SemanticRouter } from "./semantic-router.ts"
+import { embeddingVectors } from "./embeddings-client.ts"
+import { estimatePromptTokens } from "./estimate-tokens.ts"
+import { UsageMeter } from "../api/usage-meter.ts"
 import { DEFAULT_TAG, deploymentsForTags } from "./tag-filter.ts"
 import { sharedDeploymentKey, type RouterSharedStateService } from "./shared-state.ts"
+import { runHealthChecks } from "./health-checks.ts"
+import { makeSharedAdmission } from "./shared-admission.ts"
 
 /** One client request, as the router needs it. */
 export interface RouteRequest {
@@ -60,6 +64,8 @@ export interface RouterService {
   readonly providersOf: (group: string) => ReadonlySet<ProviderName> | undefined
   /** Fails with the last attempt's error (its `attempts` set) when no deployment answered. */
   readonly complete: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
+  /** A messages request's token count by a deployment that counts them (Anthropic's), with the group's retries. */
+  readonly countTokens: (request: RouteRequest) => Effect.Effect<Routed<CompleteResult>, ProviderError, Engine>
   /** Succeeds once a deployment has produced its first chunk: until then failures fall back transparently. */
   readonly stream: (request: RouteRequest) => Effect.Effect<Routed<Stream.Stream<string, ProviderError>>, ProviderError, Engine | Scope.Scope>
   /** Intent routing, when configured: requests for its `model` are sent to the group it picks. */
@@ -169,7 +175,7 @@ type GroupResult<A> = { readonly ok: Routed<A> } | { readonly error: ProviderErr
  * Builds the router of a config around the served model; `close` ends its upstream connection pools
  * (routerLayer calls it). Throws RouterConfigError when a setting names a group that does not exist.
  */
-export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly listenShared: Effect.Effect<void, never, Scope.Scope> } => {
+export const makeRouter = (config: RouterConfig, options: RouterOptions): RouterService & { readonly close: () => void; readonly runBackground: Effect.Effect<void, never, Scope.Scope> } => {
   const random = options.random ?? Math.random
   const shared = options.shared
   const usageBased = config.settings.strategy === "usage-based-routing" || config.settings.strategy === "usage-based-routing-v2"
@@ -193,7 +199,10 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     states.set(LOCAL_DEPLOYMENT_ID, local)
     groups.set(servedModel, [...served, local])
   }
-  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, config.deployments, pool)
+  // Intent routing embeds through this router (`complete` is defined below; it runs only per request).
+  const semantic = config.semantic === undefined ? undefined : makeSemanticRouter(config.semantic, (input) => embedThrough(config.semantic!.embeddingGroup, input))
+  // With shared state, attempts are admitted over all replicas too (rpm/tpm, parallel slots).
+  const admission = shared === undefined ? undefined : makeSharedAdmission(shared, usageBased)
 
   /**
    * One request's way through the router: what it asks, how an attempt is made (complete, or the start
@@ -239,15 +248,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const pick = Effect.fnUntraced(function*(run: RouteRun, deployments: ReadonlyArray<DeploymentState>, tried: ReadonlySet<string>, now: number) {
     for (const d of candidates(settings, deployments, tried, { now, promptTokens: run.request.promptTokens, random })) {
       if (!d.breaker.tryAcquire(now)) continue
-      if (shared === undefined || !usageBased || d.config.rpm === undefined) return d
-      const count = yield* shared.countRequest(sharedDeploymentKey(d.config), Math.floor(now / 60_000))
-      if (count === undefined) return d
-      if (count <= d.config.rpm) {
-        // begin() counts this request on top.
-        d.syncUsage(now, { requests: count - 1 })
-        return d
-      }
-      d.syncUsage(now, { requests: count })
+      if (admission === undefined || (yield* admission.admit(d, run.request, now))) return d
       d.breaker.onAbandon()
     }
     return undefined
@@ -324,9 +325,7 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const tokens = Exit.isSuccess(exit) ? Math.max(0, request.meter.total - request.promptTokens) : 0
       const cooled = d.end(now, exit, tokens)
-      const usage = shared !== undefined && usageBased && d.config.tpm !== undefined
-        ? Effect.map(shared.countTokens(sharedDeploymentKey(d.config), Math.floor(now / 60_000), request.promptTokens + tokens), (total) => d.syncUsage(now, { tokens: total }))
-        : Effect.void
+      const usage = admission === undefined ? Effect.void : admission.end(d, request, now, request.promptTokens + tokens)
       if (!cooled) return usage
       return Effect.andThen(usage, Effect.andThen(
         Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
@@ -392,6 +391,25 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
 
   const stream = (request: RouteRequest) => Effect.flatMap(Effect.scope, (requestScope) => route(request, (d, call) => streamAttempt(d, call, request, requestScope)))
 
+  /** Texts embedded by a group's embedding deployments, as a /v1/embeddings request is routed (no ledger row: an internal call). */
+  const embedThrough = (group: string, input: ReadonlyArray<string>) =>
+    Effect.flatMap(
+      complete({
+        kind: "embeddings",
+        group,
+        body: { input },
+        promptTokens: estimatePromptTokens({ input }),
+        local: Effect.die("the served model is not an intent router's embedding group"),
+        meter: new UsageMeter(0)
+      }),
+      (routed) => {
+        const vectors = embeddingVectors(routed.value.json, input.length)
+        return typeof vectors === "string"
+          ? Effect.fail(new ProviderError({ kind: "server", message: `the embedding deployment ${routed.deployment} answered with a body that is not usable.`, detail: vectors, code: "bad_embeddings", deployment: routed.deployment }))
+          : Effect.succeed(vectors)
+      }
+    )
+
   return {
     config,
     servedModel,
@@ -403,18 +421,40 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
       return deployments === undefined ? undefined : new Set(deployments.map((d) => d.config.provider))
     },
     complete,
+    countTokens: (request) =>
+      route(request, (d, call) =>
+        d.provider.countTokens === undefined
+          ? Effect.fail(noServingDeployment(request.group, request.kind))
+          // Tracked like any call: the deployment's breaker, in-flight count and cooldown see it.
+          : tracked(d, request, d.provider.countTokens(call).pipe(
+            Effect.timeoutOrElse({ duration: d.config.timeoutMs, orElse: () => Effect.fail(timedOut(d.config, "response", d.config.timeoutMs)) })
+          ), false)),
     stream,
     semantic,
     deployment: (id) => states.get(id),
     deployments: () => [...states.values()],
     close: pool.close,
-    // Cooldowns entered on other replicas are honoured here (the served model's `local` is this replica's own).
-    listenShared: shared === undefined
+    // Background work for the life of the router: health checks, and cooldowns entered on other replicas
+    // honoured here (the served model's `local` is this replica's own).
+    runBackground: Effect.andThen(
+      settings.healthCheckIntervalMs === undefined ? Effect.void : runHealthChecks({
+        intervalMs: settings.healthCheckIntervalMs,
+        deployments: [...states.values()],
+        headersOf: (d) => (d.provider === "anthropic" ? anthropicHeaders(d) : openAiHeaders(d)),
+        onCooldown: (d) => Effect.andThen(
+          Effect.logWarning(`router: deployment ${d.config.id} (group ${d.config.group}) is in cooldown for ${settings.cooldownMs / 1000} s`),
+          shared === undefined ? Effect.void : shared.publishCooldown(sharedDeploymentKey(d.config), d.breaker.reopensAt)
+        )
+      }),
+      shared === undefined
       ? Effect.void
       : Effect.suspend(() => {
         const byKey = new Map(config.deployments.map((d) => [sharedDeploymentKey(d), d.id]))
-        return shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
-      })
+        return Effect.andThen(
+          admission?.refresh ?? Effect.void,
+          shared.listenCooldowns([...byKey.keys()], (key, until) => states.get(byKey.get(key) ?? "")?.breaker.openUntilAt(until))
+        )
+      }))
   }
 }
 

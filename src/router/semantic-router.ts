@@ -1,24 +1,24 @@
 import { Effect } from "effect"
+import type { Engine } from "../actors/engine.ts"
 import { cosine } from "../cache/semantic/embedder.ts"
-import type { DeploymentConfig, SemanticRoutingConfig } from "./config.ts"
-import { openAiHeaders } from "./providers/openai.ts"
-import { fetchEmbeddings } from "./embeddings-client.ts"
+import type { SemanticRoutingConfig } from "./config.ts"
 import { ProviderError } from "./providers/provider.ts"
-import type { UpstreamPool } from "./providers/upstream-http.ts"
 
 /**
  * Intent routing (opt-in, `semantic_routing` in the config): a request whose `model` is the semantic
  * router's name goes to the group of the route whose example utterances are closest to it (cosine
- * similarity of embeddings from an OpenAI-compatible /v1/embeddings deployment), when the best score
- * reaches the route's threshold; else to `default_group`. Utterances are embedded once, on first use.
+ * similarity of embeddings of the embedding group, which the router serves like a /v1/embeddings request:
+ * its deployments with retries and cooldowns), when the best score reaches the route's threshold; else to
+ * `default_group`. Utterances are embedded once, on first use.
  */
 export interface SemanticRouter {
   readonly model: string
   /** The chosen group and route (route null: the default group). */
-  readonly resolve: (body: Readonly<Record<string, unknown>>) => Effect.Effect<{ readonly group: string; readonly route: string | null }, ProviderError>
+  readonly resolve: (body: Readonly<Record<string, unknown>>) => Effect.Effect<{ readonly group: string; readonly route: string | null }, ProviderError, Engine>
 }
 
-const EMBEDDING_TIMEOUT_MS = 10_000
+/** Embeds texts through the router (the embedding group's deployments), in their order. */
+export type EmbedTexts = (input: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, ProviderError, Engine>
 
 const unavailable = (message: string, detail?: string) =>
   new ProviderError({ kind: "unavailable", message: `Semantic routing failed: ${message}`, detail, code: "semantic_routing_unavailable" })
@@ -48,13 +48,10 @@ export const bestRoute = <R extends { readonly threshold: number }>(query: Reado
 }
 
 /** The semantic router of a config; its embedding group has an OpenAI-compatible deployment (checked by parseRouterConfig). */
-export const makeSemanticRouter = (config: SemanticRoutingConfig, deployments: ReadonlyArray<DeploymentConfig>, pool: UpstreamPool): SemanticRouter => {
-    const embedder = deployments.find((d) => d.group === config.embeddingGroup && d.provider === "openai")!
-    const endpoint = { id: embedder.id, apiBase: embedder.apiBase, model: embedder.model, headers: openAiHeaders(embedder) }
-    const deadline = { ms: EMBEDDING_TIMEOUT_MS, error: () => unavailable("the embedding deployment timed out") }
+export const makeSemanticRouter = (config: SemanticRoutingConfig, embedTexts: EmbedTexts): SemanticRouter => {
     const embed = (input: ReadonlyArray<string>) =>
-      fetchEmbeddings(pool, endpoint, input, deadline).pipe(
-        Effect.mapError((e) => (e.code === "semantic_routing_unavailable" ? e : unavailable(e.code === "bad_embeddings" ? e.message : `the embedding deployment ${embedder.id} failed: ${e.message}`, e.detail)))
+      embedTexts(input).pipe(
+        Effect.mapError((e) => (e.code === "semantic_routing_unavailable" ? e : unavailable(e.code === "bad_embeddings" ? e.message : `the embedding deployment ${e.deployment ?? config.embeddingGroup} failed: ${e.message}`, e.detail)))
       )
     // Embedded once; a failure is not cached, so the next request tries again.
     let routes: ReadonlyArray<{ readonly route: SemanticRoutingConfig["routes"][number]; readonly embeddings: ReadonlyArray<ReadonlyArray<number>> }> | undefined

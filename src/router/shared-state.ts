@@ -18,6 +18,14 @@ export interface RouterSharedStateService {
   readonly countRequest: (deploymentId: string, minute: number) => Effect.Effect<number | undefined>
   /** Adds tokens to the deployment's `minute` over all replicas: the total, or undefined when unknown. */
   readonly countTokens: (deploymentId: string, minute: number, tokens: number) => Effect.Effect<number | undefined>
+  /**
+   * Takes one of the deployment's `cap` parallel slots over all replicas for `leaseId`, held for `ttlMs`
+   * unless refreshed (a replica that dies holding slots frees them that way): true when taken, false when
+   * all are in use, undefined when unknown.
+   */
+  readonly acquireSlot: (deploymentId: string, leaseId: string, cap: number, ttlMs: number) => Effect.Effect<boolean | undefined>
+  readonly refreshSlots: (slots: ReadonlyArray<{ readonly deploymentId: string; readonly leaseId: string }>, ttlMs: number) => Effect.Effect<void>
+  readonly releaseSlot: (deploymentId: string, leaseId: string) => Effect.Effect<void>
 }
 
 export const RouterSharedState = Context.Reference<RouterSharedStateService | undefined>("inferline/router/RouterSharedState", {

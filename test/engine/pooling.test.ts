@@ -103,6 +103,20 @@ describe("embeddings in the engine core", () => {
     core.checkInvariants()
   })
 
+  it("an embedding preempted mid-prefill (KV blocks short) starts its pooling over: the same vector as alone", () => {
+    const rand = prng(2028)
+    const gens = Array.from({ length: 4 }, (_, i) => ({ id: `g${i}`, prompt: randomPrompt(rand, 40) }))
+    const embeds = Array.from({ length: 4 }, (_, i) => ({ id: `e${i}`, prompt: randomPrompt(rand, 150), pooling: (i % 2 === 0 ? "mean" : "last") as PoolingType }))
+    // 30 blocks of 16 tokens: four 100-token generations and four 150-token prompts do not fit at once.
+    const { core, executor } = makeCore({ maxNumBatchedTokens: 32, longPrefill: 16, numBlocks: 31 })
+    for (const g of gens) core.add({ id: g.id, promptTokenIds: g.prompt, params: defaultSamplingParams({ temperature: 0, maxTokens: 60, ignoreEos: true }) })
+    for (const e of embeds) core.add({ id: e.id, promptTokenIds: e.prompt, params: defaultSamplingParams({ maxTokens: 1 }), pooling: e.pooling })
+    const outputs = run(core, executor, [...gens, ...embeds].map((r) => r.id))
+    expect(core.stats().numPreemptions).toBeGreaterThan(0)
+    for (const e of embeds) expect(outputs.get(e.id)![0].embedding).toEqual(embedAlone(e.prompt, e.pooling).embedding)
+    core.checkInvariants()
+  })
+
   it("a prompt whose prefix is in the prefix cache is still embedded from every token (no cache hit for embeddings)", () => {
     const prompt = randomPrompt(prng(3), 70)
     const want = embedAlone(prompt, "mean")

@@ -1,4 +1,6 @@
+import * as os from "node:os"
 import { afterAll, describe, expect, it } from "vitest"
+import { defaultTensorParallelSize } from "../../src/layers/engine.ts"
 import { buildForwardBatch } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import type { WeightDtype } from "../../src/engine/matrix.ts"
@@ -43,6 +45,11 @@ const run = async (threads: number, dtype: WeightDtype): Promise<Array<Float32Ar
 }
 
 describe("tensor parallel over worker threads", () => {
+  it("defaults to the cores (at most 4), and to 1 thread for models under 32M parameters", () => {
+    expect(defaultTensorParallelSize(4e6)).toBe(1)
+    expect(defaultTensorParallelSize(135e6)).toBe(Math.min(4, os.availableParallelism()))
+  })
+
   for (const dtype of ["bfloat16", "float32"] satisfies Array<WeightDtype>) {
     it(`${dtype} weights: 1, 2 and 3 threads give the same logits bit for bit`, async () => {
       const one = await run(1, dtype)

@@ -58,6 +58,7 @@ describe("inferline serve: options", () => {
       masterKey: "sk-master-123",
       publicMetrics: true,
       logFormat: "text",
+      shutdownGraceSeconds: 5,
       corsAllowOrigins: [],
       router: emptyRouterConfig()
     })

@@ -192,6 +192,14 @@ describe("/v1/messages, served", () => {
     expect(row).toMatchObject({ model_group: "remote", deployment: "remote-0", end_user: "user-42", input_tokens: 5, output_tokens: 2 })
     expect((await spanOf(response.headers.get("x-request-id")!)).name).toBe("chat remote")
 
+    // An image block goes to an OpenAI-compatible deployment as an image part (the served model refuses it).
+    await client.messages.create({ model: "remote", max_tokens: 30, messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0K" } }] }] })
+    expect(upstream.requests.at(-1)!.body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0K" } }] }])
+
+    // count_tokens for a group without the served model: the router's estimate (about 4 characters a token).
+    const estimate = await client.messages.countTokens({ model: "remote", messages: [{ role: "user", content: "x".repeat(400) }] })
+    expect(estimate.input_tokens).toBe(104)
+
     upstream.reset([{ type: "raw", contentType: "application/json", body: JSON.stringify(toolCallCompletion) }])
     const call = await client.messages.create({ model: "remote", max_tokens: 50, tools: [WEATHER], messages: [{ role: "user", content: "Weather in Paris?" }] })
     expect(call.stop_reason).toBe("tool_use")
@@ -241,11 +249,26 @@ describe("/v1/messages, served", () => {
     expect(anthropic.requests[0].body.stream).toBe(true)
     const final = await client.messages.stream({ model: "claude", max_tokens: 50, messages: [{ role: "user", content: "Hi" }] }).finalMessage()
     expect(final.content).toEqual([{ type: "text", text: "Native hello." }])
+    // count_tokens is Anthropic's own count.
+    anthropic.reset([{ type: "raw", contentType: "application/json", body: JSON.stringify({ input_tokens: 42 }) }])
+    const counted = await client.messages.countTokens({ model: "claude", system: "Be brief.", messages: [{ role: "user", content: "Hi" }] })
+    expect(counted.input_tokens).toBe(42)
+    expect(anthropic.requests[0].path).toBe("/v1/messages/count_tokens")
+    expect(anthropic.requests[0].body).toEqual({ model: "claude-x", system: "Be brief.", messages: [{ role: "user", content: "Hi" }] })
     // Anthropic's own refusal comes back as it said it.
     anthropic.reset([{ type: "status", status: 400, body: { type: "error", error: { type: "invalid_request_error", message: "max_tokens: too large for this model" } } }])
     const refused = await raw(url, "/v1/messages", { model: "claude", max_tokens: 999999, messages: [{ role: "user", content: "Hi" }] })
     expect(refused.status).toBe(400)
     expect(await refused.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
+  })
+
+  it("an upstream that breaks mid-stream ends the events with an Anthropic error event", async () => {
+    const first = { id: "chatcmpl-x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: "Hal" }, finish_reason: null }] }
+    upstream.reset([{ type: "raw", body: [`data: ${JSON.stringify(first)}\n\n`], drop: true }])
+    const body = await (await raw(url, "/v1/messages", { model: "remote", max_tokens: 20, stream: true, messages: [{ role: "user", content: "Hi" }] })).text()
+    const events = body.split("\n\n").filter(Boolean).map((e) => e.split("\n")[0])
+    expect(events).toEqual(["event: message_start", "event: content_block_start", "event: ping", "event: content_block_delta", "event: error"])
+    expect(JSON.parse(body.split("\n\n").filter(Boolean).at(-1)!.split("\n")[1].slice(6))).toMatchObject({ type: "error", error: { type: "api_error" } })
   })
 
   it("refuses in Anthropic's error shape, with the right status", async () => {
@@ -271,5 +294,15 @@ describe("/v1/messages, served", () => {
     await expect(new Anthropic({ baseURL: url, apiKey: "sk-wrong", maxRetries: 0 }).messages.create(ask)).rejects.toBeInstanceOf(Anthropic.AuthenticationError)
     // Bearer works too.
     expect((await raw(url, "/v1/messages", ask, { authorization: `Bearer ${MASTER}` })).status).toBe(200)
+    // A key limited to one model may not use (or count tokens on) another, served, translated or native.
+    const made = await fetch(`${url}/admin/keys`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify({ models: ["remote"] }) })
+    const { key } = (await made.json()) as any
+    for (const model of ["served", "claude"]) {
+      for (const pathname of ["/v1/messages", "/v1/messages/count_tokens"]) {
+        const r = await raw(url, pathname, { ...ask, model }, { "x-api-key": key })
+        expect([r.status, ((await r.json()) as any).error?.type], `${pathname} ${model}`).toEqual([403, "permission_error"])
+      }
+    }
+    expect((await raw(url, "/v1/messages/count_tokens", { ...ask, model: "remote" }, { "x-api-key": key })).status).toBe(200)
   })
 })

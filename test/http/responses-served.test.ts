@@ -130,6 +130,36 @@ describe("/v1/responses, served", () => {
     expect(plain(await client.responses.retrieve(completed.id))).toEqual(plain(completed))
   })
 
+  it("streams a routed group's answer as typed events, with its ledger row and span", async () => {
+    upstream.reset([{ type: "stream", chunks: ["Hel", "lo"] }])
+    const stream = client.responses.stream({ model: "remote", input: "Hi" })
+    const deltas: Array<string> = []
+    stream.on("response.output_text.delta", (e) => deltas.push(e.delta))
+    const final = await stream.finalResponse()
+    expect(deltas).toEqual(["Hel", "lo"])
+    expect(final.output_text).toBe("Hello")
+    expect(final.usage).toMatchObject({ input_tokens: 5, output_tokens: 2, total_tokens: 7 })
+    expect(upstream.requests[0].body).toMatchObject({ model: "upstream-model", stream: true, messages: [{ role: "user", content: "Hi" }] })
+    const stored = await client.responses.retrieve(final.id)
+    expect(stored.output_text).toBe("Hello")
+    // The ledger row is journaled, then flushed: polled until it is there (or the wait fails the test).
+    await waitFor("the routed ledger row", async () => {
+      const rows = await fetch(`${url}/spend/logs?model=remote&limit=50`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
+      return rows.data.some((r: any) => r.deployment === "remote-0" && r.input_tokens === 5 && r.output_tokens === 2 && r.first_token_time !== null)
+    })
+    await waitFor("the routed span", () => receiver.spans.some((s) => s.name === "chat remote" && s.attributes["inferline.deployment"] === "remote-0"))
+  })
+
+  it("an upstream that breaks mid-stream ends the events with an error event, and nothing is stored", async () => {
+    const first = { id: "chatcmpl-x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: "Hal" }, finish_reason: null }] }
+    upstream.reset([{ type: "raw", body: [`data: ${JSON.stringify(first)}\n\n`], drop: true }])
+    const r = await fetch(`${url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify({ model: "remote", input: "Hi", stream: true }) })
+    const events = (await r.text()).split("\n\n").filter(Boolean).map((e) => JSON.parse(e.split("\n")[1].slice(6)))
+    expect(events.map((e) => e.type)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added", "response.output_text.delta", "error"])
+    expect(events.at(-1)).toMatchObject({ type: "error", code: "upstream_error" })
+    await expect(client.responses.retrieve(events[0].response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+  })
+
   it("continues a conversation with previous_response_id (the upstream gets the whole of it)", async () => {
     const first = await client.responses.create({ model: "remote", instructions: "Be brief.", input: "Hi" })
     expect(first.output_text).toBe("Hello from upstream.")
@@ -214,6 +244,8 @@ describe("/v1/responses, served", () => {
       expect([r.status, json.error?.param, json.error?.code], JSON.stringify(body)).toEqual([400, param, "unsupported_parameter"])
     }
     await expect(client.responses.create({ model: "served", input: [] })).rejects.toBeInstanceOf(OpenAI.BadRequestError)
+    const wrongMethod = await fetch(`${url}/v1/responses/resp_1`, { method: "PUT", headers: { authorization: `Bearer ${MASTER}` } })
+    expect([wrongMethod.status, wrongMethod.headers.get("allow")]).toEqual([405, "GET, DELETE"])
     await expect(client.responses.create({ model: "served", input: "x", previous_response_id: "resp_nope" })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
   })
 })

@@ -1,9 +1,10 @@
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
-import { servedUrl, spawnServe, type ServeProcess } from "../support/cli-process.ts"
+import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
 import { testModelDir } from "../support/models.ts"
 
 /** /health/liveness and /health/readiness through the real CLI, keys on (probes send no key). */
@@ -59,5 +60,39 @@ describe("health endpoints", () => {
     expect(detail.status).toBe("not_ready")
     expect(detail.checks.deployments.detail).toContain("remote")
     expect(detail.checks.database.status).toBe("ok")
+  })
+})
+
+describe("background health checks (general_settings.background_health_checks)", () => {
+  it("a dead upstream is put in cooldown by the health checks, before any request finds it", async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as net.AddressInfo).port
+        probe.close(() => resolve(port))
+      })
+    })
+    const healthy = await startFakeUpstream([{ type: "json" }])
+    const config = path.join(tmp, "checked.yaml")
+    fs.writeFileSync(config, [
+      "model_list:",
+      `  - { model_name: dead, litellm_params: { model: openai/m, api_base: "http://127.0.0.1:${dead}/v1", api_key: k } }`,
+      `  - { model_name: alive, litellm_params: { model: openai/m, api_base: "${healthy.url}/v1", api_key: k } }`,
+      "router_settings: { allowed_fails: 0, cooldown_time: 30 }",
+      "general_settings: { background_health_checks: true, health_check_interval: 0.3 }"
+    ].join("\n"))
+    const checked = spawnServe(["--config", config, "--no-model", "--port", "0"])
+    try {
+      const checkedUrl = await servedUrl(checked)
+      const states = async () => Object.fromEntries(((await (await fetch(`${checkedUrl}/router/deployments`)).json()) as { data: Array<{ group: string; state: string }> }).data.map((d) => [d.group, d.state]))
+      await waitFor("the dead deployment's cooldown", async () => (await states()).dead === "open", 5000)
+      expect((await states()).alive).toBe("closed")
+      expect(healthy.requests.some((r) => r.path === "/v1/models")).toBe(true)
+      expect(checked.output()).toMatch(/health check of deployment dead\/0 \(group dead\) failed: no connection/)
+      expect((await fetch(`${checkedUrl}/health/readiness`)).status).toBe(503)
+    } finally {
+      checked.child.kill("SIGTERM")
+      await checked.exited
+      await healthy.close()
+    }
   })
 })

@@ -19,6 +19,7 @@ const RPM = 60
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-replicas-"))
 let good: FakeUpstream
 let failing: FakeUpstream
+let slow: FakeUpstream
 let configFile: string
 const replicas: Array<{ serve: ServeProcess; url: string; ledgerDir: string }> = []
 
@@ -32,12 +33,14 @@ const startReplica = async (ledgerDir = fs.mkdtempSync(path.join(tmp, "ledger-")
 beforeAll(async () => {
   good = await startFakeUpstream([{ type: "json", content: "ok" }])
   failing = await startFakeUpstream([{ type: "status", status: 500, body: { error: { message: "upstream down" } } }])
+  slow = await startFakeUpstream([{ type: "json", content: "slow", delayMs: 1500 }])
   configFile = path.join(tmp, "router.yaml")
   fs.writeFileSync(configFile, [
     "model_list:",
     `  - { model_name: chat, litellm_params: { model: openai/m, api_base: "${good.url}/v1", api_key: k } }`,
     `  - { model_name: chat, litellm_params: { model: openai/m, api_base: "${failing.url}/v1", api_key: k } }`,
     `  - { model_name: limited, litellm_params: { model: openai/m, api_base: "${good.url}/v1", api_key: k, rpm: ${RPM} } }`,
+    `  - { model_name: capped, litellm_params: { model: openai/m, api_base: "${slow.url}/v1", api_key: k, max_parallel_requests: 2 } }`,
     "router_settings: { routing_strategy: usage-based-routing, allowed_fails: 0, cooldown_time: 60, num_retries: 1, retry_after: 0 }"
   ].join("\n"))
   replicas.push(...await Promise.all([startReplica(), startReplica(), startReplica()]))
@@ -50,6 +53,7 @@ afterAll(async () => {
   }
   await good.close()
   await failing.close()
+  await slow.close()
   fs.rmSync(tmp, { recursive: true, force: true })
 })
 
@@ -98,6 +102,18 @@ describe("three replicas sharing PostgreSQL and Redis", () => {
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([])
     expect(Math.abs(answered - RPM)).toBeLessThanOrEqual(RPM * 0.02)
     console.log(`rpm ${RPM}: ${answered} of ${total} requests over 3 replicas answered`)
+  })
+
+  it("a deployment's max_parallel_requests (2) holds over the replicas together", async () => {
+    // Nine requests at once, three per replica, to a deployment that takes 1.5 s per answer.
+    const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(replicas[i % 3].url, "capped")))
+    const statuses = answers.map((r) => r.status)
+    await Promise.all(answers.map((r) => r.arrayBuffer()))
+    expect(statuses.filter((s) => s === 200)).toHaveLength(2)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7)
+    expect(slow.requests).toHaveLength(2)
+    // The slots are given back when the answers are done.
+    expect((await chat(replicas[2].url, "capped")).status).toBe(200)
   })
 
   it("a key revoked through one replica is refused by every replica within 1 s", async () => {

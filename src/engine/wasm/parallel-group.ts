@@ -24,6 +24,7 @@ const ATTN_BASE = MATMUL_BASE + MAX_MATMULS * MATMUL_INTS
 export const CONTROL_INTS = ATTN_BASE + 16
 const OP_MATMULS = 1, OP_ATTENTION = 2, OP_RMS_NORM = 3, OP_SILU_MUL = 4, OP_ADD = 5
 const SPIN = 20000
+const HELPER_TIMEOUT_MS = 60_000
 const DTYPES: ReadonlyArray<WeightDtype> = ["float32", "bfloat16", "float16"]
 
 
@@ -199,9 +200,13 @@ export class ParallelGroup {
     Atomics.add(c, GEN, 1)
     Atomics.notify(c, GEN)
     this.work.runShare()
-    let spins = 0
+    let spins = 0, since = 0
     for (let d = Atomics.load(c, DONE); d < helpers; d = Atomics.load(c, DONE)) {
-      if (spins++ > SPIN) Atomics.wait(c, DONE, d, 100)
+      if (spins++ < SPIN) continue
+      if (since === 0) since = Date.now()
+      // A helper that died (its thread gone) would leave this wait forever: fail the step instead.
+      else if (Date.now() - since > HELPER_TIMEOUT_MS) throw new Error(`tensor parallel: ${helpers - d} helper thread(s) did not finish an operation within ${HELPER_TIMEOUT_MS / 1000} s`)
+      Atomics.wait(c, DONE, d, 100)
     }
     const failed = Atomics.load(c, ERROR)
     if (failed >= 0) throw new Error(`tensor parallel rank ${failed} failed`)

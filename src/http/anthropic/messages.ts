@@ -5,7 +5,9 @@ import { ApiError, modelNotFound } from "../../api/api-error.ts"
 import { withTracedSpan } from "../../observability/traced-span.ts"
 import { estimatePromptTokens } from "../../router/estimate-tokens.ts"
 import { Router } from "../../router/router.ts"
+import { Gateway } from "../../gateway/gateway.ts"
 import { currentPrincipal } from "../admission.ts"
+import { fromGatewayError } from "../error-mapping.ts"
 import { decodeJson, readJson } from "../body.ts"
 import { chatEndpoint, prepareChat } from "../chat.ts"
 import { apiErrorFromCause } from "../errors.ts"
@@ -14,7 +16,7 @@ import { routeBody } from "../routed-request.ts"
 import { ChatCompletionRequest } from "../schemas.ts"
 import { anthropicErrorBody, anthropicErrorResponse } from "./anthropic-errors.ts"
 import { toChatRequest } from "./messages-request.ts"
-import { nativeMessages } from "./native-messages.ts"
+import { nativeCountTokens, nativeMessages } from "./native-messages.ts"
 import { MessagesStreamTranslator, toMessage, type AnthropicEvent } from "./messages-response.ts"
 
 /**
@@ -73,16 +75,28 @@ const handleMessages = Effect.gen(function*() {
 })
 
 /**
- * The prompt's tokens: exact (the served model's chat template and tokenizer, tools included) when the
- * group has the served model, else the router's estimate (about 4 characters a token).
+ * The prompt's tokens: Anthropic's own count for a group of Anthropic deployments; exact (the served
+ * model's chat template and tokenizer, tools included) when the group has the served model; else the
+ * router's estimate (about 4 characters a token).
  */
 const handleCountTokens = Effect.gen(function*() {
-  yield* currentPrincipal
-  const chat = toChatRequest(yield* readJson, true)
-  if (chat instanceof ApiError) return yield* chat
+  const principal = yield* currentPrincipal
+  const json = yield* readJson
   const router = yield* Router
-  const providers = router.providersOf(router.groupFor(chat.model))
+  // Counting is a use of the model too: a key (or team) limited to other models gets its 403.
+  const gateway = yield* Gateway
+  const authorize = (group: string) => gateway.authorizeModel(principal, group).pipe(Effect.mapError(fromGatewayError))
+  const native = anthropicGroup(router, json)
+  if (native !== undefined) {
+    yield* authorize(native)
+    return yield* nativeCountTokens(json as Record<string, unknown>, native)
+  }
+  const chat = toChatRequest(json, true)
+  if (chat instanceof ApiError) return yield* chat
+  const group = router.groupFor(chat.model)
+  const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(chat.model)
+  yield* authorize(group)
   if (!providers.has("local")) return HttpServerResponse.jsonUnsafe({ input_tokens: estimatePromptTokens(chat) })
   const request = yield* decodeJson(ChatCompletionRequest, { ...chat, model: null, max_tokens: 1 })
   yield* Engine

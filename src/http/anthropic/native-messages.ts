@@ -125,3 +125,13 @@ export const nativeMessages = Effect.fnUntraced(function*(principal: Principal, 
   const chunks = routed.value.pipe(Stream.mapError(toApiError), onStreamExit((exit) => done(exit, routed)))
   return nativeSse(chunks, { ...permit.headers, ...routedHeaders(routed, undefined) })
 })
+
+/** count_tokens for a group of Anthropic deployments: Anthropic's count, through the router (no ledger row: nothing is generated). */
+export const nativeCountTokens = Effect.fnUntraced(function*(raw: Json, group: string) {
+  const requestId = yield* RequestId
+  const body = withoutGatewayFields(raw)
+  const routed = yield* (yield* Router).countTokens({ kind: "messages", group, body, promptTokens: 0, local: Effect.die("Anthropic counts are not the engine's"), meter: new UsageMeter(0) }).pipe(
+    Effect.mapError((e) => fromProviderError(e, requestId))
+  )
+  return HttpServerResponse.text(routed.value.text ?? JSON.stringify(routed.value.json), { contentType: "application/json" })
+})

@@ -77,3 +77,19 @@ export const nativeStream = (
       failOnEnd(() => (stopped ? undefined : cutShort(d, "message_stop")))
     )
   })
+
+/** POST /v1/messages/count_tokens with the client's body (`model` set): Anthropic's own count, as it answered. */
+export const nativeCountTokens = (pool: UpstreamPool, headers: (call: ProviderCall) => Readonly<Record<string, string>>) =>
+  Effect.fnUntraced(function*(call: ProviderCall) {
+    const d = call.deployment
+    const body = JSON.stringify({ ...call.body, model: d.model })
+    const text = yield* readText(yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages/count_tokens`, headers(call), body), (r) => checkStatus(d, r)))
+    let json: Json | null
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return yield* Effect.fail(badJson(d))
+    }
+    if (typeof json?.input_tokens !== "number") return yield* Effect.fail(unexpectedBody(d, "a token count", text))
+    return { json, text }
+  }, Effect.scoped)

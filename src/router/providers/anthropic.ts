@@ -6,11 +6,11 @@ import { failOnEnd } from "../../effect/stream-pull.ts"
 import { postJson, readText, streamDeadlines, textChunks, type UpstreamPool } from "./upstream-http.ts"
 import { badJson, checkStatus, checkStreamResponse, cutShort, malformedEvent, unexpectedBody } from "./upstream-response.ts"
 import { ProviderError, timedOut, type Provider, type ProviderCall } from "./provider.ts"
-import { nativeComplete, nativeStream } from "./anthropic-native.ts"
+import { nativeComplete, nativeCountTokens, nativeStream } from "./anthropic-native.ts"
 
 const ANTHROPIC_VERSION = "2023-06-01"
 
-const headersOf = deploymentHeaders((d) => ({
+export const anthropicHeaders = deploymentHeaders((d) => ({
   "anthropic-version": ANTHROPIC_VERSION,
   ...(d.apiKey !== undefined && { "x-api-key": d.apiKey })
 }))
@@ -25,7 +25,7 @@ const post = Effect.fnUntraced(function*(pool: UpstreamPool, call: ProviderCall,
       return new ProviderError({ kind: "bad_request", message: e.message, param: e.param, deployment: d.id })
     }
   })
-  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, headersOf(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
+  return yield* Effect.flatMap(postJson(pool, `${d.apiBase}/v1/messages`, anthropicHeaders(d), body), (r) => (stream ? checkStreamResponse(d, r) : checkStatus(d, r)))
 })
 
 /**
@@ -42,7 +42,7 @@ const anthropicStreamError = (deployment: string, e: AnthropicStreamError) =>
  * passed through as it is for /v1/messages (kind "messages", anthropic-native.ts).
  */
 export const anthropicProvider = (pool: UpstreamPool): Provider => {
-  const headers = (call: ProviderCall) => headersOf(call.deployment)
+  const headers = (call: ProviderCall) => anthropicHeaders(call.deployment)
   const streamError = (deployment: string, type: string, message: string) => anthropicStreamError(deployment, new AnthropicStreamError(type, message))
   const native = { complete: nativeComplete(pool, headers), stream: nativeStream(pool, headers, streamError) }
   const translated = translatedProvider(pool)
@@ -50,7 +50,8 @@ export const anthropicProvider = (pool: UpstreamPool): Provider => {
     name: "anthropic",
     serves: (kind) => kind === "chat" || kind === "messages",
     complete: (call) => (call.kind === "messages" ? native.complete(call) : translated.complete(call)),
-    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call))
+    stream: (call) => (call.kind === "messages" ? native.stream(call) : translated.stream(call)),
+    countTokens: nativeCountTokens(pool, headers)
   }
 }
 

@@ -49,6 +49,8 @@ export interface Provider {
   /** Whether it can serve this kind of request at all (default: both); a group routes only to those that can. */
   readonly serves?: (kind: EndpointKind) => boolean
   readonly complete: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError, Engine>
+  /** Anthropic's count_tokens for a messages request, where the provider has one (Anthropic's). */
+  readonly countTokens?: (call: ProviderCall) => Effect.Effect<CompleteResult, ProviderError>
   readonly stream: (call: ProviderCall) => Effect.Effect<Stream.Stream<string, ProviderError>, ProviderError, Scope.Scope | Engine>
 }
 
