@@ -4,7 +4,7 @@
  * alternating, so machine load hits both alike:
  * - a completion workload whose output repeats its prompt (see PROMPTS), greedy, 128 new tokens:
  *   output tokens/s and acceptance rate;
- * - the same at concurrency 1, 4, 8 and 16, to see where speculation stops paying (the point for
+ * - the same at concurrency 1, 2, 4, 8 and 16, to see where speculation stops paying (the point for
  *   --speculative-disable-by-batch-size).
  *
  * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
@@ -100,7 +100,7 @@ const machine = machineInfo()
 console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
 const results: Record<string, unknown> = {}
 const only = args.method
-for (const c of only === "draft" ? [] : [1, 4, 8, 16]) {
+for (const c of only === "draft" ? [] : [1, 2, 4, 8, 16]) {
   const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
   for (let r = 0; r < repeats; r++) {
     plain.push((await runOnce(null, c, r)).tokensPerSecond)

@@ -9,7 +9,7 @@ export const SPECULATIVE_OPTIONS = [
   { name: "num-speculative-tokens", kind: "count", value: "K", help: "Draft tokens proposed and verified per step." },
   { name: "prompt-lookup-min", kind: "count", value: "N", help: "Shortest suffix n-gram matched (default: prompt-lookup-max, or 5)." },
   { name: "prompt-lookup-max", kind: "count", value: "N", help: "Longest suffix n-gram matched, tried first (default: prompt-lookup-min, or 5)." },
-  { name: "speculative-disable-by-batch-size", kind: "count", value: "N", help: "No drafts while more than N sequences run (default 8)." }
+  { name: "speculative-disable-by-batch-size", kind: "count", value: "N", help: "No drafts while more than N sequences run (default 2)." }
 ] as const
 
 /**

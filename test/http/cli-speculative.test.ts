@@ -20,7 +20,7 @@ describe("inferline serve: speculative decoding options", () => {
 
   it("vLLM's flags, the --speculative-config JSON, the config file and the environment", () => {
     expect(resolve(["--speculative-method", "ngram", "--num-speculative-tokens", "3", "--prompt-lookup-max", "4"]).engine.speculative)
-      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: 8 })
+      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: 2 })
     expect(resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":5,\"prompt_lookup_min\":2,\"prompt_lookup_max\":3,\"disable_by_batch_size\":8}"]).engine.speculative)
       .toEqual({ method: "ngram", numSpeculativeTokens: 5, promptLookupMin: 2, promptLookupMax: 3, disableByBatchSize: 8 })
     // A separate flag overrides the JSON's key.
@@ -46,7 +46,7 @@ describe("inferline serve: speculative decoding options", () => {
 describe("inferline serve: a draft model", () => {
   it("--speculative-model DIR (relative to the working directory) means method draft_model", () => {
     expect(resolve(["--speculative-model", "models/draft", "--num-speculative-tokens", "3"]).engine.speculative)
-      .toMatchObject({ method: "draft_model", model: "/srv/models/draft", numSpeculativeTokens: 3, disableByBatchSize: 8 })
+      .toMatchObject({ method: "draft_model", model: "/srv/models/draft", numSpeculativeTokens: 3, disableByBatchSize: 2 })
     expect(resolve(["--speculative-config", "{\"method\":\"draft_model\",\"model\":\"/m/d\",\"num_speculative_tokens\":2}"]).engine.speculative).toMatchObject({ method: "draft_model", model: "/m/d" })
     expect(() => resolve(["--speculative-method", "draft_model", "--num-speculative-tokens", "2"])).toThrow(/the draft_model method needs model/)
     expect(() => resolve(["--speculative-method", "ngram", "--speculative-model", "x", "--num-speculative-tokens", "2"])).toThrow(/goes with method draft_model/)

@@ -16,10 +16,10 @@ export interface SpeculativeConfig extends NgramConfig {
 
 /**
  * Past this many running sequences no drafts are proposed unless the config says otherwise:
- * bench/spec-decode.ts on the bundled model (loaded machine, noisy) measured n-gram speculation ahead
- * at 8 streams (x1.10, x1.87) and at best even at 16 (x1.01, x0.76, x1.07).
+ * bench/spec-decode.ts on the bundled model (since one-thread steps for small models) measured n-gram
+ * speculation ahead at 1 and 2 streams (x1.26, x1.19) and behind from 4 on (x0.75-0.89).
  */
-export const DEFAULT_DISABLE_BY_BATCH_SIZE = 8
+export const DEFAULT_DISABLE_BY_BATCH_SIZE = 2
 
 export const validateSpeculativeConfig = (c: SpeculativeConfig): SpeculativeConfig => {
   if (c.method !== "ngram" && c.method !== "draft_model") throw new RangeError(`speculative method must be "ngram" or "draft_model", got ${JSON.stringify(c.method)}`)
