@@ -21,7 +21,7 @@ beforeAll(async () => {
   const common = ["--port", "0", "--served-model-name", "kjv", "--max-model-len", "512", "--kv-cache-memory", "16MiB"]
   const a = spawnServe(common, { INFERLINE_MASTER_KEY: "" })
   const b = spawnServe([...common, "--speculative-method", "ngram", "--num-speculative-tokens", "4", "--prompt-lookup-min", "2", "--prompt-lookup-max", "4", "--speculative-disable-by-batch-size", "64"], { INFERLINE_MASTER_KEY: "" })
-  const c = spawnServe([...common, "--speculative-model", draftModelDir, "--num-speculative-tokens", "3"], { INFERLINE_MASTER_KEY: "" })
+  const c = spawnServe([...common, "--speculative-model", draftModelDir, "--num-speculative-tokens", "3", "--speculative-disable-by-batch-size", "64"], { INFERLINE_MASTER_KEY: "" })
   servers.push(a, b, c)
   const [ua, ub, uc] = await Promise.all([servedUrl(a, 120_000), servedUrl(b, 120_000), servedUrl(c, 120_000)])
   expect(c.output()).toContain("speculative decoding draft_model (3 tokens")
