@@ -17,7 +17,8 @@ export const docsPage = `<!doctype html>
   section { background: #fff; border: 1px solid #dde1e8; border-radius: 8px; margin: 16px 0; padding: 16px 20px; }
   .head { display: flex; gap: 12px; align-items: baseline; }
   .method { font-weight: 700; font-size: 13px; padding: 2px 8px; border-radius: 4px; color: #fff; }
-  .GET { background: #2f7d4f; } .POST { background: #2f5d9d; }
+  .GET { background: #2f7d4f; } .POST { background: #2f5d9d; } .PATCH { background: #8a6a1f; } .DELETE { background: #a23b3b; }
+  .access { font-size: 12px; color: #4a5366; border: 1px solid #dde1e8; border-radius: 10px; padding: 1px 8px; }
   .path { font-family: ui-monospace, monospace; font-size: 16px; font-weight: 600; }
   .tag { margin-left: auto; color: #7a8496; font-size: 13px; }
   table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 14px; }
@@ -54,6 +55,9 @@ export const docsPage = `<!doctype html>
     if (s.const !== undefined) return JSON.stringify(s.const)
     return s.type || "any"
   }
+  const ACCESS = { public: "no key", key: "API key (when keys are on)", master: "master key" }
+  // With keys on, the examples send one: $INFERLINE_MASTER_KEY for the master-only routes.
+  const authOf = (op) => op["x-inferline-access"] === "master" ? " -H \\"authorization: Bearer $INFERLINE_MASTER_KEY\\"" : op["x-inferline-access"] === "key" ? " -H \\"authorization: Bearer $INFERLINE_API_KEY\\"" : ""
   const render = (doc) => {
     document.getElementById("intro").textContent = doc.info.description
     const root = document.getElementById("endpoints")
@@ -64,6 +68,7 @@ export const docsPage = `<!doctype html>
           el("div", { className: "head" },
             el("span", { className: "method " + M, textContent: M }),
             el("span", { className: "path", textContent: path }),
+            el("span", { className: "access", textContent: ACCESS[op["x-inferline-access"]] || "" }),
             el("span", { className: "tag", textContent: (op.tags || []).join(", ") })),
           el("p", { textContent: op.summary + ". " + op.description }))
         const media = op.requestBody && op.requestBody.content["application/json"]
@@ -81,10 +86,10 @@ export const docsPage = `<!doctype html>
           section.append(table)
           if (media.example) {
             const url = location.origin + path
-            section.append(el("pre", { textContent: "curl -s " + url + " -H 'content-type: application/json' \\\\\\n  -d '" + JSON.stringify(media.example) + "'" }))
+            section.append(el("pre", { textContent: "curl -s " + url + authOf(op) + " -H 'content-type: application/json' \\\\\\n  -d '" + JSON.stringify(media.example) + "'" }))
           }
         } else if (M === "GET" && path !== "/v1/ws") {
-          section.append(el("pre", { textContent: "curl -s " + location.origin + path }))
+          section.append(el("pre", { textContent: "curl -s " + location.origin + path + authOf(op) }))
         }
         const codes = el("div", { className: "codes" })
         for (const [code, r] of Object.entries(op.responses || {})) codes.append(el("span", {}, el("b", { textContent: code }), " " + r.description))

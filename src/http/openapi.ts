@@ -205,6 +205,8 @@ export const openApiDocument = (modelName: string) => {
         tags: [e.tag],
         // Public routes answer without a key; the others need one when keys are on (a master key is a key).
         security: access === "public" ? [] : [{ bearer: [] }],
+        // Which key (OpenAPI's security cannot say "the master key"): public, key or master.
+        "x-inferline-access": access,
         ...(e.request !== undefined && {
           requestBody: {
             required: true,

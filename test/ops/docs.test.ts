@@ -1,3 +1,6 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servedUrl, spawnServe, type ServeProcess } from "../support/cli-process.ts"
 import { testModelDir } from "../support/models.ts"
@@ -65,5 +68,29 @@ describe("problem 2: /docs and /openapi.json with keys on", () => {
     }
     expect(doc.paths["/v1/chat/completions"].post.responses["429"]).toBeDefined()
     expect(doc.paths["/v1/chat/completions"].post.responses["403"]).toBeDefined()
+  })
+
+  it.skipIf(!fs.existsSync("/usr/bin/chromium"))("the page, opened in a browser without a key, renders every route with the key it needs", async () => {
+    const { chromium } = await import("playwright-core")
+    const browser = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), "inferline-docs-")), {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    })
+    try {
+      const page = await browser.newPage()
+      await page.goto(`${url}/docs`)
+      await page.waitForFunction(`document.querySelectorAll("#endpoints section").length > 20`, null, { timeout: 20_000 })
+      const sections: Array<string> = await page.evaluate(`Array.from(document.querySelectorAll("#endpoints section")).map((s) => s.textContent)`)
+      const operations = Object.values(doc.paths as Record<string, Record<string, unknown>>).reduce((n, ops) => n + Object.keys(ops).length, 0)
+      expect(sections).toHaveLength(operations)
+      const adminKeys = sections.find((t) => t.startsWith("POST/admin/keys"))!
+      expect(adminKeys).toContain("master key")
+      const metrics = sections.find((t) => t.startsWith("GET/metrics"))!
+      expect(metrics).toContain("authorization: Bearer $INFERLINE_API_KEY")
+      expect(sections.find((t) => t.startsWith("GET/health/liveness"))).toContain("no key")
+    } finally {
+      await browser.close()
+    }
   })
 })
