@@ -4,10 +4,12 @@
  * alternating, so machine load hits both alike:
  * - a completion workload whose output repeats its prompt (see PROMPTS), greedy, 128 new tokens:
  *   output tokens/s and acceptance rate;
- * - the same at concurrency 1, 4, 8 and 16, to see where speculation stops paying (the point for
+ * - the same at concurrency 1, 2, 4, 8 and 16, to see where speculation stops paying (the point for
  *   --speculative-disable-by-batch-size).
  *
- *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR]
+ * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
+ *
+ *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both]
  *
  * Writes bench/results/spec-decode-*.json (with the load average: on a loaded machine numbers are indicative).
  */
@@ -28,7 +30,10 @@ const { values: args } = parseArgs({
   options: {
     repeats: { type: "string", default: "3" },
     k: { type: "string", default: "4" },
-    model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") }
+    model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") },
+    draft: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv-draft") },
+    /** ngram, draft, or both (default). */
+    method: { type: "string", default: "both" }
   }
 })
 const repeats = Number(args.repeats)
@@ -72,13 +77,13 @@ interface Run {
   readonly meanAccepted: number | null
 }
 
-const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number): Promise<Run> =>
+const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number, prompts: (i: number) => ReadonlyArray<number> = promptOf): Promise<Run> =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 64 * 2 ** 20 }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
       const t0 = performance.now()
       const counts = yield* Effect.forEach(
         Array.from({ length: concurrency }, (_, i) => i),
-        (i) => engine.generate({ promptTokenIds: promptOf(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runFold(() => 0, (n, d) => n + d.tokenIds.length)),
+        (i) => engine.generate({ promptTokenIds: prompts(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runFold(() => 0, (n, d) => n + d.tokenIds.length)),
         { concurrency: "unbounded" }
       )
       const secs = (performance.now() - t0) / 1000
@@ -94,7 +99,8 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
 const machine = machineInfo()
 console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
 const results: Record<string, unknown> = {}
-for (const c of [1, 4, 8, 16]) {
+const only = args.method
+for (const c of only === "draft" ? [] : [1, 2, 4, 8, 16]) {
   const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
   for (let r = 0; r < repeats; r++) {
     plain.push((await runOnce(null, c, r)).tokensPerSecond)
@@ -107,5 +113,21 @@ for (const c of [1, 4, 8, 16]) {
   results[`c${c}`] = { plain: p, ngram: s, speedup: s.median / p.median, acceptanceRate: a, acceptedPerStep: m }
   console.log(`concurrency ${c}: plain ${p.median.toFixed(1)} tok/s, ngram K=${NGRAM.numSpeculativeTokens} ${s.median.toFixed(1)} tok/s (x${(s.median / p.median).toFixed(2)}), acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`)
 }
-const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, speculative: NGRAM, repeats, results })
+// The draft model on plain prompts (the openings alone): the workload a draft model is for.
+const DRAFT: SpeculativeConfig = { method: "draft_model", model: args.draft!, numSpeculativeTokens: Number(args.k), promptLookupMin: 5, promptLookupMax: 5, disableByBatchSize: null }
+const openingOf = (i: number) => tok.encode(OPENINGS[i % OPENINGS.length])
+for (const c of only === "ngram" ? [] : [1, 4]) {
+  const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
+  for (let r = 0; r < repeats; r++) {
+    plain.push((await runOnce(null, c, r, openingOf)).tokensPerSecond)
+    const s = await runOnce(DRAFT, c, r, openingOf)
+    spec.push(s.tokensPerSecond)
+    acc.push(s.acceptance ?? 0)
+    mean.push(s.meanAccepted ?? 0)
+  }
+  const p = stats(plain), s = stats(spec), a = stats(acc), m = stats(mean)
+  results[`draft-c${c}`] = { plain: p, draft: s, speedup: s.median / p.median, acceptanceRate: a, acceptedPerStep: m }
+  console.log(`draft model, concurrency ${c}: plain ${p.median.toFixed(1)} tok/s, draft K=${DRAFT.numSpeculativeTokens} ${s.median.toFixed(1)} tok/s (x${(s.median / p.median).toFixed(2)}), acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`)
+}
+const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
 console.log(`wrote ${file}`)

@@ -314,7 +314,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
   let speculative: ReturnType<typeof resolveSpeculative>
   try {
-    speculative = resolveSpeculative(get)
+    speculative = resolveSpeculative(get, cwd)
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
@@ -398,7 +398,7 @@ const serve = (config: ServeConfig) => {
     yield* say(
       `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
         `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}` +
-        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax})`)
+        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, ${sp.method === "ngram" ? `prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax}` : `draft ${sp.model}`})`)
     )
   }))
   const announceServer = Layer.effectDiscard(Effect.gen(function*() {

@@ -9,6 +9,7 @@ import { promptLogprobs, RequestSampler, type SampledToken } from "./sampler.ts"
 import type { SamplingParams } from "./sampling-params.ts"
 import { Scheduler, type ScheduledChunk, type SchedulerConfig } from "./scheduler.ts"
 import { emptySpecDecodeStats, type SpecDecodeStats, type SpeculativeConfig } from "./spec-decode/config.ts"
+import type { DraftModelProposer } from "./spec-decode/draft-proposer.ts"
 import { proposeNgram } from "./spec-decode/ngram-proposer.ts"
 import { StopChecker } from "./stop-checker.ts"
 import type { TextTokenizer } from "./tokenizer.ts"
@@ -29,8 +30,10 @@ export interface EngineCoreOptions {
   readonly scheduler: SchedulerConfig
   readonly eosTokenIds: ReadonlyArray<number>
   readonly tokenizer: TextTokenizer | null
-  /** Speculative decoding (n-gram prompt lookup); off when absent. */
+  /** Speculative decoding (n-gram prompt lookup, or a draft model); off when absent. */
   readonly speculative?: SpeculativeConfig | null
+  /** The draft model's proposer, for method draft_model. */
+  readonly draftProposer?: DraftModelProposer | null
 }
 
 export interface AddRequestSpec {
@@ -340,19 +343,25 @@ export class EngineCore {
   private proposeDrafts(): void {
     const cfg = this.options.speculative
     if (cfg == null) return
+    // The draft model's cache forgets finished and aborted sequences.
+    this.options.draftProposer?.retain(new Set([...this.live.values()].map((l) => l.sched)))
     const running = this.scheduler.running
     if (cfg.disableByBatchSize !== null && running.length > cfg.disableByBatchSize) {
       for (const r of running) r.specTokenIds = []
       return
     }
     const maxModelLen = this.options.scheduler.maxModelLen
+    const wanted: Array<{ req: SchedulerRequest; maxDraft: number }> = []
     for (const r of running) {
       r.specTokenIds = []
       if (r.numTokens - r.numComputedTokens !== 1 || r.outputTokenIds.length === 0 || !this.live.get(r.id)?.speculate) continue
       // The token after the last draft is always sampled too: leave room for it within max_tokens and max_model_len.
       const room = Math.min(r.maxTokens - r.outputTokenIds.length, maxModelLen - r.numTokens) - 1
-      r.specTokenIds = proposeNgram((i) => r.tokenAt(i), r.numTokens, cfg, room)
+      if (cfg.method === "ngram") r.specTokenIds = proposeNgram((i) => r.tokenAt(i), r.numTokens, cfg, room)
+      else wanted.push({ req: r, maxDraft: Math.min(room, cfg.numSpeculativeTokens) })
     }
+    const draft = this.options.draftProposer
+    if (draft != null) for (const [r, tokens] of draft.propose(wanted)) r.specTokenIds = tokens
   }
 
   private sampleNext(lr: LiveRequest, logits: Float32Array, row: number): RequestOutput {

@@ -8,6 +8,7 @@ import { matrixDtype, type WeightDtype } from "../engine/matrix.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
 import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
+import { DraftModelProposer } from "../engine/spec-decode/draft-proposer.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -77,6 +78,21 @@ const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallel
     (w): Executor => ({ execute: (batch) => Effect.tryPromise({ try: () => w.execute(batch), catch: (e) => e }) })
   )
 
+/**
+ * The draft model of --speculative-model / method draft_model, with its own KV cache of as many blocks as the target's (a draft's blocks are much smaller), run on the
+ * engine's thread between steps.
+ */
+const draftProposerFor = (speculative: SpeculativeConfig | null, target: LoadedModel, numBlocks: number, blockSize: number): DraftModelProposer | null => {
+  if (speculative === null || speculative.method !== "draft_model") return null
+  // Its own kernels instance (and arena): the target's belongs to its executor.
+  const draft = loadModelDir(speculative.model!)
+  if (draft.config.vocabSize !== target.config.vocabSize) {
+    throw new Error(`--speculative-model ${speculative.model}: its vocabulary has ${draft.config.vocabSize} tokens, the model's ${target.config.vocabSize}; a draft model must share the tokenizer`)
+  }
+  const cache = new PagedKvCache(draft.config, { numBlocks, blockSize, dtype: "f32" }, draft.model.kernels.arena?.matrices)
+  return new DraftModelProposer({ vocabSize: draft.config.vocabSize, numBlocks, blockSize, execute: (batch) => draft.model.forward(batch, cache) })
+}
+
 /** Sizes the KV pool and wires the engine actor around an already loaded model. */
 export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOptions, "modelDir">) => {
   const c = loaded.config
@@ -101,6 +117,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   // The reference kernels run on one thread; only the SIMD ones split (asking for more with them is an error).
   const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize(loaded.parameters))
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache, tensorParallelSize)
+  const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
   return Effect.flatMap(executor, (executor) => makeEngine({
@@ -114,6 +131,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       eosTokenIds: loaded.generation.eosTokenIds,
       tokenizer: loaded.tokenizer,
       speculative: options.speculative ?? null,
+      draftProposer,
       scheduler: {
         ...defaultSchedulerConfig(maxModelLen),
         ...(options.maxNumSeqs !== undefined && { maxNumSeqs: options.maxNumSeqs }),

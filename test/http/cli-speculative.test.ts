@@ -20,7 +20,7 @@ describe("inferline serve: speculative decoding options", () => {
 
   it("vLLM's flags, the --speculative-config JSON, the config file and the environment", () => {
     expect(resolve(["--speculative-method", "ngram", "--num-speculative-tokens", "3", "--prompt-lookup-max", "4"]).engine.speculative)
-      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: 8 })
+      .toEqual({ method: "ngram", numSpeculativeTokens: 3, promptLookupMin: 4, promptLookupMax: 4, disableByBatchSize: 2 })
     expect(resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":5,\"prompt_lookup_min\":2,\"prompt_lookup_max\":3,\"disable_by_batch_size\":8}"]).engine.speculative)
       .toEqual({ method: "ngram", numSpeculativeTokens: 5, promptLookupMin: 2, promptLookupMax: 3, disableByBatchSize: 8 })
     // A separate flag overrides the JSON's key.
@@ -33,12 +33,22 @@ describe("inferline serve: speculative decoding options", () => {
   })
 
   it("bad values are refused by name", () => {
-    expect(() => resolve(["--speculative-method", "eagle"])).toThrow(/--speculative-method: expected one of ngram/)
+    expect(() => resolve(["--speculative-method", "eagle"])).toThrow(/--speculative-method: expected one of ngram, draft_model/)
     expect(() => resolve(["--num-speculative-tokens", "4"])).toThrow(/method must be "ngram"/)
     expect(() => resolve(["--speculative-method", "ngram"])).toThrow(/num_speculative_tokens is required/)
     expect(() => resolve(["--speculative-method", "ngram", "--num-speculative-tokens", "2", "--prompt-lookup-min", "4", "--prompt-lookup-max", "2"])).toThrow(/prompt_lookup_max must be an integer >= prompt_lookup_min/)
     expect(() => resolve(["--speculative-config", "{nope"])).toThrow(/--speculative-config: not valid JSON/)
-    expect(() => resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":2,\"model\":\"x\"}"])).toThrow(/unknown key model/)
+    expect(() => resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":2,\"draft_tensor_parallel_size\":1}"])).toThrow(/unknown key draft_tensor_parallel_size/)
     expect(() => resolve(["--speculative-config", "{\"method\":\"ngram\",\"num_speculative_tokens\":\"2\"}"])).toThrow(/num_speculative_tokens must be an integer/)
+  })
+})
+
+describe("inferline serve: a draft model", () => {
+  it("--speculative-model DIR (relative to the working directory) means method draft_model", () => {
+    expect(resolve(["--speculative-model", "models/draft", "--num-speculative-tokens", "3"]).engine.speculative)
+      .toMatchObject({ method: "draft_model", model: "/srv/models/draft", numSpeculativeTokens: 3, disableByBatchSize: 2 })
+    expect(resolve(["--speculative-config", "{\"method\":\"draft_model\",\"model\":\"/m/d\",\"num_speculative_tokens\":2}"]).engine.speculative).toMatchObject({ method: "draft_model", model: "/m/d" })
+    expect(() => resolve(["--speculative-method", "draft_model", "--num-speculative-tokens", "2"])).toThrow(/the draft_model method needs model/)
+    expect(() => resolve(["--speculative-method", "ngram", "--speculative-model", "x", "--num-speculative-tokens", "2"])).toThrow(/goes with method draft_model/)
   })
 })

@@ -2,6 +2,7 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servedUrl, spawnServe, type ServeProcess } from "../support/cli-process.ts"
 import { prng } from "../support/random-model.ts"
+import { draftModelDir } from "../support/models.ts"
 import { metricValue, scrapeMetrics } from "./support/server.ts"
 
 // Speculative decoding as the README runs it: `inferline serve --speculative-method ngram ...`, the
@@ -14,14 +15,18 @@ const VERSES = [
 ]
 
 const servers: Array<ServeProcess> = []
-let plain: OpenAI, spec: OpenAI, specUrl = ""
+let plain: OpenAI, spec: OpenAI, specUrl = "", drafted: OpenAI, draftedUrl = ""
 
 beforeAll(async () => {
   const common = ["--port", "0", "--served-model-name", "kjv", "--max-model-len", "512", "--kv-cache-memory", "16MiB"]
   const a = spawnServe(common, { INFERLINE_MASTER_KEY: "" })
   const b = spawnServe([...common, "--speculative-method", "ngram", "--num-speculative-tokens", "4", "--prompt-lookup-min", "2", "--prompt-lookup-max", "4", "--speculative-disable-by-batch-size", "64"], { INFERLINE_MASTER_KEY: "" })
-  servers.push(a, b)
-  const [ua, ub] = await Promise.all([servedUrl(a, 120_000), servedUrl(b, 120_000)])
+  const c = spawnServe([...common, "--speculative-model", draftModelDir, "--num-speculative-tokens", "3", "--speculative-disable-by-batch-size", "64"], { INFERLINE_MASTER_KEY: "" })
+  servers.push(a, b, c)
+  const [ua, ub, uc] = await Promise.all([servedUrl(a, 120_000), servedUrl(b, 120_000), servedUrl(c, 120_000)])
+  expect(c.output()).toContain("speculative decoding draft_model (3 tokens")
+  drafted = new OpenAI({ apiKey: "unused", baseURL: `${uc}/v1` })
+  draftedUrl = uc
   expect(b.output()).toContain("speculative decoding ngram (4 tokens, prompt lookup 2-4)")
   plain = new OpenAI({ apiKey: "unused", baseURL: `${ua}/v1` })
   spec = new OpenAI({ apiKey: "unused", baseURL: `${ub}/v1` })
@@ -108,5 +113,17 @@ describe("speculative decoding through the server (real process, openai SDK)", (
     expect(metricValue(await scrapeMetrics(specUrl), "inferline_spec_decode_num_drafts_total")).toBeGreaterThan(drafts)
     // The server without speculation has no spec_decode series.
     expect(await scrapeMetrics(plain.baseURL.replace(/\/v1$/, ""))).not.toContain("spec_decode")
+  }, 300_000)
+
+  it("with the bundled draft model (--speculative-model): concurrent greedy completions equal those without speculation", async () => {
+    const jobs: Array<Job> = VERSES.flatMap((v, i) => [
+      { prompt: v, maxTokens: 24 + 8 * i, stream: false, abortAfter: null },
+      { prompt: v.slice(0, 40), maxTokens: 32, stream: true, abortAfter: null }
+    ])
+    const [want, got] = await Promise.all([Promise.all(jobs.map((j) => run(plain, j))), Promise.all(jobs.map((j) => run(drafted, j)))])
+    expect(got).toEqual(want)
+    const m = await scrapeMetrics(draftedUrl)
+    expect(metricValue(m, "inferline_spec_decode_num_draft_tokens_total")).toBeGreaterThan(0)
+    expect(metricValue(m, "inferline_spec_decode_num_accepted_tokens_total")).toBeGreaterThan(0)
   }, 300_000)
 })

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest"
+import { EngineCore, type ModelExecutor } from "../../../src/engine/engine-core.ts"
+import { PagedKvCache } from "../../../src/engine/kv-cache.ts"
+import { loadModelDir } from "../../../src/engine/model-dir.ts"
+import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/sampling-params.ts"
+import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
+import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
+import { DraftModelProposer } from "../../../src/engine/spec-decode/draft-proposer.ts"
+import { prng } from "../../support/random-model.ts"
+import { bundledModelDir, draftModelDir } from "../../support/models.ts"
+
+// The bundled draft model proposes, the bundled model verifies: under load (random arrivals, lengths,
+// aborts, forced preemptions) every request gets the tokens plain decoding gives it alone.
+const target = loadModelDir(bundledModelDir)
+const draft = loadModelDir(draftModelDir)
+const V = target.config.vocabSize
+const BS = 16
+const DRAFT: SpeculativeConfig = { method: "draft_model", model: draftModelDir, numSpeculativeTokens: 4, promptLookupMin: 5, promptLookupMax: 5, disableByBatchSize: null }
+
+const makeCore = (numBlocks: number, speculative: SpeculativeConfig | null, over: { maxNumBatchedTokens?: number; longPrefill?: number; draftBlocks?: number } = {}) => {
+  const cache = new PagedKvCache(target.config, { numBlocks, blockSize: BS, dtype: "f32" })
+  const executor: ModelExecutor = { vocabSize: V, execute: (batch) => target.model.forward(batch, cache) }
+  const draftBlocks = over.draftBlocks ?? numBlocks
+  const draftCache = new PagedKvCache(draft.config, { numBlocks: draftBlocks, blockSize: BS, dtype: "f32" })
+  const draftProposer = speculative === null ? null : new DraftModelProposer({ vocabSize: V, numBlocks: draftBlocks, blockSize: BS, execute: (b) => draft.model.forward(b, draftCache) })
+  const core = new EngineCore({
+    vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: target.tokenizer, speculative, draftProposer,
+    scheduler: { ...defaultSchedulerConfig(target.config.maxPositionEmbeddings), maxNumBatchedTokens: over.maxNumBatchedTokens ?? 2048, longPrefillTokenThreshold: over.longPrefill ?? 0 }
+  })
+  return { core, executor }
+}
+
+const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
+
+const runAlone = (prompt: ReadonlyArray<number>, params: SamplingParams, speculative: SpeculativeConfig | null) => {
+  const { core, executor } = makeCore(Math.ceil((prompt.length + params.maxTokens) / BS) + 2, speculative)
+  core.add({ id: "solo", promptTokenIds: prompt, params })
+  const tokens: Array<number> = []
+  let steps = 0
+  for (; core.has("solo") && steps < 10_000; steps++) for (const o of core.step(executor, 0)) tokens.push(...o.tokenIds)
+  return { tokens, steps, stats: core.stats() }
+}
+
+describe("speculative decoding with the bundled draft model", () => {
+  it("exactness under load: random arrivals/lengths/aborts, forced preemptions, a draft cache smaller than the target.s", () => {
+    const rand = prng(2122)
+    const verse = target.tokenizer!.encode("And God said, Let there be light: and there was light. And God saw the light, that it was good")
+    const specs = Array.from({ length: 24 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: [...verse.slice(0, 5 + Math.floor(rand() * (verse.length - 5))), ...Array.from({ length: Math.floor(rand() * 30) }, () => 3 + Math.floor(rand() * (V - 3)))],
+      maxTokens: 4 + Math.floor(rand() * 40),
+      arriveAt: Math.floor(rand() * 30),
+      abortAt: rand() < 0.2 ? Math.floor(rand() * 50) : -1
+    }))
+    const { core, executor } = makeCore(25, DRAFT, { maxNumBatchedTokens: 256, longPrefill: 48, draftBlocks: 20 })
+    const got = new Map<string, Array<number>>()
+    const finished = new Set<string>()
+    const lastArrival = Math.max(...specs.map((s) => s.arriveAt))
+    for (let step = 0; step < 5000; step++) {
+      for (const s of specs) {
+        if (s.arriveAt === step) {
+          core.add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
+          got.set(s.id, [])
+        }
+        if (s.abortAt === step && core.has(s.id)) core.abort(s.id)
+      }
+      for (const o of core.step(executor, step)) {
+        got.get(o.requestId)!.push(...o.tokenIds)
+        if (o.finishReason !== null) finished.add(o.requestId)
+      }
+      core.checkInvariants()
+      if (core.numLive === 0 && step > lastArrival) break
+    }
+    const st = core.stats().specDecode!
+    expect(specs.some((s) => !finished.has(s.id))).toBe(true)
+    expect(core.scheduler.numPreemptions).toBeGreaterThan(0)
+    expect(st.numAcceptedTokens).toBeGreaterThan(0)
+    expect(st.numAcceptedTokens).toBeLessThan(st.numDraftTokens)
+    for (const s of specs) {
+      if (!finished.has(s.id)) continue
+      expect(got.get(s.id), s.id).toEqual(runAlone(s.prompt, greedy(s.maxTokens), null).tokens)
+    }
+    expect(core.kv.pool.usage).toBe(0)
+  })
+
+  it("seeded sampling gives the same tokens with and without the draft model", () => {
+    const prompt = target.tokenizer!.encode("In the beginning God created the heaven and the earth.")
+    for (const seed of [1, 2]) {
+      const params = defaultSamplingParams({ temperature: 0.5, seed, maxTokens: 30, ignoreEos: true })
+      const spec = runAlone(prompt, params, DRAFT)
+      expect(spec.tokens).toEqual(runAlone(prompt, params, null).tokens)
+      expect(spec.stats.specDecode!.numAcceptedTokens).toBeGreaterThan(0)
+    }
+  })
+
+  it("the draft's cache is exact: after rejections and plain steps, its drafts equal a fresh draft's from the whole sequence", () => {
+    // Past one running sequence no drafts: while "b" runs, "a" decodes plainly past the drafts its
+    // draft cache last held, which must then be recomputed, not reused.
+    const { core, executor } = makeCore(64, { ...DRAFT, disableByBatchSize: 1 })
+    const prompt = target.tokenizer!.encode("And God said, Let there be light: and there was light.")
+    core.add({ id: "a", promptTokenIds: prompt, params: greedy(60) })
+    let compared = 0
+    for (let step = 0; core.numLive > 0; step++) {
+      if (step === 3) core.add({ id: "b", promptTokenIds: prompt.slice(0, 7), params: greedy(12) })
+      core.step(executor, 0)
+      for (const r of core.scheduler.running) {
+        if (r.specTokenIds.length === 0) continue
+        const freshCache = new PagedKvCache(draft.config, { numBlocks: 16, blockSize: BS, dtype: "f32" })
+        const fresh = new DraftModelProposer({ vocabSize: V, numBlocks: 16, blockSize: BS, execute: (b) => draft.model.forward(b, freshCache) })
+        expect(fresh.propose([{ req: r, maxDraft: r.specTokenIds.length }]).get(r)).toEqual(r.specTokenIds)
+        compared++
+      }
+    }
+    const st = core.stats().specDecode!
+    expect(compared).toBeGreaterThan(10)
+    expect(st.numAcceptedTokens).toBeGreaterThan(0)
+    expect(st.numAcceptedTokens).toBeLessThan(st.numDraftTokens)
+  })
+})
