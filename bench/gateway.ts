@@ -11,12 +11,14 @@
  *   interleaved with the plain one: a response-cache hit (the same deterministic request) and miss
  *   (a new one each time, stored), and time to the first chunk with a during_call deny-list and a
  *   pre_call PII guardrail on.
- * - evaluators: latency with every answer scored by rule evaluators (100% sampling), vs plain.
+ * - evaluators: latency with every answer scored by a rule evaluator (100% sampling), vs plain;
+ * - control: a second plain Inferline, so each feature's difference can be read against the difference
+ *   between two identical processes.
  * Seven processes share the machine: this one (the load generator), the mock upstream, the bare proxy and
  * four Inferlines (only one is sent requests at a time).
  *
  *   node bench/gateway.ts [--requests 3000] [--warmup 40000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
- *                         [--baseline DIR]
+ *                         [--baseline DIR] [--features-only]
  *
  * --baseline DIR adds another Inferline, started from the checkout in DIR (e.g. a `git worktree` of an
  * earlier commit, with its node_modules), as a fourth target of the same interleaved rounds: "no slower
@@ -51,7 +53,9 @@ const { values: args } = parseArgs({
     /** Extra node flags for the Inferline process (e.g. "--trace-gc"), space-separated. */
     "inferline-node-flags": { type: "string", default: "" },
     /** A checkout of another commit whose Inferline runs as the "baseline" target. */
-    baseline: { type: "string" }
+    baseline: { type: "string" },
+    /** Only the features' latencies against plain Inferline (skips the three-way latency and throughput runs). */
+    "features-only": { type: "boolean", default: false }
   }
 })
 
@@ -73,12 +77,9 @@ const GUARDRAIL_CONFIG = {
     { guardrail_name: "deny", litellm_params: { guardrail: "deny_list", mode: "during_call", default_on: true, phrases: ["internal only", "project falcon"] } }
   ]
 }
-/** Every answer scored (100% sampling) by two rule evaluators: scoring runs off the request path. */
+/** Every answer scored (100% sampling) by a rule evaluator: scoring runs off the request path. */
 const EVALUATOR_CONFIG = {
-  evaluators: [
-    { name: "no-apologies", type: "not_contains", phrases: ["as an AI", "I apologize"], sample_rate: 1 },
-    { name: "short", type: "length", max_length: 2000, sample_rate: 1 }
-  ]
+  evaluators: [{ name: "no-apologies", type: "not_contains", phrases: ["as an AI", "I apologize"], sample_rate: 1 }]
 }
 
 /** The mock upstream (bench/lib/mock-upstream.ts) on a loopback port. */
@@ -224,6 +225,8 @@ const drive = async () => {
   const cached = await startInferline(upstream, CACHE_CONFIG)
   const guarded = await startInferline(upstream, GUARDRAIL_CONFIG)
   const evaluated = await startInferline(upstream, EVALUATOR_CONFIG)
+  // A second plain Inferline: how far two identical processes differ is the noise the features are read against.
+  const control = await startInferline(upstream)
   const baseline = args.baseline === undefined ? undefined : await startInferline(upstream, {}, args.baseline)
   const auth = { authorization: `Bearer ${inferline.key}` }
   // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline
@@ -240,6 +243,13 @@ const drive = async () => {
     // Inferline's V8 worker threads, whose bursts then hold a core the chain needs), and the 1-connection
     // p99 of all three paths came out 2x their steady state (see bench/gateway-tail.ts --warmup).
     const warmup = Number(args.warmup)
+    if (args["features-only"]) {
+      const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, control, requests, warmup)
+      const result = { machine: machineInfo(), setup: { requestsPerLatencyRun: requests, warmupPerPath: warmup, database: inferline.database, limits: inferline.limits }, features }
+      console.log(JSON.stringify(result, null, 2))
+      console.log(`wrote ${writeResult("gateway-features", result)}`)
+      return
+    }
     for (const t of targets) {
       await sequential(t.port, CHAT_BODY, t.headers, warmup, false)
       await sequential(t.port, STREAM_BODY, t.headers, Math.ceil(warmup / 4), true)
@@ -259,7 +269,7 @@ const drive = async () => {
       const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
       return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline), ...(s.baseline === undefined ? {} : { baseline: added(s.baseline) }) } }
     }
-    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, requests, warmup)
+    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, control, requests, warmup)
     const load: Array<Awaited<ReturnType<typeof throughput>>> = []
     for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
@@ -283,7 +293,7 @@ const drive = async () => {
     console.log(JSON.stringify(result, null, 2))
     console.log(`wrote ${writeResult("gateway", result)}`)
   } finally {
-    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child, evaluated.child, baseline?.child]) child?.kill()
+    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child, evaluated.child, control.child, baseline?.child]) child?.kill()
   }
 }
 
@@ -301,6 +311,7 @@ const measureFeatures = async (
   cached: { readonly port: number; readonly key: string },
   guarded: { readonly port: number; readonly key: string },
   evaluated: { readonly port: number; readonly key: string },
+  control: { readonly port: number; readonly key: string },
   requests: number,
   warmup: number
 ) => {
@@ -314,7 +325,9 @@ const measureFeatures = async (
     guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true],
     plainWhole: [plain.port, CHAT_BODY, plain.headers, false],
     evaluatedWhole: [evaluated.port, CHAT_BODY, auth(evaluated.key), false],
-    evaluatedFirstChunk: [evaluated.port, STREAM_BODY, auth(evaluated.key), true]
+    evaluatedFirstChunk: [evaluated.port, STREAM_BODY, auth(evaluated.key), true],
+    controlWhole: [control.port, CHAT_BODY, auth(control.key), false],
+    controlFirstChunk: [control.port, STREAM_BODY, auth(control.key), true]
   } as const
   const names = Object.keys(paths) as Array<keyof typeof paths>
   for (const name of names) {
@@ -337,7 +350,11 @@ const measureFeatures = async (
     guardrailAddedFirstChunkP50Micros: s.guardedFirstChunk.p50 - s.plainFirstChunk.p50,
     evaluatorAddedP50Micros: s.evaluatedWhole.p50 - s.plainWhole.p50,
     evaluatorAddedP99Micros: s.evaluatedWhole.p99 - s.plainWhole.p99,
-    evaluatorAddedFirstChunkP50Micros: s.evaluatedFirstChunk.p50 - s.plainFirstChunk.p50
+    evaluatorAddedFirstChunkP50Micros: s.evaluatedFirstChunk.p50 - s.plainFirstChunk.p50,
+    // The same differences between two plain processes: the noise floor of the lines above.
+    controlDifferenceP50Micros: s.controlWhole.p50 - s.plainWhole.p50,
+    controlDifferenceP99Micros: s.controlWhole.p99 - s.plainWhole.p99,
+    controlDifferenceFirstChunkP50Micros: s.controlFirstChunk.p50 - s.plainFirstChunk.p50
   }
 }
 

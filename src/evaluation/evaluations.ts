@@ -52,6 +52,9 @@ const failed = counterFamily("evaluation_failures_total", { description: "Evalua
 const alerts = counterFamily("evaluation_alerts_total", { description: "Evaluation alerts: a model group's rolling mean score fell below the evaluator's threshold." })
 const meanGauge = Metric.gauge("evaluation_score_rolling_mean", { description: "Rolling mean score of the last window of answers, by evaluator and model group." })
 
+/** How long answers gather before the worker scores them (scores are seconds-scale data: alerts, the dashboard). */
+const BATCH_DELAY = Duration.millis(20)
+
 /** OpenTelemetry GenAI's evaluation result, as an event of the evaluation span (when spans are recorded). */
 const resultEvent = (score: Score) =>
   Effect.currentSpan.pipe(
@@ -140,14 +143,12 @@ export const makeEvaluations = (options: EvaluationsOptions) =>
         a.span === undefined ? (e) => e : withTracedParent(a.span)
       )
 
-    // Scoring starts a timer tick after an answer is handed over, with everything queued by then: the
-    // request that handed it over writes its response first (its remaining steps run in the same turn),
-    // and a burst of answers is scored in one go instead of once between each two requests.
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeAll(queue), (batch) =>
-      Effect.andThen(
-        Effect.sleep(Duration.millis(1)),
-        Effect.forEach(batch, ({ answer, evaluators }) => Effect.forEach(evaluators, (spec) => evaluate(answer, spec), { discard: true }), { discard: true })
-      ))))
+    // Scoring starts BATCH_DELAY after an answer is handed over, with everything queued by then: the
+    // request that handed it over has written its response, and a burst of answers is scored in one go
+    // (one journal write for their scores) instead of once between each two requests.
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), (first) =>
+      Effect.flatMap(Effect.andThen(Effect.sleep(BATCH_DELAY), Queue.clear(queue)), (rest) =>
+        Effect.forEach([first, ...rest], ({ answer, evaluators }) => Effect.forEach(evaluators, (spec) => evaluate(answer, spec), { discard: true }), { discard: true })))))
 
     const service: EvaluationsService = {
       sampled: (group) => options.evaluators.filter((e) => (e.groups.size === 0 || e.groups.has(group)) && e.sampleRate > 0 && random() < e.sampleRate),

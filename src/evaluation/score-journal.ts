@@ -49,9 +49,14 @@ export const scoreJournalSink = (ledgerDir: string): Effect.Effect<ScoreSink, ne
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep("1 second"), flush)))
     yield* Effect.addFinalizer(() => flush.pipe(Effect.ignoreCause, Effect.andThen(Effect.sync(() => journal.close()))))
 
+    // A score is acknowledged to no one, so the sink does not wait for its line: the scores of one batch
+    // of the evaluation worker go to disk in one group commit (one write) instead of one each.
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const sink: ScoreSink = (score) =>
-      Effect.callback<void>((resume) =>
-        journal.append(score, (error) => resume(error === undefined ? Effect.void : Effect.logError(`evaluation: score ${score.id} could not be journaled (${error.message})`)))
+      Effect.sync(() =>
+        journal.append(score, (error) => {
+          if (error !== undefined) runFork(log("journal", "Error", `evaluation: score ${score.id} could not be journaled (${error.message})`, error))
+        })
       )
     return sink
   })
