@@ -18,7 +18,7 @@
  * four Inferlines (only one is sent requests at a time).
  *
  *   node bench/gateway.ts [--requests 3000] [--warmup 40000] [--duration 8] [--connections 50] [--profile DIR] [--inferline-node-flags=--trace-gc]
- *                         [--baseline DIR] [--features-only]
+ *                         [--baseline DIR] [--features-only | --no-features]
  *
  * --baseline DIR adds another Inferline, started from the checkout in DIR (e.g. a `git worktree` of an
  * earlier commit, with its node_modules), as a fourth target of the same interleaved rounds: "no slower
@@ -55,7 +55,9 @@ const { values: args } = parseArgs({
     /** A checkout of another commit whose Inferline runs as the "baseline" target. */
     baseline: { type: "string" },
     /** Only the features' latencies against plain Inferline (skips the three-way latency and throughput runs). */
-    "features-only": { type: "boolean", default: false }
+    "features-only": { type: "boolean", default: false },
+    /** Only the three-way latency and throughput runs (e.g. against a --baseline older than the features). */
+    "no-features": { type: "boolean", default: false }
   }
 })
 
@@ -222,11 +224,12 @@ const drive = async () => {
   const upstream = `http://127.0.0.1:${mock.info.port}`
   const passthrough = await spawnRole("passthrough", ["--upstream", upstream])
   const inferline = await startInferline(upstream)
-  const cached = await startInferline(upstream, CACHE_CONFIG)
-  const guarded = await startInferline(upstream, GUARDRAIL_CONFIG)
-  const evaluated = await startInferline(upstream, EVALUATOR_CONFIG)
+  const withFeatures = !args["no-features"]
+  const cached = withFeatures ? await startInferline(upstream, CACHE_CONFIG) : undefined
+  const guarded = withFeatures ? await startInferline(upstream, GUARDRAIL_CONFIG) : undefined
+  const evaluated = withFeatures ? await startInferline(upstream, EVALUATOR_CONFIG) : undefined
   // A second plain Inferline: how far two identical processes differ is the noise the features are read against.
-  const control = await startInferline(upstream)
+  const control = withFeatures ? await startInferline(upstream) : undefined
   const baseline = args.baseline === undefined ? undefined : await startInferline(upstream, {}, args.baseline)
   const auth = { authorization: `Bearer ${inferline.key}` }
   // The same requests three ways: to the mock itself, through the bare proxy (the anchor), through Inferline
@@ -244,7 +247,7 @@ const drive = async () => {
     // p99 of all three paths came out 2x their steady state (see bench/gateway-tail.ts --warmup).
     const warmup = Number(args.warmup)
     if (args["features-only"]) {
-      const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, control, requests, warmup)
+      const features = await measureFeatures({ port: inferline.port, headers: auth }, cached!, guarded!, evaluated!, control!, requests, warmup)
       const result = { machine: machineInfo(), setup: { requestsPerLatencyRun: requests, warmupPerPath: warmup, database: inferline.database, limits: inferline.limits }, features }
       console.log(JSON.stringify(result, null, 2))
       console.log(`wrote ${writeResult("gateway-features", result)}`)
@@ -269,7 +272,7 @@ const drive = async () => {
       const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
       return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline), ...(s.baseline === undefined ? {} : { baseline: added(s.baseline) }) } }
     }
-    const features = await measureFeatures({ port: inferline.port, headers: auth }, cached, guarded, evaluated, control, requests, warmup)
+    const features = withFeatures ? await measureFeatures({ port: inferline.port, headers: auth }, cached!, guarded!, evaluated!, control!, requests, warmup) : null
     const load: Array<Awaited<ReturnType<typeof throughput>>> = []
     for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
@@ -293,7 +296,7 @@ const drive = async () => {
     console.log(JSON.stringify(result, null, 2))
     console.log(`wrote ${writeResult("gateway", result)}`)
   } finally {
-    for (const child of [mock.child, passthrough.child, inferline.child, cached.child, guarded.child, evaluated.child, control.child, baseline?.child]) child?.kill()
+    for (const child of [mock.child, passthrough.child, inferline.child, cached?.child, guarded?.child, evaluated?.child, control?.child, baseline?.child]) child?.kill()
   }
 }
 
