@@ -1,13 +1,7 @@
-import { Effect, Exit, Scope } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
-import { otlpReceiver, type ReceivedSpan } from "../observability/support/otlp-receiver.ts"
-import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
-import { testModelDir } from "./support/server.ts"
+import { startTracedServe, type TracedServe } from "../support/traced-serve.ts"
 
 /**
  * POST /v1/embeddings as a user runs it: `inferline serve` with --pooling and a router config whose
@@ -33,56 +27,33 @@ const post = (url: string, body: unknown) =>
 
 describe("/v1/embeddings, served", () => {
   let upstreams: Array<FakeUpstream>
-  let serve: ServeProcess
+  let served: TracedServe
   let url: string
   let client: OpenAI
-  let receiver: { readonly url: string; readonly spans: ReadonlyArray<ReceivedSpan> }
-  let closeReceiver: () => Promise<void>
   beforeAll(async () => {
-    const scope = Effect.runSync(Scope.make())
-    receiver = await Effect.runPromise(Scope.provide(otlpReceiver, scope))
-    closeReceiver = () => Effect.runPromise(Scope.close(scope, Exit.void))
     upstreams = await Promise.all([startFakeUpstream([{ type: "embed", embed: fakeEmbed }]), startFakeUpstream([{ type: "embed", embed: fakeEmbed }])])
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "embeddings-")), "router.yaml")
-    fs.writeFileSync(file, [
-      "model_list:",
-      ...upstreams.map((u, i) =>
-        `  - { model_name: remote-embed, litellm_params: { model: openai/text-embedding-3-small, api_base: "${u.url}/v1", prices: { input: 0.02 } }, model_info: { id: embed-${i}, mode: embedding } }`),
-      `  - { model_name: remote-chat, litellm_params: { model: openai/chat, api_base: "${upstreams[0].url}/v1" } }`,
-      "router_settings: { num_retries: 1 }"
-    ].join("\n"))
-    serve = spawnServe([testModelDir(), "--port", "0", "--served-model-name", "served", "--pooling", "mean", "--config", file, "--disable-log-requests"], {
-      INFERLINE_MASTER_KEY: MASTER,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: "50",
-      INFERLINE_LEDGER_FLUSH_MS: "50",
-      DATABASE_URL: undefined
+    served = await startTracedServe({
+      master: MASTER,
+      args: ["--pooling", "mean"],
+      config: [
+        "model_list:",
+        ...upstreams.map((u, i) =>
+          `  - { model_name: remote-embed, litellm_params: { model: openai/text-embedding-3-small, api_base: "${u.url}/v1", prices: { input: 0.02 } }, model_info: { id: embed-${i}, mode: embedding } }`),
+        `  - { model_name: remote-chat, litellm_params: { model: openai/chat, api_base: "${upstreams[0].url}/v1" } }`,
+        "router_settings: { num_retries: 1 }"
+      ]
     })
-    url = await servedUrl(serve)
+    url = served.url
     client = new OpenAI({ baseURL: `${url}/v1`, apiKey: MASTER, maxRetries: 0 })
   }, 60_000)
   afterAll(async () => {
-    serve.child.kill("SIGTERM")
-    await serve.exited
+    await served.close()
     await Promise.all(upstreams.map((u) => u.close()))
-    await closeReceiver()
   })
   beforeEach(() => upstreams.forEach((u) => u.reset([{ type: "embed", embed: fakeEmbed }])))
 
-  const ledgerRow = async (requestId: string) => {
-    let row: any
-    await waitFor(`the ledger row of ${requestId}`, async () => {
-      const logs = await fetch(`${url}/spend/logs?request_id=${requestId}`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
-      row = logs.data[0]
-      return row !== undefined
-    })
-    return row
-  }
-  const spanOf = async (requestId: string) => {
-    let span: ReceivedSpan | undefined
-    await waitFor(`the span of ${requestId}`, () => (span = receiver.spans.find((s) => s.attributes["inferline.request_id"] === requestId)) !== undefined)
-    return span!
-  }
+  const ledgerRow = (requestId: string) => served.ledgerRow(requestId)
+  const spanOf = (requestId: string) => served.spanOf(requestId)
 
   const text = "In the beginning God created the heaven and the earth."
 

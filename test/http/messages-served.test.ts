@@ -1,13 +1,7 @@
 import Anthropic from "@anthropic-ai/sdk"
-import { Effect, Exit, Scope } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { chatResponse, startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
-import { otlpReceiver, type ReceivedSpan } from "../observability/support/otlp-receiver.ts"
-import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
-import { testModelDir } from "./support/server.ts"
+import { startTracedServe, type TracedServe } from "../support/traced-serve.ts"
 
 /**
  * Anthropic's Messages API as Claude Code and the Anthropic SDK use it, against `inferline serve`: the
@@ -54,57 +48,33 @@ const anthropicEvents = [
 describe("/v1/messages, served", () => {
   let anthropic: FakeUpstream
   let upstream: FakeUpstream
-  let serve: ServeProcess
+  let served: TracedServe
   let url: string
   let client: Anthropic
-  let receiver: { readonly url: string; readonly spans: ReadonlyArray<ReceivedSpan> }
-  let closeReceiver: () => Promise<void>
   beforeAll(async () => {
-    const scope = Effect.runSync(Scope.make())
-    receiver = await Effect.runPromise(Scope.provide(otlpReceiver, scope))
-    closeReceiver = () => Effect.runPromise(Scope.close(scope, Exit.void))
     upstream = await startFakeUpstream([{ type: "json", content: "Hello from upstream." }])
     anthropic = await startFakeUpstream([{ type: "raw", contentType: "application/json", body: JSON.stringify(anthropicMessage) }])
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "messages-")), "router.yaml")
-    fs.writeFileSync(file, [
-      "model_list:",
-      `  - { model_name: remote, litellm_params: { model: openai/upstream-model, api_base: "${upstream.url}/v1" }, model_info: { id: remote-0 } }`,
-      `  - { model_name: claude, litellm_params: { model: anthropic/claude-x, api_base: "${anthropic.url}", api_key: sk-ant-upstream }, model_info: { id: claude-0 } }`,
-      "router_settings: { num_retries: 0 }"
-    ].join("\n"))
-    serve = spawnServe([testModelDir(), "--port", "0", "--served-model-name", "served", "--config", file, "--disable-log-requests"], {
-      INFERLINE_MASTER_KEY: MASTER,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: "50",
-      INFERLINE_LEDGER_FLUSH_MS: "50",
-      DATABASE_URL: undefined
+    served = await startTracedServe({
+      master: MASTER,
+      config: [
+        "model_list:",
+        `  - { model_name: remote, litellm_params: { model: openai/upstream-model, api_base: "${upstream.url}/v1" }, model_info: { id: remote-0 } }`,
+        `  - { model_name: claude, litellm_params: { model: anthropic/claude-x, api_base: "${anthropic.url}", api_key: sk-ant-upstream }, model_info: { id: claude-0 } }`,
+        "router_settings: { num_retries: 0 }"
+      ]
     })
-    url = await servedUrl(serve)
+    url = served.url
     client = new Anthropic({ baseURL: url, apiKey: MASTER, maxRetries: 0 })
   }, 60_000)
   afterAll(async () => {
-    serve.child.kill("SIGTERM")
-    await serve.exited
+    await served.close()
     await upstream.close()
     await anthropic.close()
-    await closeReceiver()
   })
   beforeEach(() => upstream.reset([{ type: "json", content: "Hello from upstream." }]))
 
-  const ledgerRow = async (requestId: string) => {
-    let row: any
-    await waitFor(`the ledger row of ${requestId}`, async () => {
-      const logs = await fetch(`${url}/spend/logs?request_id=${requestId}`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
-      row = logs.data[0]
-      return row !== undefined
-    })
-    return row
-  }
-  const spanOf = async (requestId: string) => {
-    let span: ReceivedSpan | undefined
-    await waitFor(`the span of ${requestId}`, () => (span = receiver.spans.find((s) => s.attributes["inferline.request_id"] === requestId)) !== undefined)
-    return span!
-  }
+  const ledgerRow = (requestId: string) => served.ledgerRow(requestId)
+  const spanOf = (requestId: string) => served.spanOf(requestId)
 
   const ask = { model: "served", max_tokens: 12, temperature: 0, system: "You answer from the scriptures.", messages: [{ role: "user" as const, content: "In the beginning" }] }
 

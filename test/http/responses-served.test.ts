@@ -1,13 +1,8 @@
-import { Effect, Exit, Scope } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { chatResponse, startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
-import { otlpReceiver, type ReceivedSpan } from "../observability/support/otlp-receiver.ts"
-import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
-import { testModelDir } from "./support/server.ts"
+import { waitFor } from "../support/cli-process.ts"
+import { startTracedServe, type TracedServe } from "../support/traced-serve.ts"
 
 /**
  * OpenAI's Responses API with the official openai SDK against `inferline serve` (keys on, the embedded
@@ -32,37 +27,26 @@ const plain = (r: unknown) => {
 
 describe("/v1/responses, served", () => {
   let upstream: FakeUpstream
-  let serve: ServeProcess
+  let served: TracedServe
   let url: string
   let client: OpenAI
-  let receiver: { readonly url: string; readonly spans: ReadonlyArray<ReceivedSpan> }
-  let closeReceiver: () => Promise<void>
+  let receiver: TracedServe["receiver"]
   beforeAll(async () => {
-    const scope = Effect.runSync(Scope.make())
-    receiver = await Effect.runPromise(Scope.provide(otlpReceiver, scope))
-    closeReceiver = () => Effect.runPromise(Scope.close(scope, Exit.void))
     upstream = await startFakeUpstream([{ type: "json", content: "Hello from upstream." }])
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "responses-")), "router.yaml")
-    fs.writeFileSync(file, [
-      "model_list:",
-      `  - { model_name: remote, litellm_params: { model: openai/upstream-model, api_base: "${upstream.url}/v1" }, model_info: { id: remote-0 } }`,
-      "router_settings: { num_retries: 0 }"
-    ].join("\n"))
-    serve = spawnServe([testModelDir(), "--port", "0", "--served-model-name", "served", "--config", file, "--disable-log-requests"], {
-      INFERLINE_MASTER_KEY: MASTER,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: "50",
-      INFERLINE_LEDGER_FLUSH_MS: "50",
-      DATABASE_URL: undefined
+    served = await startTracedServe({
+      master: MASTER,
+      config: [
+        "model_list:",
+        `  - { model_name: remote, litellm_params: { model: openai/upstream-model, api_base: "${upstream.url}/v1" }, model_info: { id: remote-0 } }`,
+        "router_settings: { num_retries: 0 }"
+      ]
     })
-    url = await servedUrl(serve)
+    ;({ url, receiver } = served)
     client = new OpenAI({ baseURL: `${url}/v1`, apiKey: MASTER, maxRetries: 0 })
   }, 60_000)
   afterAll(async () => {
-    serve.child.kill("SIGTERM")
-    await serve.exited
+    await served.close()
     await upstream.close()
-    await closeReceiver()
   })
   beforeEach(() => upstream.reset([{ type: "json", content: "Hello from upstream." }]))
 
@@ -70,15 +54,7 @@ describe("/v1/responses, served", () => {
     const r = await fetch(`${url}/admin/keys`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` }, body: JSON.stringify({ name }) })
     return new OpenAI({ baseURL: `${url}/v1`, apiKey: ((await r.json()) as any).key, maxRetries: 0 })
   }
-  const ledgerRow = async (requestId: string) => {
-    let row: any
-    await waitFor(`the ledger row of ${requestId}`, async () => {
-      const logs = await fetch(`${url}/spend/logs?request_id=${requestId}`, { headers: { authorization: `Bearer ${MASTER}` } }).then((r) => r.json() as Promise<any>)
-      row = logs.data[0]
-      return row !== undefined
-    })
-    return row
-  }
+  const ledgerRow = (requestId: string) => served.ledgerRow(requestId)
 
   it("creates with the served model, stores it, and retrieves, lists input items and deletes it", async () => {
     const { data: response, response: http } = await client.responses.create({ model: "served", instructions: "Answer from the scriptures.", input: "In the beginning", max_output_tokens: 8, temperature: 0 }).withResponse()
