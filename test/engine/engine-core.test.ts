@@ -6,6 +6,7 @@ import { defaultSamplingParams } from "../../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../../src/engine/scheduler.ts"
 import { prng } from "../support/random-model.ts"
 import { testModelDir } from "../support/models.ts"
+import { runArrivals } from "../support/arrivals.ts"
 
 // The engine core on the real model: batching, chunked prefill, preemption and prefix-cache hits must
 // never change a token.
@@ -56,24 +57,7 @@ describe("engine core on the real model", () => {
     }))
     // 40 blocks of 16 tokens cannot hold 32 sequences of up to ~120 tokens: preemption is forced.
     const { core, executor } = makeCore(41, { maxNumBatchedTokens: 256, longPrefill: 48 })
-    const got = new Map<string, Array<number>>()
-    const finished = new Set<string>()
-    const lastArrival = Math.max(...specs.map((s) => s.arriveAt))
-    for (let step = 0; step < 5000; step++) {
-      for (const s of specs) {
-        if (s.arriveAt === step) {
-          core.add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
-          got.set(s.id, [])
-        }
-        if (s.abortAt === step && core.has(s.id)) core.abort(s.id)
-      }
-      for (const o of core.step(executor, step)) {
-        got.get(o.requestId)!.push(...o.tokenIds)
-        if (o.finishReason !== null) finished.add(o.requestId)
-      }
-      core.checkInvariants()
-      if (core.numLive === 0 && step > lastArrival) break
-    }
+    const { got, finished } = runArrivals(core, executor, specs, greedy)
     const aborted = specs.filter((s) => !finished.has(s.id)).length
     expect(aborted).toBeGreaterThan(0)
     expect(core.scheduler.numPreemptions).toBeGreaterThan(0)

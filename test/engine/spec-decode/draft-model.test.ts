@@ -8,6 +8,7 @@ import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.t
 import { DraftModelProposer } from "../../../src/engine/spec-decode/draft-proposer.ts"
 import { prng } from "../../support/random-model.ts"
 import { bundledModelDir, draftModelDir } from "../../support/models.ts"
+import { runArrivals } from "../../support/arrivals.ts"
 
 // The bundled draft model proposes, the bundled model verifies: under load (random arrivals, lengths,
 // aborts, forced preemptions) every request gets the tokens plain decoding gives it alone.
@@ -53,24 +54,7 @@ describe("speculative decoding with the bundled draft model", () => {
       abortAt: rand() < 0.2 ? Math.floor(rand() * 50) : -1
     }))
     const { core, executor } = makeCore(25, DRAFT, { maxNumBatchedTokens: 256, longPrefill: 48, draftBlocks: 20 })
-    const got = new Map<string, Array<number>>()
-    const finished = new Set<string>()
-    const lastArrival = Math.max(...specs.map((s) => s.arriveAt))
-    for (let step = 0; step < 5000; step++) {
-      for (const s of specs) {
-        if (s.arriveAt === step) {
-          core.add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
-          got.set(s.id, [])
-        }
-        if (s.abortAt === step && core.has(s.id)) core.abort(s.id)
-      }
-      for (const o of core.step(executor, step)) {
-        got.get(o.requestId)!.push(...o.tokenIds)
-        if (o.finishReason !== null) finished.add(o.requestId)
-      }
-      core.checkInvariants()
-      if (core.numLive === 0 && step > lastArrival) break
-    }
+    const { got, finished } = runArrivals(core, executor, specs, greedy)
     const st = core.stats().specDecode!
     expect(specs.some((s) => !finished.has(s.id))).toBe(true)
     expect(core.scheduler.numPreemptions).toBeGreaterThan(0)

@@ -7,6 +7,7 @@ import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
 import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
 import { prng } from "../../support/random-model.ts"
 import { testModelDir } from "../../support/models.ts"
+import { runArrivals } from "../../support/arrivals.ts"
 
 // Speculation must never change a token: n-gram drafts verified by the real model, under load (random
 // arrivals, lengths, aborts, forced preemptions), give exactly the tokens plain decoding gives.
@@ -56,24 +57,7 @@ describe("speculative decoding (n-gram) on the real model", () => {
       abortAt: rand() < 0.2 ? Math.floor(rand() * 60) : -1
     }))
     const { core, executor } = makeCore(41, NGRAM, { maxNumBatchedTokens: 256, longPrefill: 48 })
-    const got = new Map<string, Array<number>>()
-    const finished = new Set<string>()
-    const lastArrival = Math.max(...specs.map((s) => s.arriveAt))
-    for (let step = 0; step < 5000; step++) {
-      for (const s of specs) {
-        if (s.arriveAt === step) {
-          core.add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
-          got.set(s.id, [])
-        }
-        if (s.abortAt === step && core.has(s.id)) core.abort(s.id)
-      }
-      for (const o of core.step(executor, step)) {
-        got.get(o.requestId)!.push(...o.tokenIds)
-        if (o.finishReason !== null) finished.add(o.requestId)
-      }
-      core.checkInvariants()
-      if (core.numLive === 0 && step > lastArrival) break
-    }
+    const { got, finished } = runArrivals(core, executor, specs, greedy)
     const st = core.stats().specDecode!
     expect(specs.some((s) => !finished.has(s.id))).toBe(true)
     expect(core.scheduler.numPreemptions).toBeGreaterThan(0)
