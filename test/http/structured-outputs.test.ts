@@ -4,6 +4,7 @@ import { CompiledGrammar } from "../../src/engine/guided/compiled-grammar.ts"
 import { jsonSchemaGrammar } from "../../src/engine/guided/json-schema.ts"
 import { bundledVocab, longestSentence } from "../engine/guided/support.ts"
 import { MODEL, postJson, startTestServer, type TestServer } from "./support/server.ts"
+import { pool } from "../support/pool.ts"
 
 /**
  * Acceptance (issue 19): the bundled model knows nothing of JSON; guided decoding must carry it. Five
@@ -92,19 +93,6 @@ const SAMPLES = 100
 const CONCURRENCY = 16
 
 const ajv = jsonSchemaValidator({ strict: true })
-
-/** Runs `f` over 0..n-1 with at most `limit` in flight. */
-const pool = async <A>(n: number, limit: number, f: (i: number) => Promise<A>): Promise<Array<A>> => {
-  const out = new Array<A>(n)
-  let next = 0
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < n) {
-      const i = next++
-      out[i] = await f(i)
-    }
-  }))
-  return out
-}
 
 describe("structured outputs: json_schema, strict, through the real server", () => {
   let server: TestServer

@@ -4,6 +4,7 @@ import { jsonSchemaValidator } from "../support/ajv.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { z } from "zod"
 import { MODEL, postJson, startTestServer, type TestServer } from "./support/server.ts"
+import { pool } from "../support/pool.ts"
 
 const WEATHER_PARAMETERS: Record<string, unknown> = {
   type: "object",
@@ -18,19 +19,6 @@ const TOOLS: Array<ChatCompletionTool> = [
 const ajv = jsonSchemaValidator({ strict: true })
 const validators = Object.fromEntries(TOOLS.map((t) => [t.type === "function" ? t.function.name : "", ajv.compile(t.type === "function" ? t.function.parameters! : {})]))
 const user = (content: string) => [{ role: "user" as const, content }]
-
-/** Runs `f` over 0..n-1 with at most `limit` in flight. */
-const pool = async <A>(n: number, limit: number, f: (i: number) => Promise<A>): Promise<Array<A>> => {
-  const out = new Array<A>(n)
-  let next = 0
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < n) {
-      const i = next++
-      out[i] = await f(i)
-    }
-  }))
-  return out
-}
 
 describe("tool calling and the OpenAI SDK's helpers against the server", () => {
   let server: TestServer
