@@ -24,6 +24,9 @@ export class ApiError extends Data.TaggedError("ApiError")<{
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>
   new ApiError({ status: 400, type: "invalid_request_error", message, param, code })
 
+/** A request without a model to a gateway that has no default one (`serve --no-model`). */
+export const modelRequired = () => invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+
 export const modelNotFound = (model: string) =>
   new ApiError({
     status: 404,

@@ -1,6 +1,6 @@
 import { Effect, Exit, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
+import { ApiError, invalidRequest, modelNotFound, modelRequired } from "../api/api-error.ts"
 import { UsageMeter } from "../api/usage-meter.ts"
 import { Budgets } from "../budgets/budgets.ts"
 import { EndUserBudgets } from "../budgets/end-user-budgets.ts"
@@ -50,7 +50,7 @@ const handleEmbeddings = Effect.gen(function*() {
   const router = yield* Router
   const asked = request.model ?? router.servedModel
   // A gateway without a model has no default group: the request must name one.
-  if (asked === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  if (asked === null) return yield* modelRequired()
   const group = router.groupFor(asked)
   const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)

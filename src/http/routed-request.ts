@@ -17,7 +17,7 @@ import { Router, type Routed } from "../router/router.ts"
 import { CapturedOutput } from "./captured-output.ts"
 import { sseDataResponse } from "./sse.ts"
 import { onStreamExit } from "../effect/stream-pull.ts"
-import { ApiError, invalidRequest, modelNotFound } from "../api/api-error.ts"
+import { ApiError, invalidRequest, modelNotFound, modelRequired } from "../api/api-error.ts"
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
 import { ProviderError, type CompleteResult, type GenerationKind } from "../router/providers/provider.ts"
 import { UsageMeter, type Usage } from "../api/usage-meter.ts"
@@ -116,7 +116,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
     : undefined
   const asked = semantic?.group ?? head.model ?? router.servedModel
   // A gateway without a model has no default group: the request must name one.
-  if (asked === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  if (asked === null) return yield* modelRequired()
   const group = router.groupFor(asked)
   const providers = router.providersOf(group)
   if (providers === undefined) return yield* modelNotFound(group)

@@ -1,6 +1,6 @@
 import { Cause, Effect, Layer, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { ApiError, internalError, invalidRequest } from "../../api/api-error.ts"
+import { ApiError, internalError, invalidRequest, modelRequired } from "../../api/api-error.ts"
 import { unixSeconds } from "../../api/response-ids.ts"
 import type { Principal } from "../../gateway/principal.ts"
 import { StoredResponses, type StoredResponsesError } from "../../ledger/stored-responses.ts"
@@ -57,7 +57,7 @@ const handleCreate = Effect.gen(function*() {
   const router = yield* Router
   const model = typeof json.model === "string" ? json.model : router.servedModel
   // A gateway without a model has no default group: the request must name one.
-  if (model === null) return yield* invalidRequest("You must provide a model parameter (this server has no default model).", "model")
+  if (model === null) return yield* modelRequired()
   const echo: ResponseEcho = { id: itemId("resp"), createdAt: unixSeconds(), model, request: json }
   const stored = yield* StoredResponses
   const save = (response: unknown, assistant: Json) =>
