@@ -9,7 +9,8 @@ import { parseArgs } from "node:util"
 import { Engine } from "./actors/engine.ts"
 import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
-import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
+import { gatewayLayerFromConfig } from "./gateway/layers.ts"
+import { redisConnectionLayerFromEnv } from "./db/redis-connection.ts"
 import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
@@ -417,7 +418,7 @@ const serve = (config: ServeConfig) => {
   const metricRegistry: Metric.MetricRegistry = new Map()
   // One Redis connection (REDIS_URL) for the gateway's limits and key invalidations, the router's shared
   // state and the readiness check; layers built from the same value are built once.
-  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisLayerFor(process.env.REDIS_URL!)
+  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisConnectionLayerFromEnv(process.env.REDIS_URL!)
   const gateway = Layer.mergeAll(
     gatewayLayerFromConfig({ masterKey: config.masterKey }, redis),
     observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, deploymentPrices: deploymentPrices(config.router) })
