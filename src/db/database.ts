@@ -13,6 +13,8 @@ export interface DatabaseOptions {
   readonly url?: string | Redacted.Redacted<string> | undefined
   /** Where the embedded database lives (default `./.inferline/pgdata`); `memory://` keeps it in memory. */
   readonly dataDir?: string | undefined
+  /** The embedded database's buffer pool, in Postgres's units (default 16MB; see EMBEDDED_SHARED_BUFFERS). */
+  readonly sharedBuffers?: string | undefined
   /** Schema for Inferline's tables (created if missing; default: the server's search_path, `public`). */
   readonly schema?: string | undefined
   /** Connections in the pool (default 10). */
@@ -57,7 +59,7 @@ const clientLayer = (options: DatabaseOptions) => {
   // pool closes first, then the socket server, then PGlite.
   return Layer.unwrap(
     Effect.gen(function*() {
-      const { host, port } = yield* startEmbeddedPostgres({ dataDir, schema: options.schema, maxConnections })
+      const { host, port } = yield* startEmbeddedPostgres({ dataDir, schema: options.schema, maxConnections, sharedBuffers: options.sharedBuffers })
       yield* Effect.logInfo(`database: embedded PGlite in ${dataDir} (served on ${host}:${port})`)
       return PgClient.layer({ host, port, username: "postgres", database: "postgres", maxConnections })
     })
@@ -125,11 +127,13 @@ export const databaseLayerFromConfig = (overrides: DatabaseOptions = {}) =>
       const dataDir = yield* Config.option(Config.String("INFERLINE_DATA_DIR"))
       const timeout = yield* Config.option(Config.Int("INFERLINE_DB_TIMEOUT_MS"))
       const startupWait = yield* Config.option(Config.Int("INFERLINE_DB_STARTUP_WAIT_MS"))
+      const sharedBuffers = yield* Config.option(Config.String("INFERLINE_DB_SHARED_BUFFERS"))
       return databaseLayer({
         url: Option.getOrUndefined(url),
         dataDir: Option.getOrUndefined(dataDir),
         timeout: Option.getOrUndefined(timeout),
         startupWait: Option.getOrUndefined(startupWait),
+        sharedBuffers: Option.getOrUndefined(sharedBuffers),
         ...definedOnly(overrides)
       })
     })

@@ -1,8 +1,16 @@
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { Data, Effect, type Scope } from "effect"
 import { lockDataDir } from "./data-dir-lock.ts"
 import type { EmbeddedPostgresInit, EmbeddedPostgresReply } from "./embedded-postgres-worker.ts"
+
+/**
+ * Postgres's buffer pool in the embedded database (INFERLINE_DB_SHARED_BUFFERS). PGlite keeps initdb's
+ * 128MB, which Postgres touches as it starts: ~120 MB of the server's RSS before any query. The embedded
+ * database holds keys, teams and the spend ledger, and its files are ordinary files the OS caches too.
+ */
+export const EMBEDDED_SHARED_BUFFERS = "16MB"
 
 export { quoteIdentifier } from "./quote-identifier.ts"
 
@@ -33,6 +41,7 @@ export const startEmbeddedPostgres = (options: {
   readonly dataDir: string
   readonly schema?: string | undefined
   readonly maxConnections: number
+  readonly sharedBuffers?: string | undefined
 }): Effect.Effect<EmbeddedPostgres, EmbeddedPostgresError, Scope.Scope> =>
   Effect.gen(function*() {
     const { dataDir } = options
@@ -49,7 +58,12 @@ export const startEmbeddedPostgres = (options: {
         (unlock) => Effect.sync(unlock)
       )
     }
-    const running = yield* Effect.acquireRelease(startWorker({ dataDir, schema: options.schema, maxConnections: options.maxConnections }, dataDir), stopWorker)
+    const sharedBuffers = options.sharedBuffers ?? EMBEDDED_SHARED_BUFFERS
+    if (!/^[1-9]\d*(kB|MB|GB)$/.test(sharedBuffers)) {
+      return yield* new EmbeddedPostgresError({ message: `shared_buffers ${JSON.stringify(sharedBuffers)} (INFERLINE_DB_SHARED_BUFFERS) is not a size such as 16MB, 256MB or 1GB.` })
+    }
+    if (!isInMemory(dataDir) && !fs.existsSync(path.join(dataDir, "PG_VERSION"))) yield* initializeDataDir(dataDir, sharedBuffers)
+    const running = yield* Effect.acquireRelease(startWorker({ dataDir, schema: options.schema, maxConnections: options.maxConnections, sharedBuffers }, dataDir), stopWorker)
     return { host: "127.0.0.1", port: running.port }
   })
 
@@ -58,11 +72,33 @@ interface RunningWorker {
   readonly port: number
 }
 
+const databaseThread = (init: EmbeddedPostgresInit): Worker => {
+  // Run from source (type stripping) or from the built dist/ (plain JS).
+  const entry = import.meta.url.endsWith(".ts") ? "./embedded-postgres-worker.ts" : "./embedded-postgres-worker.js"
+  return new Worker(new URL(entry, import.meta.url), { workerData: init })
+}
+
+/**
+ * Creates a new on-disk database in a thread of its own that ends once it is done. PGlite runs initdb in
+ * a second PGlite instance, whose WebAssembly memory (~150 MB touched) stayed resident in the serving
+ * thread: a server that then sits idle collects no garbage. Ending the thread returns it to the OS.
+ */
+const initializeDataDir = (dataDir: string, sharedBuffers: string): Effect.Effect<void, EmbeddedPostgresError> =>
+  Effect.callback<void, EmbeddedPostgresError>((resume) => {
+    const worker = databaseThread({ dataDir, maxConnections: 1, sharedBuffers, initOnly: true })
+    let outcome: EmbeddedPostgresReply | Error | null = null
+    worker.once("message", (reply: EmbeddedPostgresReply) => (outcome = reply))
+    worker.once("error", (e) => (outcome ??= e))
+    worker.once("exit", (code) => {
+      if (outcome === "initialized") return resume(Effect.void)
+      const cause = outcome instanceof Error ? outcome : new Error(typeof outcome === "object" && outcome !== null && "error" in outcome ? outcome.error : `the thread exited (code ${code})`)
+      resume(Effect.fail(new EmbeddedPostgresError({ message: `Cannot open the embedded database in ${dataDir}.`, cause })))
+    })
+  })
+
 const startWorker = (init: EmbeddedPostgresInit, dataDir: string): Effect.Effect<RunningWorker, EmbeddedPostgresError> =>
   Effect.callback<RunningWorker, EmbeddedPostgresError>((resume) => {
-    // Run from source (type stripping) or from the built dist/ (plain JS).
-    const entry = import.meta.url.endsWith(".ts") ? "./embedded-postgres-worker.ts" : "./embedded-postgres-worker.js"
-    const worker = new Worker(new URL(entry, import.meta.url), { workerData: init })
+    const worker = databaseThread(init)
     let settled = false
     const fail = (message: string, cause: unknown) => {
       if (settled) return

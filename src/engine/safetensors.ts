@@ -85,42 +85,102 @@ export const listModelTensors = (dir: string): Map<string, TensorInfo> => {
   return all
 }
 
-/** Chunk size for streaming a tensor from disk: bounded so that a large tensor never exists twice in memory. */
+/** Chunk size for converting a tensor between precisions: bounded so that a large tensor never exists twice in memory. */
 const CHUNK_BYTES = 1 << 22
 
+/** The typed array the file's bytes can be copied into as they are (same element type as the tensor's dtype). */
+const storesAsIs = (dtype: SafetensorsDtype, dst: Matrix): boolean =>
+  (dtype === "F32" && dst instanceof Float32Array) || (dtype === "BF16" && dst instanceof Uint16Array) || (dtype === "F16" && dst instanceof Float16Array)
+
 /**
- * Reads one tensor into `dst`, converting on the fly to dst's type (a plain copy when the types agree;
- * f32 exactly from F16/BF16; to bf16 or f16 rounding to nearest even), streaming in bounded chunks.
- * `dst` is typically backed by a SharedArrayBuffer so that executor workers can read the weights.
+ * Reads the tensors of one load: each file opened once, and one scratch chunk for every conversion, so
+ * a load leaves no garbage the size of its tensors behind (freed 4 MiB chunks, one per tensor, stayed
+ * resident in the allocator's heap: the server's RSS counted them next to the weights).
  */
-export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
-  const count = t.byteLength / BYTES[t.dtype]
-  if (dst.length !== count) throw new ModelLoadError(t.file, `tensor "${t.name}": destination holds ${dst.length} values, tensor has ${count}`)
-  const fd = openOrFail(t.file)
-  try {
-    const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, t.byteLength))
-    let done = 0 // bytes read
-    while (done < t.byteLength) {
-      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, t.byteLength - done), t.offset + done)
-      if (n <= 0) throw new ModelLoadError(t.file, `tensor "${t.name}": unexpected end of file`)
-      decodeInto(t.dtype, chunk, n, dst, done / BYTES[t.dtype])
+export class TensorReader {
+  private readonly fds = new Map<string, number>()
+  private scratch: Buffer | null = null
+  private values: Float32Array | null = null
+
+  /**
+   * Reads one tensor into `dst`. When dst has the tensor's own type the file's bytes go straight into
+   * dst's memory (no copy in between); otherwise it converts on the fly (f32 exactly from F16/BF16; to
+   * bf16 or f16 rounding to nearest even), streaming in bounded chunks. `dst` is typically in the SIMD
+   * kernels' shared WebAssembly memory, or a SharedArrayBuffer, so that executor workers can read it.
+   */
+  read(t: TensorInfo, dst: Matrix): void {
+    const count = t.byteLength / BYTES[t.dtype]
+    if (dst.length !== count) throw new ModelLoadError(t.file, `tensor "${t.name}": destination holds ${dst.length} values, tensor has ${count}`)
+    const fd = this.fdOf(t.file)
+    if (storesAsIs(t.dtype, dst)) return this.readBytes(fd, t, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength), 0, t.byteLength)
+    const chunk = this.scratchOf(Math.min(CHUNK_BYTES, t.byteLength))
+    for (let done = 0; done < t.byteLength;) {
+      const n = Math.min(chunk.length, t.byteLength - done)
+      this.readBytes(fd, t, chunk, done, n)
+      decodeInto(t.dtype, chunk, n, dst, done / BYTES[t.dtype], () => this.valuesOf(n / BYTES[t.dtype]))
       done += n
     }
-  } finally {
-    fs.closeSync(fd)
+  }
+
+  /** Closes the files; the scratch chunks go with the reader. */
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd)
+    this.fds.clear()
+    this.scratch = null
+    this.values = null
+  }
+
+  /**
+   * At least `n` bytes of scratch: sized by the tensors converted so far (norms of a 16-bit checkpoint need a
+   * few KB; a whole chunk only when --dtype converts matrices), so a load does not leave a large freed block
+   * behind in the allocator for nothing.
+   */
+  private scratchOf(n: number): Buffer {
+    if (this.scratch === null || this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(n)
+    return this.scratch
+  }
+
+  /** f32 scratch of at least `n` values, for conversions rounding to 16 bits. */
+  private valuesOf(n: number): Float32Array {
+    if (this.values === null || this.values.length < n) this.values = new Float32Array(n)
+    return this.values
+  }
+
+  private fdOf(file: string): number {
+    let fd = this.fds.get(file)
+    if (fd === undefined) this.fds.set(file, (fd = openOrFail(file)))
+    return fd
+  }
+
+  /** Bytes [from, from + n) of the tensor's data into `into` at 0 (a read may return less than asked: loop). */
+  private readBytes(fd: number, t: TensorInfo, into: Uint8Array, from: number, n: number): void {
+    for (let got = 0; got < n;) {
+      const r = fs.readSync(fd, into, got, n - got, t.offset + from + got)
+      if (r <= 0) throw new ModelLoadError(t.file, `tensor "${t.name}": unexpected end of file`)
+      got += r
+    }
   }
 }
 
-const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Matrix, at: number): void => {
-  const count = n / BYTES[dtype]
+/** Reads one tensor into `dst` (see TensorReader.read); for several, one TensorReader shares files and scratch. */
+export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
+  const reader = new TensorReader()
+  try {
+    reader.read(t, dst)
+  } finally {
+    reader.close()
+  }
+}
+
+/** Chunk `src` (n bytes of `dtype`) into dst from value `at`, through `values` (f32 scratch) when rounding to 16 bits. */
+const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Matrix, at: number, values: () => Float32Array): void => {
   if (dst instanceof Float32Array) return decodeF32(dtype, src, n, dst, at)
-  if (dtype === "BF16" && dst instanceof Uint16Array) return dst.set(new Uint16Array(src.buffer, src.byteOffset, count), at)
-  if (dtype === "F16" && dst instanceof Float16Array) return dst.set(new Float16Array(src.buffer, src.byteOffset, count), at)
   // A conversion between precisions (--dtype): through exact f32 values, then rounded.
-  const values = new Float32Array(count)
-  decodeF32(dtype, src, n, values, 0)
-  if (dst instanceof Float16Array) return dst.set(values, at) // Float16Array stores round to nearest even
-  for (let i = 0; i < count; i++) dst[at + i] = toBf16Bits(values[i])
+  const count = n / BYTES[dtype]
+  const f32 = values().subarray(0, count)
+  decodeF32(dtype, src, n, f32, 0)
+  if (dst instanceof Float16Array) return dst.set(f32, at) // Float16Array stores round to nearest even
+  for (let i = 0; i < count; i++) dst[at + i] = toBf16Bits(f32[i])
 }
 
 const decodeF32 = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Float32Array, at: number): void => {

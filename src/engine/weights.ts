@@ -1,7 +1,7 @@
 import type { ModelConfig } from "./config.ts"
 import { ModelLoadError } from "./errors.ts"
 import { allocMatrix, sharedAlloc, type Matrix, type MatrixAlloc, type WeightDtype } from "./matrix.ts"
-import { listModelTensors, readTensorInto, type TensorInfo } from "./safetensors.ts"
+import { listModelTensors, TensorReader, type TensorInfo } from "./safetensors.ts"
 
 /**
  * Weights of one decoder layer, row-major, shapes as Hugging Face stores them ([out, in]). Matrices keep
@@ -48,6 +48,15 @@ const STORED: Record<TensorInfo["dtype"], WeightDtype> = { F32: "float32", BF16:
  * are kept in `dtype`, or in the precision each is stored in when `dtype` is null; norms and biases in f32.
  */
 export const loadWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc = sharedAlloc, dtype: WeightDtype | null = null): ModelWeights => {
+  const reader = new TensorReader()
+  try {
+    return readWeights(dir, config, alloc, dtype, reader)
+  } finally {
+    reader.close()
+  }
+}
+
+const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype: WeightDtype | null, reader: TensorReader): ModelWeights => {
   const tensors = listModelTensors(dir)
   const find = (name: string, shape: ReadonlyArray<number>): TensorInfo => {
     const t = tensors.get(name)
@@ -57,13 +66,13 @@ export const loadWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc
   }
   const load = (name: string, shape: ReadonlyArray<number>): Float32Array => {
     const dst = alloc.f32(shape.reduce((a, b) => a * b, 1))
-    readTensorInto(find(name, shape), dst)
+    reader.read(find(name, shape), dst)
     return dst
   }
   const matrix = (name: string, shape: readonly [number, number]): Matrix => {
     const t = find(name, shape)
     const dst = allocMatrix(alloc, dtype ?? STORED[t.dtype], shape[0] * shape[1])
-    readTensorInto(t, dst)
+    reader.read(t, dst)
     return dst
   }
   const optional = (name: string, shape: ReadonlyArray<number>, present: boolean): Float32Array | null =>

@@ -61,6 +61,26 @@ describe("model directory loader", () => {
     }
   )
 
+  // The embedding (40000 x 64) is over 4 MiB in every precision: read straight into place when kept as
+  // stored, converted across several read chunks otherwise.
+  it.each<[Dtype, WeightDtype]>([["F32", "float16"], ["BF16", "float32"], ["F16", "bfloat16"]])(
+    "reads a %s tensor larger than one read chunk exactly as stored, and as --dtype %s",
+    (stored, dtype) => {
+      const bigRaw = rawConfig({ vocab_size: 40000 })
+      const w = randomWeights(randomConfig({ vocab_size: 40000 }), 5)
+      const original = toF32(w.embed)
+      const dir = writeCheckpoint(bigRaw, hfTensors(w, bigRaw), { dtype: stored })
+      const roundTo = (d: WeightDtype, x: Float32Array) => (d === "float32" ? x : d === "float16" ? Float16Array.from(x) : Uint16Array.from(x, toBf16Bits))
+      const storedAs = { F32: "float32", F16: "float16", BF16: "bfloat16" } as const
+      const asStored = loadModelDir(dir).model.weights.embed
+      expect(asStored.byteLength).toBeGreaterThan(4 * 2 ** 20)
+      expect(Buffer.from(asStored.buffer, asStored.byteOffset, asStored.byteLength).equals(Buffer.from(roundTo(storedAs[stored], original).buffer))).toBe(true)
+      const converted = loadModelDir(dir, { dtype }).model.weights.embed
+      expect(matrixDtype(converted)).toBe(dtype)
+      expect(Array.from(converted)).toEqual(Array.from(roundTo(dtype, toF32(asStored))))
+    }
+  )
+
   it("refuses --dtype bfloat16 for a GGUF file, by name", () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "inferline-gguf-")), "m.gguf")
     writeLlamaGguf(file, randomConfig(), weights, "F16")

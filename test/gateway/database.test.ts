@@ -48,6 +48,22 @@ describe("embedded PGlite database", () => {
       expect(names).toEqual(["persisted"])
     }), { timeout: 120_000 })
 
+  it.live("keeps a small buffer pool (16MB, or INFERLINE_DB_SHARED_BUFFERS's) and refuses a bad one by name", () =>
+    Effect.gen(function*() {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-pgdata-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dataDir, { recursive: true, force: true })))
+      const sharedBuffers = (options: { sharedBuffers?: string }) => Effect.scoped(Effect.gen(function*() {
+        const sql = Context.get(yield* Layer.build(databaseLayer({ dataDir, ...options })), PgClient.PgClient)
+        return (yield* sql<{ shared_buffers: string }>`SHOW shared_buffers`)[0].shared_buffers
+      }))
+      // The first open creates the database (in a thread of its own), the second finds it.
+      expect(yield* sharedBuffers({})).toBe("16MB")
+      expect(yield* sharedBuffers({ sharedBuffers: "64MB" })).toBe("64MB")
+      const bad = yield* Effect.exit(sharedBuffers({ sharedBuffers: "lots" }))
+      expect(Exit.isFailure(bad)).toBe(true)
+      expect(JSON.stringify(Exit.isFailure(bad) ? bad.cause : "")).toContain("shared_buffers")
+    }), { timeout: 120_000 })
+
   it("never logs a database password", () => {
     expect(describeDatabaseUrl("postgres://user:s3cret@db:5432/app")).toBe("postgres://user@db:5432/app")
   })

@@ -69,13 +69,25 @@ const expectTensor = (g: GgufFile, name: string, shape: ReadonlyArray<number>): 
   return t
 }
 
+/**
+ * One read buffer for a whole load, grown to the largest chunk a tensor needs: a fresh chunk per tensor
+ * left up to 4 MiB per tensor behind as freed but resident memory.
+ */
+class ReadScratch {
+  private buffer: Uint8Array | null = null
+  get(n: number): Uint8Array {
+    if (this.buffer === null || this.buffer.length < n) this.buffer = new Uint8Array(n)
+    return this.buffer.subarray(0, n)
+  }
+}
+
 /** Dequantizes a whole tensor into `dst` (rows put back in Hugging Face order when permuted). */
-const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float32Array): void => {
+const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float32Array, scratch = new ReadScratch()): void => {
   const t = origin.tensor
   const cols = t.dims[0], rows = t.elements / cols
   const row = rowBytes(t.type!, cols)!
   const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / row))
-  const chunk = new Uint8Array(Math.min(perChunk, rows) * row)
+  const chunk = scratch.get(Math.min(perChunk, rows) * row)
   for (let first = 0; first < rows; first += perChunk) {
     const n = Math.min(perChunk, rows - first)
     readTensorRange(fd, g, t, first * row, n * row, chunk)
@@ -139,11 +151,12 @@ export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: (n: num
     oBias: config.oBias, postNorm: true, gate: true, up: true, down: true, gateBias: config.mlpBias, upBias: config.mlpBias, downBias: config.mlpBias
   }
   const fd = fs.openSync(g.file, "r")
+  const scratch = new ReadScratch()
   try {
     const load = (name: string, shape: ReadonlyArray<number>, permutedHeads: number | null = null) => {
       const origin: GgufWeightOrigin = { tensor: expectTensor(g, name, shape), permutedHeads }
       const dst = alloc(shape.reduce((a, b) => a * b, 1))
-      readInto(fd, g, origin, dst)
+      readInto(fd, g, origin, dst, scratch)
       return { origin, dst }
     }
     const layers: Array<LayerWeights> = []

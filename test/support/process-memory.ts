@@ -1,0 +1,69 @@
+/**
+ * A served model's resident memory once loaded, next to what issue 17's criterion allows: RSS after load
+ * <= 1.3 x the checkpoint's safetensors bytes + the KV pool. "After load" is the moment the server prints
+ * the URL it serves at (model loaded, workers started, no request yet).
+ *
+ * The KV pool is allocated at startup (--kv-cache-memory, in the kernels' WebAssembly memory) but its
+ * pages are only touched as sequences fill blocks, so RSS after load holds almost none of it: the pool's
+ * bytes are reported separately, as the allowance the criterion grants for it.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { PagedKvCache } from "../../src/engine/kv-cache.ts"
+import { readModelConfig } from "../../src/engine/model-dir.ts"
+
+export interface MemoryAfterLoad {
+  /** VmRSS of the server process (all its threads: the event loop, the executor, helpers, PGlite). */
+  readonly rssAfterLoadBytes: number
+  /** Of which anonymous memory (heaps, WebAssembly memories), file-backed (code), shared. */
+  readonly rssAnonBytes: number
+  readonly rssFileBytes: number
+  readonly rssShmemBytes: number
+  /** VmHWM: the highest RSS so far (during the load). */
+  readonly peakRssBytes: number
+  /** Every *.safetensors file of the model directory. */
+  readonly checkpointBytes: number
+  /** The KV pool the server allocated: its blocks (printed at startup) and the null block, K and V, f32. */
+  readonly kvPoolBytes: number
+  /** 1.3 x checkpointBytes + kvPoolBytes. */
+  readonly boundBytes: number
+  readonly withinBound: boolean
+}
+
+const statusField = (status: string, field: string): number => {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
+  if (m === null) throw new Error(`/proc status has no ${field}`)
+  return Number(m[1]) * 1024
+}
+
+/** Bytes of every .safetensors file in `dir`. */
+export const checkpointBytesOf = (dir: string): number =>
+  fs.readdirSync(dir).filter((f) => f.endsWith(".safetensors")).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0)
+
+/** The KV pool's bytes, from the startup line "KV cache N blocks x B tokens" and the model's config. */
+export const kvPoolBytesOf = (serveOutput: string, modelDir: string): number => {
+  const m = /KV cache (\d+) blocks x (\d+) tokens/.exec(serveOutput)
+  if (m === null) throw new Error(`the server did not print its KV cache size:\n${serveOutput}`)
+  const blocks = Number(m[1]) + 1 // the null block is allocated too
+  return blocks * PagedKvCache.bytesPerBlock(readModelConfig(modelDir), Number(m[2]), "f32")
+}
+
+/** Reads /proc/PID/status of a server that has just printed its URL (see the module comment). */
+export const memoryAfterLoad = (pid: number, modelDir: string, serveOutput: string): MemoryAfterLoad => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  const checkpointBytes = checkpointBytesOf(modelDir)
+  const kvPoolBytes = kvPoolBytesOf(serveOutput, modelDir)
+  const rssAfterLoadBytes = statusField(status, "VmRSS")
+  const boundBytes = Math.round(1.3 * checkpointBytes + kvPoolBytes)
+  return {
+    rssAfterLoadBytes,
+    rssAnonBytes: statusField(status, "RssAnon"),
+    rssFileBytes: statusField(status, "RssFile"),
+    rssShmemBytes: statusField(status, "RssShmem"),
+    peakRssBytes: statusField(status, "VmHWM"),
+    checkpointBytes,
+    kvPoolBytes,
+    boundBytes,
+    withinBound: rssAfterLoadBytes <= boundBytes
+  }
+}
