@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ModelLoadError } from "./errors.ts"
-import { toBf16Bits, type Matrix } from "./matrix.ts"
+import { toBf16Bits, type DenseMatrix } from "./matrix.ts"
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16"
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 }
@@ -93,7 +93,7 @@ const CHUNK_BYTES = 1 << 22
  * f32 exactly from F16/BF16; to bf16 or f16 rounding to nearest even), streaming in bounded chunks.
  * `dst` is typically backed by a SharedArrayBuffer so that executor workers can read the weights.
  */
-export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
+export const readTensorInto = (t: TensorInfo, dst: DenseMatrix): void => {
   const count = t.byteLength / BYTES[t.dtype]
   if (dst.length !== count) throw new ModelLoadError(t.file, `tensor "${t.name}": destination holds ${dst.length} values, tensor has ${count}`)
   const fd = openOrFail(t.file)
@@ -111,7 +111,7 @@ export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
   }
 }
 
-const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Matrix, at: number): void => {
+const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: DenseMatrix, at: number): void => {
   const count = n / BYTES[dtype]
   if (dst instanceof Float32Array) return decodeF32(dtype, src, n, dst, at)
   if (dtype === "BF16" && dst instanceof Uint16Array) return dst.set(new Uint16Array(src.buffer, src.byteOffset, count), at)

@@ -8,7 +8,7 @@ import { parseModelConfig } from "../../src/engine/config.ts"
 import { randomConfig, randomWeights, rawConfig } from "../support/random-model.ts"
 import { writeLlamaGguf } from "../support/gguf-writer.ts"
 import { hfTensors, writeCheckpoint, type Dtype } from "../support/write-checkpoint.ts"
-import { matrixDtype, toBf16Bits, toF32, type WeightDtype } from "../../src/engine/matrix.ts"
+import { matrixDtype, toBf16Bits, toF32, type DenseMatrix, type WeightDtype } from "../../src/engine/matrix.ts"
 
 const raw = rawConfig()
 const weights = randomWeights(randomConfig(), 3)
@@ -57,7 +57,7 @@ describe("model directory loader", () => {
       const got = loadModelDir(dir, { dtype }).model.weights.layers[0].gate
       expect(matrixDtype(got)).toBe(dtype)
       const want = dtype === "float32" ? asStored : dtype === "float16" ? Float16Array.from(asStored) : Uint16Array.from(asStored, toBf16Bits)
-      expect(Array.from(got)).toEqual(Array.from(want))
+      expect(Array.from(got as DenseMatrix)).toEqual(Array.from(want))
     }
   )
 
