@@ -16,7 +16,7 @@ import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
-import type { WeightDtype } from "./engine/matrix.ts"
+import type { LoadQuantization, WeightDtype } from "./engine/matrix.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -71,6 +71,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
   { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4; 1 for models under 32M parameters)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
+  { name: "quantization", kind: "choice", value: "q8_0|q4_0", choices: ["q8_0", "q4_0"], help: "Quantize a safetensors checkpoint's weight matrices at load with ggml's Q8_0 or Q4_0 formulas; they stay quantized in memory and the matmuls read the blocks (GGUF files are already quantized: refused for them)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
@@ -335,6 +336,7 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
       tensorParallelSize: get<number>("tensor-parallel-size"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
+      quantization: get<LoadQuantization>("quantization"),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling"),
       speculative: speculative ?? undefined
@@ -368,7 +370,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
  * Before loading: a GGUF file (or a directory holding one), or a directory with config.json; anything else
  * is not a model (e.g. the demo model not trained yet).
  */
-const checkModelDir = (dir: string) => {
+const checkModelDir = (dir: string, quantization?: string) => {
   if (!fs.existsSync(dir)) throw new UsageError(`model not found: ${dir}`)
   let gguf: string | null
   try {
@@ -376,6 +378,9 @@ const checkModelDir = (dir: string) => {
   } catch (e) {
     if (e instanceof ModelLoadError) throw new UsageError(e.message)
     throw e
+  }
+  if (gguf !== null && quantization !== undefined) {
+    throw new UsageError(`--quantization ${quantization} applies to safetensors checkpoints; ${gguf} is a GGUF file, already quantized (its tensors keep the types they are stored in)`)
   }
   if (gguf === null && !fs.existsSync(path.join(dir, "config.json"))) {
     throw new UsageError(
@@ -486,7 +491,7 @@ const configCommand = (args: ReadonlyArray<string>): void => {
   try {
     const config = resolveServeConfig(["--config", file, ...flags])
     if (config === "help") return void console.log(configHelp)
-    if (config.modelDir !== null) checkModelDir(config.modelDir)
+    if (config.modelDir !== null) checkModelDir(config.modelDir, config.engine.quantization)
     console.log(JSON.stringify(describeResolvedConfig(config, process.env), null, 2))
   } catch (e) {
     if (e instanceof UsageError || e instanceof ModelLoadError) return usageError(e.message, "inferline serve --help")
@@ -517,7 +522,7 @@ export const main = (args: ReadonlyArray<string>): void => {
   let config: ServeConfig | "help"
   try {
     config = resolveServeConfig(rest)
-    if (config !== "help" && config.modelDir !== null) checkModelDir(config.modelDir)
+    if (config !== "help" && config.modelDir !== null) checkModelDir(config.modelDir, config.engine.quantization)
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, "inferline serve --help")
     throw e

@@ -4,7 +4,8 @@ import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
 import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
 import { loadModelDir, type KernelBackend, type LoadedModel } from "../engine/model-dir.ts"
 import { WorkerExecutor } from "../engine/worker-executor.ts"
-import { matrixDtype, type WeightDtype } from "../engine/matrix.ts"
+import type { LoadQuantization, WeightDtype } from "../engine/matrix.ts"
+import { matrixStorages } from "../engine/weights.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
 import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
@@ -31,6 +32,8 @@ export interface EngineOptions {
   readonly maxWaitingRequests?: number
   /** Precision of the weight matrices (--dtype); undefined = the checkpoint's own. */
   readonly dtype?: WeightDtype
+  /** Quantize the matrices of a safetensors checkpoint at load (--quantization); undefined = none. */
+  readonly quantization?: LoadQuantization
   /** Kernel backend: WASM SIMD (default) or the plain TypeScript reference kernels. */
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
@@ -152,12 +155,12 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
   Layer.effect(
     Engine,
     Effect.gen(function*() {
-      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype }), catch: (e) => e as Error })
+      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization }), catch: (e) => e as Error })
       const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +
-          `weights: ${matrixDtype(w.layers[0]?.q ?? w.embed)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
+          `weights: ${matrixStorages(w)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
       )
       return yield* Effect.try({ try: () => makeEngineFromModel(loaded, { ...options, tensorParallelSize }), catch: (e) => e as Error }).pipe(Effect.flatten)
     })

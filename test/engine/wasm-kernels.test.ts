@@ -5,7 +5,7 @@ import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
 import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
 import { SimdAttention } from "../../src/engine/wasm/simd-attention.ts"
-import { toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
+import { toBf16Bits, type DenseMatrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
 import { prng } from "../support/random-model.ts"
 
@@ -37,7 +37,7 @@ describe("WASM SIMD kernels", () => {
     }
   )
 
-  const cast = (f: Float32Array, dtype: WeightDtype): Matrix => {
+  const cast = (f: Float32Array, dtype: WeightDtype): DenseMatrix => {
     if (dtype === "float32") return arena.copy(f)
     if (dtype === "float16") return arena.copy(Float16Array.from(f))
     return arena.copy(Uint16Array.from(f, toBf16Bits))
