@@ -52,6 +52,19 @@ describe("disaggregated prefill/decode in process", () => {
     expect(connector.pending.size).toBe(0)
   })
 
+  it("a decode side that speculates (n-gram) still gives the colocated tokens", async () => {
+    // A prompt the model continues by repeating it: drafts copied from it get accepted.
+    const v = "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep."
+    const prompt = tok.encode([v, v, v.slice(0, 40)].join(" "))
+    const params = greedy(40)
+    const decode = coreWithCache(model, 32, { core: { speculative: { method: "ngram", numSpeculativeTokens: 4, promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null } } })
+    const run = await runPair(coreWithCache(model, 32), decode, new InProcessKvConnector(), (step, add) => {
+      if (step === 0) add({ id: "n", promptTokenIds: prompt, params })
+    }, 0)
+    expect(run.tokens.get("n")).toEqual(runColocated(model, { id: "n", promptTokenIds: prompt, params }).tokens)
+    expect(decode.core.stats().specDecode!.numAcceptedTokens).toBeGreaterThan(0)
+  })
+
   it("seeded sampling with penalties, min_tokens and a stop string: same tokens and text as colocated", async () => {
     const prompt = tok.encode("In the beginning God created the heaven and the earth.")
     for (const seed of [1, 7, 42]) {

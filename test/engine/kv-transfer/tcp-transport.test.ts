@@ -8,6 +8,8 @@ import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import { coreWithCache, runColocated, runPair } from "../../support/disaggregated-pair.ts"
 import { bundledModelDir } from "../../support/models.ts"
+import type { ArrivalSpec } from "../../support/arrivals.ts"
+import { prng } from "../../support/random-model.ts"
 
 // The prefill side's KV server and the decode side's client on real sockets: outputs equal colocated
 // ones, and a transfer corrupted, cut short or stalled on the wire is a clear error, never a hang.
@@ -68,6 +70,38 @@ describe("KV transfer over TCP", () => {
       if (step < requests.length) add(requests[step])
     }, requests.length)
     for (const r of requests) expect(run.tokens.get(r.id), r.id).toEqual(runColocated(model, r).tokens)
+    expect(server.pending.size).toBe(0)
+  })
+
+  it("exactness under load over the socket: random arrivals, lengths and aborts, decode-side preemptions", async () => {
+    const client = new TcpKvClient({ host: "127.0.0.1", port })
+    const connector: KvProducer & KvConsumer = { offer: server.offer, release: server.release, fetch: client.fetch }
+    const rand = prng(2123)
+    const V = model.config.vocabSize
+    const specs: Array<ArrivalSpec> = Array.from({ length: 16 }, (_, i) => ({
+      id: `t${i}`,
+      prompt: [...prompt.slice(0, 3 + Math.floor(rand() * (prompt.length - 3))), ...Array.from({ length: Math.floor(rand() * 40) }, () => 3 + Math.floor(rand() * (V - 3)))],
+      maxTokens: 2 + Math.floor(rand() * 40),
+      arriveAt: Math.floor(rand() * 25),
+      abortAt: rand() < 0.25 ? Math.floor(rand() * 40) : -1
+    }))
+    const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
+    const decode = coreWithCache(model, 14)
+    const run = await runPair(coreWithCache(model, 24, { scheduler: { maxNumBatchedTokens: 128, longPrefillTokenThreshold: 40 } }), decode, connector, (step, add, abort) => {
+      for (const s of specs) {
+        if (s.arriveAt === step) add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
+        if (s.abortAt === step) abort(s.id)
+      }
+    }, 40)
+    expect(decode.core.scheduler.numPreemptions).toBeGreaterThan(0)
+    let compared = 0
+    for (const s of specs) {
+      if (!run.finished.has(s.id)) continue
+      expect(run.tokens.get(s.id), s.id).toEqual(runColocated(model, { id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) }).tokens)
+      compared++
+    }
+    expect(compared).toBeGreaterThan(8)
+    expect(decode.core.kv.pool.usage).toBe(0)
     expect(server.pending.size).toBe(0)
   })
 
