@@ -181,6 +181,17 @@ describe("disaggregated prefill/decode: two serve processes, the openai SDK as c
     let content = ""
     for await (const c of chatStream) content += c.choices[0]?.delta.content ?? ""
     expect(content).toBe((await prefill.chat.completions.create(chatBody)).choices[0].message.content)
+    // The first token ends it (max_tokens 1): the prefill server's answer is the whole answer, streamed or not.
+    const one = { model: "kjv", prompt: VERSE, max_tokens: 1, temperature: 0 }
+    const oneWant = await colocated(VERSE, { max_tokens: 1, temperature: 0 })
+    expect((await gateway.completions.create(one)).choices[0].text).toBe(oneWant)
+    let oneText = "", oneFinish: string | null = null
+    for await (const c of await gateway.completions.create({ ...one, stream: true })) {
+      oneText += c.choices[0]?.text ?? ""
+      oneFinish = c.choices[0]?.finish_reason ?? oneFinish
+    }
+    expect(oneText).toBe(oneWant)
+    expect(oneFinish).toBe("length")
     // n > 1 is not split: the decode server serves it whole.
     expect((await gateway.completions.create({ ...body, n: 2 })).choices).toHaveLength(2)
 

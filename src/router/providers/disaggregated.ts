@@ -90,8 +90,11 @@ export const disaggregatedProvider = (openAi: Provider): Provider => ({
     if (wholeOnly(call)) return yield* openAi.stream(call)
     const first = yield* openAi.complete(prefillCall(call))
     const transferId = transferIdOf(first.json)
-    const head = chunkOf(call.kind, first.json, textOf(call.kind, first.json), transferId === undefined ? choiceOf(first.json).finish_reason ?? "stop" : null)
+    // Without a transfer the first token ended the request: this chunk is the whole answer and carries its finish reason.
+    const finish = transferId === undefined ? String(choiceOf(first.json).finish_reason ?? "stop") : null
+    const head = chunkOf(call.kind, first.json, textOf(call.kind, first.json), finish)
     if (transferId === undefined) {
+      call.meter.addFinishReason(finish)
       const wantsUsage = (call.body.stream_options as Json | undefined)?.include_usage === true
       const usage = { ...chunkOf(call.kind, first.json, "", null), choices: [], usage: (first.json as Json).usage }
       return Stream.fromIterable(wantsUsage ? [head, usage] : [head]).pipe(Stream.map((c) => JSON.stringify(c)))
