@@ -238,6 +238,9 @@ export class EngineCore {
       throw new RangeError(`KV transfer ${t.transferId}: its first token already ends this request (nothing to decode)`)
     }
     r.kvImport = { numTokens: t.promptTokenIds.length, fromBlock: null }
+    // cached_tokens is the prefill side's: those are the prompt tokens nobody computed for this request
+    // (set now, admission keeps it; this engine's own hits only spare it a copy).
+    r.numCachedPromptTokens = t.cachedTokens
   }
 
   /** Ends a request now: it leaves the scheduler and its blocks return to the pool. Idempotent. */

@@ -100,6 +100,9 @@ describe("disaggregated prefill/decode in process", () => {
     const tokens = [...out[0].tokenIds]
     const first = decode.core.step(decode.executor, 0)
     tokens.push(...first.flatMap((o) => o.tokenIds))
+    // Usage reports the prefill side's cache hits (none), not the decode side's reuse.
+    expect(first[0].cachedTokens).toBe(t.cachedTokens)
+    expect(t.cachedTokens).toBe(0)
     expect(decode.core.kv.prefixCacheHits - hitsBefore).toBe(32)
     expect(decode.core.stats().kvTransfer).toMatchObject({ imports: 1, reusedBlocks: 2, importedBytes: t.blocks[2].bytes.length })
     expect(prefill.core.stats().kvTransfer).toMatchObject({ exports: 1, exportedBytes: 3 * t.blocks[0].bytes.length })
