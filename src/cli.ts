@@ -32,6 +32,7 @@ import { didYouMean } from "./cli/did-you-mean.ts"
 import { logFormatLayer, sayFor, warnFor } from "./cli/log-format.ts"
 import { describeResolvedConfig } from "./cli/resolved-config.ts"
 import { resolveSpeculative, SPECULATIVE_OPTIONS } from "./cli/speculative-flags.ts"
+import { KV_TRANSFER_OPTIONS, resolveKvTransfer } from "./cli/kv-transfer-flags.ts"
 import { noEngineLayer } from "./layers/no-engine.ts"
 import { preflight, StartupError } from "./cli/preflight.ts"
 
@@ -76,6 +77,7 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   ...SPECULATIVE_OPTIONS,
+  ...KV_TRANSFER_OPTIONS,
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
@@ -315,11 +317,14 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   }
   if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
   let speculative: ReturnType<typeof resolveSpeculative>
+  let kvTransfer: ReturnType<typeof resolveKvTransfer>
   try {
     speculative = resolveSpeculative(get, cwd)
+    kvTransfer = resolveKvTransfer(get)
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
+  if (noModel && kvTransfer !== null) throw new UsageError("--kv-role needs a model: a gateway-only server (--no-model) has no engine to prefill or decode")
   if (noModel && router.deployments.length === 0) throw new UsageError("--no-model: a gateway without a model needs a --config with a model_list of remote deployments")
   return {
     modelDir: resolvedModelDir,
@@ -339,7 +344,8 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       quantization: get<LoadQuantization>("quantization"),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling"),
-      speculative: speculative ?? undefined
+      speculative: speculative ?? undefined,
+      kvTransfer: kvTransfer ?? undefined
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
@@ -401,10 +407,12 @@ const serve = (config: ServeConfig) => {
     if (info.gatewayOnly === true) return
     const seconds = ((performance.now() - started) / 1000).toFixed(2)
     const sp = config.engine.speculative
+    const kvt = config.engine.kvTransfer
     yield* say(
       `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
         `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}` +
-        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, ${sp.method === "ngram" ? `prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax}` : `draft ${sp.model}`})`)
+        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, ${sp.method === "ngram" ? `prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax}` : `draft ${sp.model}`})`) +
+        (kvt == null || kvt.role === "in-process" ? "" : kvt.role === "prefill" ? `, KV role prefill (KV transfer on ${kvt.host}:${kvt.port})` : `, KV role decode (KV from ${kvt.peerHost}:${kvt.peerPort})`)
     )
   }))
   const announceServer = Layer.effectDiscard(Effect.gen(function*() {

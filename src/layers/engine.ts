@@ -10,6 +10,8 @@ import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
 import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
 import { DraftModelProposer } from "../engine/spec-decode/draft-proposer.ts"
+import { KvBlockIo } from "../engine/kv-transfer/kv-block-io.ts"
+import { kvConnectorFor, type KvTransferOptions } from "./kv-connector.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -44,6 +46,8 @@ export interface EngineOptions {
   readonly pooling?: PoolingType
   /** Speculative decoding (--speculative-config and friends); off when absent. */
   readonly speculative?: SpeculativeConfig | null
+  /** Disaggregated prefill/decode (--kv-role and its transport); a colocated engine when absent. */
+  readonly kvTransfer?: KvTransferOptions | null
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
@@ -123,7 +127,8 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
-  return Effect.flatMap(executor, (executor) => makeEngine({
+  const kvTransfer = options.kvTransfer ?? null
+  return Effect.flatMap(Effect.all([executor, kvConnectorFor(kvTransfer)]), ([executor, kvConnector]) => makeEngine({
     info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching, pooling: options.pooling ?? "last" },
     core: {
       vocabSize: c.vocabSize,
@@ -135,6 +140,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       tokenizer: loaded.tokenizer,
       speculative: options.speculative ?? null,
       draftProposer,
+      kvBlocks: kvTransfer === null ? null : new KvBlockIo(cache),
       scheduler: {
         ...defaultSchedulerConfig(maxModelLen),
         ...(options.maxNumSeqs !== undefined && { maxNumSeqs: options.maxNumSeqs }),
@@ -145,6 +151,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       }
     },
     executor,
+    kvConnector,
     outputBufferSize: options.outputBufferSize,
     maxWaitingRequests: options.maxWaitingRequests
   }))
