@@ -83,7 +83,7 @@ for (const format of ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"] satisfies Array<Qu
         for (let i = 0; i + 1 < cuts.length; i++) exports(part.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, cuts[i], cuts[i + 1])
         expect(bits(part).equals(bits(whole))).toBe(true)
       }
-      // Each batch size puts row r in another tile (4-row tiles, 1-row tiles of 8 or 1 columns).
+      // Each batch size puts row r in another tile (4-row tiles of 2 or 1 columns, 1-row tiles of 2 or 1).
       for (const batch of [1, 2, 5, 9]) {
         for (let r = 0; r + batch <= rows; r += 17) {
           const out = arena.allocF32(batch * outDim)
