@@ -27,6 +27,15 @@ const BLOCK: Record<QuantType, { readonly values: number; readonly bytes: number
   q8_0: { values: 32, bytes: 34 }, q4_0: { values: 32, bytes: 18 }, q5_0: { values: 32, bytes: 22 }, q4_k: { values: 256, bytes: 144 }, q6_k: { values: 256, bytes: 210 }
 }
 const ROW_BLOCK = 64
+const PREFETCH_BYTES = 1024
+
+/**
+ * A load of the byte PREFETCH_BYTES ahead of $wb (clamped to the matrix's last byte, so it cannot trap),
+ * its value dropped: WASM has no prefetch instruction, and without it a 1-row matmul on Q8_0 blocks in
+ * DRAM ran at half the speed (single-thread microbench, 576 x 98304: 15-19 ms -> 8 ms). Results unchanged.
+ */
+const touchAhead = `(drop (i32.load8_u (select (i32.add (local.get $wb) (i32.const ${PREFETCH_BYTES})) (local.get $wEnd)
+          (i32.lt_u (i32.add (local.get $wb) (i32.const ${PREFETCH_BYTES})) (local.get $wEnd)))))`
 
 const splat8 = (n: number) => `(v128.const i8x16 ${Array(16).fill(n).join(" ")})`
 const get = (n: string) => `(local.get ${n})`
@@ -39,6 +48,7 @@ const loadSub = (t: QuantType): string => {
   const { bytes } = BLOCK[t]
   if (t === "q8_0" || t === "q4_0" || t === "q5_0") {
     const head = `(local.set $wb (i32.add ${get("$wc")} (i32.mul ${get("$sb")} (i32.const ${bytes}))))
+        ${touchAhead}
         (local.set $s (f32x4.splat (call $f16 (i32.load16_u ${get("$wb")}))))
         (local.set $s2 ${get("$s")})`
     if (t === "q8_0") return `${head}
@@ -53,6 +63,7 @@ const loadSub = (t: QuantType): string => {
         (local.set $qa (i8x16.sub (v128.and ${get("$qa")} ${splat8(15)}) ${splat8(8)}))`
   }
   const head = `(local.set $wb (i32.add ${get("$wc")} (i32.mul (i32.shr_u ${get("$sb")} (i32.const 3)) (i32.const ${bytes}))))
+        ${touchAhead}
         (local.set $j (i32.and ${get("$sb")} (i32.const 7)))`
   if (t === "q4_k") {
     // Sub-block j: bytes qs[32 (j >> 1) ..] (at 16), low nibbles for even j, high for odd; y = d1 * q - m1.
@@ -156,7 +167,7 @@ const loop = (name: string, cond: string, body: string, step: string) =>
       (br $${name}_l)))`
 
 const matmul = (t: QuantType): string => {
-  const locals = ["$o", "$r", "$rb", "$re", "$inB", "$wB", "$xo", "$sb", "$wc", "$wb", "$j", "$qp", "$x0", "$x1", "$x2", "$x3",
+  const locals = ["$o", "$r", "$rb", "$re", "$inB", "$wB", "$wEnd", "$xo", "$sb", "$wc", "$wb", "$j", "$qp", "$x0", "$x1", "$x2", "$x3",
     ...Array.from({ length: 8 }, (_, c) => `$w${c}`)].map((n) => `(local ${n} i32)`)
   const vlocals = ["$wv", "$xv0", "$xv1", "$xv2", "$xv3"]
   for (let c = 0; c < 8; c++) for (const n of STATE) vlocals.push(`$${n}_${c}`)
@@ -171,6 +182,7 @@ const matmul = (t: QuantType): string => {
     ${vlocals.map((n) => `(local ${n} v128)`).join(" ")}
     (local.set $inB (i32.shl ${get("$in")} (i32.const 2)))
     (local.set $wB (i32.mul (i32.div_u ${get("$in")} (i32.const ${values})) (i32.const ${bytes})))
+    (local.set $wEnd (i32.sub (i32.add ${get("$w")} (i32.mul ${get("$outDim")} ${get("$wB")})) (i32.const 1)))
     ;; Rows in blocks of ${ROW_BLOCK} (whole 4-row tiles): within a block, columns outer, 4-row tiles inner.
     (local.set $rb (i32.const 0))
     ${loop("blk", `(i32.le_u (i32.add ${get("$rb")} (i32.const 4)) ${get("$rows")})`, `
