@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { referenceKernels } from "../../src/engine/kernels.ts"
-import { QUANT_BLOCK, toF32, type QuantFormat, type QuantizedMatrix } from "../../src/engine/matrix.ts"
+import { QUANT_BLOCK, sharedAlloc, toF32, type QuantFormat, type QuantizedMatrix } from "../../src/engine/matrix.ts"
 import { quantizeMatrix } from "../../src/engine/quantize.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
@@ -83,7 +83,7 @@ for (const format of ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"] satisfies Array<Qu
         for (let i = 0; i + 1 < cuts.length; i++) exports(part.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, cuts[i], cuts[i + 1])
         expect(bits(part).equals(bits(whole))).toBe(true)
       }
-      // Each batch size puts row r in another tile (4-row tiles, 1-row tiles of 8 or 1 columns).
+      // Each batch size puts row r in another tile (4-row tiles of 2 or 1 columns, 1-row tiles of 2 or 1).
       for (const batch of [1, 2, 5, 9]) {
         for (let r = 0; r + batch <= rows; r += 17) {
           const out = arena.allocF32(batch * outDim)
@@ -94,3 +94,23 @@ for (const format of ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"] satisfies Array<Qu
     })
   })
 }
+
+describe("quantized matmul memory reads", () => {
+  it("reads no byte past the matrix (the look-ahead load is clamped): a Q8_0 matrix ending where the memory ends", () => {
+    const own = WasmArena.create()
+    const kernels = simdKernels(own)
+    const inDim = 64, outDim = 3, bytes = outDim * (inDim / 32) * QUANT_BLOCK.q8_0.bytes // 204, allocated as 208
+    const x = fill(own.allocF32(inDim)), out = own.allocF32(outDim), want = own.allocF32(outDim)
+    const values = fill(new Float32Array(outDim * inDim))
+    const dense = own.copy(toF32(quantizeMatrix("q8_0", values, outDim, inDim, sharedAlloc)))
+    const end = Math.max(own.memory.buffer.byteLength, Math.ceil((own.bytesUsed + 208) / 65536) * 65536)
+    own.allocU8(end - 208 - own.bytesUsed)
+    const w = quantizeMatrix("q8_0", values, outDim, inDim, own.matrices)
+    expect(w.blocks.byteOffset + 208).toBe(own.memory.buffer.byteLength)
+    expect(w.blocks.length).toBe(bytes)
+    kernels.matmul(out, x, w, 1, inDim, outDim, null)
+    kernels.matmul(want, x, dense, 1, inDim, outDim, null)
+    expect(bits(out).equals(bits(want))).toBe(true)
+  })
+})
+
