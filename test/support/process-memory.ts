@@ -13,6 +13,8 @@ import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { readModelConfig } from "../../src/engine/model-dir.ts"
 
 export interface MemoryAfterLoad {
+  /** Where keys and the ledger live, from the server's log: its own embedded PGlite (a thread of the process) or DATABASE_URL's. */
+  readonly database: "embedded PGlite" | "PostgreSQL" | "unknown"
   /** VmRSS of the server process (all its threads: the event loop, the executor, helpers, PGlite). */
   readonly rssAfterLoadBytes: number
   /** Of which anonymous memory (heaps, WebAssembly memories), file-backed (code), shared. */
@@ -55,7 +57,9 @@ export const memoryAfterLoad = (pid: number, modelDir: string, serveOutput: stri
   const kvPoolBytes = kvPoolBytesOf(serveOutput, modelDir)
   const rssAfterLoadBytes = statusField(status, "VmRSS")
   const boundBytes = Math.round(1.3 * checkpointBytes + kvPoolBytes)
+  const database = /database: embedded PGlite/.test(serveOutput) ? "embedded PGlite" : /database: PostgreSQL/.test(serveOutput) ? "PostgreSQL" : "unknown"
   return {
+    database,
     rssAfterLoadBytes,
     rssAnonBytes: statusField(status, "RssAnon"),
     rssFileBytes: statusField(status, "RssFile"),
