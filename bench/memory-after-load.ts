@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { servedUrl, spawnServe } from "../test/support/cli-process.ts"
 import type { Dtype } from "../test/support/write-checkpoint.ts"
-import { memoryAfterLoad } from "../test/support/process-memory.ts"
+import { settledMemoryAfterLoad } from "../test/support/process-memory.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
 import { writeSmolLm2Checkpoint } from "./lib/smollm2.ts"
 
@@ -28,18 +28,16 @@ const { values: args } = parseArgs({
 const BUNDLED = path.join(import.meta.dirname, "..", "models", "inferline-kjv")
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`
 
-/** Serves `dir` (vs-llamacpp's flags), reads its memory once it prints its URL and again 2 s later. */
+/** Serves `dir` (vs-llamacpp's flags) and reads its memory once loaded (see settledMemoryAfterLoad). */
 const measure = async (dir: string, env: Record<string, string | undefined>, more: ReadonlyArray<string> = []) => {
   const extra = [...args["serve-args"]!.split(/\s+/).filter(Boolean), ...more]
   const serve = spawnServe([dir, "--port", "0", "--served-model-name", "bench", "--max-num-seqs", "16", "--no-enable-prefix-caching",
     "--disable-log-requests", "--kv-cache-memory", args["kv-cache-memory"]!, ...extra], env)
   try {
     await servedUrl(serve, 600_000)
-    const atUrl = memoryAfterLoad(serve.child.pid!, dir, serve.output())
-    await new Promise((r) => setTimeout(r, 2000))
-    const settled = memoryAfterLoad(serve.child.pid!, dir, serve.output())
+    const memory = await settledMemoryAfterLoad(serve.child.pid!, dir, serve.output)
     const threads = Number(/tensor parallel: (\d+) thread/.exec(serve.output())?.[1] ?? 1)
-    return { ...atUrl, rssTwoSecondsLaterBytes: settled.rssAfterLoadBytes, tensorParallelSize: threads }
+    return { ...memory, tensorParallelSize: threads }
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited

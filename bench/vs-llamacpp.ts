@@ -25,7 +25,7 @@ import { prng } from "../test/support/random-model.ts"
 import { servedUrl, spawnServe } from "../test/support/cli-process.ts"
 import type { Dtype } from "../test/support/write-checkpoint.ts"
 import { writeLlamaGguf } from "../test/support/gguf-writer.ts"
-import { memoryAfterLoad } from "../test/support/process-memory.ts"
+import { settledMemoryAfterLoad } from "../test/support/process-memory.ts"
 import { SMOLLM2_135M, writeSmolLm2Checkpoint } from "./lib/smollm2.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
@@ -175,7 +175,7 @@ const inferlineSide = async (modelDir: string) => {
   try {
     const url = await servedUrl(serve, 600_000)
     // Resident memory once loaded, before any request, against issue 17's bound (1.3 x checkpoint + KV pool).
-    const memory = memoryAfterLoad(serve.child.pid!, modelDir, serve.output())
+    const memory = await settledMemoryAfterLoad(serve.child.pid!, modelDir, serve.output)
     console.log("inferline memory after load", JSON.stringify(memory))
     const side: Side = {
       async prefill(k) {
