@@ -247,7 +247,7 @@ const drive = async () => {
     // p99 of all three paths came out 2x their steady state (see bench/gateway-tail.ts --warmup).
     const warmup = Number(args.warmup)
     if (args["features-only"]) {
-      const features = await measureFeatures({ port: inferline.port, headers: auth }, cached!, guarded!, evaluated!, control!, requests, warmup)
+      const features = await measureFeatures({ port: inferline.port, headers: auth, child: inferline.child }, cached!, guarded!, evaluated!, control!, requests, warmup)
       const result = { machine: machineInfo(), setup: { requestsPerLatencyRun: requests, warmupPerPath: warmup, database: inferline.database, limits: inferline.limits }, features }
       console.log(JSON.stringify(result, null, 2))
       console.log(`wrote ${writeResult("gateway-features", result)}`)
@@ -272,7 +272,7 @@ const drive = async () => {
       const added = (x: { p50: number; p99: number }) => ({ p50: x.p50 - s.direct.p50, p99: x.p99 - s.direct.p99 })
       return { ...s, added: { passthrough: added(s.passthrough), inferline: added(s.inferline), ...(s.baseline === undefined ? {} : { baseline: added(s.baseline) }) } }
     }
-    const features = withFeatures ? await measureFeatures({ port: inferline.port, headers: auth }, cached!, guarded!, evaluated!, control!, requests, warmup) : null
+    const features = withFeatures ? await measureFeatures({ port: inferline.port, headers: auth, child: inferline.child }, cached!, guarded!, evaluated!, control!, requests, warmup) : null
     const load: Array<Awaited<ReturnType<typeof throughput>>> = []
     for (const t of targets) load.push(await throughput(t.port, t.headers, connections, duration))
     const result = {
@@ -310,27 +310,27 @@ const drive = async () => {
  *   is off the request path, so the target is "unchanged within noise").
  */
 const measureFeatures = async (
-  plain: { readonly port: number; readonly headers: Record<string, string> },
-  cached: { readonly port: number; readonly key: string },
-  guarded: { readonly port: number; readonly key: string },
-  evaluated: { readonly port: number; readonly key: string },
-  control: { readonly port: number; readonly key: string },
+  plain: { readonly port: number; readonly headers: Record<string, string>; readonly child: ChildProcess },
+  cached: { readonly port: number; readonly key: string; readonly child: ChildProcess },
+  guarded: { readonly port: number; readonly key: string; readonly child: ChildProcess },
+  evaluated: { readonly port: number; readonly key: string; readonly child: ChildProcess },
+  control: { readonly port: number; readonly key: string; readonly child: ChildProcess },
   requests: number,
   warmup: number
 ) => {
   const auth = (key: string) => ({ authorization: `Bearer ${key}` })
   const paths = {
-    plainHit: [plain.port, HIT_BODY, plain.headers, false],
-    cacheHit: [cached.port, HIT_BODY, auth(cached.key), false],
-    plainMiss: [plain.port, uniqueBody, plain.headers, false],
-    cacheMiss: [cached.port, uniqueBody, auth(cached.key), false],
-    plainFirstChunk: [plain.port, STREAM_BODY, plain.headers, true],
-    guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true],
-    plainWhole: [plain.port, CHAT_BODY, plain.headers, false],
-    evaluatedWhole: [evaluated.port, CHAT_BODY, auth(evaluated.key), false],
-    evaluatedFirstChunk: [evaluated.port, STREAM_BODY, auth(evaluated.key), true],
-    controlWhole: [control.port, CHAT_BODY, auth(control.key), false],
-    controlFirstChunk: [control.port, STREAM_BODY, auth(control.key), true]
+    plainHit: [plain.port, HIT_BODY, plain.headers, false, plain.child],
+    cacheHit: [cached.port, HIT_BODY, auth(cached.key), false, cached.child],
+    plainMiss: [plain.port, uniqueBody, plain.headers, false, plain.child],
+    cacheMiss: [cached.port, uniqueBody, auth(cached.key), false, cached.child],
+    plainFirstChunk: [plain.port, STREAM_BODY, plain.headers, true, plain.child],
+    guardedFirstChunk: [guarded.port, STREAM_BODY, auth(guarded.key), true, guarded.child],
+    plainWhole: [plain.port, CHAT_BODY, plain.headers, false, plain.child],
+    evaluatedWhole: [evaluated.port, CHAT_BODY, auth(evaluated.key), false, evaluated.child],
+    evaluatedFirstChunk: [evaluated.port, STREAM_BODY, auth(evaluated.key), true, evaluated.child],
+    controlWhole: [control.port, CHAT_BODY, auth(control.key), false, control.child],
+    controlFirstChunk: [control.port, STREAM_BODY, auth(control.key), true, control.child]
   } as const
   const names = Object.keys(paths) as Array<keyof typeof paths>
   for (const name of names) {
@@ -338,16 +338,36 @@ const measureFeatures = async (
     await sequential(port, body, headers, firstChunk ? Math.ceil(warmup / 4) : warmup / 2, firstChunk)
   }
   const samples = Object.fromEntries(names.map((n) => [n, [] as Array<number>])) as Record<keyof typeof paths, Array<number>>
-  const rounds = 5
+  // The serving process's CPU time (all its threads) while each path ran: what a feature costs in CPU,
+  // free of the latency noise of a loopback run (work done after the response counts too).
+  const cpu = Object.fromEntries(names.map((n) => [n, 0])) as Record<keyof typeof paths, number>
+  // Rounds in a shuffled order each (seeded): what runs just before a path (another process's trailing
+  // ledger flush, say) must not always be the same for one path and different for the path it is compared with.
+  const rounds = 10
+  let seed = 12345
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
   for (let r = 0; r < rounds; r++) {
-    for (const name of names) {
-      const [port, body, headers, firstChunk] = paths[name]
+    const order = [...names]
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1))
+      ;[order[i], order[j]] = [order[j], order[i]]
+    }
+    for (const name of order) {
+      const [port, body, headers, firstChunk, child] = paths[name]
+      const before = cpuMicros(child.pid!)
       samples[name].push(...await sequential(port, body, headers, requests / rounds / (firstChunk ? 3 : 1), firstChunk))
+      // Scoring runs after the answers (within 20 ms): wait for it before reading the clock.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      cpu[name] += cpuMicros(child.pid!) - before
     }
   }
   const s = Object.fromEntries(names.map((n) => [n, summary(samples[n])])) as Record<keyof typeof paths, ReturnType<typeof summary>>
+  const cpuPerRequest = Object.fromEntries(names.map((n) => [n, Math.round(cpu[n] / samples[n].length)])) as Record<keyof typeof paths, number>
   return {
     micros: s,
+    cpuMicrosPerRequest: cpuPerRequest,
+    evaluatorAddedCpuMicros: cpuPerRequest.evaluatedWhole - cpuPerRequest.plainWhole,
+    controlDifferenceCpuMicros: cpuPerRequest.controlWhole - cpuPerRequest.plainWhole,
     cacheHitOverGatewayP50Micros: s.cacheHit.p50 - s.plainHit.p50,
     cacheMissAddedP50Micros: s.cacheMiss.p50 - s.plainMiss.p50,
     guardrailAddedFirstChunkP50Micros: s.guardedFirstChunk.p50 - s.plainFirstChunk.p50,
@@ -359,6 +379,12 @@ const measureFeatures = async (
     controlDifferenceP99Micros: s.controlWhole.p99 - s.plainWhole.p99,
     controlDifferenceFirstChunkP50Micros: s.controlFirstChunk.p50 - s.plainFirstChunk.p50
   }
+}
+
+/** A process's CPU time so far (user + system, all threads), from /proc (clock ticks of 10 ms). */
+const cpuMicros = (pid: number): number => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
 if (args.role === "mock") runMock()

@@ -16,7 +16,7 @@
  * With --stream, the requests stream (stream: true) and the mock answers with SSE chunks; the time runs
  * to the end of the response body.
  *
- *   node bench/request-path.ts [--requests 2000] [--rounds 7] [--no-allocations] [--stream]
+ *   node bench/request-path.ts [--requests 2000] [--rounds 7] [--no-allocations] [--stream] [--evaluator]
  *
  * Writes bench/results/request-path-*.json with the machine and commit.
  */
@@ -34,7 +34,7 @@ import { chatRequestBody, mockUpstreamHandler } from "./lib/mock-upstream.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 import { BENCH_MASTER_KEY, createBenchKey } from "./lib/bench-key.ts"
 
-const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true }, stream: { type: "boolean", default: false } }, allowNegative: true })
+const { values: args } = parseArgs({ options: { requests: { type: "string", default: "2000" }, rounds: { type: "string", default: "7" }, allocations: { type: "boolean", default: true }, stream: { type: "boolean", default: false }, evaluator: { type: "boolean", default: false } }, allowNegative: true })
 const requests = Number(args.requests)
 const rounds = Number(args.rounds)
 
@@ -78,7 +78,10 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-request-path-"))
 const config = path.join(dir, "config.json")
 fs.writeFileSync(config, JSON.stringify({
   model_list: [{ model_name: "mock", litellm_params: { model: "openai/mock", api_base: "http://mock/v1", rpm: 100_000_000 } }],
-  router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 }
+  router_settings: { routing_strategy: "simple-shuffle", num_retries: 2, allowed_fails: 3, cooldown_time: 5 },
+  // --evaluator: every answer scored by a rule evaluator (as bench/gateway.ts's evaluated server), so the
+  // scoring's CPU per request shows (it runs in this process, after the response).
+  ...(args.evaluator && { evaluators: [{ name: "no-apologies", type: "not_contains", phrases: ["as an AI", "I apologize"], sample_rate: 1 }] })
 }))
 process.env.INFERLINE_LEDGER_DIR = path.join(dir, "journal")
 process.env.INFERLINE_DATA_DIR = path.join(dir, "data")
@@ -214,7 +217,7 @@ const micros = Object.fromEntries(targets.map((t, i) => [t.name, stats(perReques
 const result = {
   machine: machineInfo(),
   setup: {
-    requests, rounds, stream: args.stream,
+    requests, rounds, stream: args.stream, evaluator: args.evaluator,
     note: "in-memory sockets (no kernel): CPU time of the request path, one process",
     database: process.env.DATABASE_URL ? "postgres (DATABASE_URL)" : "embedded PGlite",
     // With REDIS_URL, limits go through Redis: its round trips are real network time in these numbers.

@@ -9,13 +9,14 @@ import { parseArgs } from "node:util"
 import { Engine } from "./actors/engine.ts"
 import { databaseLayerFromConfig } from "./db/database.ts"
 import { resolveBindHost } from "./gateway/bind-policy.ts"
-import { gatewayLayerFromConfig, redisLayerFor } from "./gateway/layers.ts"
+import { gatewayLayerFromConfig } from "./gateway/layers.ts"
+import { redisConnectionLayerFromEnv } from "./db/redis-connection.ts"
 import { redisRouterStateLayer } from "./router/redis-router-state.ts"
 import { DEFAULT_HEADER_TIMEOUT_SECONDS } from "./http/header-timeout.ts"
 import { DEFAULT_SHUTDOWN_GRACE_SECONDS, httpServerLayer } from "./http/server.ts"
 import { ModelLoadError } from "./engine/errors.ts"
 import { findGgufFile } from "./engine/gguf/gguf-model.ts"
-import type { WeightDtype } from "./engine/matrix.ts"
+import type { LoadQuantization, WeightDtype } from "./engine/matrix.ts"
 import { engineLayer, parseByteSize, servedModelNameOf, type EngineOptions } from "./layers/engine.ts"
 import { observabilityLayerFromEnv } from "./observability/observability-layer.ts"
 import { parseRouterConfig, ROUTER_CONFIG_KEYS, RouterConfigError, type RouterConfig } from "./router/config.ts"
@@ -31,6 +32,7 @@ import { didYouMean } from "./cli/did-you-mean.ts"
 import { logFormatLayer, sayFor, warnFor } from "./cli/log-format.ts"
 import { describeResolvedConfig } from "./cli/resolved-config.ts"
 import { resolveSpeculative, SPECULATIVE_OPTIONS } from "./cli/speculative-flags.ts"
+import { KV_TRANSFER_OPTIONS, resolveKvTransfer } from "./cli/kv-transfer-flags.ts"
 import { noEngineLayer } from "./layers/no-engine.ts"
 import { settleHeap } from "./cli/settle-heap.ts"
 import { preflight, StartupError } from "./cli/preflight.ts"
@@ -71,10 +73,12 @@ const SERVE_OPTIONS: ReadonlyArray<OptionSpec> = [
   { name: "max-waiting-requests", kind: "count", value: "N", help: "Sequences (prompts × n) that may wait for the engine; more get a 503, and a request asking for more alone a 400 (default 1024)." },
   { name: "tensor-parallel-size", kind: "count", value: "N", help: "Worker threads each engine step is split over (matmuls by columns, attention by heads); results are identical for every N (default: the machine's cores, at most 4; 1 for models under 32M parameters)." },
   { name: "dtype", kind: "choice", value: "auto|float32|bfloat16|float16", choices: ["auto", "float32", "bfloat16", "float16"], help: "Precision weight matrices are kept in and read at (default auto: the checkpoint's own; 16-bit halves memory and bytes per token)." },
+  { name: "quantization", kind: "choice", value: "q8_0|q4_0", choices: ["q8_0", "q4_0"], help: "Quantize a safetensors checkpoint's weight matrices at load with ggml's Q8_0 or Q4_0 formulas; they stay quantized in memory and the matmuls read the blocks (GGUF files are already quantized: refused for them)." },
   { name: "scheduling-policy", kind: "policy", value: "fcfs|priority", help: "Admission order: first come first served, or by the requests' `priority` (default fcfs)." },
   { name: "pooling", kind: "choice", value: "last|mean", choices: ["last", "mean"], help: "How /v1/embeddings pools the model's final hidden states: last token or mean over the prompt, normalized (default last)." },
   { name: "enable-prefix-caching", kind: "boolean", help: "Reuse KV blocks of shared prompt prefixes (default on; --no-enable-prefix-caching turns it off)." },
   ...SPECULATIVE_OPTIONS,
+  ...KV_TRANSFER_OPTIONS,
   { name: "max-request-body-size", kind: "size", value: "SIZE", help: "Largest accepted request body; larger ones get a 413 (default 2MiB)." },
   { name: "disable-log-requests", kind: "boolean", help: "Do not log one line per HTTP request." },
   { name: "header-timeout", kind: "seconds", value: "SECONDS", help: "Time a connection gets to send its request headers; silent connections are closed after it (default 10)." },
@@ -314,11 +318,14 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
   }
   if (router.cache?.type === "redis" && (env.REDIS_URL ?? "") === "") throw new UsageError(`${configFile}: cache.type redis needs REDIS_URL (or use type local)`)
   let speculative: ReturnType<typeof resolveSpeculative>
+  let kvTransfer: ReturnType<typeof resolveKvTransfer>
   try {
     speculative = resolveSpeculative(get, cwd)
+    kvTransfer = resolveKvTransfer(get)
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
+  if (noModel && kvTransfer !== null) throw new UsageError("--kv-role needs a model: a gateway-only server (--no-model) has no engine to prefill or decode")
   if (noModel && router.deployments.length === 0) throw new UsageError("--no-model: a gateway without a model needs a --config with a model_list of remote deployments")
   return {
     modelDir: resolvedModelDir,
@@ -335,9 +342,11 @@ export const resolveServeConfig = (args: ReadonlyArray<string>, env: Record<stri
       schedulingPolicy: get<"fcfs" | "priority">("scheduling-policy"),
       tensorParallelSize: get<number>("tensor-parallel-size"),
       dtype: ((d) => (d === undefined || d === "auto" ? undefined : d))(get<WeightDtype | "auto">("dtype")),
+      quantization: get<LoadQuantization>("quantization"),
       maxWaitingRequests: get<number>("max-waiting-requests"),
       pooling: get<"last" | "mean">("pooling"),
-      speculative: speculative ?? undefined
+      speculative: speculative ?? undefined,
+      kvTransfer: kvTransfer ?? undefined
     },
     maxRequestBodyBytes: get<number>("max-request-body-size") ?? 2 * 2 ** 20,
     headerTimeoutSeconds: get<number>("header-timeout") ?? DEFAULT_HEADER_TIMEOUT_SECONDS,
@@ -368,7 +377,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
  * Before loading: a GGUF file (or a directory holding one), or a directory with config.json; anything else
  * is not a model (e.g. the demo model not trained yet).
  */
-const checkModelDir = (dir: string) => {
+const checkModelDir = (dir: string, quantization?: string) => {
   if (!fs.existsSync(dir)) throw new UsageError(`model not found: ${dir}`)
   let gguf: string | null
   try {
@@ -376,6 +385,9 @@ const checkModelDir = (dir: string) => {
   } catch (e) {
     if (e instanceof ModelLoadError) throw new UsageError(e.message)
     throw e
+  }
+  if (gguf !== null && quantization !== undefined) {
+    throw new UsageError(`--quantization ${quantization} applies to safetensors checkpoints; ${gguf} is a GGUF file, already quantized (its tensors keep the types they are stored in)`)
   }
   if (gguf === null && !fs.existsSync(path.join(dir, "config.json"))) {
     throw new UsageError(
@@ -396,10 +408,12 @@ const serve = (config: ServeConfig) => {
     if (info.gatewayOnly === true) return
     const seconds = ((performance.now() - started) / 1000).toFixed(2)
     const sp = config.engine.speculative
+    const kvt = config.engine.kvTransfer
     yield* say(
       `Model ready in ${seconds} s: ${info.config.architecture}, max_model_len ${info.maxModelLen}, ` +
         `KV cache ${info.numBlocks - 1} blocks x ${info.blockSize} tokens, prefix caching ${info.enablePrefixCaching ? "on" : "off"}` +
-        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, ${sp.method === "ngram" ? `prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax}` : `draft ${sp.model}`})`)
+        (sp == null ? "" : `, speculative decoding ${sp.method} (${sp.numSpeculativeTokens} tokens, ${sp.method === "ngram" ? `prompt lookup ${sp.promptLookupMin}-${sp.promptLookupMax}` : `draft ${sp.model}`})`) +
+        (kvt == null || kvt.role === "in-process" ? "" : kvt.role === "prefill" ? `, KV role prefill (KV transfer on ${kvt.host}:${kvt.port})` : `, KV role decode (KV from ${kvt.peerHost}:${kvt.peerPort})`)
     )
   }))
   const announceServer = Layer.effectDiscard(Effect.gen(function*() {
@@ -420,7 +434,7 @@ const serve = (config: ServeConfig) => {
   const metricRegistry: Metric.MetricRegistry = new Map()
   // One Redis connection (REDIS_URL) for the gateway's limits and key invalidations, the router's shared
   // state and the readiness check; layers built from the same value are built once.
-  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisLayerFor(process.env.REDIS_URL!)
+  const redis = (process.env.REDIS_URL ?? "") === "" ? undefined : redisConnectionLayerFromEnv(process.env.REDIS_URL!)
   const gateway = Layer.mergeAll(
     gatewayLayerFromConfig({ masterKey: config.masterKey }, redis),
     observabilityLayerFromEnv({ serviceVersion: packageVersion, metricRegistry, deploymentPrices: deploymentPrices(config.router) })
@@ -488,7 +502,7 @@ const configCommand = (args: ReadonlyArray<string>): void => {
   try {
     const config = resolveServeConfig(["--config", file, ...flags])
     if (config === "help") return void console.log(configHelp)
-    if (config.modelDir !== null) checkModelDir(config.modelDir)
+    if (config.modelDir !== null) checkModelDir(config.modelDir, config.engine.quantization)
     console.log(JSON.stringify(describeResolvedConfig(config, process.env), null, 2))
   } catch (e) {
     if (e instanceof UsageError || e instanceof ModelLoadError) return usageError(e.message, "inferline serve --help")
@@ -519,7 +533,7 @@ export const main = (args: ReadonlyArray<string>): void => {
   let config: ServeConfig | "help"
   try {
     config = resolveServeConfig(rest)
-    if (config !== "help" && config.modelDir !== null) checkModelDir(config.modelDir)
+    if (config !== "help" && config.modelDir !== null) checkModelDir(config.modelDir, config.engine.quantization)
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, "inferline serve --help")
     throw e

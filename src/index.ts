@@ -11,6 +11,9 @@ export const bundledModelDir = path.join(import.meta.dirname, "..", "models", "i
 export { Engine, EngineError, type EngineDelta, type EngineInfo, type GenerateRequest } from "./actors/engine.ts"
 /** The Engine for a Hugging Face model directory, with vLLM-style options. */
 export { engineLayer, type EngineOptions } from "./layers/engine.ts"
+/** Disaggregated prefill/decode in one process: share one connector between a prefill and a decode engine (kvTransfer role "in-process"). */
+export { InProcessKvConnector } from "./engine/kv-transfer/in-process-connector.ts"
+export type { KvTransferOptions } from "./layers/kv-connector.ts"
 /** Sampling parameters (vLLM's, camelCase) and their defaults. */
 export { defaultSamplingParams, type SamplingParams } from "./engine/sampling-params.ts"
 /** The model's tokenizer and chat template. */

@@ -175,6 +175,37 @@ class Tokenizer:
         return cls(j["model"]["vocab"], merges, specials)
 
 
+def apply_merge(words, counts, pair_counts, where, pair, new, touched=None):
+    """Merges `pair` into `new` in every word holding it (left to right), keeping the pair counts and the
+    pair -> words index current; pairs whose count changed are added to `touched` when given."""
+    a, b = pair
+    for wi in list(where.get(pair, ())):
+        syms, c = words[wi], counts[wi]
+        for p in zip(syms, syms[1:]):
+            pair_counts[p] -= c
+            if pair_counts[p] <= 0:
+                del pair_counts[p]
+            where[p].discard(wi)
+            if touched is not None:
+                touched.add(p)
+        out, i = [], 0
+        while i < len(syms):
+            if i < len(syms) - 1 and syms[i] == a and syms[i + 1] == b:
+                out.append(new)
+                i += 2
+            else:
+                out.append(syms[i])
+                i += 1
+        words[wi] = out
+        for p in zip(out, out[1:]):
+            pair_counts[p] += c
+            where[p].add(wi)
+            if touched is not None:
+                touched.add(p)
+    pair_counts.pop(pair, None)
+    where.pop(pair, None)
+
+
 def train_bpe(text, vocab_size=4096, specials=SPECIAL_TOKENS, verbose=True):
     """Train on unique pre-token counts. Deterministic: highest pair count wins,
     ties broken by the lexicographically smallest (left, right) pair."""
@@ -204,29 +235,7 @@ def train_bpe(text, vocab_size=4096, specials=SPECIAL_TOKENS, verbose=True):
         new = a + b
         if new not in vocab:
             vocab[new] = len(vocab)
-        for wi in list(where.get((a, b), ())):
-            syms = words[wi]
-            c = counts[wi]
-            # remove old pairs
-            for p in zip(syms, syms[1:]):
-                pair_counts[p] -= c
-                if pair_counts[p] <= 0:
-                    del pair_counts[p]
-                where[p].discard(wi)
-            out, i = [], 0
-            while i < len(syms):
-                if i < len(syms) - 1 and syms[i] == a and syms[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(syms[i])
-                    i += 1
-            words[wi] = out
-            for p in zip(out, out[1:]):
-                pair_counts[p] += c
-                where[p].add(wi)
-        pair_counts.pop((a, b), None)
-        where.pop((a, b), None)
+        apply_merge(words, counts, pair_counts, where, (a, b), new)
         if verbose and len(merges) % 500 == 0:
             print("  bpe merges: %d, vocab %d, last %r count %d" % (len(merges), len(vocab), new, cnt), flush=True)
     return Tokenizer(vocab, merges, specials)

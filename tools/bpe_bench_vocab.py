@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bpe import BYTE_ENCODER, SPECIAL_TOKENS, Tokenizer, pretokenize  # noqa: E402
+from bpe import BYTE_ENCODER, SPECIAL_TOKENS, Tokenizer, apply_merge, pretokenize  # noqa: E402
 
 VOCAB_SIZE = 49152
 
@@ -93,27 +93,7 @@ def train(text, vocab_size):
         if new not in vocab:
             vocab[new] = len(vocab)
         touched = set()
-        for wi in list(where.get(pair, ())):
-            syms, c = words[wi], counts[wi]
-            for p in zip(syms, syms[1:]):
-                pair_counts[p] -= c
-                where[p].discard(wi)
-                touched.add(p)
-            out, i = [], 0
-            while i < len(syms):
-                if i < len(syms) - 1 and syms[i] == a and syms[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(syms[i])
-                    i += 1
-            words[wi] = out
-            for p in zip(out, out[1:]):
-                pair_counts[p] += c
-                where[p].add(wi)
-                touched.add(p)
-        pair_counts.pop(pair, None)
-        where.pop(pair, None)
+        apply_merge(words, counts, pair_counts, where, pair, new, touched)
         for p in touched:
             c = pair_counts.get(p, 0)
             if c > 0:

@@ -3,6 +3,7 @@
 node-llama-cpp ships (node_modules/@node-llama-cpp/<platform>/bins/*/), as an independent reference:
 
     /usr/bin/python3 tools/ggml_reference.py dequantize TYPE IN OUT   raw blocks in IN -> float32 LE in OUT
+    /usr/bin/python3 tools/ggml_reference.py quantize TYPE IN OUT     float32 LE in IN -> ggml's blocks in OUT
     /usr/bin/python3 tools/ggml_reference.py check-quantizers         tools/gguflib/quants.py vs ggml, byte for byte
 
 TYPE: q8_0 q4_0 q5_0 q4_K q6_K (block types; F16/BF16 are plain IEEE conversions).
@@ -88,6 +89,9 @@ def main():
         with open(src, "rb") as f:
             raw = f.read()
         ggml_dequantize(lib, name, raw, len(raw) // size * block).astype("<f4").tofile(dst)
+    elif sys.argv[1:2] == ["quantize"] and len(sys.argv) == 5:
+        name, src, dst = sys.argv[2:]
+        ggml_quantize(lib, name, np.fromfile(src, dtype="<f4")).tofile(dst)
     elif sys.argv[1:] == ["check-quantizers"]:
         sys.exit(1 if check_quantizers(lib) else 0)
     else:

@@ -13,7 +13,9 @@
  * batch, and a column's does not depend on how the columns are split between threads. Tiles only decide
  * which elements share loads:
  *   4 rows x 2 columns (rows in blocks of 64 so that a block of x stays in cache while the weights stream),
- *   4 x 1 for an odd last column, then for the last rows mod 4: 1 row x 8 columns, then 1 x 1.
+ *   4 x 1 for an odd last column; then the last rows mod 4 together, so the weights are read once more,
+ *   not once per row (a step of 2 or 3 rows; a speculative verification of 4 drafts is 5 rows): 3 rows x 3
+ *   columns, 2 x 4 or 1 x 8, then single columns.
  * BF16 and F16 weights are widened to f32 exactly inside the loop (never stored widened).
  */
 export type WeightType = "f32" | "bf16" | "f16"
@@ -99,18 +101,32 @@ const loop = (name: string, cond: string, body: string, step: string) =>
       ${step}
       (br $${name}_l)))`
 
+/** The tile widths of the last rows mod 4 (R rows x C columns: R*C accumulators + R rows of x + 1 weight in registers). */
+const REST_COLUMNS: Record<number, number> = { 1: 8, 2: 4, 3: 3 }
+
 const matmul = (t: WeightType): string => {
   const locals = ["$o", "$r", "$rb", "$re", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", "$x0", "$x1", "$x2", "$x3",
     ...Array.from({ length: 8 }, (_, c) => `$w${c}`)].map((n) => `(local ${n} i32)`)
-  const vlocals = ["$wv", "$h", "$xv0", "$xv1", "$xv2", "$xv3"]
-  for (let i = 0; i < 4; i++) for (let c = 0; c < 2; c++) vlocals.push(`$a${i}_${c}`)
-  for (let c = 2; c < 8; c++) vlocals.push(`$a0_${c}`)
+  const vlocals = new Set(["$wv", "$h", "$xv0", "$xv1", "$xv2", "$xv3"])
+  const accumulators = (R: number, C: number) => {
+    for (let i = 0; i < R; i++) for (let c = 0; c < C; c++) vlocals.add(`$a${i}_${c}`)
+  }
+  accumulators(4, 2)
+  for (const [R, C] of Object.entries(REST_COLUMNS)) accumulators(Number(R), C)
   const inc = (v: string, n: number) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${n})))`
   const rowTiles = (C: number) => loop(`r${C}`, `(i32.lt_u (local.get $r) (local.get $re))`, tile(t, 4, C), inc("$r", 4))
+  // The last R = rows mod 4 rows, all at once: R x C tiles over the columns, then R x 1.
+  const restRows = (R: number) => {
+    const C = REST_COLUMNS[R]
+    return `(if (i32.eq (i32.sub (local.get $rows) (local.get $r)) (i32.const ${R})) (then
+        (local.set $o (local.get $o0))
+        ${loop(`rest${R}w`, `(i32.le_u (i32.add (local.get $o) (i32.const ${C})) (local.get $o1))`, tile(t, R, C), inc("$o", C))}
+        ${loop(`rest${R}n`, `(i32.lt_u (local.get $o) (local.get $o1))`, tile(t, R, 1), inc("$o", 1))}))`
+  }
   return `
   (func (export "matmul_${t}") (param $out i32) (param $x i32) (param $w i32) (param $rows i32) (param $in i32) (param $outDim i32) (param $bias i32) (param $o0 i32) (param $o1 i32)
     ${locals.join(" ")}
-    ${vlocals.map((n) => `(local ${n} v128)`).join(" ")}
+    ${[...vlocals].map((n) => `(local ${n} v128)`).join(" ")}
     (local.set $inB (i32.shl (local.get $in) (i32.const 2)))
     (local.set $wB (i32.mul (local.get $in) (i32.const ${SIZE[t]})))
     (local.set $k4 (i32.and (local.get $in) (i32.const -4)))
@@ -126,11 +142,9 @@ const matmul = (t: WeightType): string => {
       (if (i32.lt_u (local.get $o) (local.get $o1)) (then
         (local.set $r (local.get $rb))
         ${rowTiles(1)}))`, "(local.set $rb (local.get $re))")}
-    ;; The last rows mod 4, one at a time: 8 columns per tile, then single columns.
+    ;; The last rows mod 4, together.
     (local.set $r (i32.and (local.get $rows) (i32.const -4)))
-    ${loop("rr", `(i32.lt_u (local.get $r) (local.get $rows))`, `(local.set $o (local.get $o0))
-      ${loop("o8", `(i32.le_u (i32.add (local.get $o) (i32.const 8)) (local.get $o1))`, tile(t, 1, 8), inc("$o", 8))}
-      ${loop("o1", `(i32.lt_u (local.get $o) (local.get $o1))`, tile(t, 1, 1), inc("$o", 1))}`, inc("$r", 1))}
+    ${[1, 2, 3].map(restRows).join("\n    ")}
   )`
 }
 

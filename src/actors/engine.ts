@@ -7,6 +7,8 @@ import type { PoolingType } from "../engine/pooling.ts"
 import type { SamplingParams } from "../engine/sampling-params.ts"
 import type { TextTokenizer } from "../engine/tokenizer.ts"
 import { recordEnginePhases, type EnginePhases } from "./engine-phases.ts"
+import { KvTransferError } from "../engine/kv-transfer/kv-transfer.ts"
+import { kvSpecOf, kvRoleRefusal, type EngineKvConnector, type KvTransferRequest } from "./engine-kv-transfer.ts"
 
 /** What `Engine.generate` is asked for: a tokenized prompt and sampling parameters. */
 export interface GenerateRequest {
@@ -19,12 +21,16 @@ export interface GenerateRequest {
   readonly pooling?: PoolingType
   /** false: no draft tokens for this request when the engine speculates (same tokens, plain decoding's speed). */
   readonly speculate?: boolean
+  /** Disaggregated prefill/decode (kv_transfer_params): this server's part in the request. */
+  readonly kvTransfer?: KvTransferRequest
 }
 
 /** One step's output for one of the request's `n` sequences. */
-export interface EngineDelta extends RequestOutput {
+export interface EngineDelta extends Omit<RequestOutput, "kvTransfer"> {
   /** Which of the n sequences (choice index). */
   readonly index: number
+  /** do_remote_decode: the prefill is done and its KV waits under this id for the decode server. */
+  readonly kvTransferId?: string
 }
 
 export class EngineError extends Data.TaggedError("EngineError")<{
@@ -77,6 +83,8 @@ export interface EngineActorOptions {
   readonly maxWaitingRequests?: number
   /** Called after every step (tests use it to check invariants). */
   readonly onStep?: (core: EngineCore) => void
+  /** Disaggregated prefill/decode (--kv-role): where exported KV goes and imported KV comes from. */
+  readonly kvConnector?: EngineKvConnector | null
 }
 
 type DeltaQueue = Queue.Queue<EngineDelta, EngineError | Cause.Done>
@@ -155,7 +163,12 @@ export const makeEngine = (options: EngineActorOptions) =>
       if (h === undefined) return
       if (o.tokenIds.length > 0 && h.phases.firstTokenAt === undefined) h.phases.firstTokenAt = now
       if (o.specDecode !== undefined) h.phases.specDecode = o.specDecode
-      Queue.offerUnsafe(h.queue, { ...o, index: h.index })
+      if (o.kvTransfer !== undefined) {
+        // The block copies go to the connector; the reader gets their id (the blocks are free already).
+        options.kvConnector!.producer!.offer(o.kvTransfer)
+        const { kvTransfer, ...rest } = o
+        Queue.offerUnsafe(h.queue, { ...rest, index: h.index, kvTransferId: kvTransfer.transferId })
+      } else Queue.offerUnsafe(h.queue, { ...o, index: h.index })
       if (o.finishReason !== null) {
         h.phases.finishedAt = now
         Queue.endUnsafe(h.queue)
@@ -212,6 +225,28 @@ export const makeEngine = (options: EngineActorOptions) =>
     })
     yield* Effect.forkScoped(loop)
 
+    /** The request's KV export id, or its fetched import; a transfer that cannot be had fails the request. */
+    const kvPart = (kvTransfer: KvTransferRequest, n: number) =>
+      Effect.gen(function*() {
+        const refusal = kvRoleRefusal(options.kvConnector ?? null, kvTransfer, n)
+        if (refusal !== null) return yield* new EngineError({ reason: "invalid_request", message: refusal })
+        const started = performance.now()
+        // The fetch counters live with the core's transfer counters (plain numbers: no step reads them).
+        const st = core.kvStats
+        return yield* kvSpecOf(options.kvConnector!, kvTransfer).pipe(
+          Effect.tap((spec) => Effect.sync(() => {
+            if (st === null || spec.kvImport === undefined) return
+            st.fetches++
+            st.fetchSeconds += (performance.now() - started) / 1000
+          })),
+          // An unknown transfer is the request's fault (400); a corrupt, cut or unreachable one the servers' (500: a router retries elsewhere).
+          Effect.mapError((e) => {
+            if (st !== null) st.fetchFailures++
+            return new EngineError({ reason: e instanceof KvTransferError && e.notFound ? "invalid_request" : "internal", message: `the KV transfer failed: ${e.message}` })
+          })
+        )
+      })
+
     const submit = (request: GenerateRequest) =>
       Effect.gen(function*() {
         const p = request.params
@@ -230,13 +265,14 @@ export const makeEngine = (options: EngineActorOptions) =>
         if (core.stats().numRequestsWaiting + pendingAdds + p.n > maxWaiting) {
           return yield* new EngineError({ reason: "overloaded", message: `its waiting queue (${maxWaiting} sequences) is full; retry later` })
         }
+        const kv = request.kvTransfer === undefined ? {} : yield* kvPart(request.kvTransfer, p.n)
         const id = request.requestId ?? newRequestId()
         const submittedAt = yield* Clock.currentTimeMillis
         const hs: Array<Handle> = []
         for (let i = 0; i < p.n; i++) {
           const seqId = p.n === 1 ? id : `${id}#${i}`
           hs.push({
-            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling, speculate: request.speculate },
+            spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling, speculate: request.speculate, ...kv },
             index: i,
             queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
             paused: false,

@@ -1,10 +1,10 @@
-import { NodeRedis } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Redis } from "effect/persistence"
 import { SqlClient } from "effect/sql"
 import type { CacheSettings } from "./cache-settings.ts"
 import { makeMemoryResponseStore } from "./memory-response-store.ts"
 import { makeRedisResponseStore } from "./redis-response-store.ts"
+import { redisConnectionLayerFromEnv } from "../db/redis-connection.ts"
 import { makeResponseCache, ResponseCache } from "./response-cache.ts"
 import type { ResponseStore } from "./response-store.ts"
 import { makeSemanticCache, syncSemanticEntries } from "./semantic-cache.ts"
@@ -50,5 +50,5 @@ export const responseCacheLayer = (settings: CacheSettings | undefined, redisUrl
   if (settings.type === "local") return memoryResponseCacheLayer(settings, embedder)
   if (redisUrl === undefined) throw new Error("cache type redis needs REDIS_URL")
   // Commands fail at once while Redis is unreachable (no offline queue), and closing does not wait for them.
-  return redisResponseCacheLayer(settings, embedder).pipe(Layer.provide(NodeRedis.layer({ url: redisUrl, disableOfflineQueue: true })), Layer.orDie)
+  return redisResponseCacheLayer(settings, embedder).pipe(Layer.provide(redisConnectionLayerFromEnv(redisUrl)), Layer.orDie)
 }

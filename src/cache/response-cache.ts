@@ -78,6 +78,8 @@ export const makeResponseCache = (settings: CacheSettings | undefined, store: Re
       if (settings === undefined || store === undefined) return OFF
       if (!settings.callTypes.has(kind) || (settings.mode === "default_off" && !controls.optedIn)) return BYPASS
       if (settings.deterministicOnly && !isDeterministic(body)) return BYPASS
+      // Half of a disaggregated request: its answer names a KV transfer that can be fetched once.
+      if (body.kv_transfer_params != null) return BYPASS
       if (controls.noCache && controls.noStore) return BYPASS
       const semanticOn = semantic !== undefined && settings.semantic !== undefined && semanticOptedIn(settings.semantic.enabledFor, group, who)
       return {

@@ -4,6 +4,7 @@ import { findGgufFile } from "../engine/gguf/gguf-model.ts"
 import { DEFAULT_KV_CACHE_MEMORY } from "../layers/engine.ts"
 import type { RouterConfig } from "../router/config.ts"
 import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
+import type { KvTransferOptions } from "../layers/kv-connector.ts"
 
 /** What `inferline config check` needs of a resolved serve config (cli.ts's ServeConfig). */
 export interface CheckedConfig {
@@ -21,6 +22,7 @@ export interface CheckedConfig {
     readonly schedulingPolicy?: "fcfs" | "priority" | undefined
     readonly maxWaitingRequests?: number | undefined
     readonly speculative?: SpeculativeConfig | null | undefined
+    readonly kvTransfer?: KvTransferOptions | null | undefined
   }
   readonly maxRequestBodyBytes: number
   readonly headerTimeoutSeconds: number
@@ -32,6 +34,12 @@ export interface CheckedConfig {
   readonly corsAllowOrigins: ReadonlyArray<string>
   readonly router: RouterConfig
 }
+
+/** The --kv-role options as the config file names them (the role's own keys only). */
+const kvTransferKeys = (t: KvTransferOptions | null): Record<string, unknown> =>
+  t === null || t.role === "in-process" ? { "kv-role": null }
+    : t.role === "prefill" ? { "kv-role": "prefill", "kv-transfer-host": t.host, "kv-transfer-port": t.port, "kv-transfer-timeout": (t.ttlMs ?? 60_000) / 1000 }
+    : { "kv-role": "decode", "kv-peer": `${t.peerHost}:${t.peerPort}` }
 
 /** The model's own context length, when its config.json says it (a GGUF file is read only when served). */
 const modelMaxLen = (dir: string): number | "from the GGUF file" => {
@@ -69,7 +77,8 @@ export const describeResolvedConfig = (config: CheckedConfig, env: Record<string
           prompt_lookup_min: e.speculative.promptLookupMin,
           prompt_lookup_max: e.speculative.promptLookupMax,
           disable_by_batch_size: e.speculative.disableByBatchSize
-        }
+        },
+        ...kvTransferKeys(e.kvTransfer ?? null)
       }),
     host: config.host ?? "127.0.0.1",
     port: config.port,

@@ -5,7 +5,12 @@ import { KvCacheManager } from "./kv-cache-manager.ts"
 import { Pooler, type PoolingType } from "./pooling.ts"
 import type { ForwardBatch } from "./model.ts"
 import { SchedulerRequest } from "./request.ts"
-import { promptLogprobs, RequestSampler, type SampledToken } from "./sampler.ts"
+import type { KvBlockIo } from "./kv-transfer/kv-block-io.ts"
+import type { KvTransfer } from "./kv-transfer/kv-transfer.ts"
+import { emptyKvTransferStats, type KvTransferStats } from "./kv-transfer/kv-transfer-stats.ts"
+import { kvTransferRefusal } from "./kv-transfer/transfer-refusal.ts"
+import { exportPromptBlocks, importPromptBlocks } from "./kv-transfer/prompt-blocks.ts"
+import { promptLogprobs, RequestSampler, Rng, type SampledToken } from "./sampler.ts"
 import type { SamplingParams } from "./sampling-params.ts"
 import { Scheduler, type ScheduledChunk, type SchedulerConfig } from "./scheduler.ts"
 import { emptySpecDecodeStats, type SpecDecodeStats, type SpeculativeConfig } from "./spec-decode/config.ts"
@@ -34,6 +39,8 @@ export interface EngineCoreOptions {
   readonly speculative?: SpeculativeConfig | null
   /** The draft model's proposer, for method draft_model. */
   readonly draftProposer?: DraftModelProposer | null
+  /** Access to the KV pool's bytes, for disaggregated prefill/decode (kvExport / kvImport); none: refused. */
+  readonly kvBlocks?: KvBlockIo | null
 }
 
 export interface AddRequestSpec {
@@ -50,6 +57,13 @@ export interface AddRequestSpec {
   readonly pooling?: PoolingType
   /** false: this request never gets draft tokens, even when the engine speculates. */
   readonly speculate?: boolean
+  /**
+   * Disaggregated prefill: after the first token the request ends here and its prompt's KV leaves with
+   * that output (RequestOutput.kvTransfer) under this transfer id, for a decode engine to continue.
+   */
+  readonly kvExport?: string
+  /** Disaggregated decode: the prompt's KV and first token come from a prefill engine; decoding continues from there. */
+  readonly kvImport?: KvTransfer
 }
 
 export type FinishReason = "stop" | "length" | "abort"
@@ -72,6 +86,8 @@ export interface RequestOutput {
   readonly embedding?: ReadonlyArray<number>
   /** The sequence's draft tokens verified and accepted so far, on the last output of a verification step. */
   readonly specDecode?: { readonly numDraftTokens: number; readonly numAcceptedTokens: number }
+  /** A kvExport request's prompt KV, first token and sampler state, on its only output (finish reason "length"). */
+  readonly kvTransfer?: KvTransfer
 }
 
 interface LiveRequest {
@@ -92,6 +108,10 @@ interface LiveRequest {
   /** This sequence's verified and accepted draft tokens (for its trace). */
   numDraftTokens: number
   numAcceptedTokens: number
+  /** The transfer id to export the prompt's KV under after the first token (disaggregated prefill). */
+  readonly kvExport: string | null
+  /** The imported prompt KV, until it is written into the blocks admission gave the request. */
+  kvImport: KvTransfer | null
 }
 
 export interface StepPlan {
@@ -116,6 +136,8 @@ export interface EngineCoreStats {
   steps: number
   /** Speculative decoding counters; null when the engine does not speculate. */
   specDecode?: SpecDecodeStats | null
+  /** KV transfer counters; null when the engine has no KV connector (colocated). */
+  kvTransfer?: KvTransferStats | null
 }
 
 /**
@@ -134,6 +156,8 @@ export class EngineCore {
   private iterationTokensTotal = 0
   private steps = 0
   private readonly specStats: SpecDecodeStats | null
+  /** Counted here for exports and imports; the engine actor adds its fetch counters. */
+  readonly kvStats: KvTransferStats | null
 
   constructor(options: EngineCoreOptions) {
     this.options = options
@@ -141,6 +165,7 @@ export class EngineCore {
     // only the n > 1 siblings of one request share prompt blocks and nothing is shared across requests.
     this.scheduler = new Scheduler(options.scheduler, new KvCacheManager(options.numBlocks, options.blockSize))
     this.specStats = options.speculative == null ? null : emptySpecDecodeStats(options.speculative.numSpeculativeTokens)
+    this.kvStats = options.kvBlocks == null ? null : emptyKvTransferStats()
   }
 
   get kv(): KvCacheManager {
@@ -169,11 +194,15 @@ export class EngineCore {
       needsPromptLogits: p.promptLogprobs !== null,
       pooling: spec.pooling ?? null
     })
+    if (spec.kvExport !== undefined || spec.kvImport !== undefined) {
+      const refusal = kvTransferRefusal(this.options.kvBlocks ?? null, spec, this.options.vocabSize)
+      if (refusal !== null) throw new RangeError(refusal)
+    }
     const tok = this.options.tokenizer
-    this.live.set(spec.id, {
+    const lr: LiveRequest = {
       sched,
       params: p,
-      sampler: new RequestSampler(p, this.options.eosTokenIds, spec.promptTokenIds, spec.seqIndex ?? 0),
+      sampler: new RequestSampler(p, this.options.eosTokenIds, spec.promptTokenIds, spec.kvImport !== undefined ? Rng.restore(spec.kvImport.rngState) : spec.seqIndex ?? 0),
       detokenizer: tok === null ? null : new IncrementalDetokenizer(tok, spec.promptTokenIds, p.skipSpecialTokens),
       stop: new StopChecker(p, this.options.eosTokenIds, maxModelLen, spec.promptTokenIds.length),
       guided: p.guided === null ? null : new GuidedSequence(p.guided),
@@ -182,9 +211,36 @@ export class EngineCore {
       pooler: spec.pooling === undefined ? null : new Pooler(spec.pooling, this.options.hiddenSize!),
       speculate: this.options.speculative != null && spec.speculate !== false && spec.pooling === undefined,
       numDraftTokens: 0,
-      numAcceptedTokens: 0
-    })
+      numAcceptedTokens: 0,
+      kvExport: spec.kvExport ?? null,
+      kvImport: spec.kvImport ?? null
+    }
+    if (lr.kvImport !== null) this.replayFirstToken(lr, lr.kvImport)
+    this.live.set(spec.id, lr)
     this.scheduler.add(sched)
+  }
+
+  /**
+   * The decode side takes the prefill side's first token as if it had sampled it: into the output, the
+   * detokenizer, the stop checker and the grammar (their state is a function of the tokens, so it ends up
+   * where the prefill side's was). Its text was already sent by the prefill side; what the stop checker
+   * holds back of it is released by later tokens here, exactly as colocated.
+   */
+  private replayFirstToken(lr: LiveRequest, t: KvTransfer): void {
+    const r = lr.sched
+    if (lr.guided !== null && !lr.sampler.isEndToken(t.firstTokenId) && !lr.guided.accept(t.firstTokenId)) {
+      throw new RangeError(`KV transfer ${t.transferId}: its first token does not fit this request's grammar`)
+    }
+    r.outputTokenIds.push(t.firstTokenId)
+    const text = lr.detokenizer === null ? "" : lr.detokenizer.push(t.firstTokenId)
+    const verdict = lr.stop.onToken(t.firstTokenId, text, 1)
+    if (verdict.finishReason !== null || lr.guided?.isComplete === true) {
+      throw new RangeError(`KV transfer ${t.transferId}: its first token already ends this request (nothing to decode)`)
+    }
+    r.kvImport = { numTokens: t.promptTokenIds.length, fromBlock: null }
+    // cached_tokens is the prefill side's: those are the prompt tokens nobody computed for this request
+    // (set now, admission keeps it; this engine's own hits only spare it a copy).
+    r.numCachedPromptTokens = t.cachedTokens
   }
 
   /** Ends a request now: it leaves the scheduler and its blocks return to the pool. Idempotent. */
@@ -233,6 +289,7 @@ export class EngineCore {
   prepareStep(now: number): StepPlan | null {
     const out = this.scheduler.schedule(now)
     if (out.chunks.length === 0) return null
+    for (const ch of out.chunks) if (ch.request.kvImport !== null) this.writeImported(ch.request)
     const seqChunks: Array<SequenceChunk> = out.chunks.map((ch) => {
       const r = ch.request
       const end = ch.startPosition + ch.numNewTokens
@@ -246,6 +303,19 @@ export class EngineCore {
       return { tokenIds, startPosition: ch.startPosition, blockTable, logits }
     })
     return { batch: buildForwardBatch(seqChunks, this.options.blockSize), chunks: out.chunks, preempted: out.preempted.length }
+  }
+
+  /** Just admitted with imported KV: its blocks get the transfer's bytes before the step's forward pass reads them. */
+  private writeImported(r: SchedulerRequest): void {
+    const lr = this.live.get(r.id)!
+    const from = r.kvImport!.fromBlock!, t = lr.kvImport!
+    importPromptBlocks(this.options.kvBlocks!, r.blocks, from, t)
+    const st = this.kvStats!
+    st.imports++
+    st.reusedBlocks += from
+    for (let i = from; i < t.blocks.length; i++) st.importedBytes += t.blocks[i].bytes.length
+    r.kvImport = null
+    lr.kvImport = null
   }
 
   completeStep(plan: StepPlan, logits: Float32Array): Array<RequestOutput> {
@@ -392,6 +462,7 @@ export class EngineCore {
       this.scheduler.remove(r)
       this.live.delete(r.id)
     }
+    const kvTransfer = lr.kvExport !== null && verdict.finishReason === null ? this.exportKv(lr, sampled.tokenId) : undefined
     return {
       requestId: r.id,
       tokenIds: [sampled.tokenId],
@@ -402,8 +473,32 @@ export class EngineCore {
       stopReason: verdict.stopReason,
       promptTokens: r.promptTokenIds.length,
       completionTokens: r.outputTokenIds.length,
-      cachedTokens: Math.max(0, r.numCachedPromptTokens)
+      cachedTokens: Math.max(0, r.numCachedPromptTokens),
+      ...(kvTransfer !== undefined && { finishReason: "length" as const, kvTransfer })
     }
+  }
+
+  /**
+   * Disaggregated prefill, first token sampled: copies the prompt's blocks out with the sampler's state,
+   * then ends the request here, freeing its blocks (full prompt blocks stay in the prefix cache). The
+   * text the stop checker holds back is not flushed: the decode side releases it.
+   */
+  private exportKv(lr: LiveRequest, firstTokenId: number): KvTransfer {
+    const r = lr.sched, io = this.options.kvBlocks!
+    const transfer: KvTransfer = {
+      transferId: lr.kvExport!,
+      promptTokenIds: r.promptTokenIds,
+      firstTokenId,
+      rngState: lr.sampler.rngState(),
+      cachedTokens: Math.max(0, r.numCachedPromptTokens),
+      geometry: io.geometry,
+      blocks: exportPromptBlocks(io, r.blocks, r.promptTokenIds.length)
+    }
+    this.scheduler.remove(r)
+    this.live.delete(r.id)
+    this.kvStats!.exports++
+    for (const b of transfer.blocks) this.kvStats!.exportedBytes += b.bytes.length
+    return transfer
   }
 
   /** An embedding request's prompt is all in: its pooled vector is its one output, and it leaves (blocks freed). */
@@ -477,7 +572,8 @@ export class EngineCore {
       generationTokensTotal: this.generationTokensTotal,
       iterationTokensTotal: this.iterationTokensTotal,
       steps: this.steps,
-      specDecode: this.specStats === null ? null : { ...this.specStats, numAcceptedTokensPerPos: [...this.specStats.numAcceptedTokensPerPos] }
+      specDecode: this.specStats === null ? null : { ...this.specStats, numAcceptedTokensPerPos: [...this.specStats.numAcceptedTokensPerPos] },
+      kvTransfer: this.kvStats === null ? null : { ...this.kvStats }
     }
   }
 }

@@ -33,7 +33,7 @@ const start = async () => {
   if (arena === null) return new CausalLM(init.config, init.weights, referenceKernels)
   const group = init.tensorParallelSize > 1 ? await startParallelGroup(arena, init.tensorParallelSize) : null
   // Same memory, this thread's view of it: the kernels recognise the weights as arena tensors.
-  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebase(t)), simdKernels(arena, group))
+  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebaseMatrix(t)), simdKernels(arena, group))
 }
 const model = start()
 const pools = (p: ReadonlyArray<KvStorage>) => (arena !== null && init.cache.inArena ? p.map((t) => arena.rebase(t)) : p)

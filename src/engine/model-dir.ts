@@ -12,7 +12,7 @@ import { WasmArena } from "./wasm/arena.ts"
 import { simdSupported } from "./wasm/module.ts"
 import { simdKernels } from "./wasm/simd-kernels.ts"
 import { loadWeights, parameterCount } from "./weights.ts"
-import { sharedAlloc, type WeightDtype } from "./matrix.ts"
+import { sharedAlloc, type LoadQuantization, type WeightDtype } from "./matrix.ts"
 
 export type KernelBackend = "simd" | "reference"
 
@@ -73,17 +73,24 @@ const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDef
 /**
  * Loads a Hugging Face model directory: config, weights (streamed tensor by tensor; matrices at the
  * checkpoint's precision, or `dtype`'s), generation
- * defaults and, when present, tokenizer and chat template. A .gguf file (or a directory without
- * config.json holding one) loads through the GGUF reader, its weights dequantized to f32.
+ * defaults and, when present, tokenizer and chat template; `quantization` quantizes the matrices at load
+ * (quantize.ts). A .gguf file (or a directory without config.json holding one) loads through the GGUF
+ * reader: quantized matrices (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) stay quantized, other types are dequantized to f32.
  */
-export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?: KernelBackend; dtype?: WeightDtype } = {}): LoadedModel => {
+export const loadModelDir = (
+  dir: string,
+  options: { kernels?: Kernels; backend?: KernelBackend; dtype?: WeightDtype; quantization?: LoadQuantization } = {}
+): LoadedModel => {
   const started = performance.now()
   const kernels = options.kernels ?? makeKernels(options.backend)
-  const alloc = kernels.arena !== undefined ? (n: number) => kernels.alloc(n) : undefined
+  const alloc = kernels.arena?.matrices ?? sharedAlloc
   const ggufPath = findGgufFile(dir)
   if (ggufPath !== null) {
     if (options.dtype !== undefined && options.dtype !== "float32") {
-      throw new ModelLoadError(ggufPath, `--dtype ${options.dtype} applies to safetensors checkpoints; GGUF weights are dequantized to float32`)
+      throw new ModelLoadError(ggufPath, `--dtype ${options.dtype} applies to safetensors checkpoints; a GGUF file's weights keep their stored types (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) or are dequantized to float32`)
+    }
+    if (options.quantization !== undefined) {
+      throw new ModelLoadError(ggufPath, `--quantization ${options.quantization} applies to safetensors checkpoints; a GGUF file is already quantized (its tensors keep the types they are stored in)`)
     }
     const g = readGgufModel(ggufPath, alloc)
     return {
@@ -98,7 +105,7 @@ export const loadModelDir = (dir: string, options: { kernels?: Kernels; backend?
     }
   }
   const config = readModelConfig(dir)
-  const weights = loadWeights(dir, config, kernels.arena?.matrices ?? sharedAlloc, options.dtype ?? null)
+  const weights = loadWeights(dir, config, alloc, options.dtype ?? null, options.quantization ?? null)
   const tokenizer = fs.existsSync(path.join(dir, "tokenizer.json")) ? TextTokenizer.fromDir(dir) : null
   return {
     dir,

@@ -41,6 +41,13 @@ export class SchedulerRequest {
    * them after the last token and keeps those the target model agrees with. Never part of numTokens.
    */
   specTokenIds: Array<number> = []
+  /**
+   * Disaggregated decode: the KV of the first `numTokens` tokens (the prompt) arrives with the request
+   * instead of being computed. Admission counts them computed and records in `fromBlock` the first block
+   * to write (the ones before it are this engine's own prefix-cache hits); the engine core writes them
+   * before the step runs and clears this.
+   */
+  kvImport: { readonly numTokens: number; fromBlock: number | null } | null = null
 
   constructor(options: {
     id: string

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ModelLoadError } from "./errors.ts"
-import { toBf16Bits, type Matrix } from "./matrix.ts"
+import { toBf16Bits, type DenseMatrix } from "./matrix.ts"
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16"
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 }
@@ -89,7 +89,7 @@ export const listModelTensors = (dir: string): Map<string, TensorInfo> => {
 const CHUNK_BYTES = 1 << 22
 
 /** The typed array the file's bytes can be copied into as they are (same element type as the tensor's dtype). */
-const storesAsIs = (dtype: SafetensorsDtype, dst: Matrix): boolean =>
+const storesAsIs = (dtype: SafetensorsDtype, dst: DenseMatrix): boolean =>
   (dtype === "F32" && dst instanceof Float32Array) || (dtype === "BF16" && dst instanceof Uint16Array) || (dtype === "F16" && dst instanceof Float16Array)
 
 /**
@@ -108,7 +108,7 @@ export class TensorReader {
    * bf16 or f16 rounding to nearest even), streaming in bounded chunks. `dst` is typically in the SIMD
    * kernels' shared WebAssembly memory, or a SharedArrayBuffer, so that executor workers can read it.
    */
-  read(t: TensorInfo, dst: Matrix): void {
+  read(t: TensorInfo, dst: DenseMatrix): void {
     const count = t.byteLength / BYTES[t.dtype]
     if (dst.length !== count) throw new ModelLoadError(t.file, `tensor "${t.name}": destination holds ${dst.length} values, tensor has ${count}`)
     const fd = this.fdOf(t.file)
@@ -163,7 +163,7 @@ export class TensorReader {
 }
 
 /** Reads one tensor into `dst` (see TensorReader.read); for several, one TensorReader shares files and scratch. */
-export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
+export const readTensorInto = (t: TensorInfo, dst: DenseMatrix): void => {
   const reader = new TensorReader()
   try {
     reader.read(t, dst)
@@ -173,7 +173,7 @@ export const readTensorInto = (t: TensorInfo, dst: Matrix): void => {
 }
 
 /** Chunk `src` (n bytes of `dtype`) into dst from value `at`, through `values` (f32 scratch) when rounding to 16 bits. */
-const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: Matrix, at: number, values: () => Float32Array): void => {
+const decodeInto = (dtype: SafetensorsDtype, src: Buffer, n: number, dst: DenseMatrix, at: number, values: () => Float32Array): void => {
   if (dst instanceof Float32Array) return decodeF32(dtype, src, n, dst, at)
   // A conversion between precisions (--dtype): through exact f32 values, then rounded.
   const count = n / BYTES[dtype]

@@ -29,14 +29,27 @@ export class Rng {
   private s2: number
   private s3: number
 
-  private constructor(a: number, b: number, c: number, d: number) {
+  private constructor(a: number, b: number, c: number, d: number, warmUp = true) {
     // The all-zero state is xoshiro's one fixed point.
     this.s0 = (a | b | c | d) === 0 ? 1 : a | 0
     this.s1 = b | 0
     this.s2 = c | 0
     this.s3 = d | 0
     // Nearby seeds start in nearby states; a few rounds make their streams unrelated.
-    for (let i = 0; i < 16; i++) this.nextUint32()
+    if (warmUp) for (let i = 0; i < 16; i++) this.nextUint32()
+  }
+
+  /** The stream's position as four uint32 words: restore() continues it exactly (disaggregated decode). */
+  snapshot(): [number, number, number, number] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0]
+  }
+
+  /** The stream a snapshot() was taken of, at the same position. */
+  static restore(state: ReadonlyArray<number>): Rng {
+    if (state.length !== 4 || state.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+      throw new RangeError(`an RNG state is four uint32 words, got ${JSON.stringify(state)}`)
+    }
+    return new Rng(state[0], state[1], state[2], state[3], false)
   }
 
   /**
@@ -309,6 +322,11 @@ export class RequestSampler {
     this.biasValues = Float64Array.from(bias, ([, b]) => b)
     this.minTokensMasked = Int32Array.from(new Set([...eosTokenIds, ...params.stopTokenIds]))
     this.endLogits = new Float64Array(this.minTokensMasked.length)
+  }
+
+  /** Where this sequence's random stream is: what a decode-side sampler starts from (kv-transfer/). */
+  rngState(): [number, number, number, number] {
+    return this.rng.snapshot()
   }
 
   /**

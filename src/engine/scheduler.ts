@@ -154,13 +154,16 @@ export class Scheduler {
     if (preempted.length === 0) {
       for (let req = this.waiting.peek(); req !== undefined && budget > 0 && this.running.length < c.maxNumSeqs; req = this.waiting.peek()) {
         const prefix = this.kv.computedPrefix(req)
-        let n = req.numTokens - req.numComputedTokens - prefix.tokens
+        // Imported KV (disaggregated decode) needs slots but no compute: it costs no budget.
+        const imported = req.kvImport === null ? 0 : req.kvImport.numTokens - prefix.tokens
+        let n = req.numTokens - req.numComputedTokens - prefix.tokens - imported
         n = Math.min(n, budget)
         if (c.longPrefillTokenThreshold > 0) n = Math.min(n, c.longPrefillTokenThreshold)
-        if (n <= 0 || !this.kv.allocateSlots(req, n, prefix)) break
+        if (n <= 0 || !this.kv.allocateSlots(req, imported + n, prefix)) break
         this.waiting.pop()
         if (req.numCachedPromptTokens < 0) req.numCachedPromptTokens = Math.min(prefix.tokens, req.promptTokenIds.length)
-        req.numComputedTokens += prefix.tokens
+        if (req.kvImport !== null) req.kvImport.fromBlock = prefix.blocks.length
+        req.numComputedTokens += prefix.tokens + imported
         req.status = "running"
         this.running.push(req)
         live.push({ request: req, startPosition: req.numComputedTokens, numNewTokens: n, numSpecTokens: 0 })

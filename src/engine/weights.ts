@@ -1,6 +1,7 @@
 import type { ModelConfig } from "./config.ts"
 import { ModelLoadError } from "./errors.ts"
-import { allocMatrix, sharedAlloc, type Matrix, type MatrixAlloc, type WeightDtype } from "./matrix.ts"
+import { allocMatrix, matrixDtype, matrixElements, sharedAlloc, type Matrix, type MatrixAlloc, type LoadQuantization, type WeightDtype } from "./matrix.ts"
+import { quantizable, quantizeMatrix } from "./quantize.ts"
 import { listModelTensors, TensorReader, type TensorInfo } from "./safetensors.ts"
 
 /**
@@ -46,17 +47,24 @@ const STORED: Record<TensorInfo["dtype"], WeightDtype> = { F32: "float32", BF16:
  * Loads and shape-checks every tensor the config calls for; extra tensors in the files are ignored.
  * `alloc` decides where tensors live (shared memory by default, or a kernel backend's arena). Matrices
  * are kept in `dtype`, or in the precision each is stored in when `dtype` is null; norms and biases in f32.
+ * With `quantization`, every matrix whose rows are whole 32-value blocks is quantized to that format instead.
  */
-export const loadWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc = sharedAlloc, dtype: WeightDtype | null = null): ModelWeights => {
+export const loadWeights = (
+  dir: string,
+  config: ModelConfig,
+  alloc: MatrixAlloc = sharedAlloc,
+  dtype: WeightDtype | null = null,
+  quantization: LoadQuantization | null = null
+): ModelWeights => {
   const reader = new TensorReader()
   try {
-    return readWeights(dir, config, alloc, dtype, reader)
+    return readWeights(dir, config, alloc, dtype, quantization, reader)
   } finally {
     reader.close()
   }
 }
 
-const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype: WeightDtype | null, reader: TensorReader): ModelWeights => {
+const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype: WeightDtype | null, quantization: LoadQuantization | null, reader: TensorReader): ModelWeights => {
   const tensors = listModelTensors(dir)
   const find = (name: string, shape: ReadonlyArray<number>): TensorInfo => {
     const t = tensors.get(name)
@@ -71,6 +79,12 @@ const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype
   }
   const matrix = (name: string, shape: readonly [number, number]): Matrix => {
     const t = find(name, shape)
+    // As llama.cpp's converter does, a matrix whose rows are not whole blocks stays unquantized.
+    if (quantization !== null && quantizable(shape[1])) {
+      const values = new Float32Array(shape[0] * shape[1])
+      reader.read(t, values)
+      return quantizeMatrix(quantization, values, shape[0], shape[1], alloc)
+    }
     const dst = allocMatrix(alloc, dtype ?? STORED[t.dtype], shape[0] * shape[1])
     reader.read(t, dst)
     return dst
@@ -141,9 +155,18 @@ export const mapWeights = (w: ModelWeights, f: <T extends Matrix>(t: T) => T): M
 
 /** Number of parameters the weights hold (tied embeddings counted once). */
 export const parameterCount = (w: ModelWeights): number => {
-  let n = w.embed.length + w.norm.length + (w.lmHead === w.embed ? 0 : w.lmHead.length)
+  let n = matrixElements(w.embed) + w.norm.length + (w.lmHead === w.embed ? 0 : matrixElements(w.lmHead))
   for (const l of w.layers) {
-    for (const t of Object.values(l)) if (t) n += (t as Matrix).length
+    for (const t of Object.values(l)) if (t) n += matrixElements(t as Matrix)
   }
   return n
+}
+
+/** How the weight matrices are stored, most common first ("q4_k+q6_k+float32" for a Q4_K_M file). */
+export const matrixStorages = (w: ModelWeights): string => {
+  const counts = new Map<string, number>()
+  for (const m of new Set<Matrix>([w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])])) {
+    counts.set(matrixDtype(m), (counts.get(matrixDtype(m)) ?? 0) + 1)
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([s]) => s).join("+")
 }

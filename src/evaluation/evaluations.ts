@@ -1,7 +1,7 @@
 import { Context, Duration, Effect, Metric, Queue, type Tracer } from "effect"
 import { counterFamily } from "../effect/metric-family.ts"
 import { postAlert } from "../observability/alert-webhook.ts"
-import { withTracedParent, withTracedSpan } from "../observability/traced-span.ts"
+import { spansRecorded, withTracedParent, withTracedSpan } from "../observability/traced-span.ts"
 import type { EvaluatorSpec } from "./evaluator-spec.ts"
 import { RollingScore } from "./rolling-score.ts"
 import { ruleVerdict, type Verdict } from "./rule-evaluators.ts"
@@ -21,11 +21,18 @@ export interface CompletedAnswer {
   readonly keyId: string | null
   readonly teamId: string | null
   readonly endUser: string | null
-  /** What was asked (the last user turn, or the prompt) and what was answered. */
-  readonly question: string
-  readonly answer: string
+  /**
+   * What was asked (the last user turn, or the prompt) and what was answered: read off the request and
+   * the response by the worker, not by the request handing them over.
+   */
+  readonly text: () => AnswerText
   /** The request's span, when it was traced: scores become its children's events and Langfuse links to it. */
   readonly span: Tracer.AnySpan | undefined
+}
+
+export interface AnswerText {
+  readonly question: string
+  readonly answer: string
 }
 
 /** An LLM judge's grade of an answer (the http layer routes it: evaluation sits below the router). */
@@ -82,73 +89,81 @@ export interface EvaluationsOptions {
 export const makeEvaluations = (options: EvaluationsOptions) =>
   Effect.gen(function*() {
     const random = options.random ?? Math.random
-    const queue = yield* Queue.dropping<{ readonly answer: CompletedAnswer; readonly evaluators: ReadonlyArray<EvaluatorSpec> }>(options.queueCapacity ?? 10_000)
+    const queue = yield* Queue.dropping<Submitted>(options.queueCapacity ?? 10_000)
     const rolling = new Map<string, RollingScore>()
 
-    const verdictOf = (spec: EvaluatorSpec, a: CompletedAnswer): Effect.Effect<Verdict, string> => {
-      const rule = ruleVerdict(spec.check, a.answer)
-      if (rule !== undefined) return Effect.succeed(rule)
-      const check = spec.check as Extract<EvaluatorSpec["check"], { kind: "llm_judge" }>
-      return options.judge(check.model, check.prompt, a.question, a.answer)
-    }
-
-    const alertOn = (spec: EvaluatorSpec, score: Score) => {
+    /** The alert rule's window of this evaluator on this group; whether this score made it alert. */
+    const crossedBy = (spec: EvaluatorSpec, score: Score, windows: Map<string, Touched>): boolean => {
       const rule = spec.alert
-      if (rule === undefined) return Effect.void
+      if (rule === undefined) return false
       const key = `${spec.name}\u0000${score.modelGroup}`
       let window = rolling.get(key)
       if (window === undefined) rolling.set(key, (window = new RollingScore(rule.window)))
-      const crossed = window.add(score.value, rule.below)
-      const mean = window.mean
-      return Effect.gen(function*() {
-        yield* Metric.update(Metric.withAttributes(meanGauge, { evaluator: spec.name, model_group: score.modelGroup }), mean)
-        if (!crossed) return
+      windows.set(key, { spec, modelGroup: score.modelGroup, window })
+      return window.add(score.value, rule.below)
+    }
+
+    const alert = (spec: EvaluatorSpec, score: Score, mean: number) =>
+      Effect.gen(function*() {
+        const rule = spec.alert!
         const alert = { type: "evaluation_alert", evaluator: spec.name, model_group: score.modelGroup, mean, below: rule.below, window: rule.window, last_request_id: score.requestId }
         const text = `Evaluation alert: ${spec.name} on ${score.modelGroup} averaged ${mean.toFixed(3)} over the last ${rule.window} answers (alert below ${rule.below}).`
         yield* Effect.logWarning(text)
         yield* Metric.update(alerts({ evaluator: spec.name, model_group: score.modelGroup }), 1)
         if (rule.webhookUrl !== undefined) yield* postAlert(rule.webhookUrl, rule.format, alert, text)
       })
-    }
 
-    const evaluate = (a: CompletedAnswer, spec: EvaluatorSpec) =>
-      verdictOf(spec, a).pipe(
-        Effect.flatMap((verdict) => {
-          const ids = a.span === undefined ? undefined : { traceId: a.span.traceId, spanId: a.span.spanId }
-          const score: Score = {
-            id: scoreId(a.requestId, spec.name),
-            requestId: a.requestId,
-            evaluator: spec.name,
-            modelGroup: a.modelGroup,
-            deployment: a.deployment,
-            keyId: a.keyId,
-            teamId: a.teamId,
-            endUser: a.endUser,
-            value: Math.min(1, Math.max(0, verdict.value)),
-            comment: verdict.comment,
-            traceId: ids?.traceId ?? null,
-            spanId: ids?.spanId ?? null,
-            createdAt: new Date()
+    /**
+     * One batch of answers scored. Per score only what must be per score happens (the sinks, the span
+     * event when spans are recorded, the alert check); the counters and gauges are updated once per
+     * batch, and a rule evaluator's verdict is made without an Effect of its own: at 100% sampling the
+     * worker's CPU per answer is what the requests running beside it lose.
+     */
+    const scoreBatch = (batch: ReadonlyArray<Submitted>) =>
+      Effect.gen(function*() {
+        const traced = yield* spansRecorded
+        const tally = new Map<string, { readonly evaluator: string; readonly modelGroup: string; n: number }>()
+        const windows = new Map<string, Touched>()
+        const record = (a: CompletedAnswer, spec: EvaluatorSpec, verdict: Verdict) => {
+          const score = scoreOf(a, spec, verdict)
+          const key = `${spec.name}\u0000${a.modelGroup}`
+          const counted = tally.get(key)
+          if (counted === undefined) tally.set(key, { evaluator: spec.name, modelGroup: a.modelGroup, n: 1 })
+          else counted.n++
+          const sinks = Effect.forEach(options.sinks, (sink) => sink(score), { discard: true })
+          const stored = traced ? Effect.andThen(resultEvent(score), sinks) : sinks
+          return crossedBy(spec, score, windows) ? Effect.andThen(stored, alert(spec, score, rolling.get(key)!.mean)) : stored
+        }
+        for (const { answer, evaluators } of batch) {
+          const text = answer.text()
+          for (const spec of evaluators) {
+            const rule = ruleVerdict(spec.check, text.answer)
+            const scored = rule !== undefined
+              ? Effect.suspend(() => record(answer, spec, rule))
+              : judged(spec, text).pipe(
+                Effect.flatMap((verdict) => record(answer, spec, verdict)),
+                Effect.catch((reason) =>
+                  Effect.andThen(Metric.update(failed({ evaluator: spec.name }), 1), Effect.logWarning(`evaluation ${spec.name} of request ${answer.requestId} failed: ${reason}`)))
+              )
+            yield* traced ? tracedEvaluation(scored, spec, answer) : scored
           }
-          return Effect.gen(function*() {
-            yield* resultEvent(score)
-            yield* Effect.forEach(options.sinks, (sink) => sink(score), { discard: true })
-            yield* Metric.update(scored({ evaluator: spec.name, model_group: a.modelGroup }), 1)
-            yield* alertOn(spec, score)
-          })
-        }),
-        Effect.catch((reason) =>
-          Effect.andThen(Metric.update(failed({ evaluator: spec.name }), 1), Effect.logWarning(`evaluation ${spec.name} of request ${a.requestId} failed: ${reason}`))),
-        withTracedSpan("gen_ai.evaluation", { attributes: { "gen_ai.evaluation.name": spec.name, "inferline.request_id": a.requestId } }),
-        a.span === undefined ? (e) => e : withTracedParent(a.span)
-      )
+        }
+        for (const { evaluator, modelGroup, n } of tally.values()) yield* Metric.update(scored({ evaluator, model_group: modelGroup }), n)
+        for (const { spec, modelGroup, window } of windows.values()) {
+          yield* Metric.update(Metric.withAttributes(meanGauge, { evaluator: spec.name, model_group: modelGroup }), window.mean)
+        }
+      })
+
+    const judged = (spec: EvaluatorSpec, text: AnswerText): Effect.Effect<Verdict, string> => {
+      const check = spec.check as Extract<EvaluatorSpec["check"], { kind: "llm_judge" }>
+      return options.judge(check.model, check.prompt, text.question, text.answer)
+    }
 
     // Scoring starts BATCH_DELAY after an answer is handed over, with everything queued by then: the
     // request that handed it over has written its response, and a burst of answers is scored in one go
     // (one journal write for their scores) instead of once between each two requests.
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), (first) =>
-      Effect.flatMap(Effect.andThen(Effect.sleep(BATCH_DELAY), Queue.clear(queue)), (rest) =>
-        Effect.forEach([first, ...rest], ({ answer, evaluators }) => Effect.forEach(evaluators, (spec) => evaluate(answer, spec), { discard: true }), { discard: true })))))
+      Effect.flatMap(Effect.andThen(Effect.sleep(BATCH_DELAY), Queue.clear(queue)), (rest) => scoreBatch([first, ...rest])))))
 
     const service: EvaluationsService = {
       sampled: (group) => options.evaluators.filter((e) => (e.groups.size === 0 || e.groups.has(group)) && e.sampleRate > 0 && random() < e.sampleRate),
@@ -157,3 +172,38 @@ export const makeEvaluations = (options: EvaluationsOptions) =>
     }
     return service
   })
+
+interface Submitted {
+  readonly answer: CompletedAnswer
+  readonly evaluators: ReadonlyArray<EvaluatorSpec>
+}
+
+/** An alert window a batch added to (its gauge is updated once, after the batch). */
+interface Touched {
+  readonly spec: EvaluatorSpec
+  readonly modelGroup: string
+  readonly window: RollingScore
+}
+
+const scoreOf = (a: CompletedAnswer, spec: EvaluatorSpec, verdict: Verdict): Score => ({
+  id: scoreId(a.requestId, spec.name),
+  requestId: a.requestId,
+  evaluator: spec.name,
+  modelGroup: a.modelGroup,
+  deployment: a.deployment,
+  keyId: a.keyId,
+  teamId: a.teamId,
+  endUser: a.endUser,
+  value: Math.min(1, Math.max(0, verdict.value)),
+  comment: verdict.comment,
+  traceId: a.span?.traceId ?? null,
+  spanId: a.span?.spanId ?? null,
+  createdAt: new Date()
+})
+
+/** An evaluation as a span under the request's own (when spans are recorded). */
+const tracedEvaluation = <E>(scoring: Effect.Effect<void, E>, spec: EvaluatorSpec, a: CompletedAnswer) =>
+  scoring.pipe(
+    withTracedSpan("gen_ai.evaluation", { attributes: { "gen_ai.evaluation.name": spec.name, "inferline.request_id": a.requestId } }),
+    a.span === undefined ? (e) => e : withTracedParent(a.span)
+  )

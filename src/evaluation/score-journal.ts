@@ -3,7 +3,8 @@ import { SqlClient } from "effect/sql"
 import * as path from "node:path"
 import { DatabaseGuard } from "../db/database-guard.ts"
 import { rateLimitedLog } from "../effect/rate-limited-log.ts"
-import { Journal, type JournalSegment } from "../ledger/journal.ts"
+import { Journal } from "../ledger/journal.ts"
+import { journalDrain } from "../ledger/journal-drain.ts"
 import type { ScoreSink } from "./evaluations.ts"
 import type { Score } from "./score.ts"
 import { encodeScore, insertEncodedScores } from "./score-store.ts"
@@ -31,21 +32,7 @@ export const scoreJournalSink = (ledgerDir: string): Effect.Effect<ScoreSink, ne
     }
     yield* Effect.callback<void>((resume) => leftover.remove(() => resume(Effect.void)))
 
-    const unwritten: Array<JournalSegment> = []
-    const flush = Effect.gen(function*() {
-      const taken = journal.rotate()
-      if (taken !== null) unwritten.push(taken)
-      while (unwritten.length > 0) {
-        const segment = unwritten[0]
-        const ok = yield* write(segment.lines).pipe(
-          Effect.as(true),
-          Effect.catch((e) => Effect.as(log("scores", "Warning", "evaluation: storing scores failed; they stay journaled and are retried", e), false))
-        )
-        if (!ok) return
-        unwritten.shift()
-        yield* Effect.callback<void>((resume) => journal.remove(segment, () => resume(Effect.void)))
-      }
-    })
+    const flush = journalDrain(journal, write, (e) => log("scores", "Warning", "evaluation: storing scores failed; they stay journaled and are retried", e))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep("1 second"), flush)))
     yield* Effect.addFinalizer(() => flush.pipe(Effect.ignoreCause, Effect.andThen(Effect.sync(() => journal.close()))))
 

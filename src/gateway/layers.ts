@@ -1,4 +1,3 @@
-import { NodeRedis } from "@effect/platform-node"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Redis } from "effect/persistence"
 import type { SqlClient } from "effect/sql"
@@ -8,6 +7,7 @@ import { makeKeyDirectory, type KeyDirectoryOptions } from "./key-directory.ts"
 import { redisKeyInvalidationBusLayer, sharedKeyDirectory } from "./key-invalidation.ts"
 import { KeyStore } from "./key-store.ts"
 import { LimitStore } from "./limits/limit-store.ts"
+import { redisConnectionLayerFromEnv } from "../db/redis-connection.ts"
 import { makeDependencyGuard } from "../effect/dependency-guard.ts"
 import { makeMemoryLimitStore, memoryLimitStoreLayer } from "./limits/memory-limit-store.ts"
 import { makeRedisLimitStore, type RedisLimitStoreOptions } from "./limits/redis-limit-store.ts"
@@ -38,8 +38,6 @@ export interface GatewayLimitsOptions {
 
 export const DEFAULT_REDIS_TIMEOUT = "500 millis"
 
-/** The server's Redis connection: commands sent while it is down fail at once instead of queueing until it is back. */
-export const redisLayerFor = (url: string): Layer.Layer<Redis.Redis, Redis.RedisError> => NodeRedis.layer({ url, disableOfflineQueue: true })
 
 /**
  * Limits in Redis behind a guard (command timeout, fail-fast while it is down, a PING probe to see it
@@ -98,7 +96,7 @@ export const gatewayTestLayer = (options: GatewayOptions & { readonly windowMs?:
  * INFERLINE_KEY_CACHE_GRACE_MS (default 300000). Explicit options win. `redis`: the connection to use
  * (the server shares one with the router and the health checks), else one is opened here.
  */
-export const gatewayLayerFromConfig = (options: GatewayOptions = {}, redis?: Layer.Layer<Redis.Redis, Redis.RedisError>) =>
+export const gatewayLayerFromConfig = (options: GatewayOptions = {}, redis?: Layer.Layer<Redis.Redis, Redis.RedisError | Config.ConfigError>) =>
   Layer.unwrap(
     Effect.gen(function*() {
       const masterKey = options.masterKey ?? Option.getOrUndefined(yield* Config.option(Config.Redacted("INFERLINE_MASTER_KEY")))
@@ -111,7 +109,7 @@ export const gatewayLayerFromConfig = (options: GatewayOptions = {}, redis?: Lay
       return gatewayLayer({ ...settings, limits: { redis: { timeout, onOutage } } }).pipe(
         // Key and team changes reach every instance's key cache through Redis pub/sub.
         Layer.provide(redisKeyInvalidationBusLayer),
-        Layer.provide(redis ?? redisLayerFor(Redacted.value(redisUrl))),
+        Layer.provide(redis ?? redisConnectionLayerFromEnv(Redacted.value(redisUrl))),
         Layer.tap(() => Effect.logInfo("gateway: rate limits shared through Redis"))
       )
     })

@@ -14,6 +14,7 @@ import { ToolCallParser, type ToolCall } from "./tool-call-parser.ts"
 import { planTools } from "./tool-choice.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { orErrorResponse } from "./errors.ts"
+import { kvTransferOf, kvTransferResponse } from "./kv-transfer-fields.ts"
 import type { PromptDelta } from "../actors/engine-client.ts"
 import { responseId, unixSeconds } from "../api/response-ids.ts"
 import type { UsageMeter } from "../api/usage-meter.ts"
@@ -55,12 +56,13 @@ export const prepareChat = Effect.fnUntraced(function*(request: ChatCompletionRe
     guided
   }, info)
   yield* checkSequenceCount(params.n, info, "n")
+  const kvTransfer = yield* kvTransferOf(request, 1)
   return {
     id: responseId("chatcmpl"),
     created: unixSeconds(),
     model: info.modelName,
     n: params.n,
-    generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined },
+    generate: { promptTokenIds: prompt.tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined, kvTransfer },
     render: tokenRenderer(info.tokenizer, request.return_tokens_as_token_ids ?? false),
     wantsLogprobs: params.logprobs !== null,
     includeUsage: request.stream_options?.include_usage ?? false,
@@ -83,9 +85,11 @@ const chatCompletionOf = Effect.fnUntraced(function*(chat: PreparedChat, deltas:
     stopReason: null as string | number | null
   }))
   let promptLogprobs: unknown = null
+  let kvTransferId: string | undefined
   yield* Stream.runForEach(deltas, (d) =>
     Effect.sync(() => {
       const c = choices[d.index]
+      kvTransferId ??= d.kvTransferId
       c.content += d.text
       if (d.logprobs !== null) c.logprobs.push(...chatLogprobs(chat.render, d.logprobs))
       if (d.promptLogprobs !== null && promptLogprobs === null) promptLogprobs = vllmPromptLogprobs(chat.render, d.promptLogprobs)
@@ -105,7 +109,8 @@ const chatCompletionOf = Effect.fnUntraced(function*(chat: PreparedChat, deltas:
       return { index, message, logprobs: chat.wantsLogprobs ? { content: c.logprobs } : null, finish_reason: finishReason, stop_reason: c.stopReason }
     }),
     usage: meter.usage,
-    ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs })
+    ...(promptLogprobs !== null && { prompt_logprobs: promptLogprobs }),
+    ...kvTransferResponse(kvTransferId)
   }
 })
 

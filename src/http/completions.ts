@@ -13,6 +13,7 @@ import { unhonouredField } from "./request-fields.ts"
 import { compileGuided, guidedRequestOf } from "./structured-output.ts"
 import { invalidRequest, type ApiError } from "../api/api-error.ts"
 import { orErrorResponse } from "./errors.ts"
+import { kvTransferOf, kvTransferResponse } from "./kv-transfer-fields.ts"
 import type { PromptDelta } from "../actors/engine-client.ts"
 import { responseId, unixSeconds } from "../api/response-ids.ts"
 import type { UsageMeter } from "../api/usage-meter.ts"
@@ -40,6 +41,7 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
   const logprobs = request.logprobs ?? null
   const guidedRequest = yield* guidedRequestOf(request, null)
   const guided = guidedRequest === null ? null : yield* compileGuided(guidedRequest, info)
+  const kvTransfer = yield* kvTransferOf(request, prompts.length)
   const generate: Array<GenerateRequest> = []
   for (let i = 0; i < prompts.length; i++) {
     const param = prompts.length === 1 ? "prompt" : `prompt[${i}]`
@@ -54,7 +56,7 @@ export const prepareCompletion = Effect.fnUntraced(function*(request: Completion
       promptTokens: prompts[i].tokenIds.length,
       guided
     }, info)
-    generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined })
+    generate.push({ promptTokenIds: prompts[i].tokenIds, params, priority: request.priority ?? undefined, cacheSalt: request.cache_salt ?? null, speculate: request.speculative_decoding ?? undefined, kvTransfer })
   }
   yield* checkSequenceCount(generate.length * generate[0].params.n, info, generate.length > 1 ? "prompt" : "n")
   return {
@@ -132,8 +134,10 @@ const completionOf = Effect.fnUntraced(function*(c: PreparedCompletion, deltas: 
   const choices = newChoices(c)
   const texts = choices.map(() => "")
   const logprobs = choices.map(() => emptyLegacyLogprobs())
+  let kvTransferId: string | undefined
   yield* Stream.runForEach(deltas, (d) =>
     Effect.sync(() => {
+      kvTransferId ??= d.kvTransferId
       const index = choiceIndex(c, d)
       const added = applyDelta(c, choices[index], d)
       texts[index] += added.text
@@ -153,7 +157,8 @@ const completionOf = Effect.fnUntraced(function*(c: PreparedCompletion, deltas: 
       stop_reason: s.stopReason,
       ...(s.promptLogprobs !== null && { prompt_logprobs: s.promptLogprobs })
     })),
-    usage: meter.usage
+    usage: meter.usage,
+    ...kvTransferResponse(kvTransferId)
   }
 })
 

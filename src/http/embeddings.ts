@@ -1,6 +1,7 @@
-import { Effect, Exit, Option } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { ApiError, invalidRequest, modelNotFound, modelRequired } from "../api/api-error.ts"
+import { Effect, Exit } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { requestAttribution } from "./request-attribution.ts"
+import { invalidRequest, modelNotFound, modelRequired } from "../api/api-error.ts"
 import { UsageMeter } from "../api/usage-meter.ts"
 import { Budgets } from "../budgets/budgets.ts"
 import { EndUserBudgets } from "../budgets/end-user-budgets.ts"
@@ -13,12 +14,11 @@ import { admitTokens, currentPrincipal, settleOnce } from "./admission.ts"
 import { decodeJson, readJson } from "./body.ts"
 import { embeddingInputError, prepareLocalEmbedding } from "./embedding-local.ts"
 import { embeddingResponse } from "./embedding-response.ts"
-import { endUserOf } from "./end-user.ts"
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
 import { orErrorResponse } from "./errors.ts"
 import { withRateLimitHeaders } from "./gateway/authenticate-request.ts"
 import { RequestId } from "./gateway/request-id.ts"
-import { requestTags, withoutGatewayFields } from "./request-tags.ts"
+import { withoutGatewayFields } from "./request-tags.ts"
 import { refusedLocally, routedHeaders } from "./routed-request.ts"
 import { EmbeddingRequest } from "./schemas.ts"
 
@@ -29,7 +29,6 @@ import { EmbeddingRequest } from "./schemas.ts"
  * response is encoded here as the client asked (embedding-response.ts). Embeddings skip the response
  * cache and the guardrails, which read generated text.
  */
-const NO_HEADERS: Readonly<Record<string, string | undefined>> = {}
 
 const handleEmbeddings = Effect.gen(function*() {
   const principal = yield* currentPrincipal.pipe(withTracedSpan("gateway.authenticate"))
@@ -40,12 +39,7 @@ const handleEmbeddings = Effect.gen(function*() {
   const request = yield* decodeJson(EmbeddingRequest, raw)
   const inputError = embeddingInputError(request.input)
   if (inputError !== undefined) return yield* inputError
-  const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-  const headers = Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS
-  const tags = requestTags(raw, headers, principal)
-  if (tags instanceof ApiError) return yield* tags
-  const who = endUserOf(raw, headers)
-  if (who instanceof ApiError) return yield* who
+  const { tags, who } = yield* requestAttribution(raw, principal)
   const body = withoutGatewayFields(raw)
   const router = yield* Router
   const asked = request.model ?? router.servedModel

@@ -32,7 +32,7 @@ const firstText = (captured: CapturedOutput) => captured.messages[0]?.content ??
  */
 export const evaluatedAnswer = <A extends Answer>(answer: A, evaluators: ReadonlyArray<EvaluatorSpec>, request: ScoredRequest): Effect.Effect<A> =>
   evaluators.length === 0 ? Effect.succeed(answer) : Effect.flatMap(Evaluations, (evaluations) => {
-  const submit = (captured: CapturedOutput) =>
+  const submit = (captured: () => CapturedOutput) =>
     Effect.suspend(() => {
       const completed: CompletedAnswer = {
         requestId: request.requestId,
@@ -41,21 +41,24 @@ export const evaluatedAnswer = <A extends Answer>(answer: A, evaluators: Readonl
         keyId: request.keyId,
         teamId: request.teamId,
         endUser: request.endUser,
-        question: queryText(request.body),
-        answer: firstText(captured),
+        text: () => ({ question: queryText(request.body), answer: firstText(captured()) }),
         span: request.observed.span
       }
       return evaluations.submit(completed, evaluators)
     })
   if (answer._tag === "Complete") {
-    const captured = new CapturedOutput()
-    captured.addResponse(answer.result.json)
-    return Effect.as(submit(captured), answer)
+    // Read off the response by the evaluation worker, after this request is answered.
+    const json = answer.result.json
+    return Effect.as(submit(() => {
+      const captured = new CapturedOutput()
+      captured.addResponse(json)
+      return captured
+    }), answer)
   }
   const captured = new CapturedOutput()
   const chunks = answer.chunks.pipe(
     Stream.tap((chunk) => Effect.sync(() => captured.addChunk(chunk))),
-    onStreamExit((exit) => (Exit.isSuccess(exit) ? submit(captured) : Effect.void))
+    onStreamExit((exit) => (Exit.isSuccess(exit) ? submit(() => captured) : Effect.void))
   )
   return Effect.succeed({ ...answer, chunks })
 })

@@ -81,6 +81,17 @@ export const renderMetrics = Effect.gen(function*() {
     lines.push(`# HELP ${full} Accepted draft tokens at each draft position (0: the first draft of a step).`, `# TYPE ${full} counter`)
     spec.numAcceptedTokensPerPos.forEach((n, pos) => lines.push(`${full}{model_name="${escapeLabel(engine.info.modelName)}",position="${pos}"} ${n}`))
   }
+  const kv = s.kvTransfer
+  if (kv != null && engine.info.gatewayOnly !== true) {
+    add("kv_transfer_exports_total", "counter", "Requests whose prompt KV this prefill server handed over (--kv-role prefill).", kv.exports)
+    add("kv_transfer_exported_bytes_total", "counter", "Bytes of KV blocks copied out for decode servers.", kv.exportedBytes)
+    add("kv_transfer_fetches_total", "counter", "KV transfers this decode server fetched (--kv-role decode).", kv.fetches)
+    add("kv_transfer_fetch_seconds_total", "counter", "Seconds spent fetching KV transfers (exported bytes over this: the transport's throughput).", kv.fetchSeconds)
+    add("kv_transfer_fetch_failures_total", "counter", "KV transfers that could not be fetched (unknown, corrupt, truncated, unreachable).", kv.fetchFailures)
+    add("kv_transfer_imports_total", "counter", "KV transfers written into this engine's blocks.", kv.imports)
+    add("kv_transfer_imported_bytes_total", "counter", "Bytes of transferred KV written into this engine's blocks.", kv.importedBytes)
+    add("kv_transfer_reused_blocks_total", "counter", "Transferred blocks not written because this engine's prefix cache already held them.", kv.reusedBlocks)
+  }
   lines.push(...deploymentLines(yield* Router, yield* Clock.currentTimeMillis))
   const http = yield* PrometheusMetrics.format({ metricNameMapper: prometheusName })
   return lines.join("\n") + "\n" + http

@@ -1,5 +1,6 @@
-import { Effect, Exit, Option, Schema, Stream, type Scope } from "effect"
-import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Effect, Exit, Schema, Stream, type Scope } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { requestAttribution } from "./request-attribution.ts"
 import { Engine } from "../actors/engine.ts"
 import { addFinalizerExit } from "../effect/scope-finalizer.ts"
 import type { Gateway } from "../gateway/gateway.ts"
@@ -21,7 +22,7 @@ import { ApiError, invalidRequest, modelNotFound, modelRequired } from "../api/a
 import { fromGatewayError, fromProviderError } from "./error-mapping.ts"
 import { ProviderError, type CompleteResult, type GenerationKind } from "../router/providers/provider.ts"
 import { UsageMeter, type Usage } from "../api/usage-meter.ts"
-import { requestTags, withoutGatewayFields } from "./request-tags.ts"
+import { withoutGatewayFields } from "./request-tags.ts"
 import { cacheControlsOf } from "../cache/cache-controls.ts"
 import type { CachedResponse } from "../cache/cached-response.ts"
 import { ResponseCache, type CacheLookup, type CachePlan } from "../cache/response-cache.ts"
@@ -33,7 +34,6 @@ import { guardInput, outputGuard } from "../guardrails/guardrails.ts"
 import { countGuardrail, guardedAnswer, refuse, requestGuardrails, runJudges } from "./request-guardrails.ts"
 import { EndUserBudgets } from "../budgets/end-user-budgets.ts"
 import { Evaluations } from "../evaluation/evaluations.ts"
-import { endUserOf } from "./end-user.ts"
 import { evaluatedAnswer } from "./evaluated-answer.ts"
 
 /** What every routed request must get right before the group is known (the rest is the upstream's business). */
@@ -63,7 +63,6 @@ export interface RoutedEndpoint {
   readonly shapeError: (json: Readonly<Record<string, unknown>>) => ApiError | undefined
 }
 
-const NO_HEADERS: Readonly<Record<string, string | undefined>> = {}
 
 /** Response headers naming who served the request. */
 export const routedHeaders = (routed: Routed<unknown>, semanticRoute: string | null | undefined): Record<string, string> => ({
@@ -94,12 +93,7 @@ export const routeBody = Effect.fnUntraced(function*(endpoint: RoutedEndpoint, p
   const raw = json as Readonly<Record<string, unknown>>
   // The schema only when the cheap check fails: it is what words the 400.
   const head = isRequestHead(raw) ? raw : yield* decodeJson(RequestHead, raw)
-  const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-  const headers = Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS
-  const tags = requestTags(raw, headers, principal)
-  if (tags instanceof ApiError) return yield* tags
-  const who = endUserOf(raw, headers)
-  if (who instanceof ApiError) return yield* who
+  const { headers, tags, who } = yield* requestAttribution(raw, principal)
   const controls = cacheControlsOf(raw.cache, headers["cache-control"])
   if ("param" in controls) return yield* invalidRequest(controls.message, controls.param)
   const router = yield* Router

@@ -46,6 +46,14 @@ const samplingFields = {
   priority: optional(Schema.Int, "vLLM extra: scheduling priority under --scheduling-policy priority (lower runs first)."),
   cache_salt: optional(Schema.String, "vLLM extra: isolates this request's prefix-cache entries from requests with another salt."),
   speculative_decoding: optional(Schema.Boolean, "Inferline extra: false opts this request out of the server's speculative decoding (it changes no token, only speed)."),
+  kv_transfer_params: optional(
+    Schema.Struct({
+      do_remote_decode: optional(Schema.Boolean, "On a prefill server (--kv-role prefill): prefill, sample the first token, hand the KV over; the answer carries kv_transfer_params.transfer_id."),
+      do_remote_prefill: optional(Schema.Boolean, "On a decode server (--kv-role decode): continue from the prefill server's KV and first token."),
+      transfer_id: optional(Schema.String, "With do_remote_prefill: the transfer_id the prefill server answered with.")
+    }),
+    "vLLM extra (disaggregated prefill/decode): this server's part in the request; a disaggregated router sets it."
+  ),
   response_format: optional(
     Schema.Struct({
       type: Schema.String.annotate({ description: "text, json_object or json_schema" }),

@@ -4,11 +4,14 @@ import { Engine, makeEngine, type Executor } from "../actors/engine.ts"
 import { PagedKvCache, type KvDtype } from "../engine/kv-cache.ts"
 import { loadModelDir, type KernelBackend, type LoadedModel } from "../engine/model-dir.ts"
 import { WorkerExecutor } from "../engine/worker-executor.ts"
-import { matrixDtype, type WeightDtype } from "../engine/matrix.ts"
+import type { LoadQuantization, WeightDtype } from "../engine/matrix.ts"
+import { matrixStorages } from "../engine/weights.ts"
 import { defaultSchedulerConfig } from "../engine/scheduler.ts"
 import type { PoolingType } from "../engine/pooling.ts"
 import type { SpeculativeConfig } from "../engine/spec-decode/config.ts"
 import { DraftModelProposer } from "../engine/spec-decode/draft-proposer.ts"
+import { KvBlockIo } from "../engine/kv-transfer/kv-block-io.ts"
+import { kvConnectorFor, type KvTransferOptions } from "./kv-connector.ts"
 
 /** Engine options, named after vLLM's flags where one exists. */
 export interface EngineOptions {
@@ -31,6 +34,8 @@ export interface EngineOptions {
   readonly maxWaitingRequests?: number
   /** Precision of the weight matrices (--dtype); undefined = the checkpoint's own. */
   readonly dtype?: WeightDtype
+  /** Quantize the matrices of a safetensors checkpoint at load (--quantization); undefined = none. */
+  readonly quantization?: LoadQuantization
   /** Kernel backend: WASM SIMD (default) or the plain TypeScript reference kernels. */
   readonly kernels?: KernelBackend
   /** Where forward passes run: a worker thread (default; keeps the event loop free) or this thread. */
@@ -41,6 +46,8 @@ export interface EngineOptions {
   readonly pooling?: PoolingType
   /** Speculative decoding (--speculative-config and friends); off when absent. */
   readonly speculative?: SpeculativeConfig | null
+  /** Disaggregated prefill/decode (--kv-role and its transport); a colocated engine when absent. */
+  readonly kvTransfer?: KvTransferOptions | null
 }
 
 /** The name clients use for a model directory when --served-model-name is not given: the directory's name. */
@@ -120,7 +127,8 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
   const enablePrefixCaching = options.enablePrefixCaching ?? true
-  return Effect.flatMap(executor, (executor) => makeEngine({
+  const kvTransfer = options.kvTransfer ?? null
+  return Effect.flatMap(Effect.all([executor, kvConnectorFor(kvTransfer)]), ([executor, kvConnector]) => makeEngine({
     info: { modelName: name, config: c, tokenizer: loaded.tokenizer, generation: loaded.generation, maxModelLen, blockSize, numBlocks, enablePrefixCaching, pooling: options.pooling ?? "last" },
     core: {
       vocabSize: c.vocabSize,
@@ -132,6 +140,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       tokenizer: loaded.tokenizer,
       speculative: options.speculative ?? null,
       draftProposer,
+      kvBlocks: kvTransfer === null ? null : new KvBlockIo(cache),
       scheduler: {
         ...defaultSchedulerConfig(maxModelLen),
         ...(options.maxNumSeqs !== undefined && { maxNumSeqs: options.maxNumSeqs }),
@@ -142,6 +151,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       }
     },
     executor,
+    kvConnector,
     outputBufferSize: options.outputBufferSize,
     maxWaitingRequests: options.maxWaitingRequests
   }))
@@ -152,12 +162,12 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
   Layer.effect(
     Engine,
     Effect.gen(function*() {
-      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype }), catch: (e) => e as Error })
+      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization }), catch: (e) => e as Error })
       const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +
-          `weights: ${matrixDtype(w.layers[0]?.q ?? w.embed)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
+          `weights: ${matrixStorages(w)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
       )
       return yield* Effect.try({ try: () => makeEngineFromModel(loaded, { ...options, tensorParallelSize }), catch: (e) => e as Error }).pipe(Effect.flatten)
     })

@@ -5,7 +5,8 @@ import * as path from "node:path"
 import { DatabaseGuard } from "../db/database-guard.ts"
 import type { DependencyUnavailable } from "../effect/dependency-guard.ts"
 import { rateLimitedLog } from "../effect/rate-limited-log.ts"
-import { Journal, type JournalIncident, type JournalSegment, type JournalSync } from "./journal.ts"
+import { journalDrain } from "./journal-drain.ts"
+import { Journal, type JournalIncident, type JournalSync } from "./journal.ts"
 import { insertEncodedSpendRows } from "./spend-store.ts"
 import { encodeSpendRow, type SpendRow } from "./spend-row.ts"
 
@@ -142,25 +143,13 @@ export const ledgerLayer = (options: LedgerOptions): Layer.Layer<Ledger, never, 
     }
     // Segments are deleted in the thread pool (see Journal.remove); the writer waits for it, not the event loop.
     yield* Effect.callback<void>((resume) => leftover.remove(() => resume(Effect.void)))
-    const removeSegment = (segment: JournalSegment) => Effect.callback<void>((resume) => journal.remove(segment, () => resume(Effect.void)))
-
-    // Segments taken from the journal whose write failed: retried first (in order), kept on disk until stored.
-    const unwritten: Array<JournalSegment> = []
-    const flushOnce = Effect.gen(function*() {
-      const taken = journal.rotate()
-      if (taken !== null) unwritten.push(taken)
-      while (unwritten.length > 0) {
-        const segment = unwritten[0]
-        const ok = yield* write(segment.lines).pipe(
-          Effect.as(true),
-          Effect.catch((e) => log("write", "Warning", "ledger: batch write failed; the rows stay journaled and are retried", e).pipe(Effect.andThen(Metric.update(writeFailures, 1)), Effect.as(false)))
-        )
-        if (!ok) return
-        unwritten.shift()
-        yield* removeSegment(segment)
-        yield* Metric.update(rowsWritten, segment.lines.length)
-      }
-    })
+    // Segments whose write failed are retried first (in order), kept on disk until stored.
+    const flushOnce = journalDrain(
+      journal,
+      write,
+      (e) => log("write", "Warning", "ledger: batch write failed; the rows stay journaled and are retried", e).pipe(Effect.andThen(Metric.update(writeFailures, 1))),
+      (rows) => Metric.update(rowsWritten, rows)
+    )
     // One writer: flushes never overlap, so the batches keep their order and their count stays small.
     const lock = yield* Semaphore.make(1)
     const flush = Semaphore.withPermit(lock)(flushOnce)

@@ -35,7 +35,7 @@ const Positive = Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 ? u
 const Count = Schema.Int.check(Schema.makeFilter((n: number) => (n >= 0 ? undefined : "expected an integer >= 0")))
 
 /** The providers a `litellm_params.model` may name, before the first slash. */
-export const PROVIDERS = ["openai", "hosted_vllm", "anthropic", "local"] as const
+export const PROVIDERS = ["openai", "hosted_vllm", "anthropic", "local", "disaggregated"] as const
 const ModelRef = Schema.String.check(Schema.makeFilter((s: string) => {
   const slash = s.indexOf("/")
   const provider = s.slice(0, slash)
@@ -53,6 +53,8 @@ const Prices = Schema.Struct({
 const LitellmParams = Schema.Struct({
   model: ModelRef,
   api_base: Schema.optionalKey(Url),
+  /** Inferline, `disaggregated/` deployments: the prefill server (`api_base` is the decode server). */
+  prefill_api_base: Schema.optionalKey(Url),
   api_key: Schema.optionalKey(Schema.String),
   rpm: Schema.optionalKey(Count),
   tpm: Schema.optionalKey(Count),
@@ -264,7 +266,7 @@ export interface DeploymentPrices {
   readonly output: number
 }
 
-export type ProviderName = "local" | "openai" | "anthropic"
+export type ProviderName = "local" | "openai" | "anthropic" | "disaggregated"
 
 /** One deployment, resolved: secrets read, defaults applied, durations in milliseconds. */
 export interface DeploymentConfig {
@@ -274,6 +276,8 @@ export interface DeploymentConfig {
   /** The model name sent upstream (after the provider prefix). */
   readonly model: string
   readonly apiBase: string
+  /** A disaggregated deployment's prefill server (apiBase is its decode server); undefined for the others. */
+  readonly prefillApiBase?: string | undefined
   readonly apiKey: string | undefined
   readonly rpm: number | undefined
   readonly tpm: number | undefined
@@ -347,7 +351,8 @@ export interface RouterConfig {
 const DEFAULT_API_BASE: Record<ProviderName, string> = {
   openai: "https://api.openai.com/v1",
   anthropic: "https://api.anthropic.com",
-  local: "http://127.0.0.1"
+  local: "http://127.0.0.1",
+  disaggregated: ""
 }
 
 /** `os.environ/NAME` reads the environment (LiteLLM's convention); anything else is the literal key. */
@@ -495,7 +500,13 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
     const path = `model_list[${i}].litellm_params`
     const slash = p.model.indexOf("/")
     const prefix = p.model.slice(0, slash)
-    const provider: ProviderName = prefix === "anthropic" ? "anthropic" : prefix === "local" ? "local" : "openai"
+    const provider: ProviderName = prefix === "anthropic" || prefix === "local" || prefix === "disaggregated" ? prefix : "openai"
+    if (provider === "disaggregated" && (p.api_base === undefined || p.prefill_api_base === undefined)) {
+      throw new RouterConfigError({ message: `${path}.${p.api_base === undefined ? "api_base" : "prefill_api_base"}: a disaggregated deployment needs its decode server (api_base) and its prefill server (prefill_api_base)` })
+    }
+    if (provider !== "disaggregated" && p.prefill_api_base !== undefined) {
+      throw new RouterConfigError({ message: `${path}.prefill_api_base: only a disaggregated/ deployment has a prefill server` })
+    }
     const n = perGroup.get(d.model_name) ?? 0
     perGroup.set(d.model_name, n + 1)
     const perToken = (x: number | undefined) => (x === undefined ? 0 : x * 1e6)
@@ -505,6 +516,7 @@ const resolveConfig = (file: RouterConfigFile, env: Record<string, string | unde
       provider,
       model: p.model.slice(slash + 1),
       apiBase: (p.api_base ?? DEFAULT_API_BASE[provider]).replace(/\/+$/, ""),
+      ...(p.prefill_api_base !== undefined && { prefillApiBase: p.prefill_api_base.replace(/\/+$/, "") }),
       apiKey: resolveSecret(p.api_key, `${path}.api_key`, env),
       rpm: p.rpm,
       tpm: p.tpm,

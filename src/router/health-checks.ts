@@ -12,6 +12,11 @@ const PROBE_TIMEOUT_MS = 10_000
  * a models list answers 404) says it is up. Undefined when healthy, else why not.
  */
 export const probeDeployment = async (d: DeploymentConfig, headers: Readonly<Record<string, string>>): Promise<string | undefined> => {
+  // A disaggregated deployment is up when both its servers are.
+  if (d.prefillApiBase !== undefined) {
+    const prefill = await probeDeployment({ ...d, apiBase: d.prefillApiBase, prefillApiBase: undefined }, headers)
+    if (prefill !== undefined) return `prefill server: ${prefill}`
+  }
   const url = d.provider === "anthropic" ? `${d.apiBase}/v1/models` : `${d.apiBase}/models`
   try {
     const r = await fetch(url, { headers, signal: AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, d.timeoutMs)) })

@@ -10,6 +10,7 @@ import { anthropicHeaders, anthropicProvider } from "./providers/anthropic.ts"
 import { localProvider } from "./providers/local.ts"
 import type { LocalRequest } from "./providers/local-request.ts"
 import { openAiHeaders, openAiProvider } from "./providers/openai.ts"
+import { disaggregatedProvider } from "./providers/disaggregated.ts"
 import { ProviderError, timedOut, type CompleteResult, type EndpointKind, type Provider, type ProviderCall } from "./providers/provider.ts"
 import { makeUpstreamPool } from "./providers/upstream-http.ts"
 import { retryDelayMs } from "./retry-delay.ts"
@@ -183,7 +184,8 @@ export const makeRouter = (config: RouterConfig, options: RouterOptions): Router
   const servedModel = options.servedModel
   checkGroupReferences(config, servedModel)
   const pool = makeUpstreamPool(settings.maxConnectionsPerHost)
-  const providers: Record<ProviderName, Provider> = { local: localProvider, openai: openAiProvider(pool), anthropic: anthropicProvider(pool), ...options.providers }
+  const openAi = openAiProvider(pool)
+  const providers: Record<ProviderName, Provider> = { local: localProvider, openai: openAi, anthropic: anthropicProvider(pool), disaggregated: disaggregatedProvider(openAi), ...options.providers }
   const breaker = () => new CircuitBreaker({ allowedFails: settings.allowedFails, windowMs: settings.failWindowMs, cooldownMs: settings.cooldownMs })
   const states = new Map<string, DeploymentState>()
   const groups = new Map<string, Array<DeploymentState>>()

@@ -3,7 +3,7 @@ import type { SequenceChunk } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { CausalLM } from "../../src/engine/model.ts"
 import { makeKernels, type KernelBackend } from "../../src/engine/model-dir.ts"
-import type { WeightDtype } from "../../src/engine/matrix.ts"
+import type { MatrixStorage } from "../../src/engine/matrix.ts"
 import { castWeights, randomConfig, randomWeights, prng, weightsFor } from "../support/random-model.ts"
 import { argmax, maxAbsDiff, PagedSequence, runStep } from "../support/paged-sequence.ts"
 
@@ -12,7 +12,10 @@ import { argmax, maxAbsDiff, PagedSequence, runStep } from "../support/paged-seq
 const config = randomConfig({ num_key_value_heads: 2, vocab_size: 300, intermediate_size: 162 })
 const weights = randomWeights(config, 7)
 
-const variants: Array<[KernelBackend, WeightDtype]> = [["reference", "float32"], ["simd", "float32"], ["simd", "bfloat16"], ["simd", "float16"]]
+// q8_0 / q4_0: the matrices kept as blocks (intermediate_size 162 is no whole number of blocks: down stays f32).
+const variants: Array<[KernelBackend, MatrixStorage]> = [
+  ["reference", "float32"], ["simd", "float32"], ["simd", "bfloat16"], ["simd", "float16"], ["simd", "q8_0"], ["simd", "q4_0"], ["reference", "q4_0"]
+]
 for (const [backend, dtype] of variants) describe(`batch invariance (${backend} kernels, ${dtype} weights)`, () => {
 const kernels = makeKernels(backend)
 expect(kernels.name).toBe(backend === "simd" ? "wasm-simd128" : "reference-ts")

@@ -8,7 +8,7 @@ import { parseModelConfig } from "../../src/engine/config.ts"
 import { randomConfig, randomWeights, rawConfig } from "../support/random-model.ts"
 import { writeLlamaGguf } from "../support/gguf-writer.ts"
 import { hfTensors, writeCheckpoint, type Dtype } from "../support/write-checkpoint.ts"
-import { matrixDtype, toBf16Bits, toF32, type WeightDtype } from "../../src/engine/matrix.ts"
+import { matrixDtype, toBf16Bits, toF32, type DenseMatrix, type WeightDtype } from "../../src/engine/matrix.ts"
 
 const raw = rawConfig()
 const weights = randomWeights(randomConfig(), 3)
@@ -57,7 +57,7 @@ describe("model directory loader", () => {
       const got = loadModelDir(dir, { dtype }).model.weights.layers[0].gate
       expect(matrixDtype(got)).toBe(dtype)
       const want = dtype === "float32" ? asStored : dtype === "float16" ? Float16Array.from(asStored) : Uint16Array.from(asStored, toBf16Bits)
-      expect(Array.from(got)).toEqual(Array.from(want))
+      expect(Array.from(got as DenseMatrix)).toEqual(Array.from(want))
     }
   )
 
@@ -72,10 +72,10 @@ describe("model directory loader", () => {
       const dir = writeCheckpoint(bigRaw, hfTensors(w, bigRaw), { dtype: stored })
       const roundTo = (d: WeightDtype, x: Float32Array) => (d === "float32" ? x : d === "float16" ? Float16Array.from(x) : Uint16Array.from(x, toBf16Bits))
       const storedAs = { F32: "float32", F16: "float16", BF16: "bfloat16" } as const
-      const asStored = loadModelDir(dir).model.weights.embed
+      const asStored = loadModelDir(dir).model.weights.embed as DenseMatrix
       expect(asStored.byteLength).toBeGreaterThan(4 * 2 ** 20)
       expect(Buffer.from(asStored.buffer, asStored.byteOffset, asStored.byteLength).equals(Buffer.from(roundTo(storedAs[stored], original).buffer))).toBe(true)
-      const converted = loadModelDir(dir, { dtype }).model.weights.embed
+      const converted = loadModelDir(dir, { dtype }).model.weights.embed as DenseMatrix
       expect(matrixDtype(converted)).toBe(dtype)
       expect(Array.from(converted)).toEqual(Array.from(roundTo(dtype, toF32(asStored))))
     }

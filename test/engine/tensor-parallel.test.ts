@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { defaultTensorParallelSize } from "../../src/layers/engine.ts"
 import { buildForwardBatch } from "../../src/engine/batch.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
-import type { WeightDtype } from "../../src/engine/matrix.ts"
+import { matrixDtype, type MatrixStorage } from "../../src/engine/matrix.ts"
 import { CausalLM } from "../../src/engine/model.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { startParallelGroup, type ParallelGroup } from "../../src/engine/wasm/parallel-group.ts"
@@ -18,13 +18,14 @@ const groups: Array<ParallelGroup> = []
 afterAll(() => Promise.all(groups.map((g) => g.close())))
 
 /** Prefill of two sequences side by side (one chunked), then decode steps of both; every step's logits. */
-const run = async (threads: number, dtype: WeightDtype): Promise<Array<Float32Array>> => {
+const run = async (threads: number, dtype: MatrixStorage): Promise<Array<Float32Array>> => {
   const arena = WasmArena.create()
   const group = threads > 1 ? await startParallelGroup(arena, threads) : null
   if (group) groups.push(group)
   const kernels = simdKernels(arena, group)
   expect(kernels.threads).toBe(threads)
   const model = new CausalLM(config, weightsFor(kernels, castWeights(base, dtype)), kernels)
+  expect(matrixDtype(model.weights.layers[0].q)).toBe(dtype)
   const cache = new PagedKvCache(config, { numBlocks: 40, blockSize: 8, dtype: "f32" }, arena.matrices)
   // Sequence a's 180-token prompt makes the first step large enough for the element-wise kernels to split too.
   const a = Int32Array.from({ length: 24 }, (_, i) => 39 - i), b = Int32Array.from([7, 2, 5])
@@ -50,7 +51,7 @@ describe("tensor parallel over worker threads", () => {
     expect(defaultTensorParallelSize(135e6)).toBe(Math.min(4, os.availableParallelism()))
   })
 
-  for (const dtype of ["bfloat16", "float32"] satisfies Array<WeightDtype>) {
+  for (const dtype of ["bfloat16", "float32", "q8_0", "q4_0"] satisfies Array<MatrixStorage>) {
     it(`${dtype} weights: 1, 2 and 3 threads give the same logits bit for bit`, async () => {
       const one = await run(1, dtype)
       for (const threads of [2, 3]) {

@@ -5,7 +5,7 @@ import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
 import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
 import { SimdAttention } from "../../src/engine/wasm/simd-attention.ts"
-import { toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
+import { toBf16Bits, type DenseMatrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
 import { prng } from "../support/random-model.ts"
 
@@ -37,7 +37,7 @@ describe("WASM SIMD kernels", () => {
     }
   )
 
-  const cast = (f: Float32Array, dtype: WeightDtype): Matrix => {
+  const cast = (f: Float32Array, dtype: WeightDtype): DenseMatrix => {
     if (dtype === "float32") return arena.copy(f)
     if (dtype === "float16") return arena.copy(Float16Array.from(f))
     return arena.copy(Uint16Array.from(f, toBf16Bits))
@@ -142,17 +142,22 @@ describe("WASM SIMD kernels", () => {
     expect(got.some((v, i) => v !== want[i])).toBe(true) // the WASM path ran
   })
 
-  it("a row's results do not depend on how many rows share the call", () => {
-    const inDim = 101, outDim = 13
-    const x = fill(arena.allocF32(9 * inDim)), w = fill(arena.allocF32(outDim * inDim))
-    const all = arena.allocF32(9 * outDim)
-    simd.matmul(all, x, w, 9, inDim, outDim, null)
-    for (let r = 0; r < 9; r++) {
+  it.each(["float32", "bfloat16", "float16"] satisfies Array<WeightDtype>)(
+    "%s: a row's results do not depend on how many rows share the call (every tile shape: 4-row tiles, then the last 1, 2 or 3 rows together)",
+    (dtype) => {
+      const inDim = 101, outDim = 13
+      const x = fill(arena.allocF32(9 * inDim)), w = cast(fill(new Float32Array(outDim * inDim)), dtype)
       const one = arena.allocF32(outDim)
-      simd.matmul(one, x.subarray(r * inDim, (r + 1) * inDim), w, 1, inDim, outDim, null)
-      expect(Array.from(one)).toEqual(Array.from(all.subarray(r * outDim, (r + 1) * outDim)))
+      for (let rows = 2; rows <= 9; rows++) {
+        const all = arena.allocF32(rows * outDim)
+        simd.matmul(all, x, w, rows, inDim, outDim, null)
+        for (let r = 0; r < rows; r++) {
+          simd.matmul(one, x.subarray(r * inDim, (r + 1) * inDim), w, 1, inDim, outDim, null)
+          expect(Array.from(all.subarray(r * outDim, (r + 1) * outDim)), `row ${r} of ${rows}`).toEqual(Array.from(one))
+        }
+      }
     }
-  })
+  )
 
   it("falls back to the reference kernels for tensors outside the arena", () => {
     const x = fill(new Float32Array(8)), w = fill(new Float32Array(16)), got = new Float32Array(4), want = new Float32Array(4)

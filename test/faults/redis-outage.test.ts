@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sleep } from "./support/free-port.ts"
-import { complete, createKey } from "./support/inferline-process.ts"
+import { complete, createKey, spawnInferline } from "./support/inferline-process.ts"
 import { codeOf, REDIS_TIMEOUT_MS, repeatFor, serveOnPrivateServices, slowest, statuses, warnings } from "./support/outage-server.ts"
 import { PrivatePostgres } from "./support/private-postgres.ts"
 import { PrivateRedis } from "./support/private-redis.ts"
@@ -78,6 +78,37 @@ describe("Redis outages", () => {
     } finally {
       await redis.start()
       await Promise.all(servers.map(({ server }) => server.stop()))
+    }
+  })
+  it("down at startup: retries with backoff and serves once it is up; gives up after INFERLINE_REDIS_STARTUP_WAIT_MS", async () => {
+    const database = `redis_startup_${process.pid}`
+    pg.psql(`CREATE DATABASE ${database}`, "postgres")
+    await redis.kill()
+    try {
+      const env = { DATABASE_URL: pg.url(database), REDIS_URL: redis.url }
+      const waiting = spawnInferline({ env, args: ["--disable-log-requests"] })
+      await sleep(4000)
+      expect(waiting.child.exitCode).toBeNull() // still trying
+      expect(waiting.output()).toContain("redis: not reachable yet")
+      await redis.start()
+      const server = await waiting.ready
+      const key = await createKey(server.url, LIMITS)
+      const answer = await complete(server.url, key.key)
+      expect(answer.status).toBe(200)
+      // Counted in Redis: the limits are shared, not this process's fallback.
+      expect(server.output()).toContain("rate limits shared through Redis")
+      await server.stop()
+
+      await redis.kill()
+      const started = Date.now()
+      const givingUp = spawnInferline({ env: { ...env, INFERLINE_REDIS_STARTUP_WAIT_MS: "2000" } })
+      const exit = await givingUp.exited
+      await givingUp.ready.catch(() => undefined)
+      expect(exit.code).toBe(1)
+      expect(Date.now() - started).toBeGreaterThan(2000)
+      expect(givingUp.output()).toMatch(/could not start: Redis could not be reached in 2 s/)
+    } finally {
+      await redis.start().catch(() => undefined)
     }
   })
 })

@@ -1,6 +1,7 @@
 import { parseModelConfig, type ModelConfig } from "../../src/engine/config.ts"
 import type { Kernels } from "../../src/engine/kernels.ts"
-import { readRow, toBf16Bits, type Matrix, type WeightDtype } from "../../src/engine/matrix.ts"
+import { matrixElements, sharedAlloc, toBf16Bits, toF32, type Matrix, type MatrixStorage } from "../../src/engine/matrix.ts"
+import { quantizable, quantizeMatrix } from "../../src/engine/quantize.ts"
 import { mapWeights, type LayerWeights, type ModelWeights } from "../../src/engine/weights.ts"
 
 /** Deterministic PRNG (mulberry32) so random models are the same in every run. */
@@ -74,21 +75,27 @@ export const weightsFor = (kernels: Kernels, w: ModelWeights): ModelWeights => {
   return arena === undefined ? w : mapWeights(w, (t) => arena.copy(t))
 }
 
-/** The same weights with every matrix rounded to `dtype` (norms and biases stay f32), as --dtype loads them. */
-export const castWeights = (w: ModelWeights, dtype: WeightDtype): ModelWeights => {
-  const toType = (m: Matrix): Matrix => {
-    const f = new Float32Array(m.length)
-    readRow(m, 0, m.length, f)
+/**
+ * The same weights with every matrix rounded to `dtype` (norms and biases stay f32), as --dtype loads them,
+ * or quantized to a block format as --quantization does (matrices whose rows are not whole blocks keep f32).
+ */
+export const castWeights = (w: ModelWeights, dtype: MatrixStorage): ModelWeights => {
+  const h = w.norm.length
+  const toType = (m: Matrix, cols: number): Matrix => {
+    const f = new Float32Array(toF32(m))
+    if (dtype === "q8_0" || dtype === "q4_0") return quantizable(cols) ? quantizeMatrix(dtype, f, f.length / cols, cols, sharedAlloc) : f
     if (dtype === "float32") return f
     if (dtype === "float16") return Float16Array.from(f)
     return Uint16Array.from(f, toBf16Bits)
   }
   const seen = new Map<Matrix, Matrix>()
-  const mat = (m: Matrix) => seen.get(m) ?? seen.set(m, toType(m)).get(m)!
+  const mat = (m: Matrix, cols = h) => seen.get(m) ?? seen.set(m, toType(m, cols)).get(m)!
   return {
     embed: mat(w.embed),
     norm: w.norm,
     lmHead: mat(w.lmHead),
-    layers: w.layers.map((l) => ({ ...l, q: mat(l.q), k: mat(l.k), v: mat(l.v), o: mat(l.o), gate: mat(l.gate), up: mat(l.up), down: mat(l.down) }))
+    layers: w.layers.map((l) => ({
+      ...l, q: mat(l.q), k: mat(l.k), v: mat(l.v), o: mat(l.o, matrixElements(l.q) / h), gate: mat(l.gate), up: mat(l.up), down: mat(l.down, matrixElements(l.gate) / h)
+    }))
   }
 }

@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { ModelWeights } from "../../src/engine/weights.ts"
-import { toF32, type Matrix } from "../../src/engine/matrix.ts"
+import { matrixElements, toF32, type Matrix } from "../../src/engine/matrix.ts"
 
 export type Dtype = "F32" | "F16" | "BF16"
 
@@ -46,16 +46,16 @@ export const writeSafetensors = (file: string, tensors: ReadonlyArray<NamedTenso
 /** The Hugging Face tensor names and shapes of a model's weights. */
 export const hfTensors = (w: ModelWeights, rawConfig: Record<string, unknown>): Array<NamedTensor> => {
   const h = rawConfig.hidden_size as number
-  const out: Array<NamedTensor> = [{ name: "model.embed_tokens.weight", shape: [w.embed.length / h, h], data: toF32(w.embed) }]
+  const out: Array<NamedTensor> = [{ name: "model.embed_tokens.weight", shape: [matrixElements(w.embed) / h, h], data: toF32(w.embed) }]
   w.layers.forEach((l, i) => {
     const p = `model.layers.${i}.`
-    const lin = (name: string, m: Matrix, inDim: number) => out.push({ name: p + name, shape: [m.length / inDim, inDim], data: toF32(m) })
+    const lin = (name: string, m: Matrix, inDim: number) => out.push({ name: p + name, shape: [matrixElements(m) / inDim, inDim], data: toF32(m) })
     const vec = (name: string, data: Float32Array | null) => data && out.push({ name: p + name, shape: [data.length], data })
     vec("input_layernorm.weight", l.inputNorm)
     lin("self_attn.q_proj.weight", l.q, h)
     lin("self_attn.k_proj.weight", l.k, h)
     lin("self_attn.v_proj.weight", l.v, h)
-    lin("self_attn.o_proj.weight", l.o, l.q.length / h)
+    lin("self_attn.o_proj.weight", l.o, matrixElements(l.q) / h)
     vec("self_attn.q_proj.bias", l.qBias)
     vec("self_attn.k_proj.bias", l.kBias)
     vec("self_attn.v_proj.bias", l.vBias)
@@ -63,10 +63,10 @@ export const hfTensors = (w: ModelWeights, rawConfig: Record<string, unknown>): 
     vec("post_attention_layernorm.weight", l.postNorm)
     lin("mlp.gate_proj.weight", l.gate, h)
     lin("mlp.up_proj.weight", l.up, h)
-    lin("mlp.down_proj.weight", l.down, l.gate.length / h)
+    lin("mlp.down_proj.weight", l.down, matrixElements(l.gate) / h)
   })
   out.push({ name: "model.norm.weight", shape: [h], data: w.norm })
-  if (w.lmHead !== w.embed) out.push({ name: "lm_head.weight", shape: [w.lmHead.length / h, h], data: toF32(w.lmHead) })
+  if (w.lmHead !== w.embed) out.push({ name: "lm_head.weight", shape: [matrixElements(w.lmHead) / h, h], data: toF32(w.lmHead) })
   return out
 }
 

@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { ModelConfig } from "../config.ts"
+import type { MatrixAlloc } from "../matrix.ts"
 import { ModelLoadError } from "../errors.ts"
 import { TextTokenizer } from "../tokenizer.ts"
 import type { ModelWeights } from "../weights.ts"
@@ -40,7 +41,7 @@ export const findGgufFile = (target: string): string | null => {
 }
 
 /** Reads a GGUF model: header, config, tokenizer, then the weights tensor by tensor. */
-export const readGgufModel = (file: string, alloc?: (n: number) => Float32Array): GgufModel => {
+export const readGgufModel = (file: string, alloc?: MatrixAlloc): GgufModel => {
   const gguf = readGgufHeader(file)
   const meta = new GgufMetadata(file, gguf.metadata)
   const splits = meta.uint("split.count", 1)

@@ -1,15 +1,16 @@
 import * as fs from "node:fs"
 import type { ModelConfig } from "../config.ts"
 import { ModelLoadError } from "../errors.ts"
-import { sharedF32, type LayerWeights, type ModelWeights } from "../weights.ts"
+import { sharedAlloc, type Matrix, type MatrixAlloc, type QuantFormat } from "../matrix.ts"
+import type { LayerWeights, ModelWeights } from "../weights.ts"
 import { dequantize } from "./dequantize.ts"
-import { rowBytes, supportedTypeList } from "./ggml-types.ts"
+import { rowBytes, supportedTypeList, type TensorType } from "./ggml-types.ts"
 import { readTensorRange, tensorTypeName, type GgufFile, type GgufTensorInfo } from "./gguf-file.ts"
 
 /**
- * Weights of a GGUF file as the forward pass wants them (float32, Hugging Face layout), read tensor by
- * tensor in bounded chunks. llama.cpp's converter interleaves the rows of each attn_q / attn_k head for its
- * rope (convert_hf_to_gguf.py, LlamaModel.permute); for the llama architecture the rows are put back in
+ * Weights of a GGUF file as the forward pass wants them (Hugging Face layout: Q8_0 / Q4_0 / Q5_0 / Q4_K /
+ * Q6_K matrices as their stored blocks, everything else float32), read tensor by tensor in bounded
+ * chunks. llama.cpp's converter interleaves the rows of each attn_q / attn_k head for its rope (convert_hf_to_gguf.py, LlamaModel.permute); for the llama architecture the rows are put back in
  * Hugging Face's rotate-half order while reading.
  */
 
@@ -81,8 +82,8 @@ class ReadScratch {
   }
 }
 
-/** Dequantizes a whole tensor into `dst` (rows put back in Hugging Face order when permuted). */
-const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float32Array, scratch = new ReadScratch()): void => {
+/** Calls `each` with every row's stored bytes and its Hugging Face row index, reading in bounded chunks. */
+const forEachRow = (fd: number, g: GgufFile, origin: GgufWeightOrigin, each: (bytes: Uint8Array, hfRowIndex: number) => void, scratch = new ReadScratch()): void => {
   const t = origin.tensor
   const cols = t.dims[0], rows = t.elements / cols
   const row = rowBytes(t.type!, cols)!
@@ -92,27 +93,33 @@ const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float3
     const n = Math.min(perChunk, rows - first)
     readTensorRange(fd, g, t, first * row, n * row, chunk)
     for (let r = 0; r < n; r++) {
-      const to = origin.permutedHeads === null ? first + r : hfRow(first + r, rows, origin.permutedHeads)
-      dequantize(t.type!, chunk.subarray(r * row, (r + 1) * row), dst, to * cols, cols)
+      each(chunk.subarray(r * row, (r + 1) * row), origin.permutedHeads === null ? first + r : hfRow(first + r, rows, origin.permutedHeads))
     }
   }
 }
 
+/** Dequantizes a whole tensor into `dst` (rows put back in Hugging Face order when permuted). */
+const readInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Float32Array, scratch?: ReadScratch): void => {
+  const t = origin.tensor
+  const cols = t.dims[0]
+  forEachRow(fd, g, origin, (bytes, r) => dequantize(t.type!, bytes, dst, r * cols, cols), scratch)
+}
+
+/** Copies a tensor's stored blocks into `dst` (rows put back in Hugging Face order when permuted). */
+const copyBlocksInto = (fd: number, g: GgufFile, origin: GgufWeightOrigin, dst: Uint8Array, scratch?: ReadScratch): void => {
+  const row = rowBytes(origin.tensor.type!, origin.tensor.dims[0])!
+  forEachRow(fd, g, origin, (bytes, r) => dst.set(bytes, r * row), scratch)
+}
+
 /** The stored blocks of a weight, rows in Hugging Face order (for kernels that work on quantized blocks). */
 export const readStoredBlocks = (g: GgufFile, origin: GgufWeightOrigin): Uint8Array => {
-  const t = origin.tensor
-  const cols = t.dims[0], rows = t.elements / cols
-  const row = rowBytes(t.type!, cols)!
-  const raw = new Uint8Array(t.byteLength)
+  const out = new Uint8Array(origin.tensor.byteLength)
   const fd = fs.openSync(g.file, "r")
   try {
-    readTensorRange(fd, g, t, 0, t.byteLength, raw)
+    copyBlocksInto(fd, g, origin, out)
   } finally {
     fs.closeSync(fd)
   }
-  if (origin.permutedHeads === null) return raw
-  const out = new Uint8Array(raw.length)
-  for (let r = 0; r < rows; r++) out.set(raw.subarray(r * row, (r + 1) * row), hfRow(r, rows, origin.permutedHeads) * row)
   return out
 }
 
@@ -135,8 +142,15 @@ export interface GgufWeights {
   readonly origins: GgufWeightOrigins
 }
 
-/** Reads every weight the config calls for; `alloc` decides where tensors live. */
-export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: (n: number) => Float32Array = sharedF32): GgufWeights => {
+/** GGUF types whose blocks the kernels read directly (tools/wasm-matmul-quant.ts); the rest are dequantized at load. */
+const KEPT_QUANTIZED: Partial<Record<TensorType, QuantFormat>> = { Q8_0: "q8_0", Q4_0: "q4_0", Q5_0: "q5_0", Q4_K: "q4_k", Q6_K: "q6_k" }
+const MATRIX_KEYS = new Set<keyof LayerWeights>(["q", "k", "v", "o", "gate", "up", "down"])
+
+/**
+ * Reads every weight the config calls for; `alloc` decides where tensors live. Matrices stored as Q8_0,
+ * Q4_0, Q5_0, Q4_K or Q6_K stay as their blocks (a QuantizedMatrix); every other tensor is dequantized to float32.
+ */
+export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: MatrixAlloc = sharedAlloc): GgufWeights => {
   checkKnownTensors(g)
   const { hiddenSize: h, intermediateSize: im, numHeads, numKvHeads, headDim, vocabSize } = config
   const qDim = numHeads * headDim, kvDim = numKvHeads * headDim
@@ -153,16 +167,23 @@ export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: (n: num
   const fd = fs.openSync(g.file, "r")
   const scratch = new ReadScratch()
   try {
-    const load = (name: string, shape: ReadonlyArray<number>, permutedHeads: number | null = null) => {
+    const load = (name: string, shape: ReadonlyArray<number>, permutedHeads: number | null = null, matrix = false) => {
       const origin: GgufWeightOrigin = { tensor: expectTensor(g, name, shape), permutedHeads }
-      const dst = alloc(shape.reduce((a, b) => a * b, 1))
+      const format = matrix ? KEPT_QUANTIZED[origin.tensor.type!] : undefined
+      if (format !== undefined) {
+        const blocks = alloc.u8(origin.tensor.byteLength)
+        copyBlocksInto(fd, g, origin, blocks, scratch)
+        const dst: Matrix = { format, blocks, rows: shape[0], cols: shape[1] }
+        return { origin, dst }
+      }
+      const dst = alloc.f32(shape.reduce((a, b) => a * b, 1))
       readInto(fd, g, origin, dst, scratch)
       return { origin, dst }
     }
     const layers: Array<LayerWeights> = []
     const layerOrigins: Array<LayerOrigins> = []
     for (let i = 0; i < config.numLayers; i++) {
-      const w: Record<string, Float32Array | null> = {}
+      const w: Record<string, Matrix | null> = {}
       const o: Record<string, GgufWeightOrigin | null> = {}
       for (const [key, suffix] of LAYER_TENSORS) {
         if (!present[key]) {
@@ -170,18 +191,18 @@ export const loadGgufWeights = (g: GgufFile, config: ModelConfig, alloc: (n: num
           continue
         }
         const heads = !permuted ? null : key === "q" || key === "qBias" ? numHeads : key === "k" || key === "kBias" ? numKvHeads : null
-        const r = load(`blk.${i}.${suffix}`, shapes[key], heads)
+        const r = load(`blk.${i}.${suffix}`, shapes[key], heads, MATRIX_KEYS.has(key))
         w[key] = r.dst
         o[key] = r.origin
       }
       layers.push(w as unknown as LayerWeights)
       layerOrigins.push(o as LayerOrigins)
     }
-    const embed = load("token_embd.weight", [vocabSize, h])
+    const embed = load("token_embd.weight", [vocabSize, h], null, true)
     const norm = load("output_norm.weight", [h])
-    const lmHead = config.tieWordEmbeddings ? embed : load("output.weight", [vocabSize, h])
+    const lmHead = config.tieWordEmbeddings ? embed : load("output.weight", [vocabSize, h], null, true)
     return {
-      weights: { embed: embed.dst, layers, norm: norm.dst, lmHead: lmHead.dst },
+      weights: { embed: embed.dst, layers, norm: norm.dst as Float32Array, lmHead: lmHead.dst },
       origins: { embed: embed.origin, norm: norm.origin, lmHead: lmHead.origin, layers: layerOrigins }
     }
   } finally {

@@ -4,7 +4,7 @@
  * lives in the memory itself (updated with Atomics), so every thread attached to the memory allocates
  * from it safely. Nothing is freed: weights live as long as the model, and workspaces only grow.
  */
-import type { MatrixAlloc } from "../matrix.ts"
+import { isQuantized, type Matrix, type MatrixAlloc } from "../matrix.ts"
 
 const PAGE = 65536
 const MAX_PAGES = 65536 // 4 GiB: the wasm32 limit
@@ -64,6 +64,12 @@ export class WasmArena {
     return new Uint16Array(this.refresh(), offset, n)
   }
 
+  /** Raw bytes (quantized weight blocks, kept as stored). */
+  allocU8(n: number): Uint8Array {
+    const offset = this.allocBytes(n)
+    return new Uint8Array(this.refresh(), offset, n)
+  }
+
   /** Byte offset of a fresh zeroed region; the memory grows as needed (refresh views afterwards). */
   private allocBytes(size: number): number {
     const bytes = Math.ceil(size / 16) * 16 // 16-byte aligned for v128 loads
@@ -80,23 +86,33 @@ export class WasmArena {
   }
 
   /** The same tensor as a view on this thread's buffer object (for arrays that came from another thread). */
-  rebase<T extends Float32Array | Float16Array | Uint16Array | Int32Array>(a: T): T {
+  rebase<T extends Float32Array | Float16Array | Uint16Array | Int32Array | Uint8Array>(a: T): T {
     if (this.owns(a)) return a
     const b = a.byteOffset + a.byteLength > this.current.byteLength ? this.refresh() : this.current
     const Ctor = a.constructor as new (b: ArrayBufferLike, offset: number, length: number) => T
     return new Ctor(b, a.byteOffset, a.length)
   }
 
-  /** A copy of `t` (same type) in this arena. */
-  copy<T extends Float32Array | Float16Array | Uint16Array>(t: T): T {
-    const a = (t instanceof Float32Array ? this.allocF32(t.length) : t instanceof Float16Array ? this.allocF16(t.length) : this.allocBf16(t.length)) as T
+  /** rebase for a weight matrix of any storage (a quantized one is a plain object around its blocks). */
+  rebaseMatrix<T extends Matrix>(m: T): T {
+    return (isQuantized(m) ? { ...m, blocks: this.rebase(m.blocks) } : this.rebase(m)) as T
+  }
+
+  /** A copy of `t` (same type, same storage) in this arena. */
+  copy<T extends Matrix>(t: T): T {
+    if (isQuantized(t)) {
+      const blocks = this.allocU8(t.blocks.length)
+      blocks.set(t.blocks)
+      return { ...t, blocks }
+    }
+    const a = t instanceof Float32Array ? this.allocF32(t.length) : t instanceof Float16Array ? this.allocF16(t.length) : this.allocBf16(t.length)
     a.set(t as never)
-    return a
+    return a as T
   }
 
   /** Allocation for weight matrices of every stored type. */
   get matrices(): MatrixAlloc {
-    return { f32: (n) => this.allocF32(n), f16: (n) => this.allocF16(n), bf16: (n) => this.allocBf16(n) }
+    return { f32: (n) => this.allocF32(n), f16: (n) => this.allocF16(n), bf16: (n) => this.allocBf16(n), u8: (n) => this.allocU8(n) }
   }
 
   get bytesUsed(): number {

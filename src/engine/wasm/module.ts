@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import type { WeightDtype } from "../matrix.ts"
+import type { MatrixStorage } from "../matrix.ts"
 
 /** The compiled kernels; null where this runtime lacks SIMD, relaxed SIMD or threads (then the reference kernels run). */
 const wasmModule = (() => {
@@ -19,11 +19,16 @@ export const instantiateKernels = (memory: WebAssembly.Memory): WebAssembly.Inst
 /** Computes output columns [o0, o1) of every row (see tools/wasm-matmul.ts). */
 export type MatmulExport = (out: number, x: number, w: number, rows: number, inDim: number, outDim: number, bias: number, o0: number, o1: number) => void
 
-/** The WASM matmul for each stored weight type. */
-export const matmulExports = (instance: WebAssembly.Instance): Record<WeightDtype, MatmulExport> => ({
+/** The WASM matmul for each weight storage (quantized ones: tools/wasm-matmul-quant.ts). */
+export const matmulExports = (instance: WebAssembly.Instance): Record<MatrixStorage, MatmulExport> => ({
   float32: instance.exports.matmul_f32 as MatmulExport,
   bfloat16: instance.exports.matmul_bf16 as MatmulExport,
-  float16: instance.exports.matmul_f16 as MatmulExport
+  float16: instance.exports.matmul_f16 as MatmulExport,
+  q8_0: instance.exports.matmul_q8_0 as MatmulExport,
+  q4_0: instance.exports.matmul_q4_0 as MatmulExport,
+  q5_0: instance.exports.matmul_q5_0 as MatmulExport,
+  q4_k: instance.exports.matmul_q4_k as MatmulExport,
+  q6_k: instance.exports.matmul_q6_k as MatmulExport
 })
 
 /** Whether this runtime can run the SIMD kernels (WebAssembly SIMD and shared memory). */

@@ -12,7 +12,7 @@
  */
 import { Worker } from "node:worker_threads"
 import type { MatmulItem } from "../kernels.ts"
-import { matrixDtype, type WeightDtype } from "../matrix.ts"
+import { MATRIX_STORAGES, matrixData, matrixDtype, type MatrixStorage } from "../matrix.ts"
 import { SimdAttention, type AttentionJob } from "./simd-attention.ts"
 import type { WasmArena } from "./arena.ts"
 import { elementwiseExports, instantiateKernels, matmulExports, type ElementwiseExports, type MatmulExport } from "./module.ts"
@@ -25,7 +25,6 @@ export const CONTROL_INTS = ATTN_BASE + 16
 const OP_MATMULS = 1, OP_ATTENTION = 2, OP_RMS_NORM = 3, OP_SILU_MUL = 4, OP_ADD = 5
 const SPIN = 20000
 const HELPER_TIMEOUT_MS = 60_000
-const DTYPES: ReadonlyArray<WeightDtype> = ["float32", "bfloat16", "float16"]
 
 
 /** [start, end) of `n` items for `rank` of `size`, boundaries on multiples of `align` (except the end). */
@@ -38,13 +37,13 @@ export const shareOf = (n: number, rank: number, size: number, align: number): r
 export class ParallelWork {
   private readonly f32: Float32Array
   private readonly ctl: Int32Array
-  private readonly matmul: Record<WeightDtype, MatmulExport>
+  private readonly matmul: Record<MatrixStorage, MatmulExport>
   private readonly attention: SimdAttention
   private readonly elementwise: ElementwiseExports
   readonly rank: number
   readonly size: number
 
-  constructor(ctl: Int32Array, matmul: Record<WeightDtype, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
+  constructor(ctl: Int32Array, matmul: Record<MatrixStorage, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
     this.ctl = ctl
     this.elementwise = elementwise
     this.f32 = new Float32Array(ctl.buffer, ctl.byteOffset, ctl.length)
@@ -60,7 +59,7 @@ export class ParallelWork {
       for (let m = 0; m < c[COUNT]; m++) {
         const b = MATMUL_BASE + m * MATMUL_INTS
         const [o0, o1] = shareOf(c[b + 5], this.rank, this.size, 8)
-        if (o0 < o1) this.matmul[DTYPES[c[b + 7]]](c[b], c[b + 1], c[b + 2], c[b + 3], c[b + 4], c[b + 5], c[b + 6], o0, o1)
+        if (o0 < o1) this.matmul[MATRIX_STORAGES[c[b + 7]]](c[b], c[b + 1], c[b + 2], c[b + 3], c[b + 4], c[b + 5], c[b + 6], o0, o1)
       }
     } else if (c[OP] === OP_ATTENTION) {
       const a = ATTN_BASE
@@ -143,12 +142,12 @@ export class ParallelGroup {
       const b = MATMUL_BASE + i * MATMUL_INTS
       c[b] = m.out.byteOffset
       c[b + 1] = x.byteOffset
-      c[b + 2] = m.w.byteOffset
+      c[b + 2] = matrixData(m.w).byteOffset
       c[b + 3] = rows
       c[b + 4] = inDim
       c[b + 5] = m.outDim
       c[b + 6] = m.bias === null ? 0 : m.bias.byteOffset
-      c[b + 7] = DTYPES.indexOf(matrixDtype(m.w))
+      c[b + 7] = MATRIX_STORAGES.indexOf(matrixDtype(m.w))
     })
     this.dispatch()
   }

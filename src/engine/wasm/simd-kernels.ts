@@ -1,5 +1,5 @@
 import { referenceKernels, type Kernels, type MatmulItem } from "../kernels.ts"
-import { matrixDtype } from "../matrix.ts"
+import { matrixData, matrixDtype } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
 import { elementwiseExports, instantiateKernels, matmulExports } from "./module.ts"
 import type { ParallelGroup } from "./parallel-group.ts"
@@ -19,7 +19,7 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
   // Below these sizes an operation is shorter than waking the helpers; rank 0 runs it alone (same code, same bits).
   const parallel = (work: number) => group !== null && work >= 32768
   const inArena = (x: Float32Array, items: ReadonlyArray<MatmulItem>) =>
-    arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.owns(m.w) && (m.bias === null || arena.owns(m.bias)))
+    arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.owns(matrixData(m.w)) && (m.bias === null || arena.owns(m.bias)))
   return {
     ...referenceKernels,
     name: "wasm-simd128",
@@ -33,7 +33,7 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
       if (!inArena(x, items)) return referenceKernels.matmuls.call(referenceKernels, x, rows, inDim, items)
       if (group !== null) return group.matmuls(x, rows, inDim, items)
       for (const m of items) {
-        matmul[matrixDtype(m.w)](m.out.byteOffset, x.byteOffset, m.w.byteOffset, rows, inDim, m.outDim, m.bias === null ? 0 : m.bias.byteOffset, 0, m.outDim)
+        matmul[matrixDtype(m.w)](m.out.byteOffset, x.byteOffset, matrixData(m.w).byteOffset, rows, inDim, m.outDim, m.bias === null ? 0 : m.bias.byteOffset, 0, m.outDim)
       }
     },
     rmsNorm(out, x, weight, rows, dim, eps) {

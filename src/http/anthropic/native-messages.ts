@@ -1,5 +1,6 @@
-import { Cause, Effect, Exit, Option, Stream } from "effect"
-import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Cause, Effect, Exit, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { requestAttribution } from "../request-attribution.ts"
 import { ApiError, invalidRequest } from "../../api/api-error.ts"
 import { UsageMeter } from "../../api/usage-meter.ts"
 import { Budgets } from "../../budgets/budgets.ts"
@@ -13,12 +14,11 @@ import { estimatePromptTokens } from "../../router/estimate-tokens.ts"
 import type { ProviderError } from "../../router/providers/provider.ts"
 import { Router, type RouteRequest, type Routed } from "../../router/router.ts"
 import { admitTokens, settleOnce } from "../admission.ts"
-import { endUserOf } from "../end-user.ts"
 import { apiErrorFromCause } from "../errors.ts"
 import { fromGatewayError, fromProviderError } from "../error-mapping.ts"
 import { withRateLimitHeaders } from "../gateway/authenticate-request.ts"
 import { RequestId } from "../gateway/request-id.ts"
-import { requestTags, withoutGatewayFields } from "../request-tags.ts"
+import { withoutGatewayFields } from "../request-tags.ts"
 import { routedHeaders } from "../routed-request.ts"
 import { anthropicErrorBody } from "./anthropic-errors.ts"
 
@@ -33,7 +33,6 @@ import { anthropicErrorBody } from "./anthropic-errors.ts"
  */
 type Json = Record<string, any>
 
-const NO_HEADERS: Readonly<Record<string, string | undefined>> = {}
 
 /** What Anthropic itself would refuse before anything is sent: no model, no max_tokens, no messages. */
 export const nativeShapeError = (body: Json): ApiError | undefined => {
@@ -76,12 +75,7 @@ const finisher = (observed: ObservedRequest, settle: Effect.Effect<void>, meter:
 export const nativeMessages = Effect.fnUntraced(function*(principal: Principal, raw: Json, group: string) {
   const shapeError = nativeShapeError(raw)
   if (shapeError !== undefined) return yield* shapeError
-  const httpRequest = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-  const headers = Option.isSome(httpRequest) ? httpRequest.value.headers : NO_HEADERS
-  const tags = requestTags(raw, headers, principal)
-  if (tags instanceof ApiError) return yield* tags
-  const who = endUserOf(raw, headers)
-  if (who instanceof ApiError) return yield* who
+  const { tags, who } = yield* requestAttribution(raw, principal)
   const body = withoutGatewayFields(raw)
   const requestId = yield* RequestId
   const observed = yield* (yield* RequestObserver).start({ requestId, operation: "chat", modelGroup: group, params: body, principal, input: body.messages, tags, endUser: who.endUser, sessionId: who.sessionId })

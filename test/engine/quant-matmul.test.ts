@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest"
+import { referenceKernels } from "../../src/engine/kernels.ts"
+import { QUANT_BLOCK, toF32, type QuantFormat, type QuantizedMatrix } from "../../src/engine/matrix.ts"
+import { quantizeMatrix } from "../../src/engine/quantize.ts"
+import { WasmArena } from "../../src/engine/wasm/arena.ts"
+import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
+import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
+import { prng } from "../support/random-model.ts"
+
+// The WASM matmuls on Q8_0 / Q4_0 / Q5_0 / Q4_K / Q6_K blocks (tools/wasm-matmul-quant.ts): they dequantize in registers and
+// feed the f32 FMAs in the f32 kernel's order, so they must give exactly the f32 kernel's results on the
+// dequantized matrix, whatever the batch and the column split.
+const arena = WasmArena.create()
+const simd = simdKernels(arena)
+const rand = prng(5)
+const fill = (a: Float32Array) => {
+  for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1
+  return a
+}
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)
+const half = new Float16Array(1)
+const halfBits = new Uint16Array(half.buffer)
+const putHalf = (b: Uint8Array, at: number, v: number) => {
+  half[0] = v
+  b[at] = halfBits[0] & 0xff
+  b[at + 1] = halfBits[0] >> 8
+}
+
+/**
+ * A [rows, cols] matrix in `format`: Q8_0 / Q4_0 quantized from random values by the load-time quantizer;
+ * Q5_0 / Q4_K / Q6_K as random bytes (every scale, min, high bit and quant pattern) with their f16 scales
+ * set to finite values (there is no quantizer for them in TypeScript; GGUF files bring them).
+ */
+const quantized = (format: QuantFormat, rows: number, cols: number): QuantizedMatrix => {
+  if (format === "q8_0" || format === "q4_0") return quantizeMatrix(format, fill(new Float32Array(rows * cols)), rows, cols, arena.matrices)
+  const { values, bytes } = QUANT_BLOCK[format]
+  const n = (rows * cols) / values
+  const blocks = arena.allocU8(n * bytes)
+  for (let i = 0; i < blocks.length; i++) blocks[i] = Math.floor(rand() * 256)
+  for (let b = 0; b < n; b++) {
+    if (format === "q4_k") {
+      putHalf(blocks, b * bytes, (rand() - 0.3) * 0.01)
+      putHalf(blocks, b * bytes + 2, rand() * 0.01)
+    } else if (format === "q6_k") putHalf(blocks, b * bytes + 208, (rand() - 0.5) * 1e-3)
+    else putHalf(blocks, b * bytes, (rand() - 0.5) * 0.01)
+  }
+  return { format, blocks, rows, cols }
+}
+
+const SHAPES: Record<"32" | "256", ReadonlyArray<readonly [number, number, number]>> = {
+  "32": [[1, 64, 9], [3, 96, 10], [4, 128, 33], [7, 576, 9], [9, 32, 5], [16, 1536, 8], [70, 64, 11]],
+  "256": [[1, 256, 9], [3, 512, 10], [4, 256, 33], [7, 768, 9], [16, 1536, 8], [70, 256, 11]]
+}
+
+for (const format of ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"] satisfies Array<QuantFormat>) {
+  describe(`matmul on ${format} blocks`, () => {
+    const make = (rows: number, inDim: number, outDim: number) => {
+      const w = quantized(format, outDim, inDim)
+      return { w, dense: arena.copy(toF32(w)), x: fill(arena.allocF32(rows * inDim)), bias: fill(arena.allocF32(outDim)) }
+    }
+    const block = QUANT_BLOCK[format].values === 32 ? "32" : "256"
+
+    it.each(SHAPES[block])("%i rows, %i inputs, %i outputs: the f32 kernel's result on the dequantized matrix, bit for bit", (rows, inDim, outDim) => {
+      const { w, dense, x, bias } = make(rows, inDim, outDim)
+      const got = arena.allocF32(rows * outDim), f32 = arena.allocF32(rows * outDim), ref = new Float32Array(rows * outDim)
+      simd.matmul(got, x, w, rows, inDim, outDim, bias)
+      simd.matmul(f32, x, dense, rows, inDim, outDim, bias)
+      expect(bits(got).equals(bits(f32))).toBe(true)
+      // And the reference kernels read the blocks too (row by row), agreeing within f32 rounding.
+      referenceKernels.matmul(ref, x, w, rows, inDim, outDim, bias)
+      for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i] - ref[i])).toBeLessThanOrEqual(1e-5 * Math.sqrt(inDim))
+      expect(got.some((v, i) => v !== ref[i])).toBe(true)
+    })
+
+    it("a row's result does not depend on the batch, nor a column's on the column split (thread-count invariance)", () => {
+      const exports = matmulExports(instantiateKernels(arena.memory))[format]
+      const rows = 70, inDim = block === "32" ? 96 : 512, outDim = 37
+      const { w, x, bias } = make(rows, inDim, outDim)
+      const whole = arena.allocF32(rows * outDim), part = arena.allocF32(rows * outDim)
+      exports(whole.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, 0, outDim)
+      for (const cuts of [[0, 1, 37], [0, 13, 26, 37], [0, 5, 6, 19, 37]]) {
+        part.fill(0)
+        for (let i = 0; i + 1 < cuts.length; i++) exports(part.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, cuts[i], cuts[i + 1])
+        expect(bits(part).equals(bits(whole))).toBe(true)
+      }
+      // Each batch size puts row r in another tile (4-row tiles, 1-row tiles of 8 or 1 columns).
+      for (const batch of [1, 2, 5, 9]) {
+        for (let r = 0; r + batch <= rows; r += 17) {
+          const out = arena.allocF32(batch * outDim)
+          exports(out.byteOffset, x.byteOffset + r * inDim * 4, w.blocks.byteOffset, batch, inDim, outDim, bias.byteOffset, 0, outDim)
+          expect(bits(out).equals(bits(whole.subarray(r * outDim, (r + batch) * outDim)))).toBe(true)
+        }
+      }
+    })
+  })
+}
