@@ -6,7 +6,9 @@
  *   - prefill: a 512-token prompt (tok/s = 512 / time to the first token);
  *   - decode, 1 stream: tokens after the first / time from the first to the last;
  *   - decode, 16 concurrent streams: all tokens / wall time;
- *   - Inferline's /health p99 while the 16 streams run.
+ *   - Inferline's /health p99 while the 16 streams run;
+ *   - Inferline's resident memory once loaded, against issue 17's bound: RSS <= 1.3 x the checkpoint's
+ *     bytes + the KV pool (test/support/process-memory.ts; bench/memory-after-load.ts measures only that).
  *
  *   node bench/vs-llamacpp.ts [--threads 2] [--repeats 3] [--dtype BF16|F16] [--only inferline|llamacpp]
  *                             [--serve-args="--tensor-parallel-size 2"]
@@ -19,10 +21,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { readGgufHeader } from "../src/engine/gguf/gguf-file.ts"
-import { prng, randomConfig, randomWeights, rawConfig } from "../test/support/random-model.ts"
+import { prng } from "../test/support/random-model.ts"
 import { servedUrl, spawnServe } from "../test/support/cli-process.ts"
-import { hfTensors, writeCheckpoint, type Dtype } from "../test/support/write-checkpoint.ts"
-import { benchTokenizerJson, writeLlamaGguf } from "../test/support/gguf-writer.ts"
+import type { Dtype } from "../test/support/write-checkpoint.ts"
+import { writeLlamaGguf } from "../test/support/gguf-writer.ts"
+import { settledMemoryAfterLoad } from "../test/support/process-memory.ts"
+import { SMOLLM2_135M, writeSmolLm2Checkpoint } from "./lib/smollm2.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
 
 const { values: args } = parseArgs({
@@ -42,11 +46,6 @@ const threads = Number(args.threads), repeats = Number(args.repeats)
 const PROMPT = Number(args.prompt), DECODE = Number(args["decode-tokens"])
 const STREAMS = Number(args.streams), STREAM_TOKENS = Number(args["stream-tokens"])
 const dtype = args.dtype as Dtype
-
-const SMOLLM2_135M = {
-  vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
-  num_key_value_heads: 3, tie_word_embeddings: true, rope_theta: 100000, max_position_embeddings: 8192
-}
 
 /** Share of the machine's CPU time used by other processes over `ms` (this process is idle meanwhile). */
 const foreignLoad = async (ms = 2000): Promise<number> => {
@@ -175,9 +174,9 @@ const inferlineSide = async (modelDir: string) => {
     "--no-enable-prefix-caching", "--disable-log-requests", "--kv-cache-memory", "512MiB", ...extra])
   try {
     const url = await servedUrl(serve, 600_000)
-    // Resident memory once loaded, before any request, next to the checkpoint's bytes (weights kept at its precision).
-    const rssAfterLoadBytes = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${serve.child.pid}/status`, "utf8"))![1]) * 1024
-    const checkpointBytes = fs.readdirSync(modelDir).filter((f) => f.endsWith(".safetensors")).reduce((n, f) => n + fs.statSync(path.join(modelDir, f)).size, 0)
+    // Resident memory once loaded, before any request, against issue 17's bound (1.3 x checkpoint + KV pool).
+    const memory = await settledMemoryAfterLoad(serve.child.pid!, modelDir, serve.output)
+    console.log("inferline memory after load", JSON.stringify(memory))
     const side: Side = {
       async prefill(k) {
         const t0 = performance.now()
@@ -207,7 +206,7 @@ const inferlineSide = async (modelDir: string) => {
         return { tokensPerSecond: results.reduce((a, r) => a + r.tokens, 0) / secs, healthP99Ms: percentile(latencies, 99) }
       }
     }
-    return { serveArgs: extra, weights: dtype, rssAfterLoadBytes, checkpointBytes, ...(await measure(side)) }
+    return { serveArgs: extra, weights: dtype, rssAfterLoadBytes: memory.rssAfterLoadBytes, checkpointBytes: memory.checkpointBytes, memory, ...(await measure(side)) }
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited
@@ -216,11 +215,7 @@ const inferlineSide = async (modelDir: string) => {
 
 const main = async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-vs-llamacpp-"))
-  const config = randomConfig(SMOLLM2_135M)
-  const weights = randomWeights(config, 1)
-  const modelDir = writeCheckpoint(rawConfig(SMOLLM2_135M), hfTensors(weights, rawConfig(SMOLLM2_135M)), { dtype })
-  // A tokenizer, so that streamed chunks carry text (chunks without text are not sent).
-  fs.writeFileSync(path.join(modelDir, "tokenizer.json"), JSON.stringify(benchTokenizerJson(config.vocabSize)))
+  const { dir: modelDir, config, weights } = writeSmolLm2Checkpoint(dtype)
   const ggufFile = path.join(work, "model-f16.gguf")
   writeLlamaGguf(ggufFile, config, weights, "F16")
   const g = readGgufHeader(ggufFile) // the file must read back with Inferline's own reader

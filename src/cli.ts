@@ -34,6 +34,7 @@ import { describeResolvedConfig } from "./cli/resolved-config.ts"
 import { resolveSpeculative, SPECULATIVE_OPTIONS } from "./cli/speculative-flags.ts"
 import { KV_TRANSFER_OPTIONS, resolveKvTransfer } from "./cli/kv-transfer-flags.ts"
 import { noEngineLayer } from "./layers/no-engine.ts"
+import { settleHeap } from "./cli/settle-heap.ts"
 import { preflight, StartupError } from "./cli/preflight.ts"
 
 /**
@@ -419,6 +420,8 @@ const serve = (config: ServeConfig) => {
     const server = yield* HttpServer.HttpServer
     const { info } = yield* Engine
     const url = HttpServer.formatAddress(server.address).replace(/\/$/, "")
+    // Started: what startup left in this thread's heap goes back to the OS before the server waits for requests.
+    settleHeap()
     const what = info.gatewayOnly === true ? `model groups '${[...new Set(config.router.deployments.map((d) => d.group))].join(", ")}' (gateway only)` : `model '${info.modelName}'`
     yield* say(`Serving ${what} at ${url}  (API docs: ${url}/docs, metrics: ${url}/metrics)`)
     yield* say("Press Ctrl+C to stop.")

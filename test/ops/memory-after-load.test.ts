@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servedUrl, spawnServe } from "../support/cli-process.ts"
 import { writeFillerCheckpoint } from "../support/filler-checkpoint.ts"
-import { memoryAfterLoad, type MemoryAfterLoad } from "../support/process-memory.ts"
+import { settledMemoryAfterLoad, type MemoryAfterLoad } from "../support/process-memory.ts"
 
 /**
  * Issue 17's memory criterion, through the real CLI: weights are resident once, at the checkpoint's
@@ -18,7 +18,7 @@ const serveAndMeasure = async (dir: string): Promise<MemoryAfterLoad> => {
   const serve = spawnServe([dir, "--port", "0", "--tensor-parallel-size", "2", "--kv-cache-memory", "64MiB"])
   try {
     await servedUrl(serve, 120_000)
-    return memoryAfterLoad(serve.child.pid!, dir, serve.output())
+    return await settledMemoryAfterLoad(serve.child.pid!, dir, serve.output)
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited

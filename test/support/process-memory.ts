@@ -1,7 +1,8 @@
 /**
  * A served model's resident memory once loaded, next to what issue 17's criterion allows: RSS after load
- * <= 1.3 x the checkpoint's safetensors bytes + the KV pool. "After load" is the moment the server prints
- * the URL it serves at (model loaded, workers started, no request yet).
+ * <= 1.3 x the checkpoint's safetensors bytes + the KV pool. "After load" is once the server has printed
+ * the URL it serves at and its RSS has stopped moving (the executor's helper threads finish starting
+ * just after the URL is printed: ~20 MB more within a second), before any request.
  *
  * The KV pool is allocated at startup (--kv-cache-memory, in the kernels' WebAssembly memory) but its
  * pages are only touched as sequences fill blocks, so RSS after load holds almost none of it: the pool's
@@ -13,6 +14,8 @@ import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import { readModelConfig } from "../../src/engine/model-dir.ts"
 
 export interface MemoryAfterLoad {
+  /** Where keys and the ledger live, from the server's log: its own embedded PGlite (a thread of the process) or DATABASE_URL's. */
+  readonly database: "embedded PGlite" | "PostgreSQL" | "unknown"
   /** VmRSS of the server process (all its threads: the event loop, the executor, helpers, PGlite). */
   readonly rssAfterLoadBytes: number
   /** Of which anonymous memory (heaps, WebAssembly memories), file-backed (code), shared. */
@@ -55,7 +58,9 @@ export const memoryAfterLoad = (pid: number, modelDir: string, serveOutput: stri
   const kvPoolBytes = kvPoolBytesOf(serveOutput, modelDir)
   const rssAfterLoadBytes = statusField(status, "VmRSS")
   const boundBytes = Math.round(1.3 * checkpointBytes + kvPoolBytes)
+  const database = /database: embedded PGlite/.test(serveOutput) ? "embedded PGlite" : /database: PostgreSQL/.test(serveOutput) ? "PostgreSQL" : "unknown"
   return {
+    database,
     rssAfterLoadBytes,
     rssAnonBytes: statusField(status, "RssAnon"),
     rssFileBytes: statusField(status, "RssFile"),
@@ -66,4 +71,20 @@ export const memoryAfterLoad = (pid: number, modelDir: string, serveOutput: stri
     boundBytes,
     withinBound: rssAfterLoadBytes <= boundBytes
   }
+}
+
+/**
+ * memoryAfterLoad once the server's RSS holds still: read every 250 ms until two readings a second apart
+ * differ by under 1 MiB (at most `timeoutMs`). Also gives the RSS read at once, when the URL was printed.
+ */
+export const settledMemoryAfterLoad = async (pid: number, modelDir: string, serveOutput: () => string, timeoutMs = 10_000): Promise<MemoryAfterLoad & { readonly rssAtUrlBytes: number }> => {
+  const rss = () => statusField(fs.readFileSync(`/proc/${pid}/status`, "utf8"), "VmRSS")
+  const rssAtUrlBytes = rss()
+  const readings = [rssAtUrlBytes]
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 250))
+    readings.push(rss())
+    if (readings.length >= 5 && Math.abs(readings[readings.length - 1] - readings[readings.length - 5]) < 2 ** 20) break
+  }
+  return { ...memoryAfterLoad(pid, modelDir, serveOutput()), rssAtUrlBytes }
 }
