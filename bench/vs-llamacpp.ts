@@ -11,11 +11,13 @@
  *     bytes + the KV pool (test/support/process-memory.ts; bench/memory-after-load.ts measures only that).
  *
  *   node bench/vs-llamacpp.ts [--threads 2] [--repeats 3] [--dtype BF16|F16] [--only inferline|llamacpp]
+ *                             [--gguf q8_0|q4_0|q4_k_m|...]   (both sides on the same quantized GGUF file)
  *                             [--serve-args="--tensor-parallel-size 2"]
  *
  * llama.cpp's threads busy-wait: run it on a quiet machine. The foreign CPU load seen just before the run
  * is recorded next to the numbers. Writes bench/results/vs-llamacpp-*.json.
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -34,6 +36,8 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     repeats: { type: "string", default: "3" },
     dtype: { type: "string", default: "BF16" },
+    /** A type tools/hf_to_gguf.py writes: both sides then load that one GGUF file (Inferline serves it as is). */
+    gguf: { type: "string" },
     only: { type: "string" },
     "serve-args": { type: "string", default: "" },
     prompt: { type: "string", default: "512" },
@@ -168,14 +172,15 @@ const streamCompletion = async (url: string, prompt: Array<number>, maxTokens: n
   return { stamps, tokens }
 }
 
-const inferlineSide = async (modelDir: string) => {
+/** `modelPath`: the checkpoint directory or a GGUF file; memory is read against `memoryDir`'s safetensors (null: not read). */
+const inferlineSide = async (modelPath: string, memoryDir: string | null) => {
   const extra = args["serve-args"]!.split(/\s+/).filter(Boolean)
-  const serve = spawnServe([modelDir, "--port", "0", "--served-model-name", "bench", "--max-num-seqs", String(STREAMS),
+  const serve = spawnServe([modelPath, "--port", "0", "--served-model-name", "bench", "--max-num-seqs", String(STREAMS),
     "--no-enable-prefix-caching", "--disable-log-requests", "--kv-cache-memory", "512MiB", ...extra])
   try {
     const url = await servedUrl(serve, 600_000)
     // Resident memory once loaded, before any request, against issue 17's bound (1.3 x checkpoint + KV pool).
-    const memory = await settledMemoryAfterLoad(serve.child.pid!, modelDir, serve.output)
+    const memory = memoryDir === null ? null : await settledMemoryAfterLoad(serve.child.pid!, memoryDir, serve.output)
     console.log("inferline memory after load", JSON.stringify(memory))
     const side: Side = {
       async prefill(k) {
@@ -206,7 +211,7 @@ const inferlineSide = async (modelDir: string) => {
         return { tokensPerSecond: results.reduce((a, r) => a + r.tokens, 0) / secs, healthP99Ms: percentile(latencies, 99) }
       }
     }
-    return { serveArgs: extra, weights: dtype, rssAfterLoadBytes: memory.rssAfterLoadBytes, checkpointBytes: memory.checkpointBytes, memory, ...(await measure(side)) }
+    return { serveArgs: extra, weights: args.gguf ?? dtype, rssAfterLoadBytes: memory?.rssAfterLoadBytes ?? null, checkpointBytes: memory?.checkpointBytes ?? null, memory, ...(await measure(side)) }
   } finally {
     serve.child.kill("SIGTERM")
     await serve.exited
@@ -216,8 +221,13 @@ const inferlineSide = async (modelDir: string) => {
 const main = async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "inferline-vs-llamacpp-"))
   const { dir: modelDir, config, weights } = writeSmolLm2Checkpoint(dtype)
-  const ggufFile = path.join(work, "model-f16.gguf")
-  writeLlamaGguf(ggufFile, config, weights, "F16")
+  const ggufFile = path.join(work, `model-${args.gguf ?? "f16"}.gguf`)
+  if (args.gguf === undefined) writeLlamaGguf(ggufFile, config, weights, "F16")
+  else {
+    // llama.cpp's own layout and ggml's quantization formulas (NumPy): the file both sides load.
+    const python = process.env.INFERLINE_PYTHON ?? "/usr/bin/python3"
+    execFileSync(python, [path.join(import.meta.dirname, "..", "tools", "hf_to_gguf.py"), modelDir, ggufFile, "--type", args.gguf, "--quiet"], { stdio: "inherit" })
+  }
   const g = readGgufHeader(ggufFile) // the file must read back with Inferline's own reader
   if (g.tensors.size !== 2 + config.numLayers * 9) throw new Error(`GGUF check: ${g.tensors.size} tensors`)
   const load = await foreignLoad()
@@ -225,7 +235,7 @@ const main = async () => {
   const only = args.only
   const llamacpp = only === "inferline" ? null : await llamaCppSide(ggufFile)
   if (llamacpp) console.log("llama.cpp", JSON.stringify(llamacpp))
-  const inferline = only === "llamacpp" ? null : await inferlineSide(modelDir)
+  const inferline = only === "llamacpp" ? null : await inferlineSide(args.gguf === undefined ? modelDir : ggufFile, args.gguf === undefined ? modelDir : null)
   if (inferline) console.log("inferline", JSON.stringify(inferline))
   const ratio = (k: string) => {
     const a = inferline?.[k as keyof typeof inferline] as { median: number } | undefined
@@ -240,7 +250,8 @@ const main = async () => {
   const c = config, H = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
   const layerParams = H * qDim + 2 * H * kvDim + qDim * H + 3 * H * c.intermediateSize
   const prefillFlopsPerToken = c.numLayers * (2 * layerParams + 4 * (PROMPT / 2) * qDim) + (2 * H * c.vocabSize) / PROMPT
-  const weightBytes = 2 * (c.numLayers * layerParams + c.vocabSize * H)
+  // Bytes read per decoded token: 16-bit weights, or the quantized file's tensors (its size, near enough).
+  const weightBytes = args.gguf === undefined ? 2 * (c.numLayers * layerParams + c.vocabSize * H) : fs.statSync(ggufFile).size
   const hardware = (side: { prefillTokensPerSecond: { median: number }; decode1TokensPerSecond: { median: number } } | null) =>
     side && { prefillGflops: (side.prefillTokensPerSecond.median * prefillFlopsPerToken) / 1e9, decode1WeightGBps: (side.decode1TokensPerSecond.median * weightBytes) / 1e9 }
   const file = writeResult("vs-llamacpp", {
@@ -249,6 +260,7 @@ const main = async () => {
     foreignCpuLoadBefore: load,
     loadavgAfter: os.loadavg(),
     shape: "SmolLM2-135M (random weights)",
+    weights: args.gguf === undefined ? `Inferline ${dtype} safetensors, llama.cpp F16 GGUF` : `one ${args.gguf} GGUF file on both sides`,
     threads, repeats, promptTokens: PROMPT, decodeTokens: DECODE, streams: STREAMS, streamTokens: STREAM_TOKENS,
     llamacpp, inferline, ratios,
     hardware: { inferline: hardware(inferline), llamacpp: hardware(llamacpp), note: "peaks: bench/forward.ts measures the matmul peak (GFLOP/s) of this machine" }
