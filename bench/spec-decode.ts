@@ -70,6 +70,7 @@ const PROMPTS = OPENINGS.map((o) => {
   return [...opening, ...continuation(opening, NEW), ...tok.encode("\n\n", false), ...opening]
 })
 const promptOf = (i: number) => PROMPTS[i % PROMPTS.length]
+const WARM_UP = tok.encode("Now the serpent was more subtil than any beast of the field which the LORD God had made.")
 
 interface Run {
   readonly tokensPerSecond: number
@@ -80,6 +81,10 @@ interface Run {
 const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number, prompts: (i: number) => ReadonlyArray<number> = promptOf): Promise<Run> =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 64 * 2 ** 20 }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
+      // A fresh engine (a new executor thread, cold JIT) runs a first request several times slower than the
+      // next: warm it up on an unrelated prompt (no prefix shared with the measured ones) before timing.
+      yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: 64, ignoreEos: true }) }).pipe(Stream.runDrain)
+      const before = (yield* engine.stats).specDecode
       const t0 = performance.now()
       const counts = yield* Effect.forEach(
         Array.from({ length: concurrency }, (_, i) => i),
@@ -88,7 +93,13 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
       )
       const secs = (performance.now() - t0) / 1000
       if (counts.some((c) => c !== NEW)) throw new Error(`expected ${NEW} tokens per request, got ${counts}`)
-      const s = (yield* engine.stats).specDecode
+      const after = (yield* engine.stats).specDecode
+      // The measured requests' own drafts (the warm-up's are left out).
+      const s = after == null ? null : {
+        numDrafts: after.numDrafts - (before?.numDrafts ?? 0),
+        numDraftTokens: after.numDraftTokens - (before?.numDraftTokens ?? 0),
+        numAcceptedTokens: after.numAcceptedTokens - (before?.numAcceptedTokens ?? 0)
+      }
       return {
         tokensPerSecond: (concurrency * NEW) / secs,
         acceptance: s == null || s.numDraftTokens === 0 ? null : s.numAcceptedTokens / s.numDraftTokens,
