@@ -15,12 +15,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { loadModelDir } from "../src/engine/model-dir.ts"
 import { machineInfo, writeResult } from "./lib/report.ts"
+import { freePort } from "../test/support/free-port.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -71,14 +71,6 @@ const stop = async (s: Server) => {
   await new Promise((r) => s.child.once("exit", r))
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 const post = (url: string, body: unknown) => fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
 

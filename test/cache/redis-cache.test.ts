@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFakeUpstream, type FakeUpstream } from "../../src/router/testing/fake-upstream.ts"
 import { metricValue, scrapeMetrics, testModelDir } from "../http/support/server.ts"
 import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
+import { freePort } from "../support/free-port.ts"
 
 /**
  * The response cache in Redis (`cache: { type: redis }` with REDIS_URL): two instances share entries;
@@ -15,14 +16,6 @@ import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cl
  */
 const MASTER = "sk-master-redis-cache"
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 const post = async (url: string, content: string) => {
   const r = await fetch(`${url}/v1/chat/completions`, {

@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sleep } from "./support/free-port.ts"
+import { sleep } from "../support/free-port.ts"
 import { adminCall, complete, MASTER_KEY, serveInferline, spawnInferline, type Answer, type InferlineProcess } from "./support/inferline-process.ts"
 import { PrivatePostgres } from "./support/private-postgres.ts"
 

@@ -7,7 +7,7 @@
  * the database once it is back, and the log says so a few times, not once per request.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sleep } from "./support/free-port.ts"
+import { sleep } from "../support/free-port.ts"
 import { adminCall, complete, createKey, spawnInferline } from "./support/inferline-process.ts"
 import { cachedAndUncachedKeys, codeOf, DB_TIMEOUT_MS, repeatFor, serveOnPrivateServices, slowest, statuses, warnings } from "./support/outage-server.ts"
 import { PrivatePostgres } from "./support/private-postgres.ts"

@@ -6,7 +6,7 @@
  * admits uncounted.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sleep } from "./support/free-port.ts"
+import { sleep } from "../support/free-port.ts"
 import { complete, createKey, spawnInferline } from "./support/inferline-process.ts"
 import { codeOf, REDIS_TIMEOUT_MS, repeatFor, serveOnPrivateServices, slowest, statuses, warnings } from "./support/outage-server.ts"
 import { PrivatePostgres } from "./support/private-postgres.ts"

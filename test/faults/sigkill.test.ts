@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { sleep } from "./support/free-port.ts"
+import { sleep } from "../support/free-port.ts"
 import { MASTER_KEY, MODEL, serveInferline } from "./support/inferline-process.ts"
 import { PrivatePostgres } from "./support/private-postgres.ts"
 

@@ -4,7 +4,7 @@
  */
 import * as net from "node:net"
 import { expect, it } from "vitest"
-import { sleep } from "./support/free-port.ts"
+import { sleep } from "../support/free-port.ts"
 import { complete, MASTER_KEY, serveInferline } from "./support/inferline-process.ts"
 
 const HEADER_TIMEOUT_SECONDS = 2

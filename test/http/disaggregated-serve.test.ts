@@ -1,11 +1,11 @@
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
 import { metricValue, scrapeMetrics } from "./support/server.ts"
+import { freePort } from "../support/free-port.ts"
 
 // Disaggregated prefill/decode as the README runs it: `inferline serve --kv-role prefill` and
 // `inferline serve --kv-role decode --kv-peer ...` as two processes, the official SDK driving both halves
@@ -19,15 +19,6 @@ const servers: Array<ServeProcess> = []
 let prefill: OpenAI, decode: OpenAI, gateway: OpenAI, prefillUrl = "", decodeUrl = "", gatewayUrl = ""
 let decodeServer: ServeProcess
 
-/** A port free right now, for the prefill server's KV transfer server (the decode server is told it up front). */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 beforeAll(async () => {
   const kvPort = await freePort()

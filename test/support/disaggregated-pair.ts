@@ -3,7 +3,10 @@ import { KvBlockIo } from "../../src/engine/kv-transfer/kv-block-io.ts"
 import type { KvConsumer, KvProducer } from "../../src/engine/kv-transfer/kv-connector.ts"
 import { PagedKvCache } from "../../src/engine/kv-cache.ts"
 import type { LoadedModel } from "../../src/engine/model-dir.ts"
+import { defaultSamplingParams } from "../../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig, type SchedulerConfig } from "../../src/engine/scheduler.ts"
+import { expect } from "vitest"
+import type { ArrivalSpec } from "./arrivals.ts"
 
 /** One engine core over its own paged KV cache of the model, with access to the cache's bytes. */
 export const coreWithCache = (model: LoadedModel, numBlocks: number, over: { blockSize?: number; scheduler?: Partial<SchedulerConfig>; core?: Partial<EngineCoreOptions> } = {}) => {
@@ -90,4 +93,26 @@ export const runColocated = (model: LoadedModel, spec: AddRequestSpec, numBlocks
     }
   }
   return { tokens, text }
+}
+
+const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
+
+/** The arrivals workload as runPair's events: each spec's greedy request added at its step, aborted at its abort step. */
+export const arrivalEvents = (specs: ReadonlyArray<ArrivalSpec>) =>
+  (step: number, add: (spec: AddRequestSpec) => void, abort: (id: string) => void) => {
+    for (const s of specs) {
+      if (s.arriveAt === step) add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
+      if (s.abortAt === step) abort(s.id)
+    }
+  }
+
+/** Expects every finished request's tokens to equal its colocated run's; returns how many were compared. */
+export const expectColocatedTokens = (model: LoadedModel, specs: ReadonlyArray<ArrivalSpec>, run: PairRun): number => {
+  let compared = 0
+  for (const s of specs) {
+    if (!run.finished.has(s.id)) continue
+    expect(run.tokens.get(s.id), s.id).toEqual(runColocated(model, { id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) }).tokens)
+    compared++
+  }
+  return compared
 }

@@ -4,7 +4,7 @@ import { InProcessKvConnector } from "../../../src/engine/kv-transfer/in-process
 import type { KvTransfer } from "../../../src/engine/kv-transfer/kv-transfer.ts"
 import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/sampling-params.ts"
-import { coreWithCache, runColocated, runPair } from "../../support/disaggregated-pair.ts"
+import { arrivalEvents, coreWithCache, expectColocatedTokens, runColocated, runPair } from "../../support/disaggregated-pair.ts"
 import { bundledModelDir } from "../../support/models.ts"
 import { prng } from "../../support/random-model.ts"
 import type { ArrivalSpec } from "../../support/arrivals.ts"
@@ -31,21 +31,10 @@ describe("disaggregated prefill/decode in process", () => {
     // A decode pool too small for every sequence at once: it preempts, and recomputes the preempted ones.
     const decode = coreWithCache(model, 14)
     const connector = new InProcessKvConnector()
-    const run = await runPair(prefill, decode, connector, (step, add, abort) => {
-      for (const s of specs) {
-        if (s.arriveAt === step) add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
-        if (s.abortAt === step) abort(s.id)
-      }
-    }, 50)
+    const run = await runPair(prefill, decode, connector, arrivalEvents(specs), 50)
     expect(specs.some((s) => !run.finished.has(s.id))).toBe(true)
     expect(decode.core.scheduler.numPreemptions).toBeGreaterThan(0)
-    let compared = 0
-    for (const s of specs) {
-      if (!run.finished.has(s.id)) continue
-      expect(run.tokens.get(s.id), s.id).toEqual(runColocated(model, { id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) }).tokens)
-      compared++
-    }
-    expect(compared).toBeGreaterThan(10)
+    expect(expectColocatedTokens(model, specs, run)).toBeGreaterThan(10)
     // Blocks freed on both sides; nothing left pending between them.
     expect(prefill.core.kv.pool.usage).toBe(0)
     expect(decode.core.kv.pool.usage).toBe(0)

@@ -6,7 +6,7 @@ import { TcpKvClient } from "../../../src/engine/kv-transfer/tcp-kv-client.ts"
 import { TcpKvServer } from "../../../src/engine/kv-transfer/tcp-kv-server.ts"
 import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
-import { coreWithCache, runColocated, runPair } from "../../support/disaggregated-pair.ts"
+import { arrivalEvents, coreWithCache, expectColocatedTokens, runColocated, runPair } from "../../support/disaggregated-pair.ts"
 import { bundledModelDir } from "../../support/models.ts"
 import type { ArrivalSpec } from "../../support/arrivals.ts"
 import { prng } from "../../support/random-model.ts"
@@ -85,22 +85,10 @@ describe("KV transfer over TCP", () => {
       arriveAt: Math.floor(rand() * 25),
       abortAt: rand() < 0.25 ? Math.floor(rand() * 40) : -1
     }))
-    const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
     const decode = coreWithCache(model, 14)
-    const run = await runPair(coreWithCache(model, 24, { scheduler: { maxNumBatchedTokens: 128, longPrefillTokenThreshold: 40 } }), decode, connector, (step, add, abort) => {
-      for (const s of specs) {
-        if (s.arriveAt === step) add({ id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) })
-        if (s.abortAt === step) abort(s.id)
-      }
-    }, 40)
+    const run = await runPair(coreWithCache(model, 24, { scheduler: { maxNumBatchedTokens: 128, longPrefillTokenThreshold: 40 } }), decode, connector, arrivalEvents(specs), 40)
     expect(decode.core.scheduler.numPreemptions).toBeGreaterThan(0)
-    let compared = 0
-    for (const s of specs) {
-      if (!run.finished.has(s.id)) continue
-      expect(run.tokens.get(s.id), s.id).toEqual(runColocated(model, { id: s.id, promptTokenIds: s.prompt, params: greedy(s.maxTokens) }).tokens)
-      compared++
-    }
-    expect(compared).toBeGreaterThan(8)
+    expect(expectColocatedTokens(model, specs, run)).toBeGreaterThan(8)
     expect(decode.core.kv.pool.usage).toBe(0)
     expect(server.pending.size).toBe(0)
   })

@@ -1,4 +1,4 @@
-import { sleep } from "./free-port.ts"
+import { sleep } from "../../support/free-port.ts"
 import { complete, createKey, MODEL, serveInferline, type Answer, type InferlineProcess } from "./inferline-process.ts"
 import type { PrivatePostgres } from "./private-postgres.ts"
 import type { PrivateRedis } from "./private-redis.ts"

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort, sleep, waitForPort } from "./free-port.ts"
+import { freePort, sleep, waitForPort } from "../../support/free-port.ts"
 
 /** The newest PostgreSQL server binaries installed (Debian's layout). */
 const pgBin = (name: string): string => {

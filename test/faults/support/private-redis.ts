@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort, sleep, waitForPort } from "./free-port.ts"
+import { freePort, sleep, waitForPort } from "../../support/free-port.ts"
 
 /** Servers started here and still running: killed if the test process exits without closing them. */
 const live = new Set<ChildProcess>()
