@@ -21,6 +21,8 @@
  * up with none and a 1-row matmul on weights in DRAM ran at ~2.5 GB/s, with 2 at the speed of the
  * dequantizing arithmetic (single-thread microbench, 576 x 98304: Q8_0 24 ms -> 14 ms, Q4_0 16 -> 8 ms).
  */
+import { loop } from "./wasm-matmul.ts"
+
 export type QuantType = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q6_k"
 export const QUANT_TYPES: ReadonlyArray<QuantType> = ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"]
 const BLOCK: Record<QuantType, { readonly values: number; readonly bytes: number }> = {
@@ -157,14 +159,6 @@ const tile = (t: QuantType, R: number, C: number): string => {
   }
   return lines.join("\n      ")
 }
-
-/** `while (cond) { body; step }` */
-const loop = (name: string, cond: string, body: string, step: string) =>
-  `(block $${name}_d (loop $${name}_l
-      (br_if $${name}_d (i32.eqz ${cond}))
-      ${body}
-      ${step}
-      (br $${name}_l)))`
 
 const matmul = (t: QuantType): string => {
   const locals = ["$o", "$r", "$rb", "$re", "$inB", "$wB", "$wEnd", "$xo", "$sb", "$wc", "$wb", "$j", "$qp", "$x0", "$x1", "$x2", "$x3",

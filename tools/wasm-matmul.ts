@@ -94,7 +94,7 @@ const tile = (t: WeightType, R: number, C: number): string => {
 }
 
 /** `while (cond) { body; step }` */
-const loop = (name: string, cond: string, body: string, step: string) =>
+export const loop = (name: string, cond: string, body: string, step: string) =>
   `(block $${name}_d (loop $${name}_l
       (br_if $${name}_d (i32.eqz ${cond}))
       ${body}
