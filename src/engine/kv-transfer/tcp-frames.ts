@@ -1,4 +1,4 @@
-import { KvTransferError, type KvGeometry } from "./kv-transfer.ts"
+import { KvTransferError, type KvTransfer } from "./kv-transfer.ts"
 
 /**
  * The KV transfer protocol's frames on a TCP stream: a type byte, a uint32 (big-endian) payload length,
@@ -15,13 +15,7 @@ export interface Frame {
 }
 
 /** The transfer's fields a HEADER frame carries (everything but the block bytes). */
-export interface TransferHeader {
-  readonly transferId: string
-  readonly promptTokenIds: ReadonlyArray<number>
-  readonly firstTokenId: number
-  readonly rngState: ReadonlyArray<number>
-  readonly cachedTokens: number
-  readonly geometry: KvGeometry
+export interface TransferHeader extends Omit<KvTransfer, "blocks"> {
   readonly numBlocks: number
 }
 
