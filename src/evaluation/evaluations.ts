@@ -38,8 +38,8 @@ export interface AnswerText {
 /** An LLM judge's grade of an answer (the http layer routes it: evaluation sits below the router). */
 export type Judge = (model: string, prompt: string, question: string, answer: string) => Effect.Effect<Verdict, string>
 
-/** Where a score goes once made; a sink's failure is its own to log (it must not stop the others). */
-export type ScoreSink = (score: Score) => Effect.Effect<void>
+/** Where scores go once made (several at once); a sink's failure is its own to log (it must not stop the others). */
+export type ScoreSink = (scores: ReadonlyArray<Score>) => Effect.Effect<void>
 
 export interface EvaluationsService {
   /** The evaluators that score this request (each draws its sample now); empty: nothing to capture. */
@@ -61,6 +61,9 @@ const meanGauge = Metric.gauge("evaluation_score_rolling_mean", { description: "
 
 /** How long answers gather before the worker scores them (scores are seconds-scale data: alerts, the dashboard). */
 const BATCH_DELAY = Duration.millis(20)
+
+/** Answers scored between two turns of the event loop (see scoreBatch). */
+const SLICE = 16
 
 /** OpenTelemetry GenAI's evaluation result, as an event of the evaluation span (when spans are recorded). */
 const resultEvent = (score: Score) =>
@@ -114,45 +117,65 @@ export const makeEvaluations = (options: EvaluationsOptions) =>
       })
 
     /**
-     * One batch of answers scored. Per score only what must be per score happens (the sinks, the span
-     * event when spans are recorded, the alert check); the counters and gauges are updated once per
-     * batch, and a rule evaluator's verdict is made without an Effect of its own: at 100% sampling the
-     * worker's CPU per answer is what the requests running beside it lose.
+     * One batch of answers scored. A rule evaluator's verdict is made without an Effect of its own, and
+     * the scores of untraced answers go to the sinks together (one journal append loop per slice, not an
+     * Effect per score); the counters and gauges are updated once per batch. The batch is scored in
+     * slices with a turn of the event loop between them, so a request in flight waits for one slice at
+     * most: at 100% sampling the worker's CPU per answer is what the requests running beside it lose.
      */
     const scoreBatch = (batch: ReadonlyArray<Submitted>) =>
       Effect.gen(function*() {
         const traced = yield* spansRecorded
         const tally = new Map<string, { readonly evaluator: string; readonly modelGroup: string; n: number }>()
         const windows = new Map<string, Touched>()
-        const record = (a: CompletedAnswer, spec: EvaluatorSpec, verdict: Verdict) => {
+        /** Makes the score, counts it, and returns the alert it raised (if it made its window cross). */
+        const record = (a: CompletedAnswer, spec: EvaluatorSpec, verdict: Verdict): Recorded => {
           const score = scoreOf(a, spec, verdict)
           const key = `${spec.name}\u0000${a.modelGroup}`
           const counted = tally.get(key)
           if (counted === undefined) tally.set(key, { evaluator: spec.name, modelGroup: a.modelGroup, n: 1 })
           else counted.n++
-          const sinks = Effect.forEach(options.sinks, (sink) => sink(score), { discard: true })
-          const stored = traced ? Effect.andThen(resultEvent(score), sinks) : sinks
-          return crossedBy(spec, score, windows) ? Effect.andThen(stored, alert(spec, score, rolling.get(key)!.mean)) : stored
+          return { score, alert: crossedBy(spec, score, windows) ? alert(spec, score, rolling.get(key)!.mean) : undefined }
         }
-        for (const { answer, evaluators } of batch) {
-          const text = answer.text()
-          for (const spec of evaluators) {
-            const rule = ruleVerdict(spec.check, text.answer)
-            const scored = rule !== undefined
-              ? Effect.suspend(() => record(answer, spec, rule))
-              : judged(spec, text).pipe(
-                Effect.flatMap((verdict) => record(answer, spec, verdict)),
-                Effect.catch((reason) =>
-                  Effect.andThen(Metric.update(failed({ evaluator: spec.name }), 1), Effect.logWarning(`evaluation ${spec.name} of request ${answer.requestId} failed: ${reason}`)))
-              )
-            yield* traced ? tracedEvaluation(scored, spec, answer) : scored
+        const recordAlone = (a: CompletedAnswer, spec: EvaluatorSpec, verdict: Verdict) => {
+          const { alert, score } = record(a, spec, verdict)
+          const stored = traced ? Effect.andThen(resultEvent(score), store([score])) : store([score])
+          return alert === undefined ? stored : Effect.andThen(stored, alert)
+        }
+        for (let start = 0; start < batch.length; start += SLICE) {
+          if (start > 0) yield* Effect.yieldNow
+          const together: Array<Score> = []
+          const raised: Array<Effect.Effect<void>> = []
+          for (const { answer, evaluators } of batch.slice(start, start + SLICE)) {
+            const text = answer.text()
+            for (const spec of evaluators) {
+              const rule = ruleVerdict(spec.check, text.answer)
+              if (rule !== undefined && !traced) {
+                const { alert, score } = record(answer, spec, rule)
+                together.push(score)
+                if (alert !== undefined) raised.push(alert)
+                continue
+              }
+              const scored = rule !== undefined
+                ? Effect.suspend(() => recordAlone(answer, spec, rule))
+                : judged(spec, text).pipe(
+                  Effect.flatMap((verdict) => recordAlone(answer, spec, verdict)),
+                  Effect.catch((reason) =>
+                    Effect.andThen(Metric.update(failed({ evaluator: spec.name }), 1), Effect.logWarning(`evaluation ${spec.name} of request ${answer.requestId} failed: ${reason}`)))
+                )
+              yield* traced ? tracedEvaluation(scored, spec, answer) : scored
+            }
           }
+          if (together.length > 0) yield* store(together)
+          for (const raise of raised) yield* raise
         }
         for (const { evaluator, modelGroup, n } of tally.values()) yield* Metric.update(scored({ evaluator, model_group: modelGroup }), n)
         for (const { spec, modelGroup, window } of windows.values()) {
           yield* Metric.update(Metric.withAttributes(meanGauge, { evaluator: spec.name, model_group: modelGroup }), window.mean)
         }
       })
+
+    const store = (scores: ReadonlyArray<Score>) => Effect.forEach(options.sinks, (sink) => sink(scores), { discard: true })
 
     const judged = (spec: EvaluatorSpec, text: AnswerText): Effect.Effect<Verdict, string> => {
       const check = spec.check as Extract<EvaluatorSpec["check"], { kind: "llm_judge" }>
@@ -176,6 +199,12 @@ export const makeEvaluations = (options: EvaluationsOptions) =>
 interface Submitted {
   readonly answer: CompletedAnswer
   readonly evaluators: ReadonlyArray<EvaluatorSpec>
+}
+
+/** A score made, and the alert it raised (run after the score is stored). */
+interface Recorded {
+  readonly score: Score
+  readonly alert: Effect.Effect<void> | undefined
 }
 
 /** An alert window a batch added to (its gauge is updated once, after the batch). */

@@ -39,11 +39,13 @@ export const scoreJournalSink = (ledgerDir: string): Effect.Effect<ScoreSink, ne
     // A score is acknowledged to no one, so the sink does not wait for its line: the scores of one batch
     // of the evaluation worker go to disk in one group commit (one write) instead of one each.
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    const sink: ScoreSink = (score) =>
-      Effect.sync(() =>
-        journal.append(score, (error) => {
-          if (error !== undefined) runFork(log("journal", "Error", `evaluation: score ${score.id} could not be journaled (${error.message})`, error))
-        })
-      )
+    const sink: ScoreSink = (scores) =>
+      Effect.sync(() => {
+        for (const score of scores) {
+          journal.append(score, (error) => {
+            if (error !== undefined) runFork(log("journal", "Error", `evaluation: score ${score.id} could not be journaled (${error.message})`, error))
+          })
+        }
+      })
     return sink
   })

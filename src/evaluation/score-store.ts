@@ -3,8 +3,8 @@ import { SqlClient, type SqlError } from "effect/sql"
 import type { Score } from "./score.ts"
 
 /** A score as the journal keeps it and the table takes it (snake_case columns, JSON). */
-export const encodeScore = (s: Score): string =>
-  JSON.stringify({
+export const encodeScore = (s: Score): string => {
+  const json = JSON.stringify({
     id: s.id,
     request_id: s.requestId,
     evaluator: s.evaluator,
@@ -18,7 +18,10 @@ export const encodeScore = (s: Score): string =>
     trace_id: s.traceId,
     span_id: s.spanId,
     created_at: s.createdAt.toISOString()
-  }).replace(/\\u0000/g, "")
+  })
+  // Postgres text cannot hold NUL (a request id or end user could carry one); most lines have none.
+  return json.includes("\\u0000") ? json.replace(/\\u0000/g, "") : json
+}
 
 const COLUMNS = "id, request_id, evaluator, model_group, deployment, key_id, team_id, end_user, value, comment, trace_id, span_id, created_at"
 

@@ -55,10 +55,21 @@ export const evaluatedAnswer = <A extends Answer>(answer: A, evaluators: Readonl
       return captured
     }), answer)
   }
-  const captured = new CapturedOutput()
+  // The chunks are kept as they pass and parsed by the evaluation worker, not on the stream's path.
+  const seen: Array<string> = []
   const chunks = answer.chunks.pipe(
-    Stream.tap((chunk) => Effect.sync(() => captured.addChunk(chunk))),
-    onStreamExit((exit) => (Exit.isSuccess(exit) ? submit(() => captured) : Effect.void))
+    Stream.map((chunk) => {
+      seen.push(chunk)
+      return chunk
+    }),
+    onStreamExit((exit) =>
+      Exit.isSuccess(exit)
+        ? submit(() => {
+          const captured = new CapturedOutput()
+          for (const chunk of seen) captured.addChunk(chunk)
+          return captured
+        })
+        : Effect.void)
   )
   return Effect.succeed({ ...answer, chunks })
 })

@@ -1,4 +1,8 @@
+import { Effect, Logger } from "effect"
 import { describe, expect, it } from "vitest"
+import type { EvaluatorSpec } from "../../src/evaluation/evaluator-spec.ts"
+import { type CompletedAnswer, makeEvaluations } from "../../src/evaluation/evaluations.ts"
+import type { Score } from "../../src/evaluation/score.ts"
 import { RollingScore } from "../../src/evaluation/rolling-score.ts"
 import { ruleVerdict } from "../../src/evaluation/rule-evaluators.ts"
 import { webhookFormatOf } from "../../src/observability/alert-webhook.ts"
@@ -56,5 +60,33 @@ describe("evaluators in the router config", () => {
     expect(webhookFormatOf("https://hooks.slack.com/services/T/B/X", undefined)).toBe("slack")
     expect(webhookFormatOf("https://hooks.slack.com/services/T/B/X", "json")).toBe("json")
     expect(webhookFormatOf("http://127.0.0.1:9/alerts", undefined)).toBe("json")
+  })
+})
+
+describe("the evaluation worker", () => {
+  it("scores a burst larger than a slice: every answer once, rules and a judge, in order, with the alert the burst raised", async () => {
+    const stored: Array<Score> = []
+    const judged: Array<string> = []
+    const rule: EvaluatorSpec = { name: "no-sorry", check: { kind: "not_contains", phrases: ["sorry"] }, groups: new Set(), sampleRate: 1, alert: { below: 0.5, window: 4, webhookUrl: undefined, format: "json" } }
+    const judge: EvaluatorSpec = { name: "judge", check: { kind: "llm_judge", model: "m", prompt: "p" }, groups: new Set(["g"]), sampleRate: 1, alert: undefined }
+    // Answers 30.. apologize: the rule's window of 4 falls below 0.5 at the third of them, once.
+    const answers = Array.from({ length: 50 }, (_, i): CompletedAnswer => ({
+      requestId: `r${i}`, modelGroup: "g", deployment: null, keyId: null, teamId: null, endUser: null,
+      text: () => ({ question: `q${i}`, answer: i >= 30 ? "sorry" : `a${i}` }), span: undefined
+    }))
+    const logLines: Array<string> = []
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const evaluations = yield* makeEvaluations({
+        evaluators: [rule, judge],
+        judge: (_model, _prompt, question) => Effect.sync(() => (judged.push(question), { value: 0.5, comment: "ok" })),
+        sinks: [(scores) => Effect.sync(() => void stored.push(...scores))]
+      })
+      for (const a of answers) yield* evaluations.submit(a, evaluations.sampled("g"))
+      while (stored.length < 100) yield* Effect.sleep("10 millis")
+    }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void logLines.push(line))])))))
+    expect(logLines.filter((l) => l.includes("Evaluation alert: no-sorry on g averaged 0.250"))).toHaveLength(1)
+    expect(stored.map((s) => s.id).sort()).toEqual(answers.flatMap((a) => [`${a.requestId}:judge`, `${a.requestId}:no-sorry`]).sort())
+    expect(judged).toEqual(answers.map((_, i) => `q${i}`))
+    expect(stored.filter((s) => s.evaluator === "no-sorry").map((s) => s.value)).toEqual(answers.map((_, i) => (i >= 30 ? 0 : 1)))
   })
 })
