@@ -9,7 +9,7 @@
  *
  * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
  *
- *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both]
+ *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16]
  *
  * Writes bench/results/spec-decode-*.json (with the load average: on a loaded machine numbers are indicative).
  */
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     k: { type: "string", default: "4" },
     model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") },
     draft: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv-draft") },
+    /** The n-gram runs' concurrencies (the draft model's are 1 and 4). */
+    concurrency: { type: "string", default: "1,2,4,8,16" },
     /** ngram, draft, or both (default). */
     method: { type: "string", default: "both" }
   }
@@ -73,7 +75,13 @@ const promptOf = (i: number) => PROMPTS[i % PROMPTS.length]
 const WARM_UP = tok.encode("Now the serpent was more subtil than any beast of the field which the LORD God had made.")
 
 interface Run {
+  /** Output tokens per second from the requests' start to their end (prefill included). */
   readonly tokensPerSecond: number
+  /**
+   * Decode speed: the tokens delivered after every request had its first token, per second of that
+   * window (the prompt's prefill, the same with and without speculation, left out; vLLM's TPOT view).
+   */
+  readonly decodeTokensPerSecond: number
   readonly acceptance: number | null
   readonly meanAccepted: number | null
 }
@@ -86,12 +94,22 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
       yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: 64, ignoreEos: true }) }).pipe(Stream.runDrain)
       const before = (yield* engine.stats).specDecode
       const t0 = performance.now()
+      // When each delivery arrived and how many tokens it held, per request.
+      const arrivals: Array<Array<readonly [number, number]>> = []
       const counts = yield* Effect.forEach(
         Array.from({ length: concurrency }, (_, i) => i),
-        (i) => engine.generate({ promptTokenIds: prompts(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runFold(() => 0, (n, d) => n + d.tokenIds.length)),
+        (i) => engine.generate({ promptTokenIds: prompts(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(
+          Stream.runFold(() => 0, (n, d) => {
+            ;(arrivals[i] ??= []).push([performance.now(), d.tokenIds.length])
+            return n + d.tokenIds.length
+          })
+        ),
         { concurrency: "unbounded" }
       )
-      const secs = (performance.now() - t0) / 1000
+      const end = performance.now()
+      const secs = (end - t0) / 1000
+      const allStarted = Math.max(...arrivals.map((a) => a[0][0]))
+      const decoded = arrivals.flat().reduce((n, [at, k]) => (at > allStarted ? n + k : n), 0)
       if (counts.some((c) => c !== NEW)) throw new Error(`expected ${NEW} tokens per request, got ${counts}`)
       const after = (yield* engine.stats).specDecode
       // The measured requests' own drafts (the warm-up's are left out).
@@ -102,6 +120,7 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
       }
       return {
         tokensPerSecond: (concurrency * NEW) / secs,
+        decodeTokensPerSecond: decoded / ((end - allStarted) / 1000),
         acceptance: s == null || s.numDraftTokens === 0 ? null : s.numAcceptedTokens / s.numDraftTokens,
         meanAccepted: s == null || s.numDrafts === 0 ? null : s.numAcceptedTokens / s.numDrafts
       }
@@ -111,34 +130,32 @@ const machine = machineInfo()
 console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
 const results: Record<string, unknown> = {}
 const only = args.method
-for (const c of only === "draft" ? [] : [1, 2, 4, 8, 16]) {
-  const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
+
+/**
+ * Plain and speculative engines on the same requests, alternating; medians of end-to-end and decode
+ * tok/s, and the speedups of both (the criterion is the decode one: speculation does not touch prefill).
+ */
+const compare = async (label: string, speculative: SpeculativeConfig, c: number, prompts?: (i: number) => ReadonlyArray<number>) => {
+  const plain: Array<Run> = [], spec: Array<Run> = []
   for (let r = 0; r < repeats; r++) {
-    plain.push((await runOnce(null, c, r)).tokensPerSecond)
-    const s = await runOnce(NGRAM, c, r)
-    spec.push(s.tokensPerSecond)
-    acc.push(s.acceptance ?? 0)
-    mean.push(s.meanAccepted ?? 0)
+    plain.push(await runOnce(null, c, r, prompts))
+    spec.push(await runOnce(speculative, c, r, prompts))
   }
-  const p = stats(plain), s = stats(spec), a = stats(acc), m = stats(mean)
-  results[`c${c}`] = { plain: p, ngram: s, speedup: s.median / p.median, acceptanceRate: a, acceptedPerStep: m }
-  console.log(`concurrency ${c}: plain ${p.median.toFixed(1)} tok/s, ngram K=${NGRAM.numSpeculativeTokens} ${s.median.toFixed(1)} tok/s (x${(s.median / p.median).toFixed(2)}), acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`)
+  const e2e = { plain: stats(plain.map((x) => x.tokensPerSecond)), spec: stats(spec.map((x) => x.tokensPerSecond)) }
+  const decode = { plain: stats(plain.map((x) => x.decodeTokensPerSecond)), spec: stats(spec.map((x) => x.decodeTokensPerSecond)) }
+  const a = stats(spec.map((x) => x.acceptance ?? 0)), m = stats(spec.map((x) => x.meanAccepted ?? 0))
+  const speedup = e2e.spec.median / e2e.plain.median, decodeSpeedup = decode.spec.median / decode.plain.median
+  console.log(
+    `${label}, concurrency ${c}: decode plain ${decode.plain.median.toFixed(1)} tok/s, ${speculative.method} K=${speculative.numSpeculativeTokens} ${decode.spec.median.toFixed(1)} tok/s (x${decodeSpeedup.toFixed(2)}); ` +
+      `end to end ${e2e.plain.median.toFixed(1)} vs ${e2e.spec.median.toFixed(1)} tok/s (x${speedup.toFixed(2)}); acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`
+  )
+  return { plain: e2e.plain, [speculative.method === "ngram" ? "ngram" : "draft"]: e2e.spec, speedup, decode, decodeSpeedup, acceptanceRate: a, acceptedPerStep: m }
 }
+
+for (const c of only === "draft" ? [] : args.concurrency!.split(",").map(Number)) results[`c${c}`] = await compare("n-gram", NGRAM, c)
 // The draft model on plain prompts (the openings alone): the workload a draft model is for.
 const DRAFT: SpeculativeConfig = { method: "draft_model", model: args.draft!, numSpeculativeTokens: Number(args.k), promptLookupMin: 5, promptLookupMax: 5, disableByBatchSize: null }
 const openingOf = (i: number) => tok.encode(OPENINGS[i % OPENINGS.length])
-for (const c of only === "ngram" ? [] : [1, 4]) {
-  const plain: Array<number> = [], spec: Array<number> = [], acc: Array<number> = [], mean: Array<number> = []
-  for (let r = 0; r < repeats; r++) {
-    plain.push((await runOnce(null, c, r, openingOf)).tokensPerSecond)
-    const s = await runOnce(DRAFT, c, r, openingOf)
-    spec.push(s.tokensPerSecond)
-    acc.push(s.acceptance ?? 0)
-    mean.push(s.meanAccepted ?? 0)
-  }
-  const p = stats(plain), s = stats(spec), a = stats(acc), m = stats(mean)
-  results[`draft-c${c}`] = { plain: p, draft: s, speedup: s.median / p.median, acceptanceRate: a, acceptedPerStep: m }
-  console.log(`draft model, concurrency ${c}: plain ${p.median.toFixed(1)} tok/s, draft K=${DRAFT.numSpeculativeTokens} ${s.median.toFixed(1)} tok/s (x${(s.median / p.median).toFixed(2)}), acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`)
-}
+for (const c of only === "ngram" ? [] : [1, 4]) results[`draft-c${c}`] = await compare("draft model", DRAFT, c, openingOf)
 const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
 console.log(`wrote ${file}`)

@@ -1,16 +1,19 @@
 /**
  * Generates the WAT of the paged-attention kernels for one (query token, head), per KV-cache type (f32,
- * f16). The softmax between them runs in JavaScript (WASM has no exp); see src/engine/wasm/simd-kernels.ts.
+ * f16), and the softmax between them (in float64, as the reference kernels compute it); see
+ * src/engine/wasm/simd-attention.ts.
  *
  *   attn_scores_T(scores, q, pool, slots, n, ko, kvDim, headDim, scale):
  *     scores[j] = scale * sum_d q[d] * K[slots[j]][ko + d]           for j < n
  *   attn_values_T(out, probs, pool, slots, n, ko, kvDim, headDim):
  *     out[d] = sum_j probs[j] * V[slots[j]][ko + d]                  for d < headDim
+ *   attn_softmax(p, e, n):
+ *     p[j] = exp(p[j] - max) / sum    for j < n, in float64 (e: n float64 of scratch), rounded to f32
  *
  * headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise). Exactness:
  * a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled; an output
- * element is one lane accumulated over j in order. Neither depends on other tokens, heads or on how the
- * heads are split between threads.
+ * element is one lane accumulated over j in order; the softmax's sum is taken over j in order. None
+ * depends on other tokens, heads or on how the heads are split between threads.
  */
 import { SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
 
@@ -76,5 +79,85 @@ const values = (t: WeightType): string => `
       (local.set $d (i32.add (local.get $d) (i32.const 4)))
       (br $d4l))))`
 
+const f64x2 = (x: number | string) => `(v128.const f64x2 ${x} ${x})`
+
+/**
+ * exp of 2 float64 lanes, x in [-708, 0] (a softmax's exponents; clamped below, where exp is ~0 anyway):
+ * x = k ln2 + r with ln2 split in two (fdlibm's Cody-Waite constants, so r is exact to ~1e-20), exp(r) by
+ * its Taylor series to degree 12 (|r| <= ln2/2: truncation < 2e-16 relative), times 2^k built from bits.
+ * Within a few ulp of Math.exp: the probabilities it makes, rounded to f32, are the reference's.
+ */
+const EXP_F64 = `
+  (func $exp2xf64 (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $q v128)
+    (local.set $x (f64x2.max (local.get $x) ${f64x2(-708)}))
+    (local.set $k (f64x2.nearest (f64x2.mul (local.get $x) ${f64x2("1.4426950408889634")})))
+    (local.set $r (f64x2.sub (f64x2.sub (local.get $x) (f64x2.mul (local.get $k) ${f64x2("6.93147180369123816490e-01")}))
+      (f64x2.mul (local.get $k) ${f64x2("1.90821492927058770002e-10")})))
+    (local.set $q ${f64x2(1 / 479001600)})
+${Array.from({ length: 12 }, (_, i) => 11 - i).map((d) => `    (local.set $q (f64x2.add (f64x2.mul (local.get $q) (local.get $r)) ${f64x2(1 / factorial(d))}))`).join("\n")}
+    (f64x2.mul (local.get $q)
+      (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero (local.get $k))) (v128.const i64x2 1023 1023)) (i32.const 52))))`
+
+function factorial(n: number): number {
+  return n <= 1 ? 1 : n * factorial(n - 1)
+}
+
+/**
+ * In place over p[0, n): exp(p[j] - max) / sum in float64, rounded to f32: the max over the lanes (pmax
+ * skips a NaN as the reference's comparison does), exps two at a time into e, their sum in j order (the
+ * reference's), then the quotients.
+ */
+const SOFTMAX = `
+  (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $n2 i32) (local $m4 v128) (local $max f32) (local $v f32) (local $mx v128) (local $sum f64) (local $s2 v128)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
+    (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $j (i32.const 0))
+    (block $md (loop $ml
+      (br_if $md (i32.ge_u (local.get $j) (local.get $n4)))
+      (local.set $m4 (f32x4.pmax (local.get $m4) (v128.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $ml)))
+    (local.set $max (f32.const -inf))
+${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get $m4)))
+    (if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))`).join("\n")}
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $v (f32.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))))
+      (if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $tl)))
+    (local.set $mx (f64x2.splat (f64.promote_f32 (local.get $max))))
+    (local.set $j (i32.const 0))
+    (block $ed (loop $el
+      (br_if $ed (i32.ge_u (local.get $j) (local.get $n2)))
+      (v128.store (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3)))
+        (call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))))) (local.get $mx))))
+      (local.set $j (i32.add (local.get $j) (i32.const 2)))
+      (br $el)))
+    (if (i32.lt_u (local.get $n2) (local.get $n)) (then
+      (f64.store (i32.add (local.get $e) (i32.shl (local.get $n2) (i32.const 3))) (f64x2.extract_lane 0
+        (call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load32_zero (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 2))))) (local.get $mx)))))))
+    (local.set $sum (f64.const 0))
+    (local.set $j (i32.const 0))
+    (block $sd (loop $sl
+      (br_if $sd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $sum (f64.add (local.get $sum) (f64.load (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $sl)))
+    (local.set $s2 (f64x2.splat (local.get $sum)))
+    (local.set $j (i32.const 0))
+    (block $qd (loop $ql
+      (br_if $qd (i32.ge_u (local.get $j) (local.get $n2)))
+      (v128.store64_lane 0 (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))
+        (f32x4.demote_f64x2_zero (f64x2.div (v128.load (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3)))) (local.get $s2))))
+      (local.set $j (i32.add (local.get $j) (i32.const 2)))
+      (br $ql)))
+    (if (i32.lt_u (local.get $n2) (local.get $n)) (then
+      (f32.store (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 2)))
+        (f32.demote_f64 (f64.div (f64.load (i32.add (local.get $e) (i32.shl (local.get $n2) (i32.const 3)))) (local.get $sum)))))))`
+
 /** The attention part of the kernels module. */
-export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n")
+export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n") + EXP_F64 + SOFTMAX

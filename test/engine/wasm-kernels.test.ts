@@ -159,6 +159,29 @@ describe("WASM SIMD kernels", () => {
     }
   )
 
+  it("the attention softmax is the reference's float64 softmax, bit for bit (exps, sum in order, quotient rounded to f32)", () => {
+    const softmax = instantiateKernels(arena.memory).exports.attn_softmax as (p: number, e: number, n: number) => void
+    const p = arena.allocF32(800), e = arena.allocF32(1600)
+    let compared = 0
+    for (let trial = 0; trial < 400; trial++) {
+      // Lengths on both sides of the 4- and 2-lane steps, spreads from flat to peaked (exps down to ~0).
+      const n = 1 + Math.floor(rand() * 700), spread = [0.1, 1, 5, 30, 200][trial % 5]
+      const scores = Float32Array.from({ length: n }, () => (rand() * 2 - 1) * spread)
+      const want = new Float32Array(scores)
+      let max = -Infinity, sum = 0
+      for (let j = 0; j < n; j++) if (want[j] > max) max = want[j]
+      const exps = Array.from(want, (s) => Math.exp(s - max))
+      for (const x of exps) sum += x
+      exps.forEach((x, j) => (want[j] = x / sum))
+      const view = arena.rebase(p)
+      view.set(scores)
+      softmax(view.byteOffset, arena.rebase(e).byteOffset, n)
+      expect(Array.from(arena.rebase(p).subarray(0, n)), `n ${n}, spread ${spread}`).toEqual(Array.from(want))
+      compared += n
+    }
+    expect(compared).toBeGreaterThan(100_000)
+  })
+
   it("falls back to the reference kernels for tensors outside the arena", () => {
     const x = fill(new Float32Array(8)), w = fill(new Float32Array(16)), got = new Float32Array(4), want = new Float32Array(4)
     simd.matmul(got, x, w, 2, 4, 2, null)

@@ -1,6 +1,6 @@
 /**
  * Paged attention on the WASM kernels (tools/wasm-attention.ts): dot products and the weighted sum of V
- * in SIMD, the softmax in JavaScript between them (WASM has no exp). A step is described once
+ * in SIMD, the softmax between them in float64 (as the reference kernels compute it). A step is described once
  * (`AttentionJob`: pointers into the shared memory, and for every token where its keys' slots start and
  * how many it attends to); any thread attached to the memory can then compute any range of heads of it,
  * and each (token, head) is computed the same way whichever thread does it.
@@ -28,6 +28,7 @@ export interface AttentionJob {
 
 type ScoresFn = (scores: number, q: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
 type ValuesFn = (out: number, probs: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
+type SoftmaxFn = (probs: number, exps: number, n: number) => void
 
 /** Grow-only scratch in the arena (one per thread). */
 class Scratch<T extends Float32Array | Int32Array> {
@@ -49,7 +50,9 @@ export class SimdAttention {
   private readonly values: Record<"f32" | "f16", ValuesFn>
   private readonly probs: Scratch<Float32Array>
   private readonly slots: Scratch<Int32Array>
-  private exps = new Float64Array(1024)
+  /** The softmax's float64 exponentials (2 f32 per value). */
+  private readonly exps: Scratch<Float32Array>
+  private readonly softmax: SoftmaxFn
 
   private readonly arena: WasmArena
 
@@ -60,6 +63,8 @@ export class SimdAttention {
     this.values = { f32: e.attn_values_f32 as ValuesFn, f16: e.attn_values_f16 as ValuesFn }
     this.probs = new Scratch(arena, (n) => arena.allocF32(n))
     this.slots = new Scratch(arena, (n) => arena.allocI32(n))
+    this.exps = new Scratch(arena, (n) => arena.allocF32(n))
+    this.softmax = e.attn_softmax as SoftmaxFn
   }
 
   /** The job for one call, or null when the WASM path cannot take it (tensors outside the arena, odd head size). */
@@ -103,25 +108,14 @@ export class SimdAttention {
     const i32 = new Int32Array(this.arena.memory.buffer)
     for (let t = 0; t < job.tokens; t++) {
       const slots = i32[(job.tokenSlots >> 2) + t], n = i32[(job.tokenKeys >> 2) + t]
-      const p = this.probs.get(n)
-      if (this.exps.length < n) this.exps = new Float64Array(2 * n)
+      const p = this.probs.get(n).byteOffset, e = this.exps.get(2 * n).byteOffset
       for (let h = h0; h < h1; h++) {
         const qo = (t * qDim + h * headDim) * 4
         const ko = Math.floor(h / group) * headDim
-        scores(p.byteOffset, job.q + qo, job.k, slots, n, ko, kvDim, headDim, job.scale)
-        this.softmax(p, n)
-        values(job.out + qo, p.byteOffset, job.v, slots, n, ko, kvDim, headDim)
+        scores(p, job.q + qo, job.k, slots, n, ko, kvDim, headDim, job.scale)
+        this.softmax(p, e, n)
+        values(job.out + qo, p, job.v, slots, n, ko, kvDim, headDim)
       }
     }
-  }
-
-  /** In place over p[0, n): exp(s - max) / sum, in float64 like the reference kernels. */
-  private softmax(p: Float32Array, n: number): void {
-    const e = this.exps
-    let max = -Infinity
-    for (let j = 0; j < n; j++) if (p[j] > max) max = p[j]
-    let sum = 0
-    for (let j = 0; j < n; j++) sum += e[j] = Math.exp(p[j] - max)
-    for (let j = 0; j < n; j++) p[j] = e[j] / sum
   }
 }
