@@ -9,7 +9,7 @@
  *
  * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
  *
- *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16]
+ *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16] [--tokens 128]
  *
  * Writes bench/results/spec-decode-*.json (with the load average: on a loaded machine numbers are indicative).
  */
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     k: { type: "string", default: "4" },
     model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") },
     draft: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv-draft") },
+    tokens: { type: "string", default: "128" },
     /** The n-gram runs' concurrencies (the draft model's are 1 and 4). */
     concurrency: { type: "string", default: "1,2,4,8,16" },
     /** ngram, draft, or both (default). */
@@ -41,7 +42,8 @@ const { values: args } = parseArgs({
 const repeats = Number(args.repeats)
 const loaded = loadModelDir(args.model!)
 const tok = loaded.tokenizer!
-const NEW = 128
+/** New tokens per request (and the length of the continuation each n-gram prompt holds). */
+const NEW = Number(args.tokens)
 const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: Number(args.k), promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null }
 
 const OPENINGS = [
@@ -87,11 +89,16 @@ interface Run {
 }
 
 const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number, prompts: (i: number) => ReadonlyArray<number> = promptOf): Promise<Run> =>
-  Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 64 * 2 ** 20 }), (engine: Engine["Service"]) =>
+  // 32 MiB of KV (16 streams of ~430 tokens take 27 MiB): every run's engine takes its pool from the one
+  // process-wide tensor arena (4 GiB, never returned), and a run of the whole bench makes ~70 engines.
+  Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 32 * 2 ** 20 }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
-      // A fresh engine (a new executor thread, cold JIT) runs a first request several times slower than the
-      // next: warm it up on an unrelated prompt (no prefix shared with the measured ones) before timing.
-      yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: 64, ignoreEos: true }) }).pipe(Stream.runDrain)
+      // A fresh engine (a new executor thread, cold JIT: its WASM starts in V8's baseline tier and is
+      // optimized only after enough calls) runs its first requests several times slower than later ones:
+      // warm it up on an unrelated prompt (no prefix shared with the measured ones), 4 x 128 tokens, first.
+      for (let i = 0; i < 4; i++) {
+        yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runDrain)
+      }
       const before = (yield* engine.stats).specDecode
       const t0 = performance.now()
       // When each delivery arrived and how many tokens it held, per request.
@@ -145,11 +152,13 @@ const compare = async (label: string, speculative: SpeculativeConfig, c: number,
   const decode = { plain: stats(plain.map((x) => x.decodeTokensPerSecond)), spec: stats(spec.map((x) => x.decodeTokensPerSecond)) }
   const a = stats(spec.map((x) => x.acceptance ?? 0)), m = stats(spec.map((x) => x.meanAccepted ?? 0))
   const speedup = e2e.spec.median / e2e.plain.median, decodeSpeedup = decode.spec.median / decode.plain.median
+  // Each repeat's own pair (the same prompts): how much the ratio itself varies.
+  const pairDecodeSpeedups = stats(spec.map((x, i) => x.decodeTokensPerSecond / plain[i].decodeTokensPerSecond))
   console.log(
-    `${label}, concurrency ${c}: decode plain ${decode.plain.median.toFixed(1)} tok/s, ${speculative.method} K=${speculative.numSpeculativeTokens} ${decode.spec.median.toFixed(1)} tok/s (x${decodeSpeedup.toFixed(2)}); ` +
+    `${label}, concurrency ${c}: decode plain ${decode.plain.median.toFixed(1)} tok/s, ${speculative.method} K=${speculative.numSpeculativeTokens} ${decode.spec.median.toFixed(1)} tok/s (x${decodeSpeedup.toFixed(2)}; pairs x${pairDecodeSpeedups.min.toFixed(2)}-${pairDecodeSpeedups.max.toFixed(2)}); ` +
       `end to end ${e2e.plain.median.toFixed(1)} vs ${e2e.spec.median.toFixed(1)} tok/s (x${speedup.toFixed(2)}); acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`
   )
-  return { plain: e2e.plain, [speculative.method === "ngram" ? "ngram" : "draft"]: e2e.spec, speedup, decode, decodeSpeedup, acceptanceRate: a, acceptedPerStep: m }
+  return { plain: e2e.plain, [speculative.method === "ngram" ? "ngram" : "draft"]: e2e.spec, speedup, decode, decodeSpeedup, pairDecodeSpeedups, acceptanceRate: a, acceptedPerStep: m }
 }
 
 for (const c of only === "draft" ? [] : args.concurrency!.split(",").map(Number)) results[`c${c}`] = await compare("n-gram", NGRAM, c)
