@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest"
-import { EngineCore, type ModelExecutor } from "../../../src/engine/engine-core.ts"
 import { PagedKvCache } from "../../../src/engine/kv-cache.ts"
 import { loadModelDir } from "../../../src/engine/model-dir.ts"
-import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/sampling-params.ts"
-import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
+import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
 import { DraftModelProposer } from "../../../src/engine/spec-decode/draft-proposer.ts"
 import { prng } from "../../support/random-model.ts"
 import { bundledModelDir, draftModelDir } from "../../support/models.ts"
 import { runArrivals } from "../../support/arrivals.ts"
+import { greedy, speculativeCores } from "../../support/spec-decode-core.ts"
 
 // The bundled draft model proposes, the bundled model verifies: under load (random arrivals, lengths,
 // aborts, forced preemptions) every request gets the tokens plain decoding gives it alone.
@@ -18,29 +17,7 @@ const V = target.config.vocabSize
 const BS = 16
 const DRAFT: SpeculativeConfig = { method: "draft_model", model: draftModelDir, numSpeculativeTokens: 4, promptLookupMin: 5, promptLookupMax: 5, disableByBatchSize: null }
 
-const makeCore = (numBlocks: number, speculative: SpeculativeConfig | null, over: { maxNumBatchedTokens?: number; longPrefill?: number; draftBlocks?: number } = {}) => {
-  const cache = new PagedKvCache(target.config, { numBlocks, blockSize: BS, dtype: "f32" })
-  const executor: ModelExecutor = { vocabSize: V, execute: (batch) => target.model.forward(batch, cache) }
-  const draftBlocks = over.draftBlocks ?? numBlocks
-  const draftCache = new PagedKvCache(draft.config, { numBlocks: draftBlocks, blockSize: BS, dtype: "f32" })
-  const draftProposer = speculative === null ? null : new DraftModelProposer({ vocabSize: V, numBlocks: draftBlocks, blockSize: BS, execute: (b) => draft.model.forward(b, draftCache) })
-  const core = new EngineCore({
-    vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: target.tokenizer, speculative, draftProposer,
-    scheduler: { ...defaultSchedulerConfig(target.config.maxPositionEmbeddings), maxNumBatchedTokens: over.maxNumBatchedTokens ?? 2048, longPrefillTokenThreshold: over.longPrefill ?? 0 }
-  })
-  return { core, executor }
-}
-
-const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
-
-const runAlone = (prompt: ReadonlyArray<number>, params: SamplingParams, speculative: SpeculativeConfig | null) => {
-  const { core, executor } = makeCore(Math.ceil((prompt.length + params.maxTokens) / BS) + 2, speculative)
-  core.add({ id: "solo", promptTokenIds: prompt, params })
-  const tokens: Array<number> = []
-  let steps = 0
-  for (; core.has("solo") && steps < 10_000; steps++) for (const o of core.step(executor, 0)) tokens.push(...o.tokenIds)
-  return { tokens, steps, stats: core.stats() }
-}
+const { makeCore, runAlone } = speculativeCores(target, BS, draft)
 
 describe("speculative decoding with the bundled draft model", () => {
   it("exactness under load: random arrivals/lengths/aborts, forced preemptions, a draft cache smaller than the target.s", () => {

@@ -1,13 +1,11 @@
 import { describe, expect, it } from "vitest"
-import { EngineCore, type ModelExecutor } from "../../../src/engine/engine-core.ts"
-import { PagedKvCache } from "../../../src/engine/kv-cache.ts"
 import { loadModelDir } from "../../../src/engine/model-dir.ts"
-import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/sampling-params.ts"
-import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
+import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
 import { prng } from "../../support/random-model.ts"
 import { testModelDir } from "../../support/models.ts"
 import { runArrivals } from "../../support/arrivals.ts"
+import { greedy, speculativeCores } from "../../support/spec-decode-core.ts"
 
 // Speculation must never change a token: n-gram drafts verified by the real model, under load (random
 // arrivals, lengths, aborts, forced preemptions), give exactly the tokens plain decoding gives.
@@ -16,26 +14,7 @@ const V = loaded.config.vocabSize
 const BS = 16
 const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: 4, promptLookupMin: 1, promptLookupMax: 3, disableByBatchSize: null }
 
-const makeCore = (numBlocks: number, speculative: SpeculativeConfig | null, over: { maxNumBatchedTokens?: number; longPrefill?: number } = {}) => {
-  const cache = new PagedKvCache(loaded.config, { numBlocks, blockSize: BS, dtype: "f32" })
-  const executor: ModelExecutor = { vocabSize: V, execute: (batch) => loaded.model.forward(batch, cache) }
-  const core = new EngineCore({
-    vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: loaded.tokenizer, speculative,
-    scheduler: { ...defaultSchedulerConfig(loaded.config.maxPositionEmbeddings), maxNumBatchedTokens: over.maxNumBatchedTokens ?? 2048, longPrefillTokenThreshold: over.longPrefill ?? 0 }
-  })
-  return { core, executor }
-}
-
-const greedy = (maxTokens: number) => defaultSamplingParams({ temperature: 0, maxTokens, ignoreEos: true })
-
-const runAlone = (prompt: ReadonlyArray<number>, params: SamplingParams, speculative: SpeculativeConfig | null) => {
-  const { core, executor } = makeCore(Math.ceil((prompt.length + params.maxTokens) / BS) + 2, speculative)
-  core.add({ id: "solo", promptTokenIds: prompt, params })
-  const tokens: Array<number> = []
-  let steps = 0
-  for (; core.has("solo") && steps < 10_000; steps++) for (const o of core.step(executor, 0)) tokens.push(...o.tokenIds)
-  return { tokens, steps, stats: core.stats() }
-}
+const { makeCore, runAlone } = speculativeCores(loaded, BS)
 
 /** A prompt that repeats a random phrase, so that prompt lookup finds drafts. */
 const repetitivePrompt = (rand: () => number) => {
