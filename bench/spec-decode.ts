@@ -9,7 +9,7 @@
  *
  * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
  *
- *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16] [--tokens 128]
+ *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16] [--tokens 128] [--tensor-parallel-size N]
  *
  * Writes bench/results/spec-decode-*.json (with the load average: on a loaded machine numbers are indicative).
  */
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     model: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv") },
     draft: { type: "string", default: path.join(import.meta.dirname, "..", "models", "inferline-kjv-draft") },
     tokens: { type: "string", default: "128" },
+    /** Threads per step for both engines (default: the engine's default for the model's size). */
+    "tensor-parallel-size": { type: "string" },
     /** The n-gram runs' concurrencies (the draft model's are 1 and 4). */
     concurrency: { type: "string", default: "1,2,4,8,16" },
     /** ngram, draft, or both (default). */
@@ -42,6 +44,9 @@ const { values: args } = parseArgs({
 const repeats = Number(args.repeats)
 const loaded = loadModelDir(args.model!)
 const tok = loaded.tokenizer!
+/** Batches measured per run (see runOnce). */
+const ROUNDS = 4
+const TP = args["tensor-parallel-size"] === undefined ? undefined : Number(args["tensor-parallel-size"])
 /** New tokens per request (and the length of the continuation each n-gram prompt holds). */
 const NEW = Number(args.tokens)
 const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: Number(args.k), promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null }
@@ -91,7 +96,7 @@ interface Run {
 const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number, prompts: (i: number) => ReadonlyArray<number> = promptOf): Promise<Run> =>
   // 32 MiB of KV (16 streams of ~430 tokens take 27 MiB): every run's engine takes its pool from the one
   // process-wide tensor arena (4 GiB, never returned), and a run of the whole bench makes ~70 engines.
-  Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 32 * 2 ** 20 }), (engine: Engine["Service"]) =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 32 * 2 ** 20, tensorParallelSize: TP }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
       // A fresh engine (a new executor thread, cold JIT: its WASM starts in V8's baseline tier and is
       // optimized only after enough calls) runs its first requests several times slower than later ones:
@@ -100,23 +105,30 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
         yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runDrain)
       }
       const before = (yield* engine.stats).specDecode
-      const t0 = performance.now()
-      // When each delivery arrived and how many tokens it held, per request.
-      const arrivals: Array<Array<readonly [number, number]>> = []
-      const counts = yield* Effect.forEach(
-        Array.from({ length: concurrency }, (_, i) => i),
-        (i) => engine.generate({ promptTokenIds: prompts(i + r), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(
-          Stream.runFold(() => 0, (n, d) => {
-            ;(arrivals[i] ??= []).push([performance.now(), d.tokenIds.length])
-            return n + d.tokenIds.length
-          })
-        ),
-        { concurrency: "unbounded" }
-      )
-      const end = performance.now()
-      const secs = (end - t0) / 1000
-      const allStarted = Math.max(...arrivals.map((a) => a[0][0]))
-      const decoded = arrivals.flat().reduce((n, [at, k]) => (at > allStarted ? n + k : n), 0)
+      // ROUNDS batches one after another (each a different prompt per stream): one batch of 128 tokens
+      // lasts ~0.1 s, short enough for a GC pause or a scheduler hiccup to move its rate by half.
+      let secs = 0, decodeSecs = 0, decoded = 0
+      const counts: Array<number> = []
+      for (let round = 0; round < ROUNDS; round++) {
+        const t0 = performance.now()
+        // When each delivery arrived and how many tokens it held, per request.
+        const arrivals: Array<Array<readonly [number, number]>> = []
+        counts.push(...yield* Effect.forEach(
+          Array.from({ length: concurrency }, (_, i) => i),
+          (i) => engine.generate({ promptTokenIds: prompts(i + r + round), params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(
+            Stream.runFold(() => 0, (n, d) => {
+              ;(arrivals[i] ??= []).push([performance.now(), d.tokenIds.length])
+              return n + d.tokenIds.length
+            })
+          ),
+          { concurrency: "unbounded" }
+        ))
+        const end = performance.now()
+        secs += (end - t0) / 1000
+        const allStarted = Math.max(...arrivals.map((a) => a[0][0]))
+        decoded += arrivals.flat().reduce((n, [at, k]) => (at > allStarted ? n + k : n), 0)
+        decodeSecs += (end - allStarted) / 1000
+      }
       if (counts.some((c) => c !== NEW)) throw new Error(`expected ${NEW} tokens per request, got ${counts}`)
       const after = (yield* engine.stats).specDecode
       // The measured requests' own drafts (the warm-up's are left out).
@@ -126,8 +138,8 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
         numAcceptedTokens: after.numAcceptedTokens - (before?.numAcceptedTokens ?? 0)
       }
       return {
-        tokensPerSecond: (concurrency * NEW) / secs,
-        decodeTokensPerSecond: decoded / ((end - allStarted) / 1000),
+        tokensPerSecond: (ROUNDS * concurrency * NEW) / secs,
+        decodeTokensPerSecond: decoded / decodeSecs,
         acceptance: s == null || s.numDraftTokens === 0 ? null : s.numAcceptedTokens / s.numDraftTokens,
         meanAccepted: s == null || s.numDrafts === 0 ? null : s.numAcceptedTokens / s.numDrafts
       }
