@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { freePort, sleep, waitForPort } from "../../support/free-port.ts"
+import { isRunning, trackServer } from "./server-processes.ts"
 
 /** The newest PostgreSQL server binaries installed (Debian's layout). */
 const pgBin = (name: string): string => {
@@ -21,17 +22,6 @@ const runAs = (): { uid: number; gid: number } | undefined => {
   const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim())
   return { uid: id("-u"), gid: id("-g") }
 }
-
-/** Servers started here and still running: killed if the test process exits without closing them. */
-const live = new Set<ChildProcess>()
-process.once("exit", () => {
-  for (const child of live) {
-    try {
-      child.kill("SIGCONT")
-      child.kill("SIGKILL")
-    } catch {}
-  }
-})
 
 /**
  * A PostgreSQL server of the test's own: its own data directory (a temp dir), its own port, so a test
@@ -76,7 +66,7 @@ export class PrivatePostgres {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    return isRunning(this.child)
   }
 
   /** Starts the server (again, after `stop` or `kill`); a no-op while it runs. */
@@ -89,8 +79,7 @@ export class PrivatePostgres {
     let log = ""
     child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)))
     this.child = child
-    live.add(child)
-    child.once("exit", () => live.delete(child))
+    trackServer(child)
     const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`postgres exited (${code}): ${log}`))))
     await Promise.race([waitForPort(this.port, 30_000), exited])
     // Accepting connections is not accepting queries yet (startup recovery after a kill).
@@ -168,7 +157,7 @@ export class PrivatePostgres {
 
   private signalAndWait(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+    if (!isRunning(child)) return Promise.resolve()
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
     process.kill(child.pid!, signal)
     return exited.then(() => sleep(50))

@@ -3,17 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { freePort, sleep, waitForPort } from "../../support/free-port.ts"
-
-/** Servers started here and still running: killed if the test process exits without closing them. */
-const live = new Set<ChildProcess>()
-process.once("exit", () => {
-  for (const child of live) {
-    try {
-      child.kill("SIGCONT")
-      child.kill("SIGKILL")
-    } catch {}
-  }
-})
+import { isRunning, trackServer } from "./server-processes.ts"
 
 /**
  * A Redis server of the test's own (another port, no persistence, its own process group), so a test can
@@ -45,7 +35,7 @@ export class PrivateRedis {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    return isRunning(this.child)
   }
 
   /** Starts the server (again, after `kill`); a no-op while it runs. */
@@ -56,15 +46,14 @@ export class PrivateRedis {
       stdio: "ignore"
     })
     this.child = child
-    live.add(child)
-    child.once("exit", () => live.delete(child))
+    trackServer(child)
     await waitForPort(this.port, 15_000)
   }
 
   /** SIGKILL: connections reset, nothing listens until `start`. */
   async kill(): Promise<void> {
     const child = this.child
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    if (!isRunning(child)) return
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
     process.kill(-child.pid!, "SIGKILL")
     await exited
@@ -80,7 +69,7 @@ export class PrivateRedis {
   }
 
   async close(): Promise<void> {
-    if (this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+    if (this.running) {
       try {
         process.kill(-this.pid, "SIGCONT")
       } catch {}
