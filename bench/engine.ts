@@ -30,9 +30,12 @@ const loaded = loadModelDir(args.model!)
 const V = loaded.config.vocabSize
 const token = (i: number) => 3 + (i % (V - 3))
 
+// 64 MiB of KV per engine (64 streams of 96 tokens take 24 MiB): every engine takes its pool from the one
+// process-wide tensor arena (4 GiB, never returned), and this script makes 18 engines; at the 256 MiB
+// default they no longer fit.
 const withEngine = <A>(options: { enablePrefixCaching: boolean }, f: (e: Engine["Service"]) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(
-    Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { enablePrefixCaching: options.enablePrefixCaching, maxNumSeqs: 64 }), f))
+    Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { enablePrefixCaching: options.enablePrefixCaching, maxNumSeqs: 64, kvCacheMemoryBytes: 64 * 2 ** 20 }), f))
   )
 
 const throughput = async (concurrency: number) => {
