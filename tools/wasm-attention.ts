@@ -11,35 +11,69 @@
  *     p[j] = exp(p[j] - max) / sum    for j < n, in float64 (e: n float64 of scratch), rounded to f32
  *
  * headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise). Exactness:
- * a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled; an output
- * element is one lane accumulated over j in order; the softmax's sum is taken over j in order. None
+ * a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled (keys are
+ * taken 4 at a time only to overlap their FMA chains); an output element is one lane accumulated over j
+ * in order (lanes taken 32, 16 or 4 at a time only to overlap chains); the softmax's sum is taken over j in order. None
  * depends on other tokens, heads or on how the heads are split between threads.
  */
 import { SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
 
 export const KV_TYPES: ReadonlyArray<WeightType> = ["f32", "f16"]
 
+/** Byte address of key/value row `slots[j + i]` of the pool, head offset included, into local `$b<i>`. */
+const rowAddress = (t: WeightType, i: number, into = `$b${i}`): string =>
+  `(local.set ${into} (i32.add (local.get $pool) (i32.mul (i32.add (i32.mul
+        (i32.load (i32.add (local.get $slots) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2)))) (local.get $kvDim)) (local.get $ko)) (i32.const ${SIZE[t]}))))`
+
+/** The K row at `base` plus the q offset $d (f16 rows are half as many bytes). */
+const kAt = (t: WeightType, base: string) => `(i32.add (local.get ${base}) ${t === "f32" ? "(local.get $d)" : "(i32.shr_u (local.get $d) (i32.const 1))"})`
+
+/** scores[j + i] = scale * the lanes of accumulator $a<i>, reduced (l0 + l1) + (l2 + l3). */
+const storeScore = (i: number, acc = `$a${i}`): string =>
+  `(f32.store (i32.add (local.get $scores) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2))) (f32.mul (local.get $scale) (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get ${acc})) (f32x4.extract_lane 1 (local.get ${acc})))
+        (f32.add (f32x4.extract_lane 2 (local.get ${acc})) (f32x4.extract_lane 3 (local.get ${acc}))))))`
+
+/**
+ * Keys 4 at a time: 4 independent accumulators (one FMA chain per key, so the chains overlap instead of
+ * each waiting on its own FMA latency) sharing each load of q; then the last n mod 4 keys one at a time.
+ * Every key's score is the same one-accumulator sum either way.
+ */
 const scores = (t: WeightType): string => `
   (func (export "attn_scores_${t}") (param $scores i32) (param $q i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32) (param $scale f32)
-    (local $j i32) (local $base i32) (local $d i32) (local $dEnd i32) (local $acc v128) (local $kv v128) (local $h v128)
+    (local $j i32) (local $n4 i32) (local $d i32) (local $dEnd i32) (local $qv v128) (local $kv v128) (local $h v128)
+    (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $j (i32.const 0))
+    (block $j4d (loop $j4l
+      (br_if $j4d (i32.ge_u (local.get $j) (local.get $n4)))
+      ${[0, 1, 2, 3].map((i) => rowAddress(t, i)).join("\n      ")}
+      ${[0, 1, 2, 3].map((i) => `(local.set $a${i} (v128.const i32x4 0 0 0 0))`).join(" ")}
+      (local.set $d (i32.const 0))
+      (block $d4d (loop $d4l
+        (br_if $d4d (i32.ge_u (local.get $d) (local.get $dEnd)))
+        (local.set $qv (v128.load (i32.add (local.get $q) (local.get $d))))
+        ${[0, 1, 2, 3].map((i) => `${widen4(t, kAt(t, `$b${i}`), "$kv")}
+        (local.set $a${i} (f32x4.relaxed_madd (local.get $qv) (local.get $kv) (local.get $a${i})))`).join("\n        ")}
+        (local.set $d (i32.add (local.get $d) (i32.const 16)))
+        (br $d4l)))
+      ${[0, 1, 2, 3].map((i) => storeScore(i)).join("\n      ")}
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $j4l)))
     (block $jd (loop $jl
       (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $base (i32.add (local.get $pool) (i32.mul (i32.add (i32.mul
-        (i32.load (i32.add (local.get $slots) (i32.shl (local.get $j) (i32.const 2)))) (local.get $kvDim)) (local.get $ko)) (i32.const ${SIZE[t]}))))
-      (local.set $acc (v128.const i32x4 0 0 0 0))
+      ${rowAddress(t, 0)}
+      (local.set $a0 (v128.const i32x4 0 0 0 0))
       (local.set $d (i32.const 0))
       (block $dd (loop $dl
         (br_if $dd (i32.ge_u (local.get $d) (local.get $dEnd)))
-        ${widen4(t, `(i32.add (local.get $base) ${t === "f32" ? "(local.get $d)" : "(i32.shr_u (local.get $d) (i32.const 1))"})`, "$kv")}
-        (local.set $acc (f32x4.relaxed_madd (v128.load (i32.add (local.get $q) (local.get $d))) (local.get $kv) (local.get $acc)))
+        ${widen4(t, kAt(t, "$b0"), "$kv")}
+        (local.set $a0 (f32x4.relaxed_madd (v128.load (i32.add (local.get $q) (local.get $d))) (local.get $kv) (local.get $a0)))
         (local.set $d (i32.add (local.get $d) (i32.const 16)))
         (br $dl)))
-      (f32.store (i32.add (local.get $scores) (i32.shl (local.get $j) (i32.const 2))) (f32.mul (local.get $scale) (f32.add
-        (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
-        (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc))))))
+      ${storeScore(0)}
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))`
 
@@ -65,9 +99,14 @@ const values = (t: WeightType): string => `
   (func (export "attn_values_${t}") (param $out i32) (param $probs i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32)
     (local $j i32) (local $d i32) (local $base i32) (local $p v128) (local $kv v128) (local $h v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (local.set $d (i32.const 0))
-    ;; 16 lanes at a time (4 independent FMA chains), then 4 at a time.
+    ;; 32 lanes at a time (8 independent FMA chains), then 16 (4 chains), then 4.
+    (block $d32d (loop $d32l
+      (br_if $d32d (i32.gt_u (i32.add (local.get $d) (i32.const 32)) (local.get $headDim)))
+      ${valuesChunk(t, 8)}
+      (local.set $d (i32.add (local.get $d) (i32.const 32)))
+      (br $d32l)))
     (block $d16d (loop $d16l
       (br_if $d16d (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $headDim)))
       ${valuesChunk(t, 4)}
