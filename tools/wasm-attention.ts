@@ -16,23 +16,38 @@
  * in order (lanes taken 32, 16 or 4 at a time only to overlap chains); the softmax's sum is taken over j in order. None
  * depends on other tokens, heads or on how the heads are split between threads.
  */
-import { SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
+import { loop, SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
 
 export const KV_TYPES: ReadonlyArray<WeightType> = ["f32", "f16"]
 
+/** `(local.set $v (i32.add (local.get $v) (i32.const n)))` */
+const advance = (v: string, n: number) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${n})))`
+
 /** Byte address of key/value row `slots[j + i]` of the pool, head offset included, into local `$b<i>`. */
-const rowAddress = (t: WeightType, i: number, into = `$b${i}`): string =>
-  `(local.set ${into} (i32.add (local.get $pool) (i32.mul (i32.add (i32.mul
+const rowAddress = (t: WeightType, i: number): string =>
+  `(local.set $b${i} (i32.add (local.get $pool) (i32.mul (i32.add (i32.mul
         (i32.load (i32.add (local.get $slots) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2)))) (local.get $kvDim)) (local.get $ko)) (i32.const ${SIZE[t]}))))`
 
 /** The K row at `base` plus the q offset $d (f16 rows are half as many bytes). */
 const kAt = (t: WeightType, base: string) => `(i32.add (local.get ${base}) ${t === "f32" ? "(local.get $d)" : "(i32.shr_u (local.get $d) (i32.const 1))"})`
 
 /** scores[j + i] = scale * the lanes of accumulator $a<i>, reduced (l0 + l1) + (l2 + l3). */
-const storeScore = (i: number, acc = `$a${i}`): string =>
+const storeScore = (i: number): string =>
   `(f32.store (i32.add (local.get $scores) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2))) (f32.mul (local.get $scale) (f32.add
-        (f32.add (f32x4.extract_lane 0 (local.get ${acc})) (f32x4.extract_lane 1 (local.get ${acc})))
-        (f32.add (f32x4.extract_lane 2 (local.get ${acc})) (f32x4.extract_lane 3 (local.get ${acc}))))))`
+        (f32.add (f32x4.extract_lane 0 (local.get $a${i})) (f32x4.extract_lane 1 (local.get $a${i})))
+        (f32.add (f32x4.extract_lane 2 (local.get $a${i})) (f32x4.extract_lane 3 (local.get $a${i}))))))`
+
+/** Scores of keys $j.. K at a time while $j < `end`: K accumulators (one per key) sharing each load of q. */
+const keyGroups = (t: WeightType, K: number, end: string): string => {
+  const keys = Array.from({ length: K }, (_, i) => i)
+  return loop(`keys${K}`, `(i32.lt_u (local.get $j) ${end})`, `${keys.map((i) => rowAddress(t, i)).join("\n      ")}
+      ${keys.map((i) => `(local.set $a${i} (v128.const i32x4 0 0 0 0))`).join(" ")}
+      (local.set $d (i32.const 0))
+      ${loop(`dims${K}`, "(i32.lt_u (local.get $d) (local.get $dEnd))", `(local.set $qv (v128.load (i32.add (local.get $q) (local.get $d))))
+        ${keys.map((i) => `${widen4(t, kAt(t, `$b${i}`), "$kv")}
+        (local.set $a${i} (f32x4.relaxed_madd (local.get $qv) (local.get $kv) (local.get $a${i})))`).join("\n        ")}`, advance("$d", 16))}
+      ${keys.map((i) => storeScore(i)).join("\n      ")}`, advance("$j", K))
+}
 
 /**
  * Keys 4 at a time: 4 independent accumulators (one FMA chain per key, so the chains overlap instead of
@@ -47,35 +62,8 @@ const scores = (t: WeightType): string => `
     (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $j (i32.const 0))
-    (block $j4d (loop $j4l
-      (br_if $j4d (i32.ge_u (local.get $j) (local.get $n4)))
-      ${[0, 1, 2, 3].map((i) => rowAddress(t, i)).join("\n      ")}
-      ${[0, 1, 2, 3].map((i) => `(local.set $a${i} (v128.const i32x4 0 0 0 0))`).join(" ")}
-      (local.set $d (i32.const 0))
-      (block $d4d (loop $d4l
-        (br_if $d4d (i32.ge_u (local.get $d) (local.get $dEnd)))
-        (local.set $qv (v128.load (i32.add (local.get $q) (local.get $d))))
-        ${[0, 1, 2, 3].map((i) => `${widen4(t, kAt(t, `$b${i}`), "$kv")}
-        (local.set $a${i} (f32x4.relaxed_madd (local.get $qv) (local.get $kv) (local.get $a${i})))`).join("\n        ")}
-        (local.set $d (i32.add (local.get $d) (i32.const 16)))
-        (br $d4l)))
-      ${[0, 1, 2, 3].map((i) => storeScore(i)).join("\n      ")}
-      (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (br $j4l)))
-    (block $jd (loop $jl
-      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
-      ${rowAddress(t, 0)}
-      (local.set $a0 (v128.const i32x4 0 0 0 0))
-      (local.set $d (i32.const 0))
-      (block $dd (loop $dl
-        (br_if $dd (i32.ge_u (local.get $d) (local.get $dEnd)))
-        ${widen4(t, kAt(t, "$b0"), "$kv")}
-        (local.set $a0 (f32x4.relaxed_madd (v128.load (i32.add (local.get $q) (local.get $d))) (local.get $kv) (local.get $a0)))
-        (local.set $d (i32.add (local.get $d) (i32.const 16)))
-        (br $dl)))
-      ${storeScore(0)}
-      (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (br $jl))))`
+    ${keyGroups(t, 4, "(local.get $n4)")}
+    ${keyGroups(t, 1, "(local.get $n)")})`
 
 /** Output lanes d.. (4 * W of them) accumulated over every j, W independent accumulators. */
 const valuesChunk = (t: WeightType, W: number): string => {
@@ -83,15 +71,11 @@ const valuesChunk = (t: WeightType, W: number): string => {
   const off = (i: number) => `(i32.add (local.get $base) (i32.const ${i * 4 * SIZE[t]}))`
   return `${accs.map((a) => `(local.set ${a} (v128.const i32x4 0 0 0 0))`).join(" ")}
       (local.set $j (i32.const 0))
-      (block $jd${W} (loop $jl${W}
-        (br_if $jd${W} (i32.ge_u (local.get $j) (local.get $n)))
-        (local.set $p (f32x4.splat (f32.load (i32.add (local.get $probs) (i32.shl (local.get $j) (i32.const 2))))))
+      ${loop(`j${W}`, "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $p (f32x4.splat (f32.load (i32.add (local.get $probs) (i32.shl (local.get $j) (i32.const 2))))))
         (local.set $base (i32.add (local.get $pool) (i32.mul (i32.add (i32.add (i32.mul
           (i32.load (i32.add (local.get $slots) (i32.shl (local.get $j) (i32.const 2)))) (local.get $kvDim)) (local.get $ko)) (local.get $d)) (i32.const ${SIZE[t]}))))
         ${accs.map((a, i) => `${widen4(t, off(i), "$kv")}
-        (local.set ${a} (f32x4.relaxed_madd (local.get $p) (local.get $kv) (local.get ${a})))`).join("\n        ")}
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $jl${W})))
+        (local.set ${a} (f32x4.relaxed_madd (local.get $p) (local.get $kv) (local.get ${a})))`).join("\n        ")}`, advance("$j", 1))}
       ${accs.map((a, i) => `(v128.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $d) (i32.const ${4 * i})) (i32.const 2))) (local.get ${a}))`).join("\n      ")}`
 }
 
@@ -102,21 +86,7 @@ const values = (t: WeightType): string => `
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (local.set $d (i32.const 0))
     ;; 32 lanes at a time (8 independent FMA chains), then 16 (4 chains), then 4.
-    (block $d32d (loop $d32l
-      (br_if $d32d (i32.gt_u (i32.add (local.get $d) (i32.const 32)) (local.get $headDim)))
-      ${valuesChunk(t, 8)}
-      (local.set $d (i32.add (local.get $d) (i32.const 32)))
-      (br $d32l)))
-    (block $d16d (loop $d16l
-      (br_if $d16d (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $headDim)))
-      ${valuesChunk(t, 4)}
-      (local.set $d (i32.add (local.get $d) (i32.const 16)))
-      (br $d16l)))
-    (block $d4d (loop $d4l
-      (br_if $d4d (i32.gt_u (i32.add (local.get $d) (i32.const 4)) (local.get $headDim)))
-      ${valuesChunk(t, 1)}
-      (local.set $d (i32.add (local.get $d) (i32.const 4)))
-      (br $d4l))))`
+    ${[8, 4, 1].map((W) => loop(`lanes${W}`, `(i32.le_u (i32.add (local.get $d) (i32.const ${4 * W})) (local.get $headDim))`, valuesChunk(t, W), advance("$d", 4 * W))).join("\n    ")})`
 
 const f64x2 = (x: number | string) => `(v128.const f64x2 ${x} ${x})`
 
@@ -147,6 +117,13 @@ function factorial(n: number): number {
  * skips a NaN as the reference's comparison does), exps two at a time into e, their sum in j order (the
  * reference's), then the quotients.
  */
+const pAt = (j: string) => `(i32.add (local.get $p) (i32.shl ${j} (i32.const 2)))`
+const eAt = (j: string) => `(i32.add (local.get $e) (i32.shl ${j} (i32.const 3)))`
+/** exp(p - max) of the f32 values `load` gives (2 lanes; a load of 1 leaves lane 1 exp(-max)). */
+const expOf = (load: string) => `(call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 ${load}) (local.get $mx)))`
+/** max = v when v > max (a NaN v never wins, as in the reference's comparison). */
+const keepMax = "(if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))"
+
 const SOFTMAX = `
   (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32)
     (local $j i32) (local $n4 i32) (local $n2 i32) (local $m4 v128) (local $max f32) (local $v f32) (local $mx v128) (local $sum f64) (local $s2 v128)
@@ -154,49 +131,26 @@ const SOFTMAX = `
     (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
     (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
     (local.set $j (i32.const 0))
-    (block $md (loop $ml
-      (br_if $md (i32.ge_u (local.get $j) (local.get $n4)))
-      (local.set $m4 (f32x4.pmax (local.get $m4) (v128.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))))))
-      (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (br $ml)))
+    ${loop("max4", "(i32.lt_u (local.get $j) (local.get $n4))", `(local.set $m4 (f32x4.pmax (local.get $m4) (v128.load ${pAt("(local.get $j)")})))`, advance("$j", 4))}
     (local.set $max (f32.const -inf))
 ${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get $m4)))
-    (if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))`).join("\n")}
-    (block $td (loop $tl
-      (br_if $td (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $v (f32.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))))
-      (if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))
-      (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (br $tl)))
+    ${keepMax}`).join("\n")}
+    ${loop("max1", "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $v (f32.load ${pAt("(local.get $j)")}))
+      ${keepMax}`, advance("$j", 1))}
     (local.set $mx (f64x2.splat (f64.promote_f32 (local.get $max))))
     (local.set $j (i32.const 0))
-    (block $ed (loop $el
-      (br_if $ed (i32.ge_u (local.get $j) (local.get $n2)))
-      (v128.store (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3)))
-        (call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))))) (local.get $mx))))
-      (local.set $j (i32.add (local.get $j) (i32.const 2)))
-      (br $el)))
+    ${loop("exp2", "(i32.lt_u (local.get $j) (local.get $n2))", `(v128.store ${eAt("(local.get $j)")} ${expOf(`(v128.load64_zero ${pAt("(local.get $j)")})`)})`, advance("$j", 2))}
     (if (i32.lt_u (local.get $n2) (local.get $n)) (then
-      (f64.store (i32.add (local.get $e) (i32.shl (local.get $n2) (i32.const 3))) (f64x2.extract_lane 0
-        (call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load32_zero (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 2))))) (local.get $mx)))))))
+      (f64.store ${eAt("(local.get $n2)")} (f64x2.extract_lane 0 ${expOf(`(v128.load32_zero ${pAt("(local.get $n2)")})`)}))))
     (local.set $sum (f64.const 0))
     (local.set $j (i32.const 0))
-    (block $sd (loop $sl
-      (br_if $sd (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $sum (f64.add (local.get $sum) (f64.load (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3))))))
-      (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (br $sl)))
+    ${loop("sum", "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $sum (f64.add (local.get $sum) (f64.load ${eAt("(local.get $j)")})))`, advance("$j", 1))}
     (local.set $s2 (f64x2.splat (local.get $sum)))
     (local.set $j (i32.const 0))
-    (block $qd (loop $ql
-      (br_if $qd (i32.ge_u (local.get $j) (local.get $n2)))
-      (v128.store64_lane 0 (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))
-        (f32x4.demote_f64x2_zero (f64x2.div (v128.load (i32.add (local.get $e) (i32.shl (local.get $j) (i32.const 3)))) (local.get $s2))))
-      (local.set $j (i32.add (local.get $j) (i32.const 2)))
-      (br $ql)))
+    ${loop("div2", "(i32.lt_u (local.get $j) (local.get $n2))", `(v128.store64_lane 0 ${pAt("(local.get $j)")}
+        (f32x4.demote_f64x2_zero (f64x2.div (v128.load ${eAt("(local.get $j)")}) (local.get $s2))))`, advance("$j", 2))}
     (if (i32.lt_u (local.get $n2) (local.get $n)) (then
-      (f32.store (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 2)))
-        (f32.demote_f64 (f64.div (f64.load (i32.add (local.get $e) (i32.shl (local.get $n2) (i32.const 3)))) (local.get $sum)))))))`
+      (f32.store ${pAt("(local.get $n2)")} (f32.demote_f64 (f64.div (f64.load ${eAt("(local.get $n2)")}) (local.get $sum)))))))`
 
 /** The attention part of the kernels module. */
 export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n") + EXP_F64 + SOFTMAX
