@@ -6,7 +6,7 @@ import { defaultSamplingParams } from "../../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../../src/engine/scheduler.ts"
 import { prng } from "../support/random-model.ts"
 import { testModelDir } from "../support/models.ts"
-import { runArrivals } from "../support/arrivals.ts"
+import { randomArrivals, randomToken, runArrivals } from "../support/arrivals.ts"
 
 // The engine core on the real model: batching, chunked prefill, preemption and prefix-cache hits must
 // never change a token.
@@ -48,13 +48,8 @@ const runAlone = (prompt: ReadonlyArray<number>, maxTokens: number): Array<numbe
 describe("engine core on the real model", () => {
   it("exactness under load: 32 requests with random arrival, lengths and aborts, forced preemptions, give the tokens they give alone", () => {
     const rand = prng(2026)
-    const specs = Array.from({ length: 32 }, (_, i) => ({
-      id: `r${i}`,
-      prompt: Array.from({ length: 5 + Math.floor(rand() * 90) }, () => 3 + Math.floor(rand() * (V - 3))),
-      maxTokens: 4 + Math.floor(rand() * 28),
-      arriveAt: Math.floor(rand() * 40),
-      abortAt: rand() < 0.2 ? Math.floor(rand() * 60) : -1
-    }))
+    const prompt = () => Array.from({ length: 5 + Math.floor(rand() * 90) }, () => randomToken(rand, V))
+    const specs = randomArrivals(rand, prompt, { count: 32, idPrefix: "r", minTokens: 4, tokenSpan: 28, arriveWithin: 40, abortChance: 0.2, abortWithin: 60 })
     // 40 blocks of 16 tokens cannot hold 32 sequences of up to ~120 tokens: preemption is forced.
     const { core, executor } = makeCore(41, { maxNumBatchedTokens: 256, longPrefill: 48 })
     const { got, finished } = runArrivals(core, executor, specs, greedy)
@@ -74,7 +69,7 @@ describe("engine core on the real model", () => {
 
   it("prefix cache: a second request sharing a 1,000-token prefix computes only the uncached tail and reports the cached count", () => {
     const rand = prng(7)
-    const prefix = Array.from({ length: 1000 }, () => 3 + Math.floor(rand() * (V - 3)))
+    const prefix = Array.from({ length: 1000 }, () => randomToken(rand, V))
     const { core, executor, computedTokens } = makeCore(200)
     const run = (id: string, prompt: Array<number>): RequestOutput => {
       core.add({ id, promptTokenIds: prompt, params: greedy(1) })

@@ -5,7 +5,7 @@ import { quantizeMatrix } from "../../src/engine/quantize.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
 import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
-import { prng } from "../support/random-model.ts"
+import { prng, uniformFiller } from "../support/random-model.ts"
 
 // The WASM matmuls on Q8_0 / Q4_0 / Q5_0 / Q4_K / Q6_K blocks (tools/wasm-matmul-quant.ts): they dequantize in registers and
 // feed the f32 FMAs in the f32 kernel's order, so they must give exactly the f32 kernel's results on the
@@ -13,10 +13,7 @@ import { prng } from "../support/random-model.ts"
 const arena = WasmArena.create()
 const simd = simdKernels(arena)
 const rand = prng(5)
-const fill = (a: Float32Array) => {
-  for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1
-  return a
-}
+const fill = uniformFiller(rand)
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)
 const half = new Float16Array(1)
 const halfBits = new Uint16Array(half.buffer)

@@ -7,7 +7,7 @@ import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.
 import { SimdAttention } from "../../src/engine/wasm/simd-attention.ts"
 import { toBf16Bits, type DenseMatrix, type WeightDtype } from "../../src/engine/matrix.ts"
 import { assembleKernels, WASM_FILE } from "../../tools/build-wasm.ts"
-import { prng } from "../support/random-model.ts"
+import { prng, uniformFiller } from "../support/random-model.ts"
 
 describe("WASM SIMD kernels", () => {
   it("the committed kernels.wasm is exactly what kernels.wat and the generated matmuls assemble to", async () => {
@@ -17,10 +17,7 @@ describe("WASM SIMD kernels", () => {
   const arena = WasmArena.create()
   const simd = simdKernels(arena)
   const rand = prng(3)
-  const fill = (a: Float32Array) => {
-    for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1
-    return a
-  }
+  const fill = uniformFiller(rand)
 
   it.each([[1, 64, 64], [3, 37, 10], [4, 128, 33], [7, 576, 9], [9, 3, 5], [16, 1536, 8]])(
     "matmul of %i rows, %i inputs, %i outputs matches the reference (f32 vs f64 accumulation)",

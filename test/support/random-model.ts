@@ -16,6 +16,12 @@ export const prng = (seed: number) => {
   }
 }
 
+/** A function that fills an array with draws of `rand` in [-1, 1) and returns it. */
+export const uniformFiller = (rand: () => number) => <T extends Float32Array>(a: T): T => {
+  for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1
+  return a
+}
+
 /** A config.json object for a small Llama-family model; fields overridable. */
 export const rawConfig = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
   architectures: ["LlamaForCausalLM"],

@@ -7,7 +7,7 @@ import { defaultSamplingParams, type SamplingParams } from "../../../src/engine/
 import { arrivalEvents, coreWithCache, expectColocatedTokens, runColocated, runPair } from "../../support/disaggregated-pair.ts"
 import { bundledModelDir } from "../../support/models.ts"
 import { prng } from "../../support/random-model.ts"
-import type { ArrivalSpec } from "../../support/arrivals.ts"
+import { prefixedPrompt, randomArrivals } from "../../support/arrivals.ts"
 
 // Prefill on one engine core, decode on another, the KV handed over in process: every request gets the
 // tokens (and text) it gets from one colocated engine, under load and with seeded sampling.
@@ -20,13 +20,7 @@ const greedy = (maxTokens: number): SamplingParams => defaultSamplingParams({ te
 describe("disaggregated prefill/decode in process", () => {
   it("exactness under load: random arrivals, lengths, aborts on both sides, preemptions on the decode side", async () => {
     const rand = prng(2121)
-    const specs: Array<ArrivalSpec> = Array.from({ length: 20 }, (_, i) => ({
-      id: `r${i}`,
-      prompt: [...verse.slice(0, 3 + Math.floor(rand() * (verse.length - 3))), ...Array.from({ length: Math.floor(rand() * 40) }, () => 3 + Math.floor(rand() * (V - 3)))],
-      maxTokens: 2 + Math.floor(rand() * 40),
-      arriveAt: Math.floor(rand() * 30),
-      abortAt: rand() < 0.25 ? Math.floor(rand() * 50) : -1
-    }))
+    const specs = randomArrivals(rand, () => prefixedPrompt(rand, verse, 3, 40, V), { count: 20, idPrefix: "r", minTokens: 2, tokenSpan: 40, arriveWithin: 30, abortChance: 0.25, abortWithin: 50 })
     const prefill = coreWithCache(model, 24, { scheduler: { maxNumBatchedTokens: 128, longPrefillTokenThreshold: 40 } })
     // A decode pool too small for every sequence at once: it preempts, and recomputes the preempted ones.
     const decode = coreWithCache(model, 14)

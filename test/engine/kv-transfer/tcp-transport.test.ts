@@ -8,7 +8,7 @@ import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import { arrivalEvents, coreWithCache, expectColocatedTokens, runColocated, runPair } from "../../support/disaggregated-pair.ts"
 import { bundledModelDir } from "../../support/models.ts"
-import type { ArrivalSpec } from "../../support/arrivals.ts"
+import { prefixedPrompt, randomArrivals } from "../../support/arrivals.ts"
 import { prng } from "../../support/random-model.ts"
 
 // The prefill side's KV server and the decode side's client on real sockets: outputs equal colocated
@@ -78,13 +78,7 @@ describe("KV transfer over TCP", () => {
     const connector: KvProducer & KvConsumer = { offer: server.offer, release: server.release, fetch: client.fetch }
     const rand = prng(2123)
     const V = model.config.vocabSize
-    const specs: Array<ArrivalSpec> = Array.from({ length: 16 }, (_, i) => ({
-      id: `t${i}`,
-      prompt: [...prompt.slice(0, 3 + Math.floor(rand() * (prompt.length - 3))), ...Array.from({ length: Math.floor(rand() * 40) }, () => 3 + Math.floor(rand() * (V - 3)))],
-      maxTokens: 2 + Math.floor(rand() * 40),
-      arriveAt: Math.floor(rand() * 25),
-      abortAt: rand() < 0.25 ? Math.floor(rand() * 40) : -1
-    }))
+    const specs = randomArrivals(rand, () => prefixedPrompt(rand, prompt, 3, 40, V), { count: 16, idPrefix: "t", minTokens: 2, tokenSpan: 40, arriveWithin: 25, abortChance: 0.25, abortWithin: 40 })
     const decode = coreWithCache(model, 14)
     const run = await runPair(coreWithCache(model, 24, { scheduler: { maxNumBatchedTokens: 128, longPrefillTokenThreshold: 40 } }), decode, connector, arrivalEvents(specs), 40)
     expect(decode.core.scheduler.numPreemptions).toBeGreaterThan(0)

@@ -6,7 +6,7 @@ import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.t
 import { DraftModelProposer } from "../../../src/engine/spec-decode/draft-proposer.ts"
 import { prng } from "../../support/random-model.ts"
 import { bundledModelDir, draftModelDir } from "../../support/models.ts"
-import { runArrivals } from "../../support/arrivals.ts"
+import { prefixedPrompt, randomArrivals, runArrivals } from "../../support/arrivals.ts"
 import { greedy, speculativeCores } from "../../support/spec-decode-core.ts"
 
 // The bundled draft model proposes, the bundled model verifies: under load (random arrivals, lengths,
@@ -23,13 +23,7 @@ describe("speculative decoding with the bundled draft model", () => {
   it("exactness under load: random arrivals/lengths/aborts, forced preemptions, a draft cache smaller than the target.s", () => {
     const rand = prng(2122)
     const verse = target.tokenizer!.encode("And God said, Let there be light: and there was light. And God saw the light, that it was good")
-    const specs = Array.from({ length: 24 }, (_, i) => ({
-      id: `r${i}`,
-      prompt: [...verse.slice(0, 5 + Math.floor(rand() * (verse.length - 5))), ...Array.from({ length: Math.floor(rand() * 30) }, () => 3 + Math.floor(rand() * (V - 3)))],
-      maxTokens: 4 + Math.floor(rand() * 40),
-      arriveAt: Math.floor(rand() * 30),
-      abortAt: rand() < 0.2 ? Math.floor(rand() * 50) : -1
-    }))
+    const specs = randomArrivals(rand, () => prefixedPrompt(rand, verse, 5, 30, V), { count: 24, idPrefix: "r", minTokens: 4, tokenSpan: 40, arriveWithin: 30, abortChance: 0.2, abortWithin: 50 })
     const { core, executor } = makeCore(25, DRAFT, { maxNumBatchedTokens: 256, longPrefill: 48, draftBlocks: 20 })
     const { got, finished } = runArrivals(core, executor, specs, greedy)
     const st = core.stats().specDecode!

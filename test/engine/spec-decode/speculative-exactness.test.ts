@@ -4,7 +4,7 @@ import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
 import { prng } from "../../support/random-model.ts"
 import { testModelDir } from "../../support/models.ts"
-import { runArrivals } from "../../support/arrivals.ts"
+import { randomArrivals, randomToken, runArrivals } from "../../support/arrivals.ts"
 import { greedy, speculativeCores } from "../../support/spec-decode-core.ts"
 
 // Speculation must never change a token: n-gram drafts verified by the real model, under load (random
@@ -18,23 +18,17 @@ const { makeCore, runAlone } = speculativeCores(loaded, BS)
 
 /** A prompt that repeats a random phrase, so that prompt lookup finds drafts. */
 const repetitivePrompt = (rand: () => number) => {
-  const phrase = Array.from({ length: 3 + Math.floor(rand() * 8) }, () => 3 + Math.floor(rand() * (V - 3)))
+  const phrase = Array.from({ length: 3 + Math.floor(rand() * 8) }, () => randomToken(rand, V))
   const out: Array<number> = []
   const len = 8 + Math.floor(rand() * 80)
-  while (out.length < len) out.push(...(rand() < 0.7 ? phrase : [3 + Math.floor(rand() * (V - 3))]))
+  while (out.length < len) out.push(...(rand() < 0.7 ? phrase : [randomToken(rand, V)]))
   return out
 }
 
 describe("speculative decoding (n-gram) on the real model", () => {
   it("exactness under load: 32 requests, random arrivals/lengths/aborts, forced preemptions, give the tokens plain decoding gives alone", () => {
     const rand = prng(2121)
-    const specs = Array.from({ length: 32 }, (_, i) => ({
-      id: `r${i}`,
-      prompt: repetitivePrompt(rand),
-      maxTokens: 4 + Math.floor(rand() * 40),
-      arriveAt: Math.floor(rand() * 40),
-      abortAt: rand() < 0.2 ? Math.floor(rand() * 60) : -1
-    }))
+    const specs = randomArrivals(rand, () => repetitivePrompt(rand), { count: 32, idPrefix: "r", minTokens: 4, tokenSpan: 40, arriveWithin: 40, abortChance: 0.2, abortWithin: 60 })
     const { core, executor } = makeCore(41, NGRAM, { maxNumBatchedTokens: 256, longPrefill: 48 })
     const { got, finished } = runArrivals(core, executor, specs, greedy)
     const st = core.stats().specDecode!
