@@ -58,10 +58,12 @@ const scores = (t: WeightType): string => `
   (func (export "attn_scores_${t}") (param $scores i32) (param $q i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32) (param $scale f32)
     (local $j i32) (local $n4 i32) (local $d i32) (local $dEnd i32) (local $qv v128) (local $kv v128) (local $h v128)
-    (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    ${Array.from({ length: 8 }, (_, i) => `(local $b${i} i32) (local $a${i} v128)`).join(" ")} (local $n8 i32)
     (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
+    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $j (i32.const 0))
+    ${keyGroups(t, 8, "(local.get $n8)")}
     ${keyGroups(t, 4, "(local.get $n4)")}
     ${keyGroups(t, 1, "(local.get $n)")})`
 
@@ -90,23 +92,33 @@ const values = (t: WeightType): string => `
 
 const f64x2 = (x: number | string) => `(v128.const f64x2 ${x} ${x})`
 
+/** 2^52 + 1023: k + this, for an integral k in [-1022, 1023], holds the biased exponent k + 1023 in its low bits. */
+const EXPONENT_MAGIC = f64x2("0x1.00000000003ffp52")
+
 /**
- * exp of 2 float64 lanes, x in [-708, 0] (a softmax's exponents; clamped below, where exp is ~0 anyway):
- * x = k ln2 + r with ln2 split in two (fdlibm's Cody-Waite constants, so r is exact to ~1e-20), exp(r) by
- * its Taylor series to degree 12 (|r| <= ln2/2: truncation < 2e-16 relative), times 2^k built from bits.
- * Within a few ulp of Math.exp: the probabilities it makes, rounded to f32, are the reference's.
+ * Statements setting local $q to exp of the 2 float64 lanes of local $x, x <= 0 (a softmax's exponents;
+ * clamped at -708, where exp is ~0 anyway): x = k ln2 + r with ln2 split in two (fdlibm's Cody-Waite
+ * constants, so r is exact to ~1e-20), exp(r) by its Taylor series to degree 12 (|r| <= ln2/2: truncation
+ * < 2e-16 relative) evaluated by Estrin's scheme (pairs combined with r^2, r^4, r^8: a short dependency
+ * chain instead of 12 sequential steps), times 2^k built from bits. Within a few ulp of Math.exp: the
+ * probabilities it makes, rounded to f32, are the reference's (checked bit for bit in the kernel tests).
+ * Inline (not a function) so the loop around it overlaps iterations.
  */
-const EXP_F64 = `
-  (func $exp2xf64 (param $x v128) (result v128)
-    (local $k v128) (local $r v128) (local $q v128)
-    (local.set $x (f64x2.max (local.get $x) ${f64x2(-708)}))
-    (local.set $k (f64x2.nearest (f64x2.mul (local.get $x) ${f64x2("1.4426950408889634")})))
-    (local.set $r (f64x2.sub (f64x2.sub (local.get $x) (f64x2.mul (local.get $k) ${f64x2("6.93147180369123816490e-01")}))
-      (f64x2.mul (local.get $k) ${f64x2("1.90821492927058770002e-10")})))
-    (local.set $q ${f64x2(1 / 479001600)})
-${Array.from({ length: 12 }, (_, i) => 11 - i).map((d) => `    (local.set $q (f64x2.add (f64x2.mul (local.get $q) (local.get $r)) ${f64x2(1 / factorial(d))}))`).join("\n")}
-    (f64x2.mul (local.get $q)
-      (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero (local.get $k))) (v128.const i64x2 1023 1023)) (i32.const 52))))`
+const expF64 = (): string => {
+  const c = (d: number) => f64x2(1 / factorial(d))
+  const pair = (d: number) => `(f64x2.add ${c(d)} (f64x2.mul ${c(d + 1)} (local.get $r)))`
+  const r2 = "(local.get $r2)", r4 = "(local.get $r4)"
+  return `(local.set $x (f64x2.pmax (local.get $x) ${f64x2(-708)}))
+      (local.set $k (f64x2.nearest (f64x2.mul (local.get $x) ${f64x2("1.4426950408889634")})))
+      (local.set $r (f64x2.sub (f64x2.sub (local.get $x) (f64x2.mul (local.get $k) ${f64x2("6.93147180369123816490e-01")}))
+        (f64x2.mul (local.get $k) ${f64x2("1.90821492927058770002e-10")})))
+      (local.set $r2 (f64x2.mul (local.get $r) (local.get $r)))
+      (local.set $r4 (f64x2.mul ${r2} ${r2}))
+      (local.set $q (f64x2.add
+        (f64x2.add (f64x2.add ${pair(0)} (f64x2.mul ${r2} ${pair(2)})) (f64x2.mul ${r4} (f64x2.add ${pair(4)} (f64x2.mul ${r2} ${pair(6)}))))
+        (f64x2.mul (f64x2.mul ${r4} ${r4}) (f64x2.add (f64x2.add ${pair(8)} (f64x2.mul ${r2} ${pair(10)})) (f64x2.mul ${r4} ${c(12)})))))
+      (local.set $q (f64x2.mul (local.get $q) (i64x2.shl (f64x2.add (local.get $k) ${EXPONENT_MAGIC}) (i32.const 52))))`
+}
 
 function factorial(n: number): number {
   return n <= 1 ? 1 : n * factorial(n - 1)
@@ -114,19 +126,21 @@ function factorial(n: number): number {
 
 /**
  * In place over p[0, n): exp(p[j] - max) / sum in float64, rounded to f32: the max over the lanes (pmax
- * skips a NaN as the reference's comparison does), exps two at a time into e, their sum in j order (the
- * reference's), then the quotients.
+ * skips a NaN as the reference's comparison does), exps two at a time into e with their sum taken in j
+ * order as they come (the reference's order), then the quotients.
  */
 const pAt = (j: string) => `(i32.add (local.get $p) (i32.shl ${j} (i32.const 2)))`
 const eAt = (j: string) => `(i32.add (local.get $e) (i32.shl ${j} (i32.const 3)))`
-/** exp(p - max) of the f32 values `load` gives (2 lanes; a load of 1 leaves lane 1 exp(-max)). */
-const expOf = (load: string) => `(call $exp2xf64 (f64x2.sub (f64x2.promote_low_f32x4 ${load}) (local.get $mx)))`
+/** $x = the f32 values `load` gives (2 lanes; a load of 1 leaves lane 1 0) minus the max, in float64. */
+const exponentsOf = (load: string) => `(local.set $x (f64x2.sub (f64x2.promote_low_f32x4 ${load}) (local.get $mx)))`
 /** max = v when v > max (a NaN v never wins, as in the reference's comparison). */
 const keepMax = "(if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))"
+const addLane = (l: number) => `(local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane ${l} (local.get $q))))`
 
 const SOFTMAX = `
   (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32)
     (local $j i32) (local $n4 i32) (local $n2 i32) (local $m4 v128) (local $max f32) (local $v f32) (local $mx v128) (local $sum f64) (local $s2 v128)
+    (local $x v128) (local $k v128) (local $r v128) (local $r2 v128) (local $r4 v128) (local $q v128)
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
     (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
@@ -138,13 +152,18 @@ ${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get
     ${loop("max1", "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $v (f32.load ${pAt("(local.get $j)")}))
       ${keepMax}`, advance("$j", 1))}
     (local.set $mx (f64x2.splat (f64.promote_f32 (local.get $max))))
-    (local.set $j (i32.const 0))
-    ${loop("exp2", "(i32.lt_u (local.get $j) (local.get $n2))", `(v128.store ${eAt("(local.get $j)")} ${expOf(`(v128.load64_zero ${pAt("(local.get $j)")})`)})`, advance("$j", 2))}
-    (if (i32.lt_u (local.get $n2) (local.get $n)) (then
-      (f64.store ${eAt("(local.get $n2)")} (f64x2.extract_lane 0 ${expOf(`(v128.load32_zero ${pAt("(local.get $n2)")})`)}))))
     (local.set $sum (f64.const 0))
     (local.set $j (i32.const 0))
-    ${loop("sum", "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $sum (f64.add (local.get $sum) (f64.load ${eAt("(local.get $j)")})))`, advance("$j", 1))}
+    ${loop("exp2", "(i32.lt_u (local.get $j) (local.get $n2))", `${exponentsOf(`(v128.load64_zero ${pAt("(local.get $j)")})`)}
+      ${expF64()}
+      (v128.store ${eAt("(local.get $j)")} (local.get $q))
+      ${addLane(0)}
+      ${addLane(1)}`, advance("$j", 2))}
+    (if (i32.lt_u (local.get $n2) (local.get $n)) (then
+      ${exponentsOf(`(v128.load32_zero ${pAt("(local.get $n2)")})`)}
+      ${expF64()}
+      (f64.store ${eAt("(local.get $n2)")} (f64x2.extract_lane 0 (local.get $q)))
+      ${addLane(0)}))
     (local.set $s2 (f64x2.splat (local.get $sum)))
     (local.set $j (i32.const 0))
     ${loop("div2", "(i32.lt_u (local.get $j) (local.get $n2))", `(v128.store64_lane 0 ${pAt("(local.get $j)")}
@@ -153,4 +172,4 @@ ${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get
       (f32.store ${pAt("(local.get $n2)")} (f32.demote_f64 (f64.div (f64.load ${eAt("(local.get $n2)")}) (local.get $sum)))))))`
 
 /** The attention part of the kernels module. */
-export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n") + EXP_F64 + SOFTMAX
+export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n") + SOFTMAX

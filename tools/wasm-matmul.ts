@@ -12,16 +12,19 @@
  * i >= inDim - inDim mod 4 in ascending order, then the bias. So a row's result does not depend on the
  * batch, and a column's does not depend on how the columns are split between threads. Tiles only decide
  * which elements share loads:
- *   4 rows x 2 columns (rows in blocks of 64 so that a block of x stays in cache while the weights stream),
- *   4 x 1 for an odd last column; then the last rows mod 4 together, so the weights are read once more,
- *   not once per row (a step of 2 or 3 rows; a speculative verification of 4 drafts is 5 rows): 3 rows x 3
- *   columns, 2 x 4 or 1 x 8, then single columns.
+ *   5 rows x 2 columns (rows in blocks of 60 so that a block of x stays in cache while the weights stream),
+ *   5 x 1 for an odd last column; then the last rows mod 5 together, so the weights are read once more,
+ *   not once per row (a step of 2 to 4 rows): 4 rows x 2 columns, 3 x 3, 2 x 4 or 1 x 8, then single
+ *   columns. (5 x 2 measured 47-49 GFLOP/s against 42-43 for 4 x 2 on 576/1536-wide BF16 matmuls, one
+ *   thread; wider tiles spill registers.)
  * BF16 and F16 weights are widened to f32 exactly inside the loop (never stored widened).
  */
 export type WeightType = "f32" | "bf16" | "f16"
 export const WEIGHT_TYPES: ReadonlyArray<WeightType> = ["f32", "bf16", "f16"]
 export const SIZE: Record<WeightType, number> = { f32: 4, bf16: 2, f16: 2 }
-const ROW_BLOCK = 64
+/** Rows of the main tile: 5 x 2 keeps 10 accumulators (enough to hide FMA latency) + 2 weights + 1 x in 13 of x64's 15 usable registers. */
+const TILE_ROWS = 5
+const ROW_BLOCK = 60
 
 const splat = (hex: string) => `(v128.const i32x4 ${hex} ${hex} ${hex} ${hex})`
 
@@ -72,10 +75,21 @@ const tile = (t: WeightType, R: number, C: number): string => {
   for (let i = 0; i < R; i++) for (let c = 0; c < C; c++) lines.push(`(local.set $a${i}_${c} (v128.const i32x4 0 0 0 0))`)
   lines.push(`(local.set $xo (i32.const 0)) (local.set $wo (i32.const 0))`)
   const body: Array<string> = []
-  for (let i = 0; i < R; i++) body.push(`(local.set $xv${i} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
-  for (let c = 0; c < C; c++) {
-    body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
-    for (let i = 0; i < R; i++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv${i}) (local.get $wv) (local.get $a${i}_${c})))`)
+  // The R rows of x stay in registers through the step (R*C accumulators + R + 1 live vectors) unless
+  // that would crowd x64's 15 usable vector registers (V8 then spills); then the C weights stay and x
+  // streams one row at a time (R*C + C + 1).
+  if (R * C + R + 1 > 13) {
+    for (let c = 0; c < C; c++) body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`, `$wv${c}`))
+    for (let i = 0; i < R; i++) {
+      body.push(`(local.set $xv0 (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
+      for (let c = 0; c < C; c++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv0) (local.get $wv${c}) (local.get $a${i}_${c})))`)
+    }
+  } else {
+    for (let i = 0; i < R; i++) body.push(`(local.set $xv${i} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
+    for (let c = 0; c < C; c++) {
+      body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
+      for (let i = 0; i < R; i++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv${i}) (local.get $wv) (local.get $a${i}_${c})))`)
+    }
   }
   lines.push(`(block $kd (loop $kl
       (br_if $kd (i32.ge_u (local.get $xo) (local.get $k4B)))
@@ -101,21 +115,21 @@ export const loop = (name: string, cond: string, body: string, step: string) =>
       ${step}
       (br $${name}_l)))`
 
-/** The tile widths of the last rows mod 4 (R rows x C columns: R*C accumulators + R rows of x + 1 weight in registers). */
-const REST_COLUMNS: Record<number, number> = { 1: 8, 2: 4, 3: 3 }
+/** The tile widths of the last rows mod TILE_ROWS (R rows x C columns: R*C accumulators + R + 1 vectors in registers). */
+const REST_COLUMNS: Record<number, number> = { 1: 8, 2: 4, 3: 3, 4: 2 }
 
 const matmul = (t: WeightType): string => {
-  const locals = ["$o", "$r", "$rb", "$re", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", "$x0", "$x1", "$x2", "$x3",
+  const locals = ["$o", "$r", "$rb", "$re", "$rt", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", ...Array.from({ length: TILE_ROWS }, (_, i) => `$x${i}`),
     ...Array.from({ length: 8 }, (_, c) => `$w${c}`)].map((n) => `(local ${n} i32)`)
-  const vlocals = new Set(["$wv", "$h", "$xv0", "$xv1", "$xv2", "$xv3"])
+  const vlocals = new Set(["$wv", "$wv0", "$wv1", "$h", ...Array.from({ length: TILE_ROWS }, (_, i) => `$xv${i}`)])
   const accumulators = (R: number, C: number) => {
     for (let i = 0; i < R; i++) for (let c = 0; c < C; c++) vlocals.add(`$a${i}_${c}`)
   }
-  accumulators(4, 2)
+  accumulators(TILE_ROWS, 2)
   for (const [R, C] of Object.entries(REST_COLUMNS)) accumulators(Number(R), C)
   const inc = (v: string, n: number) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${n})))`
-  const rowTiles = (C: number) => loop(`r${C}`, `(i32.lt_u (local.get $r) (local.get $re))`, tile(t, 4, C), inc("$r", 4))
-  // The last R = rows mod 4 rows, all at once: R x C tiles over the columns, then R x 1.
+  const rowTiles = (C: number) => loop(`r${C}`, `(i32.lt_u (local.get $r) (local.get $re))`, tile(t, TILE_ROWS, C), inc("$r", TILE_ROWS))
+  // The last R = rows mod TILE_ROWS rows, all at once: R x C tiles over the columns, then R x 1.
   const restRows = (R: number) => {
     const C = REST_COLUMNS[R]
     return `(if (i32.eq (i32.sub (local.get $rows) (local.get $r)) (i32.const ${R})) (then
@@ -131,20 +145,21 @@ const matmul = (t: WeightType): string => {
     (local.set $wB (i32.mul (local.get $in) (i32.const ${SIZE[t]})))
     (local.set $k4 (i32.and (local.get $in) (i32.const -4)))
     (local.set $k4B (i32.shl (local.get $k4) (i32.const 2)))
-    ;; Rows in blocks of ${ROW_BLOCK} (whole 4-row tiles): within a block, columns outer, 4-row tiles inner.
+    ;; Rows in blocks of ${ROW_BLOCK} (whole ${TILE_ROWS}-row tiles, the first $rt rows): within a block, columns outer, row tiles inner.
+    (local.set $rt (i32.sub (local.get $rows) (i32.rem_u (local.get $rows) (i32.const ${TILE_ROWS}))))
     (local.set $rb (i32.const 0))
-    ${loop("blk", `(i32.le_u (i32.add (local.get $rb) (i32.const 4)) (local.get $rows))`, `
-      (local.set $re (select (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (i32.and (local.get $rows) (i32.const -4))
-        (i32.lt_u (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (i32.and (local.get $rows) (i32.const -4)))))
+    ${loop("blk", `(i32.lt_u (local.get $rb) (local.get $rt))`, `
+      (local.set $re (select (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (local.get $rt)
+        (i32.lt_u (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (local.get $rt))))
       (local.set $o (local.get $o0))
       ${loop("o2", `(i32.le_u (i32.add (local.get $o) (i32.const 2)) (local.get $o1))`, `(local.set $r (local.get $rb))
       ${rowTiles(2)}`, inc("$o", 2))}
       (if (i32.lt_u (local.get $o) (local.get $o1)) (then
         (local.set $r (local.get $rb))
         ${rowTiles(1)}))`, "(local.set $rb (local.get $re))")}
-    ;; The last rows mod 4, together.
-    (local.set $r (i32.and (local.get $rows) (i32.const -4)))
-    ${[1, 2, 3].map(restRows).join("\n    ")}
+    ;; The last rows mod ${TILE_ROWS}, together.
+    (local.set $r (local.get $rt))
+    ${[1, 2, 3, 4].map(restRows).join("\n    ")}
   )`
 }
 

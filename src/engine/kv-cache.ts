@@ -44,16 +44,20 @@ export class PagedKvCache {
     return 2 * config.numLayers * blockSize * config.numKvHeads * config.headDim * (dtype === "f32" ? 4 : 2)
   }
 
-  /** Stores rows of K and V ([rows, slotWidth]) at the given slots of one layer. */
+  /**
+   * Stores rows of K and V ([rows, slotWidth]) at the given slots of one layer. Rows going to consecutive
+   * slots (a prompt chunk within a block) are copied as one run: a typed-array copy (converting to f16
+   * where the pool is f16) instead of a loop per value.
+   */
   write(layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, rows: number): void {
     const kp = this.k[layer], vp = this.v[layer], w = this.slotWidth
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < rows; ) {
+      let n = 1
+      while (r + n < rows && slots[r + n] === slots[r] + n) n++
       const dst = slots[r] * w
-      const src = r * w
-      for (let i = 0; i < w; i++) {
-        kp[dst + i] = k[src + i]
-        vp[dst + i] = v[src + i]
-      }
+      kp.set(k.subarray(r * w, (r + n) * w), dst)
+      vp.set(v.subarray(r * w, (r + n) * w), dst)
+      r += n
     }
   }
 }

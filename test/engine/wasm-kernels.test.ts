@@ -86,6 +86,23 @@ describe("WASM SIMD kernels", () => {
     }
   )
 
+  it.each(["float32", "bfloat16", "float16"] satisfies Array<WeightDtype>)(
+    "%s: a row's result does not depend on the batch around it (every tile shape and row block)",
+    (dtype) => {
+      const exports = matmulExports(instantiateKernels(arena.memory))[dtype]
+      const inDim = 75, outDim = 37, maxRows = 127
+      const x = fill(arena.allocF32(maxRows * inDim)), w = cast(fill(new Float32Array(outDim * inDim)), dtype), bias = fill(arena.allocF32(outDim))
+      const alone = arena.allocF32(maxRows * outDim), batched = arena.allocF32(maxRows * outDim)
+      for (let r = 0; r < maxRows; r++) exports(alone.byteOffset + r * outDim * 4, x.byteOffset + r * inDim * 4, w.byteOffset, 1, inDim, outDim, bias.byteOffset, 0, outDim)
+      // 1-9 rows: every remainder after whole 5-row tiles; 61 and 127: several row blocks and a remainder.
+      for (const rows of [1, 2, 3, 4, 5, 6, 7, 8, 9, 61, 127]) {
+        batched.fill(0)
+        exports(batched.byteOffset, x.byteOffset, w.byteOffset, rows, inDim, outDim, bias.byteOffset, 0, outDim)
+        expect(Array.from(batched.subarray(0, rows * outDim))).toEqual(Array.from(alone.subarray(0, rows * outDim)))
+      }
+    }
+  )
+
   it.each([["f32", null], ["f16", null], ["f32", 5], ["f16", 7]] as const)(
     "paged attention with %s KV (sliding window %s) matches the reference, GQA, shuffled blocks, heads split any way",
     (kv, slidingWindow) => {
@@ -109,14 +126,23 @@ describe("WASM SIMD kernels", () => {
       referenceKernels.pagedAttention(want, q, k, v, batch)
       for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5)
       expect(got.some((x, i) => x !== want[i])).toBe(true) // the WASM path ran
-      // Any split of the heads gives the same bits.
+      // Any split of the (token, head) units gives the same bits, and the ranks' shares cover every unit once.
       const att = new SimdAttention(arena, instantiateKernels(arena.memory))
       const job = att.prepare(got, q, k, v, batch)!
       const split = arena.allocF32(5 * qDim)
       att.prepare(split, q, k, v, batch)
       const splitJob = { ...job, out: split.byteOffset }
-      for (const [h0, h1] of [[0, 1], [1, 4], [4, 6]]) att.run(splitJob, h0, h1)
+      for (const [u0, u1] of [[0, 1], [1, 4], [4, 17], [17, 30]]) att.run(splitJob, u0, u1)
       expect(Array.from(split)).toEqual(Array.from(got))
+      for (const size of [1, 2, 3, 7]) {
+        const shares = Array.from({ length: size }, (_, r) => att.share(job, r, size))
+        expect(shares[0][0]).toBe(0)
+        expect(shares[size - 1][1]).toBe(numHeads * 5)
+        shares.forEach(([u0, u1], r) => {
+          expect(u1).toBeGreaterThanOrEqual(u0)
+          if (r > 0) expect(u0).toBe(shares[r - 1][1])
+        })
+      }
     }
   )
 

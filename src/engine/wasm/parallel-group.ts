@@ -3,7 +3,7 @@
  * The thread running the forward pass (rank 0, the executor worker) and N - 1 helper threads share a
  * control block in the arena. For each parallel operation rank 0 writes a descriptor, bumps the
  * generation counter and wakes the helpers (Atomics.notify); every rank computes its share (matmuls by
- * output columns, attention by heads) and rank 0 waits (Atomics.wait) until all have reported. Waits
+ * output columns, attention by (token, head) units of about equal cost) and rank 0 waits (Atomics.wait) until all have reported. Waits
  * spin briefly first, because the gaps between operations of one step are microseconds.
  *
  * Exactness: each output element (matmul column, attention head) is computed by exactly one rank with
@@ -67,8 +67,8 @@ export class ParallelWork {
         out: c[a], q: c[a + 1], k: c[a + 2], v: c[a + 3], tokenSlots: c[a + 4], tokenKeys: c[a + 5], tokens: c[a + 6],
         numHeads: c[a + 7], numKvHeads: c[a + 8], headDim: c[a + 9], scale: this.f32[a + 10], f16: c[a + 11] === 1
       }
-      const [h0, h1] = shareOf(job.numHeads, this.rank, this.size, 1)
-      if (h0 < h1) this.attention.run(job, h0, h1)
+      const [u0, u1] = this.attention.share(job, this.rank, this.size)
+      if (u0 < u1) this.attention.run(job, u0, u1)
     } else if (c[OP] === OP_RMS_NORM) {
       const a = ATTN_BASE
       const [r0, r1] = shareOf(c[a + 3], this.rank, this.size, 1)

@@ -2,7 +2,7 @@
  * Paged attention on the WASM kernels (tools/wasm-attention.ts): dot products and the weighted sum of V
  * in SIMD, the softmax between them in float64 (as the reference kernels compute it). A step is described once
  * (`AttentionJob`: pointers into the shared memory, and for every token where its keys' slots start and
- * how many it attends to); any thread attached to the memory can then compute any range of heads of it,
+ * how many it attends to); any thread attached to the memory can then compute any range of its (token, head) units,
  * and each (token, head) is computed the same way whichever thread does it.
  */
 import type { AttentionBatch, KvStorage } from "../kernels.ts"
@@ -25,6 +25,9 @@ export interface AttentionJob {
   readonly scale: number
   readonly f16: boolean
 }
+
+/** A (token, head) unit's cost beyond its keys, in keys: the calls and the pass over the head's output. */
+const UNIT_OVERHEAD_KEYS = 16
 
 type ScoresFn = (scores: number, q: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
 type ValuesFn = (out: number, probs: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
@@ -99,23 +102,48 @@ export class SimdAttention {
     }
   }
 
-  /** Heads [h0, h1) of every token of the job. */
-  run(job: AttentionJob, h0: number, h1: number): void {
-    const { headDim, numHeads, numKvHeads } = job
+  /**
+   * Work units [u0, u1) of the job: unit u is head floor(u / tokens) of token u mod tokens (head-major,
+   * so consecutive units read the same K/V rows). A unit is computed the same way whichever call has it.
+   */
+  run(job: AttentionJob, u0: number, u1: number): void {
+    const { headDim, numHeads, numKvHeads, tokens } = job
     const kind = job.f16 ? "f16" : "f32"
     const scores = this.scores[kind], values = this.values[kind]
     const group = numHeads / numKvHeads, kvDim = numKvHeads * headDim, qDim = numHeads * headDim
     const i32 = new Int32Array(this.arena.memory.buffer)
-    for (let t = 0; t < job.tokens; t++) {
+    for (let u = u0; u < u1; u++) {
+      const h = Math.floor(u / tokens), t = u - h * tokens
       const slots = i32[(job.tokenSlots >> 2) + t], n = i32[(job.tokenKeys >> 2) + t]
       const p = this.probs.get(n).byteOffset, e = this.exps.get(2 * n).byteOffset
-      for (let h = h0; h < h1; h++) {
-        const qo = (t * qDim + h * headDim) * 4
-        const ko = Math.floor(h / group) * headDim
-        scores(p, job.q + qo, job.k, slots, n, ko, kvDim, headDim, job.scale)
-        this.softmax(p, e, n)
-        values(job.out + qo, p, job.v, slots, n, ko, kvDim, headDim)
-      }
+      const qo = (t * qDim + h * headDim) * 4
+      const ko = Math.floor(h / group) * headDim
+      scores(p, job.q + qo, job.k, slots, n, ko, kvDim, headDim, job.scale)
+      this.softmax(p, e, n)
+      values(job.out + qo, p, job.v, slots, n, ko, kvDim, headDim)
     }
+  }
+
+  /**
+   * Rank `rank` of `size`'s units: contiguous ranges of about equal cost, a unit costing its token's key
+   * count plus a fixed overhead (a prefill's last tokens attend to many more keys than its first, and 9
+   * heads do not split evenly in 2). Every rank computes the same boundaries from the job alone.
+   */
+  share(job: AttentionJob, rank: number, size: number): readonly [number, number] {
+    const i32 = new Int32Array(this.arena.memory.buffer)
+    const keys = (job.tokenKeys >> 2)
+    const cost = (t: number) => i32[keys + t] + UNIT_OVERHEAD_KEYS
+    let perHead = 0
+    for (let t = 0; t < job.tokens; t++) perHead += cost(t)
+    const boundary = (r: number): number => {
+      if (r <= 0) return 0
+      if (r >= size) return job.numHeads * job.tokens
+      const target = Math.floor((perHead * job.numHeads * r) / size)
+      const h = Math.floor(target / perHead)
+      let rest = target - h * perHead, t = 0
+      while (t < job.tokens && rest > 0) rest -= cost(t++)
+      return h * job.tokens + t
+    }
+    return [boundary(rank), boundary(rank + 1)]
   }
 }
