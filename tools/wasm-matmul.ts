@@ -25,6 +25,8 @@ export const SIZE: Record<WeightType, number> = { f32: 4, bf16: 2, f16: 2 }
 /** Rows of the main tile: 5 x 2 keeps 10 accumulators (enough to hide FMA latency) + 2 weights + 1 x in 13 of x64's 15 usable registers. */
 const TILE_ROWS = 5
 const ROW_BLOCK = 60
+/** Columns whose weights stay in cache while every row of a block passes over them (a multiple of every rest tile width). */
+const COLUMN_GROUP = 24
 
 const splat = (hex: string) => `(v128.const i32x4 ${hex} ${hex} ${hex} ${hex})`
 
@@ -119,7 +121,7 @@ export const loop = (name: string, cond: string, body: string, step: string) =>
 const REST_COLUMNS: Record<number, number> = { 1: 8, 2: 4, 3: 3, 4: 2 }
 
 const matmul = (t: WeightType): string => {
-  const locals = ["$o", "$r", "$rb", "$re", "$rt", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", ...Array.from({ length: TILE_ROWS }, (_, i) => `$x${i}`),
+  const locals = ["$o", "$og", "$oe", "$r", "$rb", "$re", "$rt", "$k4", "$k4B", "$inB", "$wB", "$xo", "$wo", ...Array.from({ length: TILE_ROWS }, (_, i) => `$x${i}`),
     ...Array.from({ length: 8 }, (_, c) => `$w${c}`)].map((n) => `(local ${n} i32)`)
   const vlocals = new Set(["$wv", "$wv0", "$wv1", "$h", ...Array.from({ length: TILE_ROWS }, (_, i) => `$xv${i}`)])
   const accumulators = (R: number, C: number) => {
@@ -129,14 +131,15 @@ const matmul = (t: WeightType): string => {
   for (const [R, C] of Object.entries(REST_COLUMNS)) accumulators(Number(R), C)
   const inc = (v: string, n: number) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${n})))`
   const rowTiles = (C: number) => loop(`r${C}`, `(i32.lt_u (local.get $r) (local.get $re))`, tile(t, TILE_ROWS, C), inc("$r", TILE_ROWS))
-  // The last R = rows mod TILE_ROWS rows, all at once: R x C tiles over the columns, then R x 1.
+  // The last R = rows mod TILE_ROWS rows, all at once over the group's columns: R x C tiles, then R x 1.
   const restRows = (R: number) => {
     const C = REST_COLUMNS[R]
     return `(if (i32.eq (i32.sub (local.get $rows) (local.get $r)) (i32.const ${R})) (then
-        (local.set $o (local.get $o0))
-        ${loop(`rest${R}w`, `(i32.le_u (i32.add (local.get $o) (i32.const ${C})) (local.get $o1))`, tile(t, R, C), inc("$o", C))}
-        ${loop(`rest${R}n`, `(i32.lt_u (local.get $o) (local.get $o1))`, tile(t, R, 1), inc("$o", 1))}))`
+        (local.set $o (local.get $og))
+        ${loop(`rest${R}w`, `(i32.le_u (i32.add (local.get $o) (i32.const ${C})) (local.get $oe))`, tile(t, R, C), inc("$o", C))}
+        ${loop(`rest${R}n`, `(i32.lt_u (local.get $o) (local.get $oe))`, tile(t, R, 1), inc("$o", 1))}))`
   }
+  const min = (a: string, b: string) => `(select ${a} ${b} (i32.lt_u ${a} ${b}))`
   return `
   (func (export "matmul_${t}") (param $out i32) (param $x i32) (param $w i32) (param $rows i32) (param $in i32) (param $outDim i32) (param $bias i32) (param $o0 i32) (param $o1 i32)
     ${locals.join(" ")}
@@ -145,21 +148,27 @@ const matmul = (t: WeightType): string => {
     (local.set $wB (i32.mul (local.get $in) (i32.const ${SIZE[t]})))
     (local.set $k4 (i32.and (local.get $in) (i32.const -4)))
     (local.set $k4B (i32.shl (local.get $k4) (i32.const 2)))
-    ;; Rows in blocks of ${ROW_BLOCK} (whole ${TILE_ROWS}-row tiles, the first $rt rows): within a block, columns outer, row tiles inner.
+    ;; Rows in blocks of ${ROW_BLOCK} (whole ${TILE_ROWS}-row tiles: the first $rt rows); within a block, groups of
+    ;; ${COLUMN_GROUP} columns, and within a group column pairs outer, row tiles inner. The last rows mod ${TILE_ROWS} go
+    ;; with the last block's groups, while the group's weights are in cache: a step of 16 rows (3 tiles + 1)
+    ;; reads the weights from memory once, not twice. A call with fewer than ${TILE_ROWS} rows is one empty block.
     (local.set $rt (i32.sub (local.get $rows) (i32.rem_u (local.get $rows) (i32.const ${TILE_ROWS}))))
     (local.set $rb (i32.const 0))
-    ${loop("blk", `(i32.lt_u (local.get $rb) (local.get $rt))`, `
-      (local.set $re (select (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (local.get $rt)
-        (i32.lt_u (i32.add (local.get $rb) (i32.const ${ROW_BLOCK})) (local.get $rt))))
-      (local.set $o (local.get $o0))
-      ${loop("o2", `(i32.le_u (i32.add (local.get $o) (i32.const 2)) (local.get $o1))`, `(local.set $r (local.get $rb))
+    (block $blk_d (loop $blk_l
+      (local.set $re ${min(`(i32.add (local.get $rb) (i32.const ${ROW_BLOCK}))`, "(local.get $rt)")})
+      (local.set $og (local.get $o0))
+      ${loop("grp", "(i32.lt_u (local.get $og) (local.get $o1))", `(local.set $oe ${min(`(i32.add (local.get $og) (i32.const ${COLUMN_GROUP}))`, "(local.get $o1)")})
+      (local.set $o (local.get $og))
+      ${loop("o2", `(i32.le_u (i32.add (local.get $o) (i32.const 2)) (local.get $oe))`, `(local.set $r (local.get $rb))
       ${rowTiles(2)}`, inc("$o", 2))}
-      (if (i32.lt_u (local.get $o) (local.get $o1)) (then
+      (if (i32.lt_u (local.get $o) (local.get $oe)) (then
         (local.set $r (local.get $rb))
-        ${rowTiles(1)}))`, "(local.set $rb (local.get $re))")}
-    ;; The last rows mod ${TILE_ROWS}, together.
-    (local.set $r (local.get $rt))
-    ${[1, 2, 3, 4].map(restRows).join("\n    ")}
+        ${rowTiles(1)}))
+      (if (i32.eq (local.get $re) (local.get $rt)) (then
+        (local.set $r (local.get $rt))
+        ${[1, 2, 3, 4].map(restRows).join("\n        ")}))`, "(local.set $og (local.get $oe))")}
+      (local.set $rb (local.get $re))
+      (br_if $blk_l (i32.lt_u (local.get $rb) (local.get $rt)))))
   )`
 }
 

@@ -3,7 +3,9 @@
  * block hash to block. Pure and synchronous; owned by the engine core.
  *
  * A free block may still hold cached KV (it has a hash): it is reused only when it reaches the head of
- * the free queue, so cached blocks are evicted least-recently-freed first and only when needed.
+ * the free queue, so cached blocks are evicted least-recently-freed first and only when needed. A freed
+ * block with nothing cached goes to the head instead: reused first, its memory is resident and warm,
+ * while blocks never used stay untouched (a fresh pool's pages are faulted in only when needed).
  */
 export class KvBlock {
   readonly id: number
@@ -34,6 +36,15 @@ export class FreeBlockQueue {
     const b = this.head
     if (b !== null) this.remove(b)
     return b
+  }
+
+  prepend(b: KvBlock): void {
+    b.prev = null
+    b.next = this.head
+    if (this.head !== null) this.head.prev = b
+    else this.tail = b
+    this.head = b
+    this.length++
   }
 
   append(b: KvBlock): void {
@@ -132,13 +143,19 @@ export class BlockPool {
     }
   }
 
-  /** Drops one holder of each block; blocks nobody holds go to the free queue's tail in the given order. */
+  /**
+   * Drops one holder of each block. Blocks nobody holds go to the free queue: cached ones to the tail in
+   * the given order, uncached ones to the head (so the last given is reused first: a request's blocks,
+   * freed tail first, come back in their original order).
+   */
   free(blocks: ReadonlyArray<KvBlock>): void {
     for (const b of blocks) {
       if (b.refCount <= 0) throw new Error(`block ${b.id} freed more often than held`)
       b.refCount--
+      if (b.refCount > 0) continue
       // A cached block keeps its hash while free: it may be hit again until it is reallocated.
-      if (b.refCount === 0) this.freeQueue.append(b)
+      if (b.hash !== null) this.freeQueue.append(b)
+      else this.freeQueue.prepend(b)
     }
   }
 

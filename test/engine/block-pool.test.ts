@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import { BlockPool, FreeBlockQueue, hashBlock, KvBlock } from "../../src/engine/block-pool.ts"
 
 describe("free block queue", () => {
-  it("pops from the head, appends at the tail and removes from the middle in O(1)", () => {
+  it("pops from the head, appends at the tail, prepends at the head and removes from the middle in O(1)", () => {
     const blocks = Array.from({ length: 5 }, (_, i) => new KvBlock(i))
     const q = new FreeBlockQueue(blocks)
     expect(q.ids()).toEqual([0, 1, 2, 3, 4])
@@ -15,6 +15,9 @@ describe("free block queue", () => {
     q.append(blocks[0])
     q.append(blocks[2])
     expect(q.ids()).toEqual([3, 0, 2])
+    q.prepend(blocks[4])
+    expect(q.ids()).toEqual([4, 3, 0, 2])
+    expect(q.popLeft()!.id).toBe(4)
     expect(q.length).toBe(3)
     q.remove(blocks[3]); q.remove(blocks[0]); q.remove(blocks[2])
     expect(q.popLeft()).toBeNull()
@@ -32,6 +35,17 @@ describe("block pool", () => {
     expect(() => pool.allocate(1)).toThrow(/1 blocks, 0 free/)
     pool.free(got)
     expect(pool.usage).toBe(0)
+  })
+
+  it("reuses a freed block with nothing cached first, in the order it was held (freed tail first)", () => {
+    const pool = new BlockPool(9)
+    const [a, b, c] = pool.allocate(3)
+    const [d] = pool.allocate(1)
+    pool.cache(d, hashBlock(null, [1], []), null, [1])
+    pool.free([d]) // cached: to the tail, kept as long as possible
+    pool.free([c, b, a]) // uncached: to the head
+    expect(pool.freeQueue.ids()).toEqual([a.id, b.id, c.id, 5, 6, 7, 8, d.id])
+    expect(pool.allocate(3)).toEqual([a, b, c])
   })
 
   it("keeps a freed full block cached until its slot is needed, then evicts it", () => {
