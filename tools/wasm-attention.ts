@@ -12,7 +12,7 @@
  *
  * headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise). Exactness:
  * a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled (keys are
- * taken 4 at a time only to overlap their FMA chains); an output element is one lane accumulated over j
+ * taken 8 or 4 at a time only to overlap their FMA chains); an output element is one lane accumulated over j
  * in order (lanes taken 32, 16 or 4 at a time only to overlap chains); the softmax's sum is taken over j in order. None
  * depends on other tokens, heads or on how the heads are split between threads.
  */
@@ -50,8 +50,9 @@ const keyGroups = (t: WeightType, K: number, end: string): string => {
 }
 
 /**
- * Keys 4 at a time: 4 independent accumulators (one FMA chain per key, so the chains overlap instead of
- * each waiting on its own FMA latency) sharing each load of q; then the last n mod 4 keys one at a time.
+ * Keys 8 at a time, then 4: independent accumulators (one FMA chain per key, so the chains overlap
+ * instead of each waiting on its own FMA latency) sharing each load of q; then the last n mod 4 keys one
+ * at a time.
  * Every key's score is the same one-accumulator sum either way.
  */
 const scores = (t: WeightType): string => `

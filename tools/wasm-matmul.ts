@@ -77,20 +77,23 @@ const tile = (t: WeightType, R: number, C: number): string => {
   for (let i = 0; i < R; i++) for (let c = 0; c < C; c++) lines.push(`(local.set $a${i}_${c} (v128.const i32x4 0 0 0 0))`)
   lines.push(`(local.set $xo (i32.const 0)) (local.set $wo (i32.const 0))`)
   const body: Array<string> = []
+  const loadX = (i: number, into: string) => `(local.set ${into} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`
+  const loadW = (c: number, into: string) => widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`, into)
+  const fma = (i: number, c: number, xv: string, wv: string) => `(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get ${xv}) (local.get ${wv}) (local.get $a${i}_${c})))`
   // The R rows of x stay in registers through the step (R*C accumulators + R + 1 live vectors) unless
   // that would crowd x64's 15 usable vector registers (V8 then spills); then the C weights stay and x
   // streams one row at a time (R*C + C + 1).
   if (R * C + R + 1 > 13) {
-    for (let c = 0; c < C; c++) body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`, `$wv${c}`))
+    for (let c = 0; c < C; c++) body.push(loadW(c, `$wv${c}`))
     for (let i = 0; i < R; i++) {
-      body.push(`(local.set $xv0 (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
-      for (let c = 0; c < C; c++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv0) (local.get $wv${c}) (local.get $a${i}_${c})))`)
+      body.push(loadX(i, "$xv0"))
+      for (let c = 0; c < C; c++) body.push(fma(i, c, "$xv0", `$wv${c}`))
     }
   } else {
-    for (let i = 0; i < R; i++) body.push(`(local.set $xv${i} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`)
+    for (let i = 0; i < R; i++) body.push(loadX(i, `$xv${i}`))
     for (let c = 0; c < C; c++) {
-      body.push(widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`))
-      for (let i = 0; i < R; i++) body.push(`(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get $xv${i}) (local.get $wv) (local.get $a${i}_${c})))`)
+      body.push(loadW(c, "$wv"))
+      for (let i = 0; i < R; i++) body.push(fma(i, c, `$xv${i}`, "$wv"))
     }
   }
   lines.push(`(block $kd (loop $kl

@@ -6,7 +6,7 @@
  * output columns, attention by (token, head) units of about equal cost) and rank 0 waits (Atomics.wait) until all have reported. Waits
  * spin briefly first, because the gaps between operations of one step are microseconds.
  *
- * Exactness: each output element (matmul column, attention head) is computed by exactly one rank with
+ * Exactness: each output element (matmul column, attention (token, head)) is computed by exactly one rank with
  * the same code and the same accumulation order as on one thread, so results are bit for bit the same
  * whatever N is (test/engine/tensor-parallel.test.ts).
  */
