@@ -15,8 +15,7 @@
  *   5 rows x 2 columns (rows in blocks of 60 so that a block of x stays in cache while the weights stream),
  *   5 x 1 for an odd last column; then the last rows mod 5 together, so the weights are read once more,
  *   not once per row (a step of 2 to 4 rows): 4 rows x 2 columns, 3 x 3, 2 x 4 or 1 x 8, then single
- *   columns. (5 x 2 measured 47-49 GFLOP/s against 42-43 for 4 x 2 on 576/1536-wide BF16 matmuls, one
- *   thread; wider tiles spill registers.)
+ *   columns. (10 accumulators hide FMA latency better than 4 x 2's 8; wider tiles spill registers.)
  * BF16 and F16 weights are widened to f32 exactly inside the loop (never stored widened).
  */
 export type WeightType = "f32" | "bf16" | "f16"
