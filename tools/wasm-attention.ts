@@ -1,21 +1,26 @@
 /**
- * Generates the WAT of the paged-attention kernels for one (query token, head), per KV-cache type (f32,
- * f16), and the softmax between them (in float64, as the reference kernels compute it); see
+ * Generates the WAT of the paged-attention kernels, per KV-cache type T (f32, f16) and per number R of
+ * query rows that read the same keys and values (1..MAX_ATTENTION_ROWS: the heads of one GQA group), and
+ * the softmax between them (in float64, as the reference kernels compute it); see
  * src/engine/wasm/simd-attention.ts.
  *
- *   attn_scores_T(scores, q, pool, slots, n, ko, kvDim, headDim, scale):
- *     scores[j] = scale * sum_d q[d] * K[slots[j]][ko + d]           for j < n
- *   attn_values_T(out, probs, pool, slots, n, ko, kvDim, headDim):
- *     out[d] = sum_j probs[j] * V[slots[j]][ko + d]                  for d < headDim
- *   attn_softmax(p, e, n):
- *     p[j] = exp(p[j] - max) / sum    for j < n, in float64 (e: n float64 of scratch), rounded to f32
+ *   attn_scores<R>_T(scores, stride, q, qStride, pool, slots, n, ko, kvDim, headDim, scale):
+ *     scores_r[j] = scale * sum_d q_r[d] * K[slots[j]][ko + d]       for r < R, j < n
+ *   attn_values<R>_T(out, outStride, probs, stride, pool, slots, n, ko, kvDim, headDim):
+ *     out_r[d] = sum_j probs_r[j] * V[slots[j]][ko + d]              for r < R, d < headDim
+ *   attn_softmax(p, e, n, c):
+ *     p[j] = exp(p[j] - max) / sum    for j < n, in float64 (e: n float64 of scratch; c: the constants), rounded to f32
  *
- * headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise). Exactness:
- * a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled (keys are
- * taken 8 or 4 at a time only to overlap their FMA chains); an output element is one lane accumulated over j
- * in order (lanes taken 32, 16 or 4 at a time only to overlap chains); the softmax's sum is taken over j in order. None
- * depends on other tokens, heads or on how the heads are split between threads.
+ * Row r of q, scores, probs and out is r times its stride (bytes) after row 0. Each key and value row is
+ * read once for the R rows: a GQA group's heads share it (the reads, from L2, are what these kernels wait
+ * on). headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise).
+ * Exactness: a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled
+ * (keys are taken 8, 4 or 2 at a time only to overlap their FMA chains); an output element is one lane
+ * accumulated over j in order (lanes taken 4 to 32 at a time only to overlap chains); the softmax's sum is
+ * taken over j in order. None depends on R, on other tokens or heads, or on how the work is split
+ * between threads.
  */
+import { EXP_CONSTANTS, MAX_ATTENTION_ROWS } from "../src/engine/wasm/simd-attention.ts"
 import { loop, SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
 
 export const KV_TYPES: ReadonlyArray<WeightType> = ["f32", "f16"]
@@ -31,94 +36,157 @@ const rowAddress = (t: WeightType, i: number): string =>
 /** The K row at `base` plus the q offset $d (f16 rows are half as many bytes). */
 const kAt = (t: WeightType, base: string) => `(i32.add (local.get ${base}) ${t === "f32" ? "(local.get $d)" : "(i32.shr_u (local.get $d) (i32.const 1))"})`
 
-/** scores[j + i] = scale * the lanes of accumulator $a<i>, reduced (l0 + l1) + (l2 + l3). */
-const storeScore = (i: number): string =>
-  `(f32.store (i32.add (local.get $scores) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2))) (f32.mul (local.get $scale) (f32.add
-        (f32.add (f32x4.extract_lane 0 (local.get $a${i})) (f32x4.extract_lane 1 (local.get $a${i})))
-        (f32.add (f32x4.extract_lane 2 (local.get $a${i})) (f32x4.extract_lane 3 (local.get $a${i}))))))`
+/** Byte address of query row r's score for key $j + i (row r's scores start r * $stride bytes after $scores). */
+const scoreAt = (r: number, i: number) =>
+  `(i32.add (i32.add (local.get $scores) (i32.mul (local.get $stride) (i32.const ${r}))) (i32.shl (i32.add (local.get $j) (i32.const ${i})) (i32.const 2)))`
 
-/** Scores of keys $j.. K at a time while $j < `end`: K accumulators (one per key) sharing each load of q. */
-const keyGroups = (t: WeightType, K: number, end: string): string => {
-  const keys = Array.from({ length: K }, (_, i) => i)
+/** Accumulator of query row r for key i of the group. */
+const acc = (r: number, i: number) => `$a${r}_${i}`
+
+/** score = scale * the lanes of one accumulator reduced (l0 + l1) + (l2 + l3). */
+const storeScore = (r: number, i: number): string =>
+  `(f32.store ${scoreAt(r, i)} (f32.mul (local.get $scale) (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get ${acc(r, i)})) (f32x4.extract_lane 1 (local.get ${acc(r, i)})))
+        (f32.add (f32x4.extract_lane 2 (local.get ${acc(r, i)})) (f32x4.extract_lane 3 (local.get ${acc(r, i)}))))))`
+
+/** Lanes 0 and 2, and lanes 1 and 3, of two f32x4 (shufps). */
+const EVEN = "0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27", ODD = "4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31"
+const pairSums = (a: string, b: string) =>
+  `(f32x4.add (i8x16.shuffle ${EVEN} (local.get ${a}) (local.get ${b})) (i8x16.shuffle ${ODD} (local.get ${a}) (local.get ${b})))`
+
+/**
+ * The 4 scores of keys $j + i0 .. + 3 of row r in one store: the same sums as storeScore's, four at a time
+ * (pairs (l0 + l1), (l2 + l3) of two accumulators side by side, then those pairs added lane by lane).
+ */
+const storeScores4 = (r: number, i0: number): string =>
+  `(local.set $s01 ${pairSums(acc(r, i0), acc(r, i0 + 1))})
+      (local.set $s23 ${pairSums(acc(r, i0 + 2), acc(r, i0 + 3))})
+      (v128.store ${scoreAt(r, i0)} (f32x4.mul (f32x4.splat (local.get $scale)) ${pairSums("$s01", "$s23")}))`
+
+/**
+ * Scores of keys $j.. K at a time while $j < `end`, for R query rows: R x K accumulators (one per row and
+ * key) sharing each load of a key (read once for the R rows) and of each row's q.
+ */
+const keyGroups = (t: WeightType, R: number, K: number, end: string): string => {
+  const keys = Array.from({ length: K }, (_, i) => i), rows = Array.from({ length: R }, (_, r) => r)
+  const stores = rows.map((r) => (K % 4 === 0 ? keys.filter((i) => i % 4 === 0).map((i) => storeScores4(r, i)) : keys.map((i) => storeScore(r, i))).join("\n      "))
   return loop(`keys${K}`, `(i32.lt_u (local.get $j) ${end})`, `${keys.map((i) => rowAddress(t, i)).join("\n      ")}
-      ${keys.map((i) => `(local.set $a${i} (v128.const i32x4 0 0 0 0))`).join(" ")}
+      ${rows.flatMap((r) => keys.map((i) => `(local.set ${acc(r, i)} (v128.const i32x4 0 0 0 0))`)).join(" ")}
       (local.set $d (i32.const 0))
-      ${loop(`dims${K}`, "(i32.lt_u (local.get $d) (local.get $dEnd))", `(local.set $qv (v128.load (i32.add (local.get $q) (local.get $d))))
+      ${loop(`dims${K}`, "(i32.lt_u (local.get $d) (local.get $dEnd))", `${rows.map((r) => `(local.set $q${r} (v128.load (i32.add (local.get $qr${r}) (local.get $d))))`).join("\n        ")}
         ${keys.map((i) => `${widen4(t, kAt(t, `$b${i}`), "$kv")}
-        (local.set $a${i} (f32x4.relaxed_madd (local.get $qv) (local.get $kv) (local.get $a${i})))`).join("\n        ")}`, advance("$d", 16))}
-      ${keys.map((i) => storeScore(i)).join("\n      ")}`, advance("$j", K))
+        ${rows.map((r) => `(local.set ${acc(r, i)} (f32x4.relaxed_madd (local.get $q${r}) (local.get $kv) (local.get ${acc(r, i)})))`).join("\n        ")}`).join("\n        ")}`, advance("$d", 16))}
+      ${stores.join("\n      ")}`, advance("$j", K))
 }
 
 /**
- * Keys 8 at a time, then 4: independent accumulators (one FMA chain per key, so the chains overlap
- * instead of each waiting on its own FMA latency) sharing each load of q; then the last n mod 4 keys one
- * at a time.
- * Every key's score is the same one-accumulator sum either way.
+ * Keys per group for R query rows: R x K accumulators + R q + 1 key within x64's 15 usable vector registers
+ * (V8 spills beyond), the independent FMA chains overlapping instead of each waiting on its own latency.
  */
-const scores = (t: WeightType): string => `
-  (func (export "attn_scores_${t}") (param $scores i32) (param $q i32) (param $pool i32) (param $slots i32) (param $n i32)
-      (param $ko i32) (param $kvDim i32) (param $headDim i32) (param $scale f32)
-    (local $j i32) (local $n4 i32) (local $d i32) (local $dEnd i32) (local $qv v128) (local $kv v128) (local $h v128)
-    ${Array.from({ length: 8 }, (_, i) => `(local $b${i} i32) (local $a${i} v128)`).join(" ")} (local $n8 i32)
-    (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
-    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (local.set $j (i32.const 0))
-    ${keyGroups(t, 8, "(local.get $n8)")}
-    ${keyGroups(t, 4, "(local.get $n4)")}
-    ${keyGroups(t, 1, "(local.get $n)")})`
+const KEY_GROUPS: Record<number, ReadonlyArray<number>> = { 1: [8, 4, 1], 2: [4, 1], 3: [2, 1], 4: [2, 1] }
 
-/** Output lanes d.. (4 * W of them) accumulated over every j, W independent accumulators. */
-const valuesChunk = (t: WeightType, W: number): string => {
-  const accs = Array.from({ length: W }, (_, i) => `$a${i}`)
+/**
+ * attn_scores<R>_T: the scores of R query rows (q rows $qStride bytes apart) over the same n keys, keys
+ * K at a time (the widths of KEY_GROUPS), then the last ones one at a time. Every score is the same
+ * one-accumulator sum whatever R and K are.
+ */
+const scores = (t: WeightType, R: number): string => {
+  const widths = KEY_GROUPS[R]
+  const ends = widths.map((K) => (K === 1 ? "(local.get $n)" : `(i32.and (local.get $n) (i32.const ${-K}))`))
+  const maxK = widths[0], rows = Array.from({ length: R }, (_, r) => r)
+  return `
+  (func (export "attn_scores${R}_${t}") (param $scores i32) (param $stride i32) (param $q i32) (param $qStride i32) (param $pool i32) (param $slots i32) (param $n i32)
+      (param $ko i32) (param $kvDim i32) (param $headDim i32) (param $scale f32)
+    (local $j i32) (local $d i32) (local $dEnd i32) (local $kv v128) (local $h v128) (local $s01 v128) (local $s23 v128)
+    ${rows.map((r) => `(local $q${r} v128) (local $qr${r} i32)`).join(" ")}
+    ${Array.from({ length: maxK }, (_, i) => `(local $b${i} i32) ${rows.map((r) => `(local ${acc(r, i)} v128)`).join(" ")}`).join("\n    ")}
+    ${rows.map((r) => `(local.set $qr${r} (i32.add (local.get $q) (i32.mul (local.get $qStride) (i32.const ${r}))))`).join("\n    ")}
+    (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    ${widths.map((K, w) => keyGroups(t, R, K, ends[w])).join("\n    ")})`
+}
+
+/** Value rows per pass for R query rows (R x W accumulators + R probabilities + 1 value vector in registers). */
+const LANE_GROUPS: Record<number, ReadonlyArray<number>> = { 1: [8, 4, 1], 2: [4, 1], 3: [3, 1], 4: [2, 1] }
+
+/** Output lanes d.. (4 * W of them) of R rows accumulated over every j: R x W independent accumulators. */
+const valuesChunk = (t: WeightType, R: number, W: number): string => {
+  const rows = Array.from({ length: R }, (_, r) => r), vecs = Array.from({ length: W }, (_, i) => i)
   const off = (i: number) => `(i32.add (local.get $base) (i32.const ${i * 4 * SIZE[t]}))`
-  return `${accs.map((a) => `(local.set ${a} (v128.const i32x4 0 0 0 0))`).join(" ")}
+  const probAt = (r: number) => `(i32.add (i32.add (local.get $probs) (i32.mul (local.get $stride) (i32.const ${r}))) (i32.shl (local.get $j) (i32.const 2)))`
+  const outAt = (r: number, i: number) => `(i32.add (i32.add (local.get $out) (i32.mul (local.get $outStride) (i32.const ${r}))) (i32.shl (i32.add (local.get $d) (i32.const ${4 * i})) (i32.const 2)))`
+  return `${rows.flatMap((r) => vecs.map((i) => `(local.set ${acc(r, i)} (v128.const i32x4 0 0 0 0))`)).join(" ")}
       (local.set $j (i32.const 0))
-      ${loop(`j${W}`, "(i32.lt_u (local.get $j) (local.get $n))", `(local.set $p (f32x4.splat (f32.load (i32.add (local.get $probs) (i32.shl (local.get $j) (i32.const 2))))))
+      ${loop(`j${W}`, "(i32.lt_u (local.get $j) (local.get $n))", `${rows.map((r) => `(local.set $p${r} (f32x4.splat (f32.load ${probAt(r)})))`).join("\n        ")}
         (local.set $base (i32.add (local.get $pool) (i32.mul (i32.add (i32.add (i32.mul
           (i32.load (i32.add (local.get $slots) (i32.shl (local.get $j) (i32.const 2)))) (local.get $kvDim)) (local.get $ko)) (local.get $d)) (i32.const ${SIZE[t]}))))
-        ${accs.map((a, i) => `${widen4(t, off(i), "$kv")}
-        (local.set ${a} (f32x4.relaxed_madd (local.get $p) (local.get $kv) (local.get ${a})))`).join("\n        ")}`, advance("$j", 1))}
-      ${accs.map((a, i) => `(v128.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $d) (i32.const ${4 * i})) (i32.const 2))) (local.get ${a}))`).join("\n      ")}`
+        ${vecs.map((i) => `${widen4(t, off(i), "$kv")}
+        ${rows.map((r) => `(local.set ${acc(r, i)} (f32x4.relaxed_madd (local.get $p${r}) (local.get $kv) (local.get ${acc(r, i)})))`).join("\n        ")}`).join("\n        ")}`, advance("$j", 1))}
+      ${rows.flatMap((r) => vecs.map((i) => `(v128.store ${outAt(r, i)} (local.get ${acc(r, i)}))`)).join("\n      ")}`
 }
 
-const values = (t: WeightType): string => `
-  (func (export "attn_values_${t}") (param $out i32) (param $probs i32) (param $pool i32) (param $slots i32) (param $n i32)
+/**
+ * attn_values<R>_T: R rows' weighted sums of the same n value rows (row r's probabilities $stride bytes
+ * after row r - 1's, its output $outStride bytes after), 4 * W lanes per pass over j. An output element is
+ * one lane accumulated over j in order whatever R and W are.
+ */
+const values = (t: WeightType, R: number): string => {
+  const widths = LANE_GROUPS[R], rows = Array.from({ length: R }, (_, r) => r)
+  return `
+  (func (export "attn_values${R}_${t}") (param $out i32) (param $outStride i32) (param $probs i32) (param $stride i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32)
-    (local $j i32) (local $d i32) (local $base i32) (local $p v128) (local $kv v128) (local $h v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local $j i32) (local $d i32) (local $base i32) (local $kv v128) (local $h v128)
+    ${rows.map((r) => `(local $p${r} v128)`).join(" ")}
+    ${Array.from({ length: widths[0] }, (_, i) => rows.map((r) => `(local ${acc(r, i)} v128)`).join(" ")).join("\n    ")}
     (local.set $d (i32.const 0))
-    ;; 32 lanes at a time (8 independent FMA chains), then 16 (4 chains), then 4.
-    ${[8, 4, 1].map((W) => loop(`lanes${W}`, `(i32.le_u (i32.add (local.get $d) (i32.const ${4 * W})) (local.get $headDim))`, valuesChunk(t, W), advance("$d", 4 * W))).join("\n    ")})`
-
-const f64x2 = (x: number | string) => `(v128.const f64x2 ${x} ${x})`
-
-/** 2^52 + 1023: k + this, for an integral k in [-1022, 1023], holds the biased exponent k + 1023 in its low bits. */
-const EXPONENT_MAGIC = f64x2("0x1.00000000003ffp52")
+    ${widths.map((W) => loop(`lanes${W}`, `(i32.le_u (i32.add (local.get $d) (i32.const ${4 * W})) (local.get $headDim))`, valuesChunk(t, R, W), advance("$d", 4 * W))).join("\n    ")})`
+}
 
 /**
- * Statements setting local $q to exp of the 2 float64 lanes of local $x, x <= 0 (a softmax's exponents;
+ * The softmax's float64 constants, read from a table in memory ($c: EXP_CONSTANTS as f64x2 pairs, see
+ * simd-attention.ts) rather than written inline: V8 builds an inline f64x2 constant from a 64-bit immediate
+ * every time it is used (3 instructions on the vector ports), 16 of them per pair of exps.
+ */
+const constant = (value: number): string => {
+  const i = EXP_CONSTANTS.indexOf(value)
+  if (i < 0) throw new Error(`${value} is not in EXP_CONSTANTS`)
+  return `(v128.load offset=${16 * i} (local.get $c))`
+}
+
+/**
+ * Statements setting local $q<s> to exp of the 2 float64 lanes of local $x<s>, x <= 0 (a softmax's exponents;
  * clamped at -708, where exp is ~0 anyway): x = k ln2 + r with ln2 split in two (fdlibm's Cody-Waite
  * constants, so r is exact to ~1e-20), exp(r) by its Taylor series to degree 12 (|r| <= ln2/2: truncation
  * < 2e-16 relative) evaluated by Estrin's scheme (pairs combined with r^2, r^4, r^8: a short dependency
- * chain instead of 12 sequential steps), times 2^k built from bits. Within a few ulp of Math.exp: the
- * probabilities it makes, rounded to f32, are the reference's (checked bit for bit in the kernel tests).
- * Inline (not a function) so the loop around it overlaps iterations.
+ * chain instead of 12 sequential steps), times 2^k built from bits (k + 2^52 + 1023 holds the biased
+ * exponent in its low bits). Within a few ulp of Math.exp: the probabilities it makes, rounded to f32, are
+ * the reference's (checked bit for bit in the kernel tests). Inline (not a function), and two of them
+ * interleaved statement by statement (see SOFTMAX), so the long dependency chain of one is overlapped
+ * with the other's.
  */
-const expF64 = (): string => {
-  const c = (d: number) => f64x2(1 / factorial(d))
-  const pair = (d: number) => `(f64x2.add ${c(d)} (f64x2.mul ${c(d + 1)} (local.get $r)))`
-  const r2 = "(local.get $r2)", r4 = "(local.get $r4)"
-  return `(local.set $x (f64x2.pmax (local.get $x) ${f64x2(-708)}))
-      (local.set $k (f64x2.nearest (f64x2.mul (local.get $x) ${f64x2("1.4426950408889634")})))
-      (local.set $r (f64x2.sub (f64x2.sub (local.get $x) (f64x2.mul (local.get $k) ${f64x2("6.93147180369123816490e-01")}))
-        (f64x2.mul (local.get $k) ${f64x2("1.90821492927058770002e-10")})))
-      (local.set $r2 (f64x2.mul (local.get $r) (local.get $r)))
-      (local.set $r4 (f64x2.mul ${r2} ${r2}))
-      (local.set $q (f64x2.add
-        (f64x2.add (f64x2.add ${pair(0)} (f64x2.mul ${r2} ${pair(2)})) (f64x2.mul ${r4} (f64x2.add ${pair(4)} (f64x2.mul ${r2} ${pair(6)}))))
-        (f64x2.mul (f64x2.mul ${r4} ${r4}) (f64x2.add (f64x2.add ${pair(8)} (f64x2.mul ${r2} ${pair(10)})) (f64x2.mul ${r4} ${c(12)})))))
-      (local.set $q (f64x2.mul (local.get $q) (i64x2.shl (f64x2.add (local.get $k) ${EXPONENT_MAGIC}) (i32.const 52))))`
+const expF64 = (s: string): Array<string> => {
+  const c = (d: number) => constant(1 / factorial(d))
+  const [x, k, r, r2, r4, q] = ["x", "k", "r", "r2", "r4", "q"].map((v) => `$${v}${s}`)
+  const get = (v: string) => `(local.get ${v})`
+  const pair = (d: number) => `(f64x2.add ${c(d)} (f64x2.mul ${c(d + 1)} ${get(r)}))`
+  return [
+    `(local.set ${x} (f64x2.pmax ${get(x)} ${constant(EXP_CONSTANTS[0])}))`,
+    `(local.set ${k} (f64x2.nearest (f64x2.mul ${get(x)} ${constant(EXP_CONSTANTS[1])})))`,
+    `(local.set ${r} (f64x2.sub (f64x2.sub ${get(x)} (f64x2.mul ${get(k)} ${constant(EXP_CONSTANTS[2])}))
+        (f64x2.mul ${get(k)} ${constant(EXP_CONSTANTS[3])})))`,
+    `(local.set ${r2} (f64x2.mul ${get(r)} ${get(r)}))`,
+    `(local.set ${r4} (f64x2.mul ${get(r2)} ${get(r2)}))`,
+    `(local.set ${q} (f64x2.add
+        (f64x2.add (f64x2.add ${pair(0)} (f64x2.mul ${get(r2)} ${pair(2)})) (f64x2.mul ${get(r4)} (f64x2.add ${pair(4)} (f64x2.mul ${get(r2)} ${pair(6)}))))
+        (f64x2.mul (f64x2.mul ${get(r4)} ${get(r4)}) (f64x2.add (f64x2.add ${pair(8)} (f64x2.mul ${get(r2)} ${pair(10)})) (f64x2.mul ${get(r4)} ${c(12)})))))`,
+    `(local.set ${q} (f64x2.mul ${get(q)} (i64x2.shl (f64x2.add ${get(k)} ${constant(EXP_CONSTANTS[4])}) (i32.const 52))))`
+  ]
+}
+
+/** Two exps (locals suffixed a and b) statement by statement. */
+const twoExps = (): string => {
+  const a = expF64("a"), b = expF64("b")
+  return a.flatMap((st, i) => [st, b[i]]).join("\n      ")
 }
 
 function factorial(n: number): number {
@@ -132,16 +200,20 @@ function factorial(n: number): number {
  */
 const pAt = (j: string) => `(i32.add (local.get $p) (i32.shl ${j} (i32.const 2)))`
 const eAt = (j: string) => `(i32.add (local.get $e) (i32.shl ${j} (i32.const 3)))`
-/** $x = the f32 values `load` gives (2 lanes; a load of 1 leaves lane 1 0) minus the max, in float64. */
-const exponentsOf = (load: string) => `(local.set $x (f64x2.sub (f64x2.promote_low_f32x4 ${load}) (local.get $mx)))`
+/** $x<s> = the f32 values `load` gives (2 lanes; a load of 1 leaves lane 1 0) minus the max, in float64. */
+const exponentsOf = (s: string, load: string) => `(local.set $x${s} (f64x2.sub (f64x2.promote_low_f32x4 ${load}) (local.get $mx)))`
 /** max = v when v > max (a NaN v never wins, as in the reference's comparison). */
 const keepMax = "(if (f32.gt (local.get $v) (local.get $max)) (then (local.set $max (local.get $v))))"
-const addLane = (l: number) => `(local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane ${l} (local.get $q))))`
+const addLane = (s: string, l: number) => `(local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane ${l} (local.get $q${s}))))`
 
-const SOFTMAX = `
-  (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32)
+/**
+ * attn_softmax(p, e, n, c): see the header. Exps four at a time (two interleaved pairs), then a last pair
+ * and a last one, each sum term added in j order.
+ */
+export const SOFTMAX = `
+  (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32) (param $c i32)
     (local $j i32) (local $n4 i32) (local $n2 i32) (local $m4 v128) (local $max f32) (local $v f32) (local $mx v128) (local $sum f64) (local $s2 v128)
-    (local $x v128) (local $k v128) (local $r v128) (local $r2 v128) (local $r4 v128) (local $q v128)
+    ${["a", "b"].map((s) => ["x", "k", "r", "r2", "r4", "q"].map((v) => `(local $${v}${s} v128)`).join(" ")).join("\n    ")}
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
     (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
@@ -155,16 +227,26 @@ ${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get
     (local.set $mx (f64x2.splat (f64.promote_f32 (local.get $max))))
     (local.set $sum (f64.const 0))
     (local.set $j (i32.const 0))
-    ${loop("exp2", "(i32.lt_u (local.get $j) (local.get $n2))", `${exponentsOf(`(v128.load64_zero ${pAt("(local.get $j)")})`)}
-      ${expF64()}
-      (v128.store ${eAt("(local.get $j)")} (local.get $q))
-      ${addLane(0)}
-      ${addLane(1)}`, advance("$j", 2))}
+    ${loop("exp4", "(i32.lt_u (local.get $j) (local.get $n4))", `${exponentsOf("a", `(v128.load64_zero ${pAt("(local.get $j)")})`)}
+      ${exponentsOf("b", `(v128.load64_zero ${pAt("(i32.add (local.get $j) (i32.const 2))")})`)}
+      ${twoExps()}
+      (v128.store ${eAt("(local.get $j)")} (local.get $qa))
+      (v128.store offset=16 ${eAt("(local.get $j)")} (local.get $qb))
+      ${addLane("a", 0)}
+      ${addLane("a", 1)}
+      ${addLane("b", 0)}
+      ${addLane("b", 1)}`, advance("$j", 4))}
+    (if (i32.lt_u (local.get $j) (local.get $n2)) (then
+      ${exponentsOf("a", `(v128.load64_zero ${pAt("(local.get $j)")})`)}
+      ${expF64("a").join("\n      ")}
+      (v128.store ${eAt("(local.get $j)")} (local.get $qa))
+      ${addLane("a", 0)}
+      ${addLane("a", 1)}))
     (if (i32.lt_u (local.get $n2) (local.get $n)) (then
-      ${exponentsOf(`(v128.load32_zero ${pAt("(local.get $n2)")})`)}
-      ${expF64()}
-      (f64.store ${eAt("(local.get $n2)")} (f64x2.extract_lane 0 (local.get $q)))
-      ${addLane(0)}))
+      ${exponentsOf("a", `(v128.load32_zero ${pAt("(local.get $n2)")})`)}
+      ${expF64("a").join("\n      ")}
+      (f64.store ${eAt("(local.get $n2)")} (f64x2.extract_lane 0 (local.get $qa)))
+      ${addLane("a", 0)}))
     (local.set $s2 (f64x2.splat (local.get $sum)))
     (local.set $j (i32.const 0))
     ${loop("div2", "(i32.lt_u (local.get $j) (local.get $n2))", `(v128.store64_lane 0 ${pAt("(local.get $j)")}
@@ -173,4 +255,5 @@ ${[0, 1, 2, 3].map((l) => `    (local.set $v (f32x4.extract_lane ${l} (local.get
       (f32.store ${pAt("(local.get $n2)")} (f32.demote_f64 (f64.div (f64.load ${eAt("(local.get $n2)")}) (local.get $sum)))))))`
 
 /** The attention part of the kernels module. */
-export const attentionWat = (): string => KV_TYPES.map((t) => scores(t) + values(t)).join("\n") + SOFTMAX
+export const attentionWat = (): string =>
+  KV_TYPES.flatMap((t) => Array.from({ length: MAX_ATTENTION_ROWS }, (_, i) => scores(t, i + 1) + values(t, i + 1))).join("\n") + SOFTMAX

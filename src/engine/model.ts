@@ -1,5 +1,5 @@
 import type { ModelConfig } from "./config.ts"
-import { referenceKernels, type Kernels } from "./kernels.ts"
+import { referenceKernels, type AttentionBatch, type Kernels } from "./kernels.ts"
 import type { PagedKvCache } from "./kv-cache.ts"
 import { readRow } from "./matrix.ts"
 import { RopeTable } from "./rope.ts"
@@ -72,6 +72,22 @@ class Workspace {
   }
 }
 
+/**
+ * The rows whose final hidden states the step reads (logits and hidden rows), ascending; null when that
+ * is every row (nothing to leave out of the last layer).
+ */
+const keptRows = (batch: ForwardBatch, T: number): Int32Array | null => {
+  const wanted = new Uint8Array(T)
+  for (const r of batch.logitsIndices) wanted[r] = 1
+  if (batch.hiddenIndices !== undefined) for (const r of batch.hiddenIndices) wanted[r] = 1
+  const rows: Array<number> = []
+  for (let r = 0; r < T; r++) if (wanted[r] === 1) rows.push(r)
+  return rows.length === T ? null : Int32Array.from(rows)
+}
+
+/** Row indices of the full step as indices into the kept rows. */
+const renumbered = (indices: Int32Array, kept: Int32Array): Int32Array => Int32Array.from(indices, (r) => kept.indexOf(r))
+
 /** The Llama-family decoder (Llama 2/3, Mistral, Qwen2): one forward pass per engine step. */
 export class CausalLM {
   readonly config: ModelConfig
@@ -94,8 +110,7 @@ export class CausalLM {
   forward(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
     const c = this.config, K = this.kernels, w = this.weights, ws = this.ws
     const T = batch.tokenIds.length
-    const H = c.hiddenSize, I = c.intermediateSize
-    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+    const H = c.hiddenSize
     const E = batch.hiddenIndices?.length ?? 0
     ws.ensure(T, batch.logitsIndices.length, c, (n) => K.alloc(n))
     let maxPos = 0
@@ -107,7 +122,7 @@ export class CausalLM {
       if (id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} outside the vocabulary [0, ${c.vocabSize})`)
       readRow(w.embed, id, H, ws.hidden, t * H)
     }
-    const attention = {
+    const attention: AttentionBatch = {
       tokens: T,
       positions: batch.positions,
       seqIndex: batch.seqIndex,
@@ -119,35 +134,83 @@ export class CausalLM {
       scale: 1 / Math.sqrt(c.headDim),
       slidingWindow: c.slidingWindow
     }
+    // The last layer's output is read only at the rows whose logits or hidden states are wanted (a
+    // prefill chunk's last token): its K/V are computed for every row (later tokens attend to them), the
+    // rest of the layer only for those rows. Each row's values are what the full layer gives it: no
+    // kernel's result for a row depends on the other rows of the call.
+    const kept = keptRows(batch, T)
     for (let l = 0; l < c.numLayers; l++) {
-      const lw = w.layers[l]
-      K.rmsNorm(ws.normed, ws.hidden, lw.inputNorm, T, H, c.rmsNormEps)
-      K.matmuls(ws.normed, T, H, [
-        { out: ws.q, w: lw.q, outDim: qDim, bias: lw.qBias },
-        { out: ws.k, w: lw.k, outDim: kvDim, bias: lw.kBias },
-        { out: ws.v, w: lw.v, outDim: kvDim, bias: lw.vBias }
-      ])
-      K.rope(ws.q, T, c.numHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
-      K.rope(ws.k, T, c.numKvHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
-      cache.write(l, ws.k, ws.v, batch.slotMapping, T)
-      K.pagedAttention(ws.attn, ws.q, cache.k[l], cache.v[l], attention)
-      K.matmul(ws.proj, ws.attn, lw.o, T, qDim, H, lw.oBias)
-      K.addInPlace(ws.hidden, ws.proj, T * H)
-      K.rmsNorm(ws.normed, ws.hidden, lw.postNorm, T, H, c.rmsNormEps)
-      K.matmuls(ws.normed, T, H, [
-        { out: ws.gate, w: lw.gate, outDim: I, bias: lw.gateBias },
-        { out: ws.up, w: lw.up, outDim: I, bias: lw.upBias }
-      ])
-      K.siluMul(ws.gate, ws.up, T * I)
-      K.matmul(ws.proj, ws.gate, lw.down, T, I, H, lw.downBias)
-      K.addInPlace(ws.hidden, ws.proj, T * H)
+      if (l === c.numLayers - 1 && kept !== null) this.lastLayerRows(l, T, kept, batch, cache, attention)
+      else this.layer(l, T, batch, cache, attention)
     }
+    const out = kept === null ? batch : { ...batch, logitsIndices: renumbered(batch.logitsIndices, kept), hiddenIndices: batch.hiddenIndices && renumbered(batch.hiddenIndices, kept) }
 
     // Only the rows that need logits go through the final norm and the (large) lm_head.
-    const L = batch.logitsIndices.length
-    if (E > 0) return this.withHidden(batch, L, E)
+    const L = out.logitsIndices.length
+    if (E > 0) return this.withHidden(out, L, E)
     if (L === 0) return new Float32Array(0)
-    return this.logitsOf(batch.logitsIndices, L).slice(0, L * c.vocabSize)
+    return this.logitsOf(out.logitsIndices, L).slice(0, L * c.vocabSize)
+  }
+
+  /** Layer l over all T rows of the step: the hidden states in the workspace go in and come out. */
+  private layer(l: number, T: number, batch: ForwardBatch, cache: PagedKvCache, attention: AttentionBatch): void {
+    const c = this.config, K = this.kernels, ws = this.ws, lw = this.weights.layers[l]
+    const H = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim
+    K.rmsNorm(ws.normed, ws.hidden, lw.inputNorm, T, H, c.rmsNormEps)
+    K.matmuls(ws.normed, T, H, [
+      { out: ws.q, w: lw.q, outDim: qDim, bias: lw.qBias },
+      { out: ws.k, w: lw.k, outDim: kvDim, bias: lw.kBias },
+      { out: ws.v, w: lw.v, outDim: kvDim, bias: lw.vBias }
+    ])
+    K.rope(ws.q, T, c.numHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
+    K.rope(ws.k, T, c.numKvHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
+    cache.write(l, ws.k, ws.v, batch.slotMapping, T)
+    K.pagedAttention(ws.attn, ws.q, cache.k[l], cache.v[l], attention)
+    this.afterAttention(l, T)
+  }
+
+  /**
+   * Layer l computing K/V for all T rows but everything else only for the `kept` rows (ascending), which
+   * end up first in the workspace, in that order.
+   */
+  private lastLayerRows(l: number, T: number, kept: Int32Array, batch: ForwardBatch, cache: PagedKvCache, attention: AttentionBatch): void {
+    const c = this.config, K = this.kernels, ws = this.ws, lw = this.weights.layers[l]
+    const H = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim, n = kept.length
+    K.rmsNorm(ws.normed, ws.hidden, lw.inputNorm, T, H, c.rmsNormEps)
+    K.matmuls(ws.normed, T, H, [
+      { out: ws.k, w: lw.k, outDim: kvDim, bias: lw.kBias },
+      { out: ws.v, w: lw.v, outDim: kvDim, bias: lw.vBias }
+    ])
+    K.rope(ws.k, T, c.numKvHeads, c.headDim, batch.positions, this.rope.cos, this.rope.sin)
+    cache.write(l, ws.k, ws.v, batch.slotMapping, T)
+    // Kept rows moved to the front (ascending, so no row is overwritten before it moves).
+    for (let i = 0; i < n; i++) {
+      const r = kept[i]
+      if (r === i) continue
+      ws.hidden.copyWithin(i * H, r * H, (r + 1) * H)
+      ws.normed.copyWithin(i * H, r * H, (r + 1) * H)
+    }
+    const positions = Int32Array.from(kept, (r) => batch.positions[r])
+    K.matmul(ws.q, ws.normed, lw.q, n, H, qDim, lw.qBias)
+    K.rope(ws.q, n, c.numHeads, c.headDim, positions, this.rope.cos, this.rope.sin)
+    K.pagedAttention(ws.attn, ws.q, cache.k[l], cache.v[l], { ...attention, tokens: n, positions, seqIndex: Int32Array.from(kept, (r) => batch.seqIndex[r]) })
+    this.afterAttention(l, n)
+  }
+
+  /** The rest of layer l over the first `rows` rows: output projection, residual, MLP, residual. */
+  private afterAttention(l: number, rows: number): void {
+    const c = this.config, K = this.kernels, ws = this.ws, lw = this.weights.layers[l]
+    const H = c.hiddenSize, I = c.intermediateSize, qDim = c.numHeads * c.headDim
+    K.matmul(ws.proj, ws.attn, lw.o, rows, qDim, H, lw.oBias)
+    K.addInPlace(ws.hidden, ws.proj, rows * H)
+    K.rmsNorm(ws.normed, ws.hidden, lw.postNorm, rows, H, c.rmsNormEps)
+    K.matmuls(ws.normed, rows, H, [
+      { out: ws.gate, w: lw.gate, outDim: I, bias: lw.gateBias },
+      { out: ws.up, w: lw.up, outDim: I, bias: lw.upBias }
+    ])
+    K.siluMul(ws.gate, ws.up, rows * I)
+    K.matmul(ws.proj, ws.gate, lw.down, rows, I, H, lw.downBias)
+    K.addInPlace(ws.hidden, ws.proj, rows * H)
   }
 
   /** The logits of `L` rows, in the workspace (the caller copies what it keeps). */

@@ -107,6 +107,21 @@ describe("one sequence", () => {
     }
   })
 
+  it("a prefill whose last row alone is read (the last layer computes only that row, K/V for all) gives that row's logits and the decodes after it bit for bit", () => {
+    const cache = new PagedKvCache(config, { numBlocks: 64, blockSize: 16, dtype: "f32" }, kernels.arena?.matrices)
+    const seq = new PagedSequence(cache, Array.from({ length: 64 }, (_, i) => i))
+    // In two chunks: the second one's attention reads the first one's last-layer K/V.
+    runStep(model, cache, [seq.chunk(prompt.slice(0, 20), "none")])
+    const [last] = runStep(model, cache, [seq.chunk(prompt.slice(20), "last")])
+    expect(Array.from(last[0])).toEqual(Array.from(alone.promptLogits[prompt.length - 1]))
+    let next = argmax(last[0])
+    for (let s = 0; s < DECODE_STEPS; s++) {
+      const [rows] = runStep(model, cache, [seq.chunk([next])])
+      expect(Array.from(rows[0]), `decode step ${s}`).toEqual(Array.from(alone.decode[s]))
+      next = argmax(rows[0])
+    }
+  })
+
   it("the check can fail: a different prompt gives different logits", () => {
     const cache = new PagedKvCache(config, { numBlocks: 8, blockSize: 16, dtype: "f32" }, kernels.arena?.matrices)
     const seq = new PagedSequence(cache, [0, 1, 2, 3, 4, 5, 6, 7])

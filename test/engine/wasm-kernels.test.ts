@@ -126,22 +126,56 @@ describe("WASM SIMD kernels", () => {
       referenceKernels.pagedAttention(want, q, k, v, batch)
       for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5)
       expect(got.some((x, i) => x !== want[i])).toBe(true) // the WASM path ran
-      // Any split of the (token, head) units gives the same bits, and the ranks' shares cover every unit once.
+      // Any split of the (token, KV head) units gives the same bits, and the ranks' shares cover every unit once.
       const att = new SimdAttention(arena, instantiateKernels(arena.memory))
       const job = att.prepare(got, q, k, v, batch)!
       const split = arena.allocF32(5 * qDim)
       att.prepare(split, q, k, v, batch)
       const splitJob = { ...job, out: split.byteOffset }
-      for (const [u0, u1] of [[0, 1], [1, 4], [4, 17], [17, 30]]) att.run(splitJob, u0, u1)
+      for (const [u0, u1] of [[0, 1], [1, 4], [4, 7], [7, 10]]) att.run(splitJob, u0, u1)
       expect(Array.from(split)).toEqual(Array.from(got))
       for (const size of [1, 2, 3, 7]) {
         const shares = Array.from({ length: size }, (_, r) => att.share(job, r, size))
         expect(shares[0][0]).toBe(0)
-        expect(shares[size - 1][1]).toBe(numHeads * 5)
+        expect(shares[size - 1][1]).toBe(numKvHeads * 5)
         shares.forEach(([u0, u1], r) => {
           expect(u1).toBeGreaterThanOrEqual(u0)
           if (r > 0) expect(u0).toBe(shares[r - 1][1])
         })
+      }
+    }
+  )
+
+  it.each([["f32"], ["f16"]] as const)(
+    "%s KV: a head's attention is the same bits whatever the size of its GQA group (the kernels take 1 to 4 query rows at once)",
+    (kv) => {
+      const numKvHeads = 2, headDim = 24, blockSize = 4, numBlocks = 16, tokens = 4
+      const kvDim = numKvHeads * headDim
+      const pool = () => (kv === "f32" ? arena.allocF32(numBlocks * blockSize * kvDim) : arena.allocF16(numBlocks * blockSize * kvDim))
+      const k = pool(), v = pool()
+      for (let i = 0; i < k.length; i++) {
+        k[i] = rand() * 2 - 1
+        v[i] = rand() * 2 - 1
+      }
+      // One sequence's last 4 tokens (positions 33..36: 34 to 37 keys, on both sides of the 8-, 4- and 2-key steps).
+      const positions = Int32Array.from([33, 34, 35, 36]), seqIndex = new Int32Array(tokens)
+      const blockTables = [Int32Array.from([3, 11, 0, 7, 15, 2, 9, 5, 12, 1])]
+      const batch = (numHeads: number) => ({ tokens, positions, seqIndex, blockTables, blockSize, numHeads, numKvHeads, headDim, scale: 0.3, slidingWindow: null })
+      // Every head alone in its group: the one-row kernels.
+      const alone = (q: Float32Array, group: number, h: number): Float32Array => {
+        const g = Math.floor(h / group), q1 = arena.allocF32(tokens * kvDim), out = arena.allocF32(tokens * kvDim)
+        for (let t = 0; t < tokens; t++) q1.set(q.subarray((t * group * numKvHeads + h) * headDim, (t * group * numKvHeads + h + 1) * headDim), (t * numKvHeads + g) * headDim)
+        simd.pagedAttention(out, q1, k, v, batch(numKvHeads))
+        return Float32Array.from({ length: tokens * headDim }, (_, i) => out[(Math.floor(i / headDim) * numKvHeads + g) * headDim + (i % headDim)])
+      }
+      for (const group of [2, 3, 4, 5, 6]) {
+        const numHeads = group * numKvHeads, qDim = numHeads * headDim
+        const q = fill(arena.allocF32(tokens * qDim)), out = arena.allocF32(tokens * qDim)
+        simd.pagedAttention(out, q, k, v, batch(numHeads))
+        for (let h = 0; h < numHeads; h++) {
+          const got = Float32Array.from({ length: tokens * headDim }, (_, i) => out[Math.floor(i / headDim) * qDim + h * headDim + (i % headDim)])
+          expect(Array.from(got), `group ${group}, head ${h}`).toEqual(Array.from(alone(q, group, h)))
+        }
       }
     }
   )
@@ -183,7 +217,7 @@ describe("WASM SIMD kernels", () => {
   )
 
   it("the attention softmax is the reference's float64 softmax, bit for bit (exps, sum in order, quotient rounded to f32)", () => {
-    const softmax = instantiateKernels(arena.memory).exports.attn_softmax as (p: number, e: number, n: number) => void
+    const attention = new SimdAttention(arena, instantiateKernels(arena.memory))
     const p = arena.allocF32(800), e = arena.allocF32(1600)
     let compared = 0
     for (let trial = 0; trial < 400; trial++) {
@@ -198,7 +232,7 @@ describe("WASM SIMD kernels", () => {
       exps.forEach((x, j) => (want[j] = x / sum))
       const view = arena.rebase(p)
       view.set(scores)
-      softmax(view.byteOffset, arena.rebase(e).byteOffset, n)
+      attention.softmax(view.byteOffset, arena.rebase(e).byteOffset, n)
       expect(Array.from(arena.rebase(p).subarray(0, n)), `n ${n}, spread ${spread}`).toEqual(Array.from(want))
       compared += n
     }

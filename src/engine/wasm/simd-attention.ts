@@ -26,12 +26,27 @@ export interface AttentionJob {
   readonly f16: boolean
 }
 
+/** Query rows the kernels take at once (tools/wasm-attention.ts generates attn_scores1..4 and attn_values1..4). */
+export const MAX_ATTENTION_ROWS = 4
+
+const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1))
+
+/**
+ * The softmax kernel's float64 constants, in the order it reads them from memory (tools/wasm-attention.ts):
+ * the clamp, log2(e), ln 2 split high/low (fdlibm's Cody-Waite pair), 2^52 + 1023 (builds 2^k), then the
+ * Taylor coefficients 1/d! for d = 0..12.
+ */
+export const EXP_CONSTANTS: ReadonlyArray<number> = [
+  -708, 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10, 2 ** 52 + 1023,
+  ...Array.from({ length: 13 }, (_, d) => 1 / factorial(d))
+]
+
 /** A (token, head) unit's cost beyond its keys, in keys: the calls and the pass over the head's output. */
 const UNIT_OVERHEAD_KEYS = 16
 
-type ScoresFn = (scores: number, q: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
-type ValuesFn = (out: number, probs: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
-type SoftmaxFn = (probs: number, exps: number, n: number) => void
+type ScoresFn = (scores: number, stride: number, q: number, qStride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
+type ValuesFn = (out: number, outStride: number, probs: number, stride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
+type SoftmaxFn = (probs: number, exps: number, n: number, constants: number) => void
 
 /** Grow-only scratch in the arena (one per thread). */
 class Scratch<T extends Float32Array | Int32Array> {
@@ -49,25 +64,32 @@ class Scratch<T extends Float32Array | Int32Array> {
 }
 
 export class SimdAttention {
-  private readonly scores: Record<"f32" | "f16", ScoresFn>
-  private readonly values: Record<"f32" | "f16", ValuesFn>
+  /** By KV type, the kernels for 1..MAX_ATTENTION_ROWS query rows (index rows - 1). */
+  private readonly scores: Record<"f32" | "f16", ReadonlyArray<ScoresFn>>
+  private readonly values: Record<"f32" | "f16", ReadonlyArray<ValuesFn>>
   private readonly probs: Scratch<Float32Array>
   private readonly slots: Scratch<Int32Array>
   /** The softmax's float64 exponentials (2 f32 per value). */
   private readonly exps: Scratch<Float32Array>
-  private readonly softmax: SoftmaxFn
+  private readonly softmaxKernel: SoftmaxFn
+  /** EXP_CONSTANTS, each as an f64x2 pair, in the arena. */
+  private readonly constants: number
 
   private readonly arena: WasmArena
 
   constructor(arena: WasmArena, instance: WebAssembly.Instance) {
     this.arena = arena
     const e = instance.exports
-    this.scores = { f32: e.attn_scores_f32 as ScoresFn, f16: e.attn_scores_f16 as ScoresFn }
-    this.values = { f32: e.attn_values_f32 as ValuesFn, f16: e.attn_values_f16 as ValuesFn }
+    const byRows = <F>(name: string, kv: string) => Array.from({ length: MAX_ATTENTION_ROWS }, (_, i) => e[`attn_${name}${i + 1}_${kv}`] as F)
+    this.scores = { f32: byRows<ScoresFn>("scores", "f32"), f16: byRows<ScoresFn>("scores", "f16") }
+    this.values = { f32: byRows<ValuesFn>("values", "f32"), f16: byRows<ValuesFn>("values", "f16") }
     this.probs = new Scratch(arena, (n) => arena.allocF32(n))
     this.slots = new Scratch(arena, (n) => arena.allocI32(n))
     this.exps = new Scratch(arena, (n) => arena.allocF32(n))
-    this.softmax = e.attn_softmax as SoftmaxFn
+    this.softmaxKernel = e.attn_softmax as SoftmaxFn
+    const table = arena.allocF32(4 * EXP_CONSTANTS.length)
+    new Float64Array(table.buffer, table.byteOffset, 2 * EXP_CONSTANTS.length).set(EXP_CONSTANTS.flatMap((c) => [c, c]))
+    this.constants = table.byteOffset
   }
 
   /** The job for one call, or null when the WASM path cannot take it (tensors outside the arena, odd head size). */
@@ -102,32 +124,51 @@ export class SimdAttention {
     }
   }
 
+  /** In place over the n f32 scores at byte address p: the reference's float64 softmax (e: 2n f32 of scratch). */
+  softmax(p: number, e: number, n: number): void {
+    this.softmaxKernel(p, e, n, this.constants)
+  }
+
+  /** Work units of a job: one per (token, KV head), the query heads of its GQA group together. */
+  units(job: AttentionJob): number {
+    return job.numKvHeads * job.tokens
+  }
+
   /**
-   * Work units [u0, u1) of the job: unit u is head floor(u / tokens) of token u mod tokens (head-major,
-   * so consecutive units read the same K/V rows). A unit is computed the same way whichever call has it.
+   * Work units [u0, u1) of the job: unit u is KV head floor(u / tokens) of token u mod tokens (head-major,
+   * so consecutive units read the same K/V rows). The unit's query heads (its GQA group) go through the
+   * kernels MAX_ATTENTION_ROWS at a time, reading each key and value row once for all of them. Each
+   * (token, head) comes out the same whichever call, group or thread has it (the kernels' sums do not
+   * depend on how many rows they take).
    */
   run(job: AttentionJob, u0: number, u1: number): void {
     const { headDim, numHeads, numKvHeads, tokens } = job
     const kind = job.f16 ? "f16" : "f32"
     const scores = this.scores[kind], values = this.values[kind]
     const group = numHeads / numKvHeads, kvDim = numKvHeads * headDim, qDim = numHeads * headDim
+    const rowBytes = headDim * 4
     const i32 = new Int32Array(this.arena.memory.buffer)
     for (let u = u0; u < u1; u++) {
-      const h = Math.floor(u / tokens), t = u - h * tokens
+      const g = Math.floor(u / tokens), t = u - g * tokens
       const slots = i32[(job.tokenSlots >> 2) + t], n = i32[(job.tokenKeys >> 2) + t]
-      const p = this.probs.get(n).byteOffset, e = this.exps.get(2 * n).byteOffset
-      const qo = (t * qDim + h * headDim) * 4
-      const ko = Math.floor(h / group) * headDim
-      scores(p, job.q + qo, job.k, slots, n, ko, kvDim, headDim, job.scale)
-      this.softmax(p, e, n)
-      values(job.out + qo, p, job.v, slots, n, ko, kvDim, headDim)
+      // Each row's probabilities on their own 16-byte boundary (the scores are stored 4 at a time).
+      const stride = ((n + 3) & ~3) * 4
+      const p = this.probs.get((stride / 4) * Math.min(group, MAX_ATTENTION_ROWS)).byteOffset, e = this.exps.get(2 * n).byteOffset
+      const ko = g * headDim
+      for (let h0 = g * group; h0 < (g + 1) * group; h0 += MAX_ATTENTION_ROWS) {
+        const rows = Math.min(MAX_ATTENTION_ROWS, (g + 1) * group - h0)
+        const qo = (t * qDim + h0 * headDim) * 4
+        scores[rows - 1](p, stride, job.q + qo, rowBytes, job.k, slots, n, ko, kvDim, headDim, job.scale)
+        for (let r = 0; r < rows; r++) this.softmax(p + r * stride, e, n)
+        values[rows - 1](job.out + qo, rowBytes, p, stride, job.v, slots, n, ko, kvDim, headDim)
+      }
     }
   }
 
   /**
    * Rank `rank` of `size`'s units: contiguous ranges of about equal cost, a unit costing its token's key
-   * count plus a fixed overhead (a prefill's last tokens attend to many more keys than its first, and 9
-   * heads do not split evenly in 2). Every rank computes the same boundaries from the job alone.
+   * count plus a fixed overhead (a prefill's last tokens attend to many more keys than its first, and 3
+   * KV heads do not split evenly in 2). Every rank computes the same boundaries from the job alone.
    */
   share(job: AttentionJob, rank: number, size: number): readonly [number, number] {
     const i32 = new Int32Array(this.arena.memory.buffer)
@@ -137,8 +178,8 @@ export class SimdAttention {
     for (let t = 0; t < job.tokens; t++) perHead += cost(t)
     const boundary = (r: number): number => {
       if (r <= 0) return 0
-      if (r >= size) return job.numHeads * job.tokens
-      const target = Math.floor((perHead * job.numHeads * r) / size)
+      if (r >= size) return job.numKvHeads * job.tokens
+      const target = Math.floor((perHead * job.numKvHeads * r) / size)
       const h = Math.floor(target / perHead)
       let rest = target - h * perHead, t = 0
       while (t < job.tokens && rest > 0) rest -= cost(t++)

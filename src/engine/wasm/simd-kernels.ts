@@ -55,7 +55,7 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
       const job = attention.prepare(out, q, kCache, vCache, b)
       if (job === null) referenceKernels.pagedAttention(out, q, kCache, vCache, b)
       else if (group !== null) group.attention(job)
-      else attention.run(job, 0, b.numHeads * b.tokens)
+      else attention.run(job, 0, attention.units(job))
     }
   }
 }
