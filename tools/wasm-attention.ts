@@ -4,16 +4,16 @@
  * the softmax between them (in float64, as the reference kernels compute it); see
  * src/engine/wasm/simd-attention.ts.
  *
- *   attn_scores<R>_T(scores, stride, q, qStride, pool, slots, n, ko, kvDim, headDim, scale):
+ *   attn_scores<R>_T(scores, stride, qs, pool, slots, n, ko, kvDim, headDim, scale):
  *     scores_r[j] = scale * sum_d q_r[d] * K[slots[j]][ko + d]       for r < R, j < n
- *   attn_values<R>_T(out, outStride, probs, stride, pool, slots, n, ko, kvDim, headDim):
- *     out_r[d] = sum_j probs_r[j] * V[slots[j]][ko + d]              for r < R, d < headDim
+ *   attn_values<R>_T(outs, accumulate, probs, stride, pool, slots, n, ko, kvDim, headDim):
+ *     out_r[d] (+)= sum_j probs_r[j] * V[slots[j]][ko + d]           for r < R, d < headDim
  *   attn_softmax(p, e, n, c):
  *     p[j] = exp(p[j] - max) / sum    for j < n, in float64 (e: n float64 of scratch; c: the constants), rounded to f32
  *
- * Row r of q, scores, probs and out is r times its stride (bytes) after row 0. Each key and value row is
- * read once for the R rows: a GQA group's heads share it (the reads, from L2, are what these kernels wait
- * on). headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise).
+ * Row r's q and out are at the addresses in qs[r] and outs[r] (i32 arrays), its scores and probabilities
+ * r strides (bytes) after row 0's. Each key and value row is read once for the R rows: a GQA group's heads,
+ * and consecutive tokens of one sequence, share it (the reads, from L2, are what these kernels wait on). headDim must be a multiple of 4 (the caller falls back to the reference kernels otherwise).
  * Exactness: a score is one f32x4 accumulator over d in order, reduced (l0 + l1) + (l2 + l3), then scaled
  * (keys are taken 8, 4 or 2 at a time only to overlap their FMA chains); an output element is one lane
  * accumulated over j in order (lanes taken 4 to 32 at a time only to overlap chains); the softmax's sum is
@@ -86,7 +86,7 @@ const keyGroups = (t: WeightType, R: number, K: number, end: string): string => 
 const KEY_GROUPS: Record<number, ReadonlyArray<number>> = { 1: [8, 4, 1], 2: [4, 1], 3: [2, 1], 4: [2, 1] }
 
 /**
- * attn_scores<R>_T: the scores of R query rows (q rows $qStride bytes apart) over the same n keys, keys
+ * attn_scores<R>_T: the scores of R query rows (their addresses: i32 [R] at $qs) over the same n keys, keys
  * K at a time (the widths of KEY_GROUPS), then the last ones one at a time. Every score is the same
  * one-accumulator sum whatever R and K are.
  */
@@ -95,12 +95,12 @@ const scores = (t: WeightType, R: number): string => {
   const ends = widths.map((K) => (K === 1 ? "(local.get $n)" : `(i32.and (local.get $n) (i32.const ${-K}))`))
   const maxK = widths[0], rows = Array.from({ length: R }, (_, r) => r)
   return `
-  (func (export "attn_scores${R}_${t}") (param $scores i32) (param $stride i32) (param $q i32) (param $qStride i32) (param $pool i32) (param $slots i32) (param $n i32)
+  (func (export "attn_scores${R}_${t}") (param $scores i32) (param $stride i32) (param $qs i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32) (param $scale f32)
     (local $j i32) (local $d i32) (local $dEnd i32) (local $kv v128) (local $h v128) (local $s01 v128) (local $s23 v128)
     ${rows.map((r) => `(local $q${r} v128) (local $qr${r} i32)`).join(" ")}
     ${Array.from({ length: maxK }, (_, i) => `(local $b${i} i32) ${rows.map((r) => `(local ${acc(r, i)} v128)`).join(" ")}`).join("\n    ")}
-    ${rows.map((r) => `(local.set $qr${r} (i32.add (local.get $q) (i32.mul (local.get $qStride) (i32.const ${r}))))`).join("\n    ")}
+    ${rows.map((r) => `(local.set $qr${r} (i32.load offset=${4 * r} (local.get $qs)))`).join("\n    ")}
     (local.set $dEnd (i32.shl (local.get $headDim) (i32.const 2)))
     (local.set $j (i32.const 0))
     ${widths.map((K, w) => keyGroups(t, R, K, ends[w])).join("\n    ")})`
@@ -114,8 +114,9 @@ const valuesChunk = (t: WeightType, R: number, W: number): string => {
   const rows = Array.from({ length: R }, (_, r) => r), vecs = Array.from({ length: W }, (_, i) => i)
   const off = (i: number) => `(i32.add (local.get $base) (i32.const ${i * 4 * SIZE[t]}))`
   const probAt = (r: number) => `(i32.add (i32.add (local.get $probs) (i32.mul (local.get $stride) (i32.const ${r}))) (i32.shl (local.get $j) (i32.const 2)))`
-  const outAt = (r: number, i: number) => `(i32.add (i32.add (local.get $out) (i32.mul (local.get $outStride) (i32.const ${r}))) (i32.shl (i32.add (local.get $d) (i32.const ${4 * i})) (i32.const 2)))`
-  return `${rows.flatMap((r) => vecs.map((i) => `(local.set ${acc(r, i)} (v128.const i32x4 0 0 0 0))`)).join(" ")}
+  const outAt = (r: number, i: number) => `(i32.add (local.get $or${r}) (i32.shl (i32.add (local.get $d) (i32.const ${4 * i})) (i32.const 2)))`
+  const start = (r: number, i: number) => `(local.set ${acc(r, i)} (select (v128.load ${outAt(r, i)}) (v128.const i32x4 0 0 0 0) (local.get $accumulate)))`
+  return `${rows.flatMap((r) => vecs.map((i) => start(r, i))).join("\n      ")}
       (local.set $j (i32.const 0))
       ${loop(`j${W}`, "(i32.lt_u (local.get $j) (local.get $n))", `${rows.map((r) => `(local.set $p${r} (f32x4.splat (f32.load ${probAt(r)})))`).join("\n        ")}
         (local.set $base (i32.add (local.get $pool) (i32.mul (i32.add (i32.add (i32.mul
@@ -127,17 +128,20 @@ const valuesChunk = (t: WeightType, R: number, W: number): string => {
 
 /**
  * attn_values<R>_T: R rows' weighted sums of the same n value rows (row r's probabilities $stride bytes
- * after row r - 1's, its output $outStride bytes after), 4 * W lanes per pass over j. An output element is
- * one lane accumulated over j in order whatever R and W are.
+ * after row r - 1's; the rows' output addresses: i32 [R] at $outs), 4 * W lanes per pass over j. With
+ * $accumulate, the sums continue from the values in out (a row with more keys than the others goes on
+ * alone from where the shared pass stopped: f32 stored and loaded back is the same accumulator). An
+ * output element is one lane accumulated over j in order whatever R and W are.
  */
 const values = (t: WeightType, R: number): string => {
   const widths = LANE_GROUPS[R], rows = Array.from({ length: R }, (_, r) => r)
   return `
-  (func (export "attn_values${R}_${t}") (param $out i32) (param $outStride i32) (param $probs i32) (param $stride i32) (param $pool i32) (param $slots i32) (param $n i32)
+  (func (export "attn_values${R}_${t}") (param $outs i32) (param $accumulate i32) (param $probs i32) (param $stride i32) (param $pool i32) (param $slots i32) (param $n i32)
       (param $ko i32) (param $kvDim i32) (param $headDim i32)
     (local $j i32) (local $d i32) (local $base i32) (local $kv v128) (local $h v128)
-    ${rows.map((r) => `(local $p${r} v128)`).join(" ")}
+    ${rows.map((r) => `(local $p${r} v128) (local $or${r} i32)`).join(" ")}
     ${Array.from({ length: widths[0] }, (_, i) => rows.map((r) => `(local ${acc(r, i)} v128)`).join(" ")).join("\n    ")}
+    ${rows.map((r) => `(local.set $or${r} (i32.load offset=${4 * r} (local.get $outs)))`).join("\n    ")}
     (local.set $d (i32.const 0))
     ${widths.map((W) => loop(`lanes${W}`, `(i32.le_u (i32.add (local.get $d) (i32.const ${4 * W})) (local.get $headDim))`, valuesChunk(t, R, W), advance("$d", 4 * W))).join("\n    ")})`
 }

@@ -44,8 +44,8 @@ export const EXP_CONSTANTS: ReadonlyArray<number> = [
 /** A (token, head) unit's cost beyond its keys, in keys: the calls and the pass over the head's output. */
 const UNIT_OVERHEAD_KEYS = 16
 
-type ScoresFn = (scores: number, stride: number, q: number, qStride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
-type ValuesFn = (out: number, outStride: number, probs: number, stride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
+type ScoresFn = (scores: number, stride: number, qs: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void
+type ValuesFn = (outs: number, accumulate: number, probs: number, stride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
 type SoftmaxFn = (probs: number, exps: number, n: number, constants: number) => void
 
 /** Grow-only scratch in the arena (one per thread). */
@@ -74,6 +74,8 @@ export class SimdAttention {
   private readonly softmaxKernel: SoftmaxFn
   /** EXP_CONSTANTS, each as an f64x2 pair, in the arena. */
   private readonly constants: number
+  /** A tile's row addresses for the kernels: q of each row, then out of each row, then one more out. */
+  private readonly rowAddresses: Int32Array
 
   private readonly arena: WasmArena
 
@@ -90,6 +92,7 @@ export class SimdAttention {
     const table = arena.allocF32(4 * EXP_CONSTANTS.length)
     new Float64Array(table.buffer, table.byteOffset, 2 * EXP_CONSTANTS.length).set(EXP_CONSTANTS.flatMap((c) => [c, c]))
     this.constants = table.byteOffset
+    this.rowAddresses = arena.allocI32(2 * MAX_ATTENTION_ROWS + 1)
   }
 
   /** The job for one call, or null when the WASM path cannot take it (tensors outside the arena, odd head size). */
@@ -136,32 +139,59 @@ export class SimdAttention {
 
   /**
    * Work units [u0, u1) of the job: unit u is KV head floor(u / tokens) of token u mod tokens (head-major,
-   * so consecutive units read the same K/V rows). The unit's query heads (its GQA group) go through the
-   * kernels MAX_ATTENTION_ROWS at a time, reading each key and value row once for all of them. Each
-   * (token, head) comes out the same whichever call, group or thread has it (the kernels' sums do not
-   * depend on how many rows they take).
+   * so consecutive units read the same K/V rows). Units go through the kernels in tiles of up to
+   * MAX_ATTENTION_ROWS query rows that read the same keys and values: a GQA group's heads, and with
+   * groups of 1 or 2 heads, consecutive tokens of one sequence too. Each (token, head) comes out the
+   * same whichever tile, call or thread has it (the kernels' sums do not depend on the rows beside it).
    */
   run(job: AttentionJob, u0: number, u1: number): void {
-    const { headDim, numHeads, numKvHeads, tokens } = job
-    const kind = job.f16 ? "f16" : "f32"
-    const scores = this.scores[kind], values = this.values[kind]
-    const group = numHeads / numKvHeads, kvDim = numKvHeads * headDim, qDim = numHeads * headDim
-    const rowBytes = headDim * 4
+    const { numHeads, numKvHeads, tokens } = job
+    const group = numHeads / numKvHeads
     const i32 = new Int32Array(this.arena.memory.buffer)
-    for (let u = u0; u < u1; u++) {
+    const slotsOf = (t: number) => i32[(job.tokenSlots >> 2) + t]
+    for (let u = u0; u < u1;) {
       const g = Math.floor(u / tokens), t = u - g * tokens
-      const slots = i32[(job.tokenSlots >> 2) + t], n = i32[(job.tokenKeys >> 2) + t]
-      // Each row's probabilities on their own 16-byte boundary (the scores are stored 4 at a time).
-      const stride = ((n + 3) & ~3) * 4
-      const p = this.probs.get((stride / 4) * Math.min(group, MAX_ATTENTION_ROWS)).byteOffset, e = this.exps.get(2 * n).byteOffset
-      const ko = g * headDim
-      for (let h0 = g * group; h0 < (g + 1) * group; h0 += MAX_ATTENTION_ROWS) {
-        const rows = Math.min(MAX_ATTENTION_ROWS, (g + 1) * group - h0)
-        const qo = (t * qDim + h0 * headDim) * 4
-        scores[rows - 1](p, stride, job.q + qo, rowBytes, job.k, slots, n, ko, kvDim, headDim, job.scale)
-        for (let r = 0; r < rows; r++) this.softmax(p + r * stride, e, n)
-        values[rows - 1](job.out + qo, rowBytes, p, stride, job.v, slots, n, ko, kvDim, headDim)
-      }
+      // Tokens of one sequence (the same slot list) whose heads fit one tile together.
+      let nt = 1
+      while ((nt + 1) * group <= MAX_ATTENTION_ROWS && u + nt < u1 && t + nt < tokens && slotsOf(t + nt) === slotsOf(t)) nt++
+      for (let h0 = g * group; h0 < (g + 1) * group; h0 += MAX_ATTENTION_ROWS) this.tile(job, g, t, nt, h0, Math.min(MAX_ATTENTION_ROWS, (g + 1) * group - h0), i32)
+      u += nt
+    }
+  }
+
+  /**
+   * Heads [h0, h0 + heads) of tokens [t, t + nt), all under KV head g: scores of every row over the most
+   * keys any of them has (a row's extra scores are never read: its softmax takes its own count), the
+   * weighted sum of values over the keys all rows have, then each longer row's own last keys.
+   */
+  private tile(job: AttentionJob, g: number, t: number, nt: number, h0: number, heads: number, i32: Int32Array): void {
+    const { headDim, numHeads, numKvHeads } = job
+    const kind = job.f16 ? "f16" : "f32"
+    const kvDim = numKvHeads * headDim, qDim = numHeads * headDim, ko = g * headDim
+    const R = nt * heads, keys = (job.tokenKeys >> 2) + t
+    let nMax = 0, nMin = Infinity
+    for (let i = 0; i < nt; i++) {
+      nMax = Math.max(nMax, i32[keys + i])
+      nMin = Math.min(nMin, i32[keys + i])
+    }
+    // Each row's probabilities on their own 16-byte boundary (the scores are stored 4 at a time).
+    const stride = ((nMax + 3) & ~3) * 4
+    const p = this.probs.get((stride / 4) * R).byteOffset, e = this.exps.get(2 * nMax).byteOffset
+    const slots = i32[(job.tokenSlots >> 2) + t]
+    const rows = this.rowAddresses, at = rows.byteOffset, outs = at + 4 * MAX_ATTENTION_ROWS
+    for (let r = 0; r < R; r++) {
+      const offset = ((t + Math.floor(r / heads)) * qDim + (h0 + (r % heads)) * headDim) * 4
+      rows[r] = job.q + offset
+      rows[MAX_ATTENTION_ROWS + r] = job.out + offset
+    }
+    this.scores[kind][R - 1](p, stride, at, job.k, slots, nMax, ko, kvDim, headDim, job.scale)
+    for (let r = 0; r < R; r++) this.softmax(p + r * stride, e, i32[keys + Math.floor(r / heads)])
+    this.values[kind][R - 1](outs, 0, p, stride, job.v, slots, nMin, ko, kvDim, headDim)
+    for (let r = 0; r < R; r++) {
+      const n = i32[keys + Math.floor(r / heads)]
+      if (n === nMin) continue
+      rows[2 * MAX_ATTENTION_ROWS] = rows[MAX_ATTENTION_ROWS + r]
+      this.values[kind][0](at + 8 * MAX_ATTENTION_ROWS, 1, p + r * stride + nMin * 4, stride, job.v, slots + nMin * 4, n - nMin, ko, kvDim, headDim)
     }
   }
 

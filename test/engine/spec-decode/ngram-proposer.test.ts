@@ -11,15 +11,25 @@ describe("n-gram prompt lookup", () => {
     expect(propose([1, 2, 3, 4, 5, 6, 9, 2, 3], cfg(2, 1, 3))).toEqual([4, 5])
   })
 
-  it("prefers the longest suffix within [min, max]", () => {
-    // [3] alone first occurs at 0 (followed by 7); [2,3] occurs at 3..4 (followed by 8)
+  it("matches the longest suffix within [min, max] that recurs", () => {
+    // [2, 3] occurs at 3..4 (followed by 8); [5, 2, 3] nowhere before the suffix
     const t = [3, 7, 1, 2, 3, 8, 5, 2, 3]
-    expect(propose(t, cfg(1, 1, 2))).toEqual([8])
-    expect(propose(t, cfg(1, 1, 1))).toEqual([7])
+    expect(propose(t, cfg(1, 1, 3))).toEqual([8])
+    expect(propose(t, cfg(1, 2, 2))).toEqual([8])
+    expect(propose(t, cfg(1, 3, 3))).toEqual([])
+    // [3] alone occurs at 0 (followed by 7) and at 4, preceded by 2 as the suffix is: that one.
+    expect(propose(t, cfg(1, 1, 1))).toEqual([8])
   })
 
-  it("takes the earliest occurrence of the suffix", () => {
+  it("takes the occurrence whose preceding tokens agree longest with the sequence's, the earliest among equals", () => {
     expect(propose([5, 1, 5, 2, 5], cfg(1, 1, 1))).toEqual([1])
+    // [4, 5] at 0 (nothing before it) and at 5 (preceded by 8, as the suffix is): the copy is at 5.
+    expect(propose([4, 5, 1, 2, 8, 4, 5, 3, 3, 8, 4, 5], cfg(3, 2, 2))).toEqual([3, 3, 8])
+    // Both preceded by 8; the one at 6 also by 7, as the suffix is.
+    expect(propose([8, 4, 5, 1, 2, 7, 8, 4, 5, 3, 6, 7, 8, 4, 5], cfg(2, 2, 2))).toEqual([3, 6])
+    // ... unless it has fewer tokens after it than can be proposed: [7, 7] at 0 is followed by 3 tokens, at 1 by 2.
+    expect(propose([7, 7, 7, 7], cfg(3, 2, 2))).toEqual([7, 7])
+    expect(propose([5, 7, 7, 9, 9, 5, 7, 7], cfg(3, 2, 2))).toEqual([9, 9, 5])
   })
 
   it("proposes nothing when no suffix of length >= min recurs", () => {
