@@ -71,6 +71,12 @@ export class Engine extends Context.Service<Engine, {
 /** Runs a step's forward pass. In process (`Effect.sync`) or in a worker thread (async). */
 export interface Executor {
   readonly execute: (batch: ForwardBatch) => Effect.Effect<Float32Array, unknown>
+  /**
+   * The pass runs on another thread and `execute` suspends until it is done: the event loop's other
+   * fibers (the readers of the step just delivered, HTTP) run meanwhile, so the engine loop need not
+   * yield to them between steps (the next step starts while they write the last one's deltas).
+   */
+  readonly offThread?: boolean
 }
 
 export interface EngineActorOptions {
@@ -210,7 +216,8 @@ export const makeEngine = (options: EngineActorOptions) =>
         for (const cmd of yield* Queue.clear(inbox)) handle(cmd)
         const ran = yield* runStep
         if (ran) {
-          yield* Effect.yieldNow // let HTTP fibers and readers run between steps
+          // In process, the step held the event loop: let HTTP fibers and readers run before the next one.
+          if (options.executor.offThread !== true) yield* Effect.yieldNow
           continue
         }
         // Idle: sleep until a command arrives, or until a paused sequence reaches its stall limit.

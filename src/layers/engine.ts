@@ -82,7 +82,7 @@ export const defaultTensorParallelSize = (parameters: number): number =>
 const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallelSize: number) =>
   Effect.map(
     Effect.acquireRelease(Effect.try({ try: () => new WorkerExecutor(loaded.model, cache, { tensorParallelSize }), catch: (e) => e as Error }), (w) => Effect.promise(() => w.close())),
-    (w): Executor => ({ execute: (batch) => Effect.tryPromise({ try: () => w.execute(batch), catch: (e) => e }) })
+    (w): Executor => ({ execute: (batch) => Effect.tryPromise({ try: () => w.execute(batch), catch: (e) => e }), offThread: true })
   )
 
 /**
