@@ -197,6 +197,32 @@ const matmul = (t: QuantType): string => {
 }
 
 /**
+ * dequant_T(dst, w, in, o0, o1): rows [o0, o1) of the matrix (in values each) as f32, one after another
+ * at dst: exactly the values the matmul above feeds its FMAs (loadSub and group, the same code). For
+ * steps of many rows the matmul runs on these with the f32 kernel (src/engine/wasm/dequantized-matmul.ts):
+ * each weight is dequantized once per step instead of once per 4-row tile, with the same bits.
+ */
+const dequant = (t: QuantType): string => {
+  const { values, bytes } = BLOCK[t]
+  const stores = Array.from({ length: 8 }, (_, g) => `${group(t, g)}
+        (v128.store offset=${16 * g} ${get("$d")} ${get("$wv")})`).join("\n        ")
+  return `
+  (func (export "dequant_${t}") (param $dst i32) (param $w i32) (param $in i32) (param $o0 i32) (param $o1 i32)
+    (local $o i32) (local $d i32) (local $wB i32) (local $wEnd i32) (local $sb i32) (local $subs i32) (local $wc i32) (local $wb i32) (local $j i32) (local $qp i32)
+    ${["$wv", ...STATE.map((n) => `$${n}`)].map((n) => `(local ${n} v128)`).join(" ")}
+    (local.set $wB (i32.mul (i32.div_u ${get("$in")} (i32.const ${values})) (i32.const ${bytes})))
+    (local.set $wEnd (i32.sub (i32.add ${get("$w")} (i32.mul ${get("$o1")} ${get("$wB")})) (i32.const 1)))
+    (local.set $subs (i32.shr_u ${get("$in")} (i32.const 5)))
+    (local.set $d ${get("$dst")})
+    (local.set $o ${get("$o0")})
+    ${loop("rows", `(i32.lt_u ${get("$o")} ${get("$o1")})`, `(local.set $wc (i32.add ${get("$w")} (i32.mul ${get("$o")} ${get("$wB")})))
+      (local.set $sb (i32.const 0))
+      ${loop("subs", `(i32.lt_u ${get("$sb")} ${get("$subs")})`, `${loadSub(t)}
+        ${stores}
+        (local.set $d (i32.add ${get("$d")} (i32.const 128)))`, `(local.set $sb (i32.add ${get("$sb")} (i32.const 1)))`)}`, `(local.set $o (i32.add ${get("$o")} (i32.const 1)))`)})`
+}
+
+/**
  * get_scale_min_k4: the 6-bit scale (which = 0) or min (which = 1) of Q4_K sub-block j, from the 12 packed
  * bytes at block + 4.
  */
@@ -213,4 +239,4 @@ const q4kScale = `
           (i32.shl (i32.shr_u (i32.load8_u (i32.sub (local.get $p) (i32.const 4))) (i32.const 6)) (i32.const 4))))))))`
 
 /** The quantized matmuls (they use $f16, $biasAt and $finish_f32 of tools/wasm-matmul.ts). */
-export const quantMatmulWat = (): string => q4kScale + QUANT_TYPES.map(matmul).join("\n")
+export const quantMatmulWat = (): string => q4kScale + QUANT_TYPES.map((t) => matmul(t) + dequant(t)).join("\n")

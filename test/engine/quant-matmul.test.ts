@@ -4,6 +4,7 @@ import { QUANT_BLOCK, sharedAlloc, toF32, type QuantFormat, type QuantizedMatrix
 import { quantizeMatrix } from "../../src/engine/quantize.ts"
 import { WasmArena } from "../../src/engine/wasm/arena.ts"
 import { instantiateKernels, matmulExports } from "../../src/engine/wasm/module.ts"
+import { DEQUANTIZED_MIN_ROWS, withDequantizedRows } from "../../src/engine/wasm/dequantized-matmul.ts"
 import { simdKernels } from "../../src/engine/wasm/simd-kernels.ts"
 import { prng, uniformFiller } from "../support/random-model.ts"
 
@@ -87,6 +88,21 @@ for (const format of ["q8_0", "q4_0", "q5_0", "q4_k", "q6_k"] satisfies Array<Qu
           exports(out.byteOffset, x.byteOffset + r * inDim * 4, w.blocks.byteOffset, batch, inDim, outDim, bias.byteOffset, 0, outDim)
           expect(bits(out).equals(bits(whole.subarray(r * outDim, (r + batch) * outDim)))).toBe(true)
         }
+      }
+    })
+
+    it("steps of 8+ rows (weights dequantized once per step into scratch, f32 tiles) give the quantized kernel's bits, whatever the column split", () => {
+      const instance = instantiateKernels(arena.memory)
+      const raw = matmulExports(instance)[format], rowAware = withDequantizedRows(matmulExports(instance), instance, arena)[format]
+      // 1536 inputs: 32 columns per scratch group, so 75 columns take three groups (32, 32, 11).
+      const rows = DEQUANTIZED_MIN_ROWS + 12, inDim = 1536, outDim = 75
+      const { w, x, bias } = make(rows, inDim, outDim)
+      const want = arena.allocF32(rows * outDim), got = arena.allocF32(rows * outDim)
+      raw(want.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, 0, outDim)
+      for (const cuts of [[0, 75], [0, 40, 75], [0, 3, 33, 70, 75]]) {
+        got.fill(0)
+        for (let i = 0; i + 1 < cuts.length; i++) rowAware(got.byteOffset, x.byteOffset, w.blocks.byteOffset, rows, inDim, outDim, bias.byteOffset, cuts[i], cuts[i + 1])
+        expect(bits(got).equals(bits(want)), `cuts ${cuts}`).toBe(true)
       }
     })
   })

@@ -15,6 +15,7 @@ import type { MatmulItem } from "../kernels.ts"
 import { MATRIX_STORAGES, matrixData, matrixDtype, type MatrixStorage } from "../matrix.ts"
 import { SimdAttention, type AttentionJob } from "./simd-attention.ts"
 import type { WasmArena } from "./arena.ts"
+import { withDequantizedRows } from "./dequantized-matmul.ts"
 import { elementwiseExports, instantiateKernels, matmulExports, type ElementwiseExports, type MatmulExport } from "./module.ts"
 
 
@@ -226,7 +227,7 @@ export interface HelperInit {
 export const parallelWork = (arena: WasmArena, control: number, rank: number, size: number): ParallelWork => {
   const instance = instantiateKernels(arena.memory)
   const ctl = new Int32Array(arena.memory.buffer, control, CONTROL_INTS)
-  return new ParallelWork(ctl, matmulExports(instance), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
+  return new ParallelWork(ctl, withDequantizedRows(matmulExports(instance), instance, arena), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
 }
 
 /**

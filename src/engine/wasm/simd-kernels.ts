@@ -1,6 +1,7 @@
 import { referenceKernels, type Kernels, type MatmulItem } from "../kernels.ts"
 import { matrixData, matrixDtype } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
+import { withDequantizedRows } from "./dequantized-matmul.ts"
 import { elementwiseExports, instantiateKernels, matmulExports } from "./module.ts"
 import type { ParallelGroup } from "./parallel-group.ts"
 import { SimdAttention } from "./simd-attention.ts"
@@ -13,7 +14,7 @@ import { SimdAttention } from "./simd-attention.ts"
  */
 export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null): Kernels => {
   const instance = instantiateKernels(arena.memory)
-  const matmul = matmulExports(instance)
+  const matmul = withDequantizedRows(matmulExports(instance), instance, arena)
   const attention = new SimdAttention(arena, instance)
   const ew = elementwiseExports(instance)
   // Below these sizes an operation is shorter than waking the helpers; rank 0 runs it alone (same code, same bits).
