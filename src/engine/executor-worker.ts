@@ -24,7 +24,14 @@ export interface ExecutorWorkerInit {
 }
 
 export type ExecutorRequest = { readonly id: number; readonly batch: ForwardBatch }
-export type ExecutorReply = { readonly id: number; readonly logits: Float32Array } | { readonly id: number; readonly error: string }
+/**
+ * The step's output: an array moved to the caller, or where it lies in the shared arena (the model's
+ * logits workspace, read by the caller before it posts the next step, which overwrites it).
+ */
+export type ExecutorReply =
+  | { readonly id: number; readonly logits: Float32Array }
+  | { readonly id: number; readonly shared: { readonly byteOffset: number; readonly length: number } }
+  | { readonly id: number; readonly error: string }
 
 const init = workerData as ExecutorWorkerInit
 const arena = init.arenaMemory === null ? null : WasmArena.attach(init.arenaMemory)
@@ -49,8 +56,11 @@ const cache = Object.assign(Object.create(PagedKvCache.prototype) as PagedKvCach
 
 const step = (m: CausalLM, msg: ExecutorRequest) => {
   try {
-    const logits = m.forward(msg.batch, cache)
-    parentPort!.postMessage({ id: msg.id, logits } satisfies ExecutorReply, [logits.buffer as ArrayBuffer])
+    // With the arena, logits stay where the model wrote them (shared memory; hidden states come in a fresh
+    // array, moved); without, a copy is moved.
+    const logits = arena === null ? m.forward(msg.batch, cache) : m.forwardInWorkspace(msg.batch, cache)
+    if (arena !== null && arena.owns(logits)) parentPort!.postMessage({ id: msg.id, shared: { byteOffset: logits.byteOffset, length: logits.length } } satisfies ExecutorReply)
+    else parentPort!.postMessage({ id: msg.id, logits } satisfies ExecutorReply, [logits.buffer as ArrayBuffer])
   } catch (e) {
     parentPort!.postMessage({ id: msg.id, error: (e as Error).message } satisfies ExecutorReply)
   }

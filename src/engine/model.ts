@@ -108,6 +108,16 @@ export class CausalLM {
    * by the final hidden states [hiddenIndices.length, hiddenSize] when any are asked for.
    */
   forward(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
+    const out = this.forwardInWorkspace(batch, cache)
+    return this.ws.logits !== undefined && out.buffer === this.ws.logits.buffer && out.byteOffset === this.ws.logits.byteOffset ? out.slice() : out
+  }
+
+  /**
+   * forward, but logits-only results come back as a view of the model's workspace (valid until the next
+   * step): a step's logits can be vocabulary x rows x 4 bytes (3 MB for 16 SmolLM2 rows), and a fresh
+   * array per step kept the event loop's garbage collector busy. Hidden states come back in a fresh array.
+   */
+  forwardInWorkspace(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
     const c = this.config, K = this.kernels, w = this.weights, ws = this.ws
     const T = batch.tokenIds.length
     const H = c.hiddenSize
@@ -149,7 +159,7 @@ export class CausalLM {
     const L = out.logitsIndices.length
     if (E > 0) return this.withHidden(out, L, E)
     if (L === 0) return new Float32Array(0)
-    return this.logitsOf(out.logitsIndices, L).slice(0, L * c.vocabSize)
+    return this.logitsOf(out.logitsIndices, L).subarray(0, L * c.vocabSize)
   }
 
   /** Layer l over all T rows of the step: the hidden states in the workspace go in and come out. */

@@ -140,6 +140,13 @@ const argmax = (x: Float64Array, n: number): number => {
   return best
 }
 
+/** argmax of x[off, off + n) as an index into that row, the lowest on ties (as argmax over a copy). */
+const argmaxRow = (x: Float32Array, off: number, n: number): number => {
+  let best = off
+  for (let i = off + 1; i < off + n; i++) if (x[i] > x[best]) best = i
+  return best - off
+}
+
 /** Where partitionDescending left its two halves: [lo, split[0]] and [split[1], hi]. */
 const split = new Int32Array(2)
 
@@ -334,9 +341,15 @@ export class RequestSampler {
    * for guided decoding, the sequence's grammar position (which the caller advances with the token).
    */
   sample(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>, guided: GuidedSequence | null = null): SampledToken {
-    const s = this.process(logits, row, vocabSize, outputTokenIds, guided)
-    let tokenId = this.greedy ? argmax(s.work, vocabSize) : this.sampleRandom(s, vocabSize)
-    if (guided !== null && s.work[tokenId] === -Infinity) tokenId = -1
+    let tokenId: number
+    if (this.greedy && guided === null && this.leavesLogitsAsTheyAre(outputTokenIds)) {
+      // Nothing changes the row: its argmax as it is (the same token; no copy of a vocabulary-wide row).
+      tokenId = argmaxRow(logits, row * vocabSize, vocabSize)
+    } else {
+      const s = this.process(logits, row, vocabSize, outputTokenIds, guided)
+      tokenId = this.greedy ? argmax(s.work, vocabSize) : this.sampleRandom(s, vocabSize)
+      if (guided !== null && s.work[tokenId] === -Infinity) tokenId = -1
+    }
 
     const k = this.params.logprobs
     if (k === null || tokenId < 0) return { tokenId, logprob: null, rank: null, topLogprobs: null }
@@ -351,6 +364,11 @@ export class RequestSampler {
    */
   processedLogits(logits: Float32Array, row: number, vocabSize: number, outputTokenIds: ReadonlyArray<number>, guided: GuidedSequence | null = null): Float64Array {
     return this.process(logits, row, vocabSize, outputTokenIds, guided).work.slice(0, vocabSize)
+  }
+
+  /** No penalty, logit bias or min_tokens mask applies to this step's row. */
+  private leavesLogitsAsTheyAre(outputTokenIds: ReadonlyArray<number>): boolean {
+    return !this.usesPenalties && this.biasIds.length === 0 && outputTokenIds.length >= this.params.minTokens
   }
 
   /** Copies the row into the shared work buffer and applies penalties, bias, the guided mask and the min_tokens mask. */

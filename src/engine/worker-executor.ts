@@ -12,12 +12,15 @@ export class WorkerExecutor {
   private nextId = 0
   private readonly pending = new Map<number, { resolve: (l: Float32Array) => void; reject: (e: Error) => void }>()
   private failure: Error | null = null
+  /** The arena the model's workspace lives in (logits come back as views of it). */
+  private readonly arenaMemory: WebAssembly.Memory | null
 
   constructor(model: CausalLM, cache: PagedKvCache, options: { readonly tensorParallelSize?: number } = {}) {
     const tensorParallelSize = options.tensorParallelSize ?? 1
     if (tensorParallelSize > 1 && model.kernels.arena === undefined) {
       throw new Error(`--tensor-parallel-size ${tensorParallelSize} needs the WASM SIMD kernels (the ${model.kernels.name} kernels run on one thread)`)
     }
+    this.arenaMemory = model.kernels.arena?.memory ?? null
     const init: ExecutorWorkerInit = {
       config: model.config,
       weights: model.weights,
@@ -37,6 +40,7 @@ export class WorkerExecutor {
       this.pending.delete(msg.id)
       if (this.pending.size === 0) this.worker.unref()
       if ("error" in msg) p.reject(new Error(msg.error))
+      else if ("shared" in msg) p.resolve(new Float32Array(this.arenaMemory!.buffer, msg.shared.byteOffset, msg.shared.length))
       else p.resolve(msg.logits)
     })
     const failAll = (e: Error) => {
@@ -50,6 +54,10 @@ export class WorkerExecutor {
     this.worker.unref()
   }
 
+  /**
+   * The step's logits (then hidden states). They may be a view of the shared workspace that the next
+   * step overwrites: read them before calling execute again (the engine loop does: one step in flight).
+   */
   execute(batch: ForwardBatch): Promise<Float32Array> {
     if (this.failure !== null) return Promise.reject(this.failure)
     const id = this.nextId++
