@@ -7,6 +7,7 @@
  *   - decode, 1 stream: tokens after the first / time from the first to the last;
  *   - decode, 16 concurrent streams: all tokens / wall time;
  *   - Inferline's /health p99 while the 16 streams run;
+ *   - the machine's WASM 128-bit FMA peak (1 and N threads), and Inferline's prefill GFLOP/s against it;
  *   - Inferline's resident memory once loaded, against issue 17's bound: RSS <= 1.3 x the checkpoint's
  *     bytes + the KV pool (test/support/process-memory.ts; bench/memory-after-load.ts measures only that).
  *
@@ -30,6 +31,7 @@ import { writeLlamaGguf } from "../test/support/gguf-writer.ts"
 import { settledMemoryAfterLoad } from "../test/support/process-memory.ts"
 import { SMOLLM2_135M, writeSmolLm2Checkpoint } from "./lib/smollm2.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { wasmFmaPeak } from "./lib/wasm-fma-peak.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -232,6 +234,8 @@ const main = async () => {
   if (g.tensors.size !== 2 + config.numLayers * 9) throw new Error(`GGUF check: ${g.tensors.size} tensors`)
   const load = await foreignLoad()
   console.log(`foreign CPU load before the run: ${(load * 100).toFixed(0)}% of ${os.cpus().length} cores`)
+  const peak = await wasmFmaPeak(threads)
+  console.log(`WASM 128-bit FMA peak: ${peak.perThreadGflops.toFixed(1)} GFLOP/s on one thread, ${peak.allThreadsGflops.toFixed(1)} on ${threads}`)
   const only = args.only
   const llamacpp = only === "inferline" ? null : await llamaCppSide(ggufFile)
   if (llamacpp) console.log("llama.cpp", JSON.stringify(llamacpp))
@@ -252,8 +256,12 @@ const main = async () => {
   const prefillFlopsPerToken = c.numLayers * (2 * layerParams + 4 * (PROMPT / 2) * qDim) + (2 * H * c.vocabSize) / PROMPT
   // Bytes read per decoded token: 16-bit weights, or the quantized file's tensors (its size, near enough).
   const weightBytes = args.gguf === undefined ? 2 * (c.numLayers * layerParams + c.vocabSize * H) : fs.statSync(ggufFile).size
-  const hardware = (side: { prefillTokensPerSecond: { median: number }; decode1TokensPerSecond: { median: number } } | null) =>
-    side && { prefillGflops: (side.prefillTokensPerSecond.median * prefillFlopsPerToken) / 1e9, decode1WeightGBps: (side.decode1TokensPerSecond.median * weightBytes) / 1e9 }
+  const hardware = (side: { prefillTokensPerSecond: { median: number }; decode1TokensPerSecond: { median: number } } | null) => {
+    if (side === null) return null
+    const prefillGflops = (side.prefillTokensPerSecond.median * prefillFlopsPerToken) / 1e9
+    // Against what `threads` threads of WASM 128-bit FMAs can do at all on this machine (Inferline's ceiling).
+    return { prefillGflops, prefillShareOfWasmFmaPeak: prefillGflops / peak.allThreadsGflops, decode1WeightGBps: (side.decode1TokensPerSecond.median * weightBytes) / 1e9 }
+  }
   const file = writeResult("vs-llamacpp", {
     bench: "vs-llamacpp",
     machine: machineInfo(),
@@ -263,7 +271,7 @@ const main = async () => {
     weights: args.gguf === undefined ? `Inferline ${dtype} safetensors, llama.cpp F16 GGUF` : `one ${args.gguf} GGUF file on both sides`,
     threads, repeats, promptTokens: PROMPT, decodeTokens: DECODE, streams: STREAMS, streamTokens: STREAM_TOKENS,
     llamacpp, inferline, ratios,
-    hardware: { inferline: hardware(inferline), llamacpp: hardware(llamacpp), note: "peaks: bench/forward.ts measures the matmul peak (GFLOP/s) of this machine" }
+    hardware: { inferline: hardware(inferline), llamacpp: hardware(llamacpp), wasmFmaPeak: peak, note: "wasmFmaPeak: f32x4.relaxed_madd on 12 accumulators, no loads (bench/lib/wasm-fma-peak.ts); llama.cpp's AVX-512 kernels are not bound by it" }
   })
   console.log(`wrote ${file}`)
   fs.rmSync(work, { recursive: true, force: true })
