@@ -63,13 +63,24 @@ const storeScores4 = (r: number, i0: number): string =>
       (local.set $s23 ${pairSums(acc(r, i0 + 2), acc(r, i0 + 3))})
       (v128.store ${scoreAt(r, i0)} (f32x4.mul (f32x4.splat (local.get $scale)) ${pairSums("$s01", "$s23")}))`
 
+/** The lanes swapped in pairs: (l2 + l3) beside (l0 + l1) after pairSums. */
+const SWAP_PAIRS = "4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11"
+
+/** The 2 scores of keys $j + i0 and + 1 of row r: storeScores4's sums for two keys (lanes 0 and 2). */
+const storeScores2 = (r: number, i0: number): string =>
+  `(local.set $s01 ${pairSums(acc(r, i0), acc(r, i0 + 1))})
+      (local.set $s01 (f32x4.mul (f32x4.splat (local.get $scale)) (f32x4.add (local.get $s01) (i8x16.shuffle ${SWAP_PAIRS} (local.get $s01) (local.get $s01)))))
+      (f32.store ${scoreAt(r, i0)} (f32x4.extract_lane 0 (local.get $s01)))
+      (f32.store ${scoreAt(r, i0 + 1)} (f32x4.extract_lane 2 (local.get $s01)))`
+
 /**
  * Scores of keys $j.. K at a time while $j < `end`, for R query rows: R x K accumulators (one per row and
  * key) sharing each load of a key (read once for the R rows) and of each row's q.
  */
 const keyGroups = (t: WeightType, R: number, K: number, end: string): string => {
   const keys = Array.from({ length: K }, (_, i) => i), rows = Array.from({ length: R }, (_, r) => r)
-  const stores = rows.map((r) => (K % 4 === 0 ? keys.filter((i) => i % 4 === 0).map((i) => storeScores4(r, i)) : keys.map((i) => storeScore(r, i))).join("\n      "))
+  const stores = rows.map((r) => (K % 4 === 0 ? keys.filter((i) => i % 4 === 0).map((i) => storeScores4(r, i))
+    : K === 2 ? [storeScores2(r, 0)] : keys.map((i) => storeScore(r, i))).join("\n      "))
   return loop(`keys${K}`, `(i32.lt_u (local.get $j) ${end})`, `${keys.map((i) => rowAddress(t, i)).join("\n      ")}
       ${rows.flatMap((r) => keys.map((i) => `(local.set ${acc(r, i)} (v128.const i32x4 0 0 0 0))`)).join(" ")}
       (local.set $d (i32.const 0))
