@@ -71,12 +71,13 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
 })
 
 /**
- * The default --tensor-parallel-size: one thread per core, up to 4; one thread for models under 32M
- * parameters, whose matmuls are too short for splitting to pay for the synchronization (and whose steps
- * would then wait on threads a busy machine has descheduled).
+ * The default --tensor-parallel-size: one thread per core, up to 4; one thread for models under 1M
+ * parameters (the tests' toy models: steps of microseconds, not measured to gain from a second thread).
+ * The bundled 4M-parameter model decodes faster on two threads than on one since stop 30's kernels
+ * (bench/spec-decode.ts --tensor-parallel-size 1 vs 2: one stream ~1.1-1.2x, 4-16 streams ~1.6-1.9x).
  */
 export const defaultTensorParallelSize = (parameters: number): number =>
-  parameters < 32e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
+  parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
 
 /** Worker-thread executor, closed with the scope that made it. */
 const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallelSize: number) =>

@@ -46,8 +46,9 @@ const run = async (threads: number, dtype: MatrixStorage): Promise<Array<Float32
 }
 
 describe("tensor parallel over worker threads", () => {
-  it("defaults to the cores (at most 4), and to 1 thread for models under 32M parameters", () => {
-    expect(defaultTensorParallelSize(4e6)).toBe(1)
+  it("defaults to the cores (at most 4), and to 1 thread for models under 1M parameters", () => {
+    expect(defaultTensorParallelSize(0.5e6)).toBe(1)
+    expect(defaultTensorParallelSize(4e6)).toBe(Math.min(4, os.availableParallelism()))
     expect(defaultTensorParallelSize(135e6)).toBe(Math.min(4, os.availableParallelism()))
   })
 
