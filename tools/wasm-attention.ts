@@ -21,7 +21,7 @@
  * between threads.
  */
 import { EXP_CONSTANTS, MAX_ATTENTION_ROWS } from "../src/engine/wasm/simd-attention.ts"
-import { loop, SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
+import { loop, pairSums, pairTotals, SIZE, widen4, type WeightType } from "./wasm-matmul.ts"
 
 export const KV_TYPES: ReadonlyArray<WeightType> = ["f32", "f16"]
 
@@ -49,10 +49,6 @@ const storeScore = (r: number, i: number): string =>
         (f32.add (f32x4.extract_lane 0 (local.get ${acc(r, i)})) (f32x4.extract_lane 1 (local.get ${acc(r, i)})))
         (f32.add (f32x4.extract_lane 2 (local.get ${acc(r, i)})) (f32x4.extract_lane 3 (local.get ${acc(r, i)}))))))`
 
-/** Lanes 0 and 2, and lanes 1 and 3, of two f32x4 (shufps). */
-const EVEN = "0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27", ODD = "4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31"
-const pairSums = (a: string, b: string) =>
-  `(f32x4.add (i8x16.shuffle ${EVEN} (local.get ${a}) (local.get ${b})) (i8x16.shuffle ${ODD} (local.get ${a}) (local.get ${b})))`
 
 /**
  * The 4 scores of keys $j + i0 .. + 3 of row r in one store: the same sums as storeScore's, four at a time
@@ -63,13 +59,11 @@ const storeScores4 = (r: number, i0: number): string =>
       (local.set $s23 ${pairSums(acc(r, i0 + 2), acc(r, i0 + 3))})
       (v128.store ${scoreAt(r, i0)} (f32x4.mul (f32x4.splat (local.get $scale)) ${pairSums("$s01", "$s23")}))`
 
-/** The lanes swapped in pairs: (l2 + l3) beside (l0 + l1) after pairSums. */
-const SWAP_PAIRS = "4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11"
 
 /** The 2 scores of keys $j + i0 and + 1 of row r: storeScores4's sums for two keys (lanes 0 and 2). */
 const storeScores2 = (r: number, i0: number): string =>
   `(local.set $s01 ${pairSums(acc(r, i0), acc(r, i0 + 1))})
-      (local.set $s01 (f32x4.mul (f32x4.splat (local.get $scale)) (f32x4.add (local.get $s01) (i8x16.shuffle ${SWAP_PAIRS} (local.get $s01) (local.get $s01)))))
+      (local.set $s01 (f32x4.mul (f32x4.splat (local.get $scale)) ${pairTotals("$s01")}))
       (f32.store ${scoreAt(r, i0)} (f32x4.extract_lane 0 (local.get $s01)))
       (f32.store ${scoreAt(r, i0 + 1)} (f32x4.extract_lane 2 (local.get $s01)))`
 
@@ -225,7 +219,7 @@ const addLane = (s: string, l: number) => `(local.set $sum (f64.add (local.get $
  * attn_softmax(p, e, n, c): see the header. Exps four at a time (two interleaved pairs), then a last pair
  * and a last one, each sum term added in j order.
  */
-export const SOFTMAX = `
+const SOFTMAX = `
   (func (export "attn_softmax") (param $p i32) (param $e i32) (param $n i32) (param $c i32)
     (local $j i32) (local $n4 i32) (local $n2 i32) (local $m4 v128) (local $max f32) (local $v f32) (local $mx v128) (local $sum f64) (local $s2 v128)
     ${["a", "b"].map((s) => ["x", "k", "r", "r2", "r4", "q"].map((v) => `(local $${v}${s} v128)`).join(" ")).join("\n    ")}

@@ -118,9 +118,16 @@ const storeEach = (t: WeightType, R: number, C: number): string =>
     return `(f32.store ${outAt(i, c)} (f32.add (call $finish_${t} (local.get $a${i}_${c}) (local.get $x${i}) (local.get $w${c}) (local.get $k4) (local.get $in)) (call $biasAt (local.get $bias) (i32.add (local.get $o) (i32.const ${c})))))`
   }).join("\n        ")
 
-/** Lanes 0 and 2, and lanes 1 and 3, of two f32x4; lanes swapped in pairs. */
+/** Lanes 0 and 2, and lanes 1 and 3, of two f32x4 (shufps); lanes swapped in pairs. */
 const EVEN = "0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27", ODD = "4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31"
 const SWAP_PAIRS = "4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11"
+
+/** [a.l0 + a.l1, a.l2 + a.l3, b.l0 + b.l1, b.l2 + b.l3] of the f32x4 locals a and b. */
+export const pairSums = (a: string, b: string): string =>
+  `(f32x4.add (i8x16.shuffle ${EVEN} (local.get ${a}) (local.get ${b})) (i8x16.shuffle ${ODD} (local.get ${a}) (local.get ${b})))`
+
+/** Local v (pairSums's result) with each pair added: lane 0 = (l0 + l1) + (l2 + l3) of a, lane 2 the same of b. */
+export const pairTotals = (v: string): string => `(f32x4.add (local.get ${v}) (i8x16.shuffle ${SWAP_PAIRS} (local.get ${v}) (local.get ${v})))`
 
 /**
  * No scalar tail (inDim a multiple of 4): two columns' elements of a row finished at once, the same sums
@@ -132,8 +139,8 @@ const storePairs = (R: number, C: number): string => {
   const lines = Array.from({ length: C }, (_, c) => `(local.set $b${c} (call $biasAt (local.get $bias) (i32.add (local.get $o) (i32.const ${c}))))`)
   for (let i = 0; i < R; i++) {
     for (let c = 0; c + 1 < C; c += 2) {
-      lines.push(`(local.set $pv (f32x4.add (i8x16.shuffle ${EVEN} (local.get $a${i}_${c}) (local.get $a${i}_${c + 1})) (i8x16.shuffle ${ODD} (local.get $a${i}_${c}) (local.get $a${i}_${c + 1}))))
-        (local.set $pv (f32x4.add (local.get $pv) (i8x16.shuffle ${SWAP_PAIRS} (local.get $pv) (local.get $pv))))
+      lines.push(`(local.set $pv ${pairSums(`$a${i}_${c}`, `$a${i}_${c + 1}`)})
+        (local.set $pv ${pairTotals("$pv")})
         (f32.store ${outAt(i, c)} (f32.add (f32x4.extract_lane 0 (local.get $pv)) (local.get $b${c})))
         (f32.store ${outAt(i, c + 1)} (f32.add (f32x4.extract_lane 2 (local.get $pv)) (local.get $b${c + 1})))`)
     }

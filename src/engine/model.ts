@@ -109,7 +109,8 @@ export class CausalLM {
    */
   forward(batch: ForwardBatch, cache: PagedKvCache): Float32Array {
     const out = this.forwardInWorkspace(batch, cache)
-    return this.ws.logits !== undefined && out.buffer === this.ws.logits.buffer && out.byteOffset === this.ws.logits.byteOffset ? out.slice() : out
+    // Only a logits-only step comes back in the workspace (hidden states come in a fresh array).
+    return out.buffer === this.ws.logits?.buffer ? out.slice() : out
   }
 
   /**

@@ -3,7 +3,7 @@
  * The thread running the forward pass (rank 0, the executor worker) and N - 1 helper threads share a
  * control block in the arena. For each parallel operation rank 0 writes a descriptor, bumps the
  * generation counter and wakes the helpers (Atomics.notify); every rank computes its share (matmuls by
- * output columns, attention by (token, head) units of about equal cost) and rank 0 waits (Atomics.wait) until all have reported. Waits
+ * output columns, attention by (token, KV head) units of about equal cost) and rank 0 waits (Atomics.wait) until all have reported. Waits
  * spin briefly first, because the gaps between operations of one step are microseconds.
  *
  * Exactness: each output element (matmul column, attention (token, head)) is computed by exactly one rank with

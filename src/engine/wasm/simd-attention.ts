@@ -2,7 +2,7 @@
  * Paged attention on the WASM kernels (tools/wasm-attention.ts): dot products and the weighted sum of V
  * in SIMD, the softmax between them in float64 (as the reference kernels compute it). A step is described once
  * (`AttentionJob`: pointers into the shared memory, and for every token where its keys' slots start and
- * how many it attends to); any thread attached to the memory can then compute any range of its (token, head) units,
+ * how many it attends to); any thread attached to the memory can then compute any range of its (token, KV head) units,
  * and each (token, head) is computed the same way whichever thread does it.
  */
 import type { AttentionBatch, KvStorage } from "../kernels.ts"
@@ -41,7 +41,7 @@ export const EXP_CONSTANTS: ReadonlyArray<number> = [
   ...Array.from({ length: 13 }, (_, d) => 1 / factorial(d))
 ]
 
-/** A (token, head) unit's cost beyond its keys, in keys: the calls and the pass over the head's output. */
+/** A (token, KV head) unit's cost beyond its keys, in keys: the calls and the passes over its heads' outputs. */
 const UNIT_OVERHEAD_KEYS = 16
 
 type ScoresFn = (scores: number, stride: number, qs: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number, scale: number) => void

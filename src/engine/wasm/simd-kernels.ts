@@ -9,7 +9,7 @@ import { SimdAttention } from "./simd-attention.ts"
 /**
  * Kernels whose matmuls and attention run as WASM SIMD over tensors in a shared arena; anything whose
  * operands live outside the arena falls back to the reference kernels. With a ParallelGroup, matmuls are
- * split by output columns and attention by (token, head) units over its threads. The exactness rule holds: an
+ * split by output columns and attention by (token, KV head) units over its threads. The exactness rule holds: an
  * element's summation order depends neither on the batch nor on the split (tools/wasm-matmul.ts).
  */
 export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null): Kernels => {
