@@ -18,6 +18,9 @@ export interface ExecutorWorkerInit {
   readonly weights: ModelWeights
   /** The SIMD backend's shared memory when the weights live in it; null for the reference kernels. */
   readonly arenaMemory: WebAssembly.Memory | null
+  /** The arena's weight memories (a model over 4 GiB), and which memory holds each weight matrix (mapWeights order). */
+  readonly weightMemories: ReadonlyArray<WebAssembly.Memory>
+  readonly weightPlaces: ReadonlyArray<number>
   readonly cache: { readonly k: ReadonlyArray<KvStorage>; readonly v: ReadonlyArray<KvStorage>; readonly numBlocks: number; readonly blockSize: number; readonly dtype: "f32" | "f16"; readonly inArena: boolean }
   /** Threads each step is split over (this one and tensorParallelSize - 1 helpers); needs the arena. */
   readonly tensorParallelSize: number
@@ -34,13 +37,14 @@ export type ExecutorReply =
   | { readonly id: number; readonly error: string }
 
 const init = workerData as ExecutorWorkerInit
-const arena = init.arenaMemory === null ? null : WasmArena.attach(init.arenaMemory)
+const arena = init.arenaMemory === null ? null : WasmArena.attach(init.arenaMemory, init.weightMemories)
 
 const start = async () => {
   if (arena === null) return new CausalLM(init.config, init.weights, referenceKernels)
   const group = init.tensorParallelSize > 1 ? await startParallelGroup(arena, init.tensorParallelSize) : null
-  // Same memory, this thread's view of it: the kernels recognise the weights as arena tensors.
-  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebaseMatrix(t)), simdKernels(arena, group))
+  // Same memories, this thread's views of them: the kernels recognise the weights as arena tensors.
+  let next = 0
+  return new CausalLM(init.config, mapWeights(init.weights, (t) => arena.rebaseMatrix(t, init.weightPlaces[next++])), simdKernels(arena, group))
 }
 const model = start()
 const pools = (p: ReadonlyArray<KvStorage>) => (arena !== null && init.cache.inArena ? p.map((t) => arena.rebase(t)) : p)

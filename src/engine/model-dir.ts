@@ -8,7 +8,7 @@ import type { GgufWeightOrigins } from "./gguf/gguf-weights.ts"
 import { referenceKernels, type Kernels } from "./kernels.ts"
 import { CausalLM } from "./model.ts"
 import { TextTokenizer } from "./tokenizer.ts"
-import { WasmArena } from "./wasm/arena.ts"
+import { WasmArena, WORKSPACE_RESERVE_BYTES } from "./wasm/arena.ts"
 import { simdSupported } from "./wasm/module.ts"
 import { simdKernels } from "./wasm/simd-kernels.ts"
 import { loadWeights, parameterCount } from "./weights.ts"
@@ -16,9 +16,14 @@ import { sharedAlloc, type LoadQuantization, type WeightDtype } from "./matrix.t
 
 export type KernelBackend = "simd" | "reference"
 
-/** Kernels for a backend name; "simd" (the default) gets its own tensor arena. */
-export const makeKernels = (backend: KernelBackend = "simd"): Kernels =>
-  backend === "simd" && simdSupported() ? simdKernels(WasmArena.create()) : referenceKernels
+/**
+ * Kernels for a backend name; "simd" (the default) gets its own tensor arena, whose main memory keeps
+ * `kvCacheBytes` and the workspaces' reserve free of weights (arena.ts).
+ */
+export const makeKernels = (backend: KernelBackend = "simd", kvCacheBytes?: number): Kernels =>
+  backend === "simd" && simdSupported()
+    ? simdKernels(kvCacheBytes === undefined ? WasmArena.create() : WasmArena.create(undefined, kvCacheBytes + WORKSPACE_RESERVE_BYTES))
+    : referenceKernels
 
 /** Sampling defaults and stop ids from `generation_config.json`. */
 export interface GenerationDefaults {
@@ -79,10 +84,10 @@ const readGenerationDefaults = (dir: string, config: ModelConfig): GenerationDef
  */
 export const loadModelDir = (
   dir: string,
-  options: { kernels?: Kernels; backend?: KernelBackend; dtype?: WeightDtype; quantization?: LoadQuantization } = {}
+  options: { kernels?: Kernels; backend?: KernelBackend; dtype?: WeightDtype; quantization?: LoadQuantization; kvCacheBytes?: number } = {}
 ): LoadedModel => {
   const started = performance.now()
-  const kernels = options.kernels ?? makeKernels(options.backend)
+  const kernels = options.kernels ?? makeKernels(options.backend, options.kvCacheBytes)
   const alloc = kernels.arena?.matrices ?? sharedAlloc
   const ggufPath = findGgufFile(dir)
   if (ggufPath !== null) {

@@ -2,6 +2,8 @@ import { Worker } from "node:worker_threads"
 import type { ExecutorReply, ExecutorWorkerInit } from "./executor-worker.ts"
 import type { PagedKvCache } from "./kv-cache.ts"
 import type { CausalLM, ForwardBatch } from "./model.ts"
+import { matrixData } from "./matrix.ts"
+import { mapWeights } from "./weights.ts"
 
 /**
  * Runs the model's forward passes in a worker thread so the event loop stays free for HTTP, health
@@ -20,11 +22,16 @@ export class WorkerExecutor {
     if (tensorParallelSize > 1 && model.kernels.arena === undefined) {
       throw new Error(`--tensor-parallel-size ${tensorParallelSize} needs the WASM SIMD kernels (the ${model.kernels.name} kernels run on one thread)`)
     }
-    this.arenaMemory = model.kernels.arena?.memory ?? null
+    const arena = model.kernels.arena
+    this.arenaMemory = arena?.memory ?? null
+    const weightPlaces: Array<number> = []
+    mapWeights(model.weights, (t) => (weightPlaces.push(arena?.placeOf(matrixData(t)) ?? -1), t))
     const init: ExecutorWorkerInit = {
       config: model.config,
       weights: model.weights,
-      arenaMemory: model.kernels.arena?.memory ?? null,
+      arenaMemory: arena?.memory ?? null,
+      weightMemories: arena?.weightMemories ?? [],
+      weightPlaces,
       cache: {
         k: cache.k, v: cache.v, numBlocks: cache.numBlocks, blockSize: cache.blockSize, dtype: cache.dtype,
         inArena: model.kernels.arena?.owns(cache.k[0]) ?? false

@@ -97,7 +97,7 @@ const draftProposerFor = (speculative: SpeculativeConfig | null, target: LoadedM
   if (draft.config.vocabSize !== target.config.vocabSize) {
     throw new Error(`--speculative-model ${speculative.model}: its vocabulary has ${draft.config.vocabSize} tokens, the model's ${target.config.vocabSize}; a draft model must share the tokenizer`)
   }
-  const cache = new PagedKvCache(draft.config, { numBlocks, blockSize, dtype: "f32" }, draft.model.kernels.arena?.matrices)
+  const cache = new PagedKvCache(draft.config, { numBlocks, blockSize, dtype: "f32" }, draft.model.kernels.arena?.pools)
   return new DraftModelProposer({ vocabSize: draft.config.vocabSize, numBlocks, blockSize, execute: (batch) => draft.model.forward(batch, cache) })
 }
 
@@ -118,7 +118,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
       `--kv-cache-memory ${bytes} bytes holds ${numBlocks - 1} blocks of ${blockSize} tokens; one sequence of max_model_len ${maxModelLen} needs ${needed - 1}. Raise --kv-cache-memory or lower --max-model-len.`
     )
   }
-  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype }, loaded.model.kernels.arena?.matrices)
+  const cache = new PagedKvCache(c, { numBlocks, blockSize, dtype }, loaded.model.kernels.arena?.pools)
   if (options.executor === "in-process" && (options.tensorParallelSize ?? 1) > 1) {
     throw new Error(`--tensor-parallel-size ${options.tensorParallelSize} needs the worker executor (the in-process one runs on the event-loop thread)`)
   }
@@ -158,17 +158,25 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
   }))
 }
 
+/** Where weights went beyond the main memory (a model over 4 GiB, or a KV cache that takes its room). */
+const weightMemoriesNote = (loaded: LoadedModel): string => {
+  const spilled = loaded.model.kernels.arena?.weightArenas ?? []
+  if (spilled.length === 0) return ""
+  const gib = spilled.reduce((n, a) => n + a.bytesUsed, 0) / 2 ** 30
+  return ` (${gib.toFixed(2)} GiB of them in ${spilled.length} weight memor${spilled.length === 1 ? "y" : "ies"} beside the main one)`
+}
+
 /** The Engine service for a Hugging Face model directory; the model loads when the layer is built. */
 export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> =>
   Layer.effect(
     Engine,
     Effect.gen(function*() {
-      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization }), catch: (e) => e as Error })
+      const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization, kvCacheBytes: options.kvCacheMemoryBytes ?? DEFAULT_KV_CACHE_MEMORY }), catch: (e) => e as Error })
       const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +
-          `weights: ${matrixStorages(w)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
+          `weights: ${matrixStorages(w)}${weightMemoriesNote(loaded)}; tensor parallel: ${tensorParallelSize} thread${tensorParallelSize === 1 ? "" : "s"}`
       )
       return yield* Effect.try({ try: () => makeEngineFromModel(loaded, { ...options, tensorParallelSize }), catch: (e) => e as Error }).pipe(Effect.flatten)
     })

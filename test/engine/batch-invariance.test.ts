@@ -27,7 +27,7 @@ const DECODE_STEPS = 6
 
 /** Prompt logits (every position) and the logits of each greedy decode step, the sequence alone. */
 const runAlone = (blockSize: number) => {
-  const cache = new PagedKvCache(config, { numBlocks: 64, blockSize, dtype: "f32" }, kernels.arena?.matrices)
+  const cache = new PagedKvCache(config, { numBlocks: 64, blockSize, dtype: "f32" }, kernels.arena?.pools)
   const seq = new PagedSequence(cache, Array.from({ length: 64 }, (_, i) => i))
   const promptLogits = runStep(model, cache, [seq.chunk(prompt, "all")])[0]
   const decode: Array<Float32Array> = []
@@ -48,7 +48,7 @@ const runMixed = (blockSize: number, chunkSizes: ReadonlyArray<number>) => {
     const j = Math.floor(rand() * (i + 1))
     ;[free[i], free[j]] = [free[j], free[i]]
   }
-  const cache = new PagedKvCache(config, { numBlocks, blockSize, dtype: "f32" }, kernels.arena?.matrices)
+  const cache = new PagedKvCache(config, { numBlocks, blockSize, dtype: "f32" }, kernels.arena?.pools)
   const others = [5, 13, 29, 50, 3, 64, 17, 40].map((len) => ({ seq: new PagedSequence(cache, free), prompt: randomTokens(len), last: 0 }))
   const target = new PagedSequence(cache, free)
   const otherChunks = (): Array<SequenceChunk> =>
@@ -108,7 +108,7 @@ describe("one sequence", () => {
   })
 
   it("a prefill whose last row alone is read (the last layer computes only that row, K/V for all) gives that row's logits and the decodes after it bit for bit", () => {
-    const cache = new PagedKvCache(config, { numBlocks: 64, blockSize: 16, dtype: "f32" }, kernels.arena?.matrices)
+    const cache = new PagedKvCache(config, { numBlocks: 64, blockSize: 16, dtype: "f32" }, kernels.arena?.pools)
     const seq = new PagedSequence(cache, Array.from({ length: 64 }, (_, i) => i))
     // In two chunks: the second one's attention reads the first one's last-layer K/V.
     runStep(model, cache, [seq.chunk(prompt.slice(0, 20), "none")])
@@ -123,7 +123,7 @@ describe("one sequence", () => {
   })
 
   it("the check can fail: a different prompt gives different logits", () => {
-    const cache = new PagedKvCache(config, { numBlocks: 8, blockSize: 16, dtype: "f32" }, kernels.arena?.matrices)
+    const cache = new PagedKvCache(config, { numBlocks: 8, blockSize: 16, dtype: "f32" }, kernels.arena?.pools)
     const seq = new PagedSequence(cache, [0, 1, 2, 3, 4, 5, 6, 7])
     const changed = [...prompt]
     changed[0] = (changed[0] + 1) % config.vocabSize

@@ -29,7 +29,7 @@ const CHECKPOINTS = [
 const TOLERANCE = 1e-3
 
 const newCache = (m: LoadedModel, tokens: number, blockSize = 16) =>
-  new PagedKvCache(m.config, { numBlocks: Math.ceil(tokens / blockSize) + 2, blockSize, dtype: "f32" }, m.model.kernels.arena?.matrices)
+  new PagedKvCache(m.config, { numBlocks: Math.ceil(tokens / blockSize) + 2, blockSize, dtype: "f32" }, m.model.kernels.arena?.pools)
 
 const worst = (got: ArrayLike<number>, want: ArrayLike<number>) => {
   expect(got.length).toBe(want.length)

@@ -26,7 +26,7 @@ const run = async (threads: number, dtype: MatrixStorage): Promise<Array<Float32
   expect(kernels.threads).toBe(threads)
   const model = new CausalLM(config, weightsFor(kernels, castWeights(base, dtype)), kernels)
   expect(matrixDtype(model.weights.layers[0].q)).toBe(dtype)
-  const cache = new PagedKvCache(config, { numBlocks: 40, blockSize: 8, dtype: "f32" }, arena.matrices)
+  const cache = new PagedKvCache(config, { numBlocks: 40, blockSize: 8, dtype: "f32" }, arena.pools)
   // Sequence a's 180-token prompt makes the first step large enough for the element-wise kernels to split too.
   const a = Int32Array.from({ length: 24 }, (_, i) => 39 - i), b = Int32Array.from([7, 2, 5])
   const promptA = Array.from({ length: 180 }, (_, i) => (i * 37 + 11) % 1000), promptB = Array.from({ length: 13 }, (_, i) => (i * 53 + 7) % 1000)

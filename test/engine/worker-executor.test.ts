@@ -25,10 +25,10 @@ describe("worker executor", () => {
       const prompt = Array.from({ length: 40 }, (_, i) => (i * 97) % 2048)
       const blockTable = Int32Array.from([3, 1, 2])
       const batch = buildForwardBatch([{ tokenIds: prompt, startPosition: 0, blockTable, logits: "last" }], 16)
-      const local = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.matrices)
+      const local = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.pools)
       const want = model.forward(batch, local)
 
-      const shared = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.matrices)
+      const shared = new PagedKvCache(config, { numBlocks: 4, blockSize: 16, dtype }, model.kernels.arena?.pools)
       const w = new WorkerExecutor(model, shared, { tensorParallelSize: threads })
       workers.push(w)
       const got = await w.execute(batch)
@@ -47,7 +47,7 @@ describe("worker executor", () => {
   })
 
   it("leaves the main thread free while a step computes", async () => {
-    const shared = new PagedKvCache(config, { numBlocks: 40, blockSize: 16, dtype: "f32" }, model.kernels.arena?.matrices)
+    const shared = new PagedKvCache(config, { numBlocks: 40, blockSize: 16, dtype: "f32" }, model.kernels.arena?.pools)
     const w = new WorkerExecutor(model, shared)
     workers.push(w)
     const prompt = Array.from({ length: 192 }, (_, i) => (i * 31) % 2048)

@@ -12,7 +12,7 @@ import { toF32 } from "../../src/engine/matrix.ts"
 export const TOLERANCE = 1e-3
 
 const newCache = (m: LoadedModel, tokens: number, blockSize = 16) =>
-  new PagedKvCache(m.config, { numBlocks: Math.ceil(tokens / blockSize) + 2, blockSize, dtype: "f32" }, m.model.kernels.arena?.matrices)
+  new PagedKvCache(m.config, { numBlocks: Math.ceil(tokens / blockSize) + 2, blockSize, dtype: "f32" }, m.model.kernels.arena?.pools)
 
 /** One prefill step with logits for every position: the log-prob of each next prompt token, and the last row. */
 export const promptLogprobs = (m: LoadedModel, ids: ReadonlyArray<number>) => {

@@ -11,16 +11,15 @@
  * whatever N is (test/engine/tensor-parallel.test.ts).
  */
 import { Worker } from "node:worker_threads"
-import type { MatmulItem } from "../kernels.ts"
-import { MATRIX_STORAGES, matrixData, matrixDtype, type MatrixStorage } from "../matrix.ts"
+import type { MatrixStorage } from "../matrix.ts"
 import { SimdAttention, type AttentionJob } from "./simd-attention.ts"
 import type { WasmArena } from "./arena.ts"
-import { withDequantizedRows } from "./dequantized-matmul.ts"
-import { elementwiseExports, instantiateKernels, matmulExports, type ElementwiseExports, type MatmulExport } from "./module.ts"
+import { elementwiseExports, instantiateKernels, type ElementwiseExports, type MatmulExport } from "./module.ts"
+import { matmulsByPlace, runMatmulCall, type MatmulCall } from "./weight-staging.ts"
 
 
 const GEN = 0, DONE = 1, READY = 2, OP = 3, COUNT = 4, ERROR = 5
-const MATMUL_BASE = 8, MATMUL_INTS = 8, MAX_MATMULS = 3
+const MATMUL_BASE = 8, MATMUL_INTS = 9, MAX_MATMULS = 3
 const ATTN_BASE = MATMUL_BASE + MAX_MATMULS * MATMUL_INTS
 export const CONTROL_INTS = ATTN_BASE + 16
 const OP_MATMULS = 1, OP_ATTENTION = 2, OP_RMS_NORM = 3, OP_SILU_MUL = 4, OP_ADD = 5
@@ -38,13 +37,13 @@ export const shareOf = (n: number, rank: number, size: number, align: number): r
 export class ParallelWork {
   private readonly f32: Float32Array
   private readonly ctl: Int32Array
-  private readonly matmul: Record<MatrixStorage, MatmulExport>
+  private readonly matmul: (place: number) => Record<MatrixStorage, MatmulExport>
   private readonly attention: SimdAttention
   private readonly elementwise: ElementwiseExports
   readonly rank: number
   readonly size: number
 
-  constructor(ctl: Int32Array, matmul: Record<MatrixStorage, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
+  constructor(ctl: Int32Array, matmul: (place: number) => Record<MatrixStorage, MatmulExport>, attention: SimdAttention, elementwise: ElementwiseExports, rank: number, size: number) {
     this.ctl = ctl
     this.elementwise = elementwise
     this.f32 = new Float32Array(ctl.buffer, ctl.byteOffset, ctl.length)
@@ -59,8 +58,9 @@ export class ParallelWork {
     if (c[OP] === OP_MATMULS) {
       for (let m = 0; m < c[COUNT]; m++) {
         const b = MATMUL_BASE + m * MATMUL_INTS
-        const [o0, o1] = shareOf(c[b + 5], this.rank, this.size, 8)
-        if (o0 < o1) this.matmul[MATRIX_STORAGES[c[b + 7]]](c[b], c[b + 1], c[b + 2], c[b + 3], c[b + 4], c[b + 5], c[b + 6], o0, o1)
+        const call: MatmulCall = { out: c[b], x: c[b + 1], w: c[b + 2], rows: c[b + 3], inDim: c[b + 4], outDim: c[b + 5], bias: c[b + 6], storage: c[b + 7], place: c[b + 8] }
+        const [o0, o1] = shareOf(call.outDim, this.rank, this.size, 8)
+        if (o0 < o1) runMatmulCall(this.matmul, call, o0, o1)
       }
     } else if (c[OP] === OP_ATTENTION) {
       const a = ATTN_BASE
@@ -134,21 +134,22 @@ export class ParallelGroup {
     }
   }
 
-  /** Matmuls sharing input rows x: each rank computes its columns of each. */
-  matmuls(x: Float32Array, rows: number, inDim: number, items: ReadonlyArray<MatmulItem>): void {
+  /** Matmuls (at most MAX_MATMULS_PER_GROUP): each rank computes its columns of each. */
+  matmuls(calls: ReadonlyArray<MatmulCall>): void {
     const c = this.ctl
     c[OP] = OP_MATMULS
-    c[COUNT] = items.length
-    items.forEach((m, i) => {
+    c[COUNT] = calls.length
+    calls.forEach((m, i) => {
       const b = MATMUL_BASE + i * MATMUL_INTS
-      c[b] = m.out.byteOffset
-      c[b + 1] = x.byteOffset
-      c[b + 2] = matrixData(m.w).byteOffset
-      c[b + 3] = rows
-      c[b + 4] = inDim
+      c[b] = m.out
+      c[b + 1] = m.x
+      c[b + 2] = m.w
+      c[b + 3] = m.rows
+      c[b + 4] = m.inDim
       c[b + 5] = m.outDim
-      c[b + 6] = m.bias === null ? 0 : m.bias.byteOffset
-      c[b + 7] = MATRIX_STORAGES.indexOf(matrixDtype(m.w))
+      c[b + 6] = m.bias
+      c[b + 7] = m.storage
+      c[b + 8] = m.place
     })
     this.dispatch()
   }
@@ -218,6 +219,8 @@ export const MAX_MATMULS_PER_GROUP = MAX_MATMULS
 /** The control block's place in the arena and the group's size: what a helper thread starts from. */
 export interface HelperInit {
   readonly memory: WebAssembly.Memory
+  /** The arena's weight memories (a model over 4 GiB). */
+  readonly weightMemories: ReadonlyArray<WebAssembly.Memory>
   readonly control: number
   readonly rank: number
   readonly size: number
@@ -227,7 +230,7 @@ export interface HelperInit {
 export const parallelWork = (arena: WasmArena, control: number, rank: number, size: number): ParallelWork => {
   const instance = instantiateKernels(arena.memory)
   const ctl = new Int32Array(arena.memory.buffer, control, CONTROL_INTS)
-  return new ParallelWork(ctl, withDequantizedRows(matmulExports(instance), instance, arena), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
+  return new ParallelWork(ctl, matmulsByPlace(arena, instance), new SimdAttention(arena, instance), elementwiseExports(instance), rank, size)
 }
 
 /**
@@ -242,7 +245,7 @@ export const startParallelGroup = async (arena: WasmArena, size: number): Promis
   const entry = new URL(import.meta.url.endsWith(".ts") ? "./parallel-helper.ts" : "./parallel-helper.js", import.meta.url)
   const failures: Array<Error> = []
   for (let rank = 1; rank < size; rank++) {
-    const helper = new Worker(entry, { workerData: { memory: arena.memory, control: ctl.byteOffset, rank, size } satisfies HelperInit })
+    const helper = new Worker(entry, { workerData: { memory: arena.memory, weightMemories: arena.weightMemories, control: ctl.byteOffset, rank, size } satisfies HelperInit })
     helper.on("error", (e) => failures.push(e))
     group.helpers.push(helper)
   }

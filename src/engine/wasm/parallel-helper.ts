@@ -7,4 +7,4 @@ import { WasmArena } from "./arena.ts"
 import { parallelWork, type HelperInit } from "./parallel-group.ts"
 
 const init = workerData as HelperInit
-parallelWork(WasmArena.attach(init.memory), init.control, init.rank, init.size).serve()
+parallelWork(WasmArena.attach(init.memory, init.weightMemories), init.control, init.rank, init.size).serve()

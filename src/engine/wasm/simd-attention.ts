@@ -6,7 +6,7 @@
  * and each (token, head) is computed the same way whichever thread does it.
  */
 import type { AttentionBatch, KvStorage } from "../kernels.ts"
-import type { WasmArena } from "./arena.ts"
+import { ArenaScratch, type WasmArena } from "./arena.ts"
 
 /** Everything a thread needs to compute heads of one attention call, as plain numbers. */
 export interface AttentionJob {
@@ -48,29 +48,14 @@ type ScoresFn = (scores: number, stride: number, qs: number, pool: number, slots
 type ValuesFn = (outs: number, accumulate: number, probs: number, stride: number, pool: number, slots: number, n: number, ko: number, kvDim: number, headDim: number) => void
 type SoftmaxFn = (probs: number, exps: number, n: number, constants: number) => void
 
-/** Grow-only scratch in the arena (one per thread). */
-class Scratch<T extends Float32Array | Int32Array> {
-  private array: T | null = null
-  private readonly arena: WasmArena
-  private readonly alloc: (n: number) => T
-  constructor(arena: WasmArena, alloc: (n: number) => T) {
-    this.arena = arena
-    this.alloc = alloc
-  }
-  get(n: number): T {
-    if (this.array === null || this.array.length < n) this.array = this.alloc(Math.max(n, 2 * (this.array?.length ?? 0), 1024))
-    return this.arena.rebase(this.array)
-  }
-}
-
 export class SimdAttention {
   /** By KV type, the kernels for 1..MAX_ATTENTION_ROWS query rows (index rows - 1). */
   private readonly scores: Record<"f32" | "f16", ReadonlyArray<ScoresFn>>
   private readonly values: Record<"f32" | "f16", ReadonlyArray<ValuesFn>>
-  private readonly probs: Scratch<Float32Array>
-  private readonly slots: Scratch<Int32Array>
+  private readonly probs: ArenaScratch<Float32Array>
+  private readonly slots: ArenaScratch<Int32Array>
   /** The softmax's float64 exponentials (2 f32 per value). */
-  private readonly exps: Scratch<Float32Array>
+  private readonly exps: ArenaScratch<Float32Array>
   private readonly softmaxKernel: SoftmaxFn
   /** EXP_CONSTANTS, each as an f64x2 pair, in the arena. */
   private readonly constants: number
@@ -85,9 +70,9 @@ export class SimdAttention {
     const byRows = <F>(name: string, kv: string) => Array.from({ length: MAX_ATTENTION_ROWS }, (_, i) => e[`attn_${name}${i + 1}_${kv}`] as F)
     this.scores = { f32: byRows<ScoresFn>("scores", "f32"), f16: byRows<ScoresFn>("scores", "f16") }
     this.values = { f32: byRows<ValuesFn>("values", "f32"), f16: byRows<ValuesFn>("values", "f16") }
-    this.probs = new Scratch(arena, (n) => arena.allocF32(n))
-    this.slots = new Scratch(arena, (n) => arena.allocI32(n))
-    this.exps = new Scratch(arena, (n) => arena.allocF32(n))
+    this.probs = new ArenaScratch(arena, (n) => arena.allocF32(n))
+    this.slots = new ArenaScratch(arena, (n) => arena.allocI32(n))
+    this.exps = new ArenaScratch(arena, (n) => arena.allocF32(n))
     this.softmaxKernel = e.attn_softmax as SoftmaxFn
     const table = arena.allocF32(4 * EXP_CONSTANTS.length)
     new Float64Array(table.buffer, table.byteOffset, 2 * EXP_CONSTANTS.length).set(EXP_CONSTANTS.flatMap((c) => [c, c]))
@@ -148,7 +133,7 @@ export class SimdAttention {
     const { numHeads, numKvHeads, tokens } = job
     const group = numHeads / numKvHeads
     const i32 = new Int32Array(this.arena.memory.buffer)
-    const slotsOf = (t: number) => i32[(job.tokenSlots >> 2) + t]
+    const slotsOf = (t: number) => i32[(job.tokenSlots >>> 2) + t]
     for (let u = u0; u < u1;) {
       const g = Math.floor(u / tokens), t = u - g * tokens
       // Tokens of one sequence (the same slot list) whose heads fit one tile together.
@@ -168,7 +153,7 @@ export class SimdAttention {
     const { headDim, numHeads, numKvHeads } = job
     const kind = job.f16 ? "f16" : "f32"
     const kvDim = numKvHeads * headDim, qDim = numHeads * headDim, ko = g * headDim
-    const R = nt * heads, keys = (job.tokenKeys >> 2) + t
+    const R = nt * heads, keys = (job.tokenKeys >>> 2) + t
     let nMax = 0, nMin = Infinity
     for (let i = 0; i < nt; i++) {
       nMax = Math.max(nMax, i32[keys + i])
@@ -177,7 +162,7 @@ export class SimdAttention {
     // Each row's probabilities on their own 16-byte boundary (the scores are stored 4 at a time).
     const stride = ((nMax + 3) & ~3) * 4
     const p = this.probs.get((stride / 4) * R).byteOffset, e = this.exps.get(2 * nMax).byteOffset
-    const slots = i32[(job.tokenSlots >> 2) + t]
+    const slots = i32[(job.tokenSlots >>> 2) + t]
     const rows = this.rowAddresses, at = rows.byteOffset, outs = at + 4 * MAX_ATTENTION_ROWS
     for (let r = 0; r < R; r++) {
       const offset = ((t + Math.floor(r / heads)) * qDim + (h0 + (r % heads)) * headDim) * 4
@@ -202,7 +187,7 @@ export class SimdAttention {
    */
   share(job: AttentionJob, rank: number, size: number): readonly [number, number] {
     const i32 = new Int32Array(this.arena.memory.buffer)
-    const keys = (job.tokenKeys >> 2)
+    const keys = (job.tokenKeys >>> 2)
     const cost = (t: number) => i32[keys + t] + UNIT_OVERHEAD_KEYS
     let perHead = 0
     for (let t = 0; t < job.tokens; t++) perHead += cost(t)

@@ -1,26 +1,28 @@
 import { referenceKernels, type Kernels, type MatmulItem } from "../kernels.ts"
-import { matrixData, matrixDtype } from "../matrix.ts"
+import { matrixData } from "../matrix.ts"
 import { WasmArena } from "./arena.ts"
-import { withDequantizedRows } from "./dequantized-matmul.ts"
-import { elementwiseExports, instantiateKernels, matmulExports } from "./module.ts"
+import { elementwiseExports, instantiateKernels } from "./module.ts"
 import type { ParallelGroup } from "./parallel-group.ts"
 import { SimdAttention } from "./simd-attention.ts"
+import { matmulsByPlace, runMatmulCall, WeightStaging } from "./weight-staging.ts"
 
 /**
  * Kernels whose matmuls and attention run as WASM SIMD over tensors in a shared arena; anything whose
  * operands live outside the arena falls back to the reference kernels. With a ParallelGroup, matmuls are
  * split by output columns and attention by (token, KV head) units over its threads. The exactness rule holds: an
  * element's summation order depends neither on the batch nor on the split (tools/wasm-matmul.ts).
+ * Weights in a weight memory (models over 4 GiB, arena.ts) are multiplied there on staged rows.
  */
 export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null): Kernels => {
   const instance = instantiateKernels(arena.memory)
-  const matmul = withDequantizedRows(matmulExports(instance), instance, arena)
+  const matmul = matmulsByPlace(arena, instance)
+  const staging = new WeightStaging(arena)
   const attention = new SimdAttention(arena, instance)
   const ew = elementwiseExports(instance)
   // Below these sizes an operation is shorter than waking the helpers; rank 0 runs it alone (same code, same bits).
   const parallel = (work: number) => group !== null && work >= 32768
   const inArena = (x: Float32Array, items: ReadonlyArray<MatmulItem>) =>
-    arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.owns(matrixData(m.w)) && (m.bias === null || arena.owns(m.bias)))
+    arena.owns(x) && items.every((m) => arena.owns(m.out) && arena.placeOf(matrixData(m.w)) >= 0 && (m.bias === null || arena.owns(m.bias)))
   return {
     ...referenceKernels,
     name: "wasm-simd128",
@@ -32,10 +34,10 @@ export const simdKernels = (arena: WasmArena, group: ParallelGroup | null = null
     },
     matmuls(x, rows, inDim, items) {
       if (!inArena(x, items)) return referenceKernels.matmuls.call(referenceKernels, x, rows, inDim, items)
-      if (group !== null) return group.matmuls(x, rows, inDim, items)
-      for (const m of items) {
-        matmul[matrixDtype(m.w)](m.out.byteOffset, x.byteOffset, matrixData(m.w).byteOffset, rows, inDim, m.outDim, m.bias === null ? 0 : m.bias.byteOffset, 0, m.outDim)
-      }
+      const { calls, copyBack } = staging.stage(x, rows, inDim, items)
+      if (group !== null) group.matmuls(calls)
+      else for (const c of calls) runMatmulCall(matmul, c)
+      copyBack()
     },
     rmsNorm(out, x, weight, rows, dim, eps) {
       if (!(arena.owns(out) && arena.owns(x) && arena.owns(weight))) return referenceKernels.rmsNorm(out, x, weight, rows, dim, eps)
