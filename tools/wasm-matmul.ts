@@ -46,6 +46,17 @@ export const widen4 = (t: WeightType, addr: string, dst = "$wv"): string => {
       (i32x4.shl (v128.and (local.get $h) ${splat("0x8000")}) (i32.const 16))))`
 }
 
+/**
+ * widen4 for weight matrices, whose f16 values are finite (the loaders refuse inf/NaN: weights.ts): the
+ * halves sign-extended to 32 bits and shifted so that sign, exponent and mantissa land in f32's places,
+ * the sign's copies cleared, then scaled by 2^112 (exact for normals and subnormals; the multiply keeps
+ * the sign). 4 operations per 4 weights where widen4's f16 case, which also maps inf/NaN, takes 10: a
+ * one-row f16 matmul is bound by them.
+ */
+export const widenWeights4 = (t: WeightType, addr: string, dst = "$wv"): string =>
+  t !== "f16" ? widen4(t, addr, dst)
+    : `(local.set ${dst} (f32x4.mul (v128.and (i32x4.shl (v128.load16x4_s ${addr}) (i32.const 13)) ${splat("0x8fffffff")}) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112)))`
+
 /** One weight at byte address `addr` as f32 (the scalar tail). */
 const loadWeight = (t: WeightType, addr: string): string =>
   t === "f32" ? `(f32.load ${addr})`
@@ -78,7 +89,7 @@ const tile = (t: WeightType, R: number, C: number): string => {
   lines.push(`(local.set $xo (i32.const 0)) (local.set $wo (i32.const 0))`)
   const body: Array<string> = []
   const loadX = (i: number, into: string) => `(local.set ${into} (v128.load (i32.add (local.get $x${i}) (local.get $xo))))`
-  const loadW = (c: number, into: string) => widen4(t, `(i32.add (local.get $w${c}) (local.get $wo))`, into)
+  const loadW = (c: number, into: string) => widenWeights4(t, `(i32.add (local.get $w${c}) (local.get $wo))`, into)
   const fma = (i: number, c: number, xv: string, wv: string) => `(local.set $a${i}_${c} (f32x4.relaxed_madd (local.get ${xv}) (local.get ${wv}) (local.get $a${i}_${c})))`
   // The R rows of x stay in registers through the step (R*C accumulators + R + 1 live vectors) unless
   // that would crowd x64's 15 usable vector registers (V8 then spills); then the C weights stay and x

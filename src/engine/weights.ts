@@ -64,6 +64,19 @@ export const loadWeights = (
   }
 }
 
+/**
+ * The f16 matmul widens weights as finite values (tools/wasm-matmul.ts, widenWeights4): an inf or NaN, in
+ * the checkpoint or from --dtype float16 rounding a value past 65504, is refused by name.
+ */
+const requireFiniteF16 = (dir: string, name: string, m: Float16Array): void => {
+  const bits = new Uint16Array(m.buffer, m.byteOffset, m.length)
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i] & 0x7c00) === 0x7c00) {
+      throw new ModelLoadError(dir, `tensor "${name}" holds ${Number.isNaN(m[i]) ? "NaN" : "an infinite value"} at element ${i} as float16${m[i] === Infinity || m[i] === -Infinity ? " (a value beyond float16's 65504? try --dtype bfloat16)" : ""}`)
+    }
+  }
+}
+
 const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype: WeightDtype | null, quantization: LoadQuantization | null, reader: TensorReader): ModelWeights => {
   const tensors = listModelTensors(dir)
   const find = (name: string, shape: ReadonlyArray<number>): TensorInfo => {
@@ -87,6 +100,7 @@ const readWeights = (dir: string, config: ModelConfig, alloc: MatrixAlloc, dtype
     }
     const dst = allocMatrix(alloc, dtype ?? STORED[t.dtype], shape[0] * shape[1])
     reader.read(t, dst)
+    if (dst instanceof Float16Array) requireFiniteF16(dir, name, dst)
     return dst
   }
   const optional = (name: string, shape: ReadonlyArray<number>, present: boolean): Float32Array | null =>

@@ -88,6 +88,14 @@ describe("model directory loader", () => {
     expect(() => loadModelDir(file, { dtype: "bfloat16" })).toThrow(/--dtype bfloat16 applies to safetensors checkpoints/)
   })
 
+  it("refuses float16 weights that are inf or NaN (in the checkpoint, or after --dtype float16 rounding), naming the tensor", () => {
+    const poisoned = (v: number) => tensors.map((t) => (t.name === "model.layers.1.mlp.down_proj.weight" ? { ...t, data: Float32Array.from(t.data, (x, i) => (i === 7 ? v : x)) } : t))
+    expectLoadError(writeCheckpoint(raw, poisoned(NaN), { dtype: "F16" }), "model.layers.1.mlp.down_proj.weight", "NaN at element 7")
+    const big = writeCheckpoint(raw, poisoned(1e6), { dtype: "F32" })
+    expect(() => loadModelDir(big, { dtype: "float16" })).toThrow(/"model.layers.1.mlp.down_proj.weight" holds an infinite value at element 7 as float16 \(a value beyond float16's 65504\? try --dtype bfloat16\)/)
+    expect(matrixDtype(loadModelDir(big, { dtype: "bfloat16" }).model.weights.layers[1].down)).toBe("bfloat16")
+  })
+
   it("ties lm_head to the embeddings when the config says so", () => {
     const tiedRaw = rawConfig({ tie_word_embeddings: true })
     const loaded = loadModelDir(writeCheckpoint(tiedRaw, tensors.filter((t) => t.name !== "lm_head.weight")))

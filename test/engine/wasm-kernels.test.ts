@@ -54,8 +54,8 @@ describe("WASM SIMD kernels", () => {
     )
   }
 
-  it("f16 weights widen exactly: subnormals, infinities, NaN and signed zero", () => {
-    const values = [0, -0, 1, -2.5, 6.1e-5, 5.96e-8, -3.1e-6, 65504, Infinity, -Infinity, NaN, 0.333]
+  it("f16 weights widen exactly: subnormals, the largest values and signed zero (inf/NaN weights are refused at load)", () => {
+    const values = [0, -0, 1, -2.5, 6.1e-5, 5.96e-8, -5.96e-8, -3.1e-6, 6.09e-5, 65504, -65504, 0.333]
     const want = Array.from(Float16Array.from(values), (v) => v + 0)
     // inDim 1 takes the scalar path, inDim 4 the vector one: row o is [v_o, 0, ...], x is [1, 0, ...].
     for (const inDim of [1, 4]) {
