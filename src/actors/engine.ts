@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Data, Effect, Option, Queue, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Data, Effect, Fiber, Option, Queue, Stream, Tracer } from "effect"
 import type { ModelConfig } from "../engine/config.ts"
 import { EngineCore, type AddRequestSpec, type EngineCoreOptions, type EngineCoreStats, type RequestOutput } from "../engine/engine-core.ts"
 import type { ForwardBatch } from "../engine/model.ts"
@@ -78,6 +78,21 @@ export interface Executor {
    */
   readonly offThread?: boolean
 }
+
+/**
+ * An off-thread step with `work` done on this thread while its pass runs: the step's fiber starts at once
+ * (the pass is posted to the executor's thread before `work` begins) and is joined after. `work` is an
+ * optimization (drafts ahead): should it throw, the step goes on, and the same draft model's next use,
+ * outside this, reports the failure.
+ */
+const whileStepRuns = <A, E>(step: Effect.Effect<A, E>, work: () => void): Effect.Effect<A, E> =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(step, { startImmediately: true })
+    try {
+      work()
+    } catch {}
+    return yield* Fiber.join(fiber)
+  })
 
 export interface EngineActorOptions {
   readonly info: Omit<EngineInfo, "maxWaitingRequests">
@@ -194,7 +209,7 @@ export const makeEngine = (options: EngineActorOptions) =>
         const h = handles.get(ch.request.id)
         if (h !== undefined && h.phases.scheduledAt === undefined) h.phases.scheduledAt = now
       }
-      const logits = yield* Effect.exit(options.executor.execute(plan.batch))
+      const logits = yield* Effect.exit(options.executor.offThread === true ? whileStepRuns(options.executor.execute(plan.batch), () => core.proposeAhead(plan)) : options.executor.execute(plan.batch))
       if (logits._tag === "Failure") {
         const message = `model execution failed: ${Cause.pretty(logits.cause).split("\n")[0]}`
         yield* Effect.logError(message)

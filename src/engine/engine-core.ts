@@ -409,6 +409,27 @@ export class EngineCore {
     return outputs
   }
 
+  /**
+   * While `plan`'s forward pass runs on another thread: the draft model's drafts for the step after,
+   * for each sequence verifying drafts now, assuming all are accepted (DraftModelProposer.proposeAhead).
+   * Touches only the draft model's own state; proposeDrafts takes the drafts where the assumption held.
+   */
+  proposeAhead(plan: StepPlan): void {
+    const cfg = this.options.speculative, draft = this.options.draftProposer
+    if (cfg == null || draft == null) return
+    const maxModelLen = this.options.scheduler.maxModelLen
+    const wanted: Array<{ req: SchedulerRequest; drafts: ReadonlyArray<number>; maxDraft: number }> = []
+    for (const ch of plan.chunks) {
+      const r = ch.request
+      if (ch.numSpecTokens === 0 || !this.live.has(r.id)) continue
+      // As proposeDrafts will size them, once the drafts and the token after them are in.
+      const gained = ch.numSpecTokens + 1
+      const room = Math.min(r.maxTokens - r.outputTokenIds.length - gained, maxModelLen - r.numTokens - gained) - 1
+      wanted.push({ req: r, drafts: r.specTokenIds.slice(0, ch.numSpecTokens), maxDraft: Math.min(room, cfg.numSpeculativeTokens) })
+    }
+    draft.proposeAhead(wanted)
+  }
+
   /** After a step: drafts for every decoding sequence, unless the batch is past disable_by_batch_size. */
   private proposeDrafts(): void {
     const cfg = this.options.speculative

@@ -76,8 +76,12 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
  * The bundled 4M-parameter model decodes faster on two threads than on one since stop 30's kernels
  * (bench/spec-decode.ts --tensor-parallel-size 1 vs 2: one stream ~1.1-1.2x, 4-16 streams ~1.6-1.9x).
  */
-export const defaultTensorParallelSize = (parameters: number): number =>
-  parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
+export const defaultTensorParallelSize = (parameters: number, options: { readonly draftModel?: boolean } = {}): number =>
+  parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism() - (options.draftModel === true ? 1 : 0)))
+
+/** With a draft model one core stays free for it: it drafts on the event-loop thread, also while the target verifies. */
+const defaultThreadsFor = (loaded: LoadedModel, speculative: SpeculativeConfig | null | undefined) =>
+  defaultTensorParallelSize(loaded.parameters, { draftModel: speculative?.method === "draft_model" })
 
 /** Worker-thread executor, closed with the scope that made it. */
 const workerExecutor = (loaded: LoadedModel, cache: PagedKvCache, tensorParallelSize: number) =>
@@ -123,7 +127,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
     throw new Error(`--tensor-parallel-size ${options.tensorParallelSize} needs the worker executor (the in-process one runs on the event-loop thread)`)
   }
   // The reference kernels run on one thread; only the SIMD ones split (asking for more with them is an error).
-  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize(loaded.parameters))
+  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultThreadsFor(loaded, options.speculative))
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache, tensorParallelSize)
   const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize)
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
@@ -172,7 +176,7 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
     Engine,
     Effect.gen(function*() {
       const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization, kvCacheBytes: options.kvCacheMemoryBytes ?? DEFAULT_KV_CACHE_MEMORY }), catch: (e) => e as Error })
-      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
+      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultThreadsFor(loaded, options.speculative))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +

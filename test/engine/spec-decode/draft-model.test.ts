@@ -4,6 +4,8 @@ import { loadModelDir } from "../../../src/engine/model-dir.ts"
 import { defaultSamplingParams } from "../../../src/engine/sampling-params.ts"
 import type { SpeculativeConfig } from "../../../src/engine/spec-decode/config.ts"
 import { DraftModelProposer } from "../../../src/engine/spec-decode/draft-proposer.ts"
+import { EngineCore } from "../../../src/engine/engine-core.ts"
+import { defaultSchedulerConfig } from "../../../src/engine/scheduler.ts"
 import { prng } from "../../support/random-model.ts"
 import { bundledModelDir, draftModelDir } from "../../support/models.ts"
 import { prefixedPrompt, randomArrivals, runArrivals } from "../../support/arrivals.ts"
@@ -46,6 +48,38 @@ describe("speculative decoding with the bundled draft model", () => {
       expect(spec.tokens).toEqual(runAlone(prompt, params, null).tokens)
       expect(spec.stats.specDecode!.numAcceptedTokens).toBeGreaterThan(0)
     }
+  })
+
+  it("drafts computed ahead, while the target verifies, are taken only where every draft and the guess after them held, and equal fresh drafts", () => {
+    // As the engine actor runs it with the worker executor: proposeAhead between planning a step and completing it.
+    const numBlocks = 64
+    const cache = new PagedKvCache(target.config, { numBlocks, blockSize: BS, dtype: "f32" })
+    const draftCache = new PagedKvCache(draft.config, { numBlocks, blockSize: BS, dtype: "f32" })
+    let draftPasses = 0
+    const proposer = new DraftModelProposer({ vocabSize: V, numBlocks, blockSize: BS, execute: (b) => (draftPasses++, draft.model.forward(b, draftCache)) })
+    const core = new EngineCore({ vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: target.tokenizer, speculative: DRAFT, draftProposer: proposer, scheduler: defaultSchedulerConfig(target.config.maxPositionEmbeddings) })
+    const prompts = ["And God said, Let there be light: and there was light.", "In the beginning God created the heaven and the earth."].map((t) => target.tokenizer!.encode(t))
+    prompts.forEach((p, i) => core.add({ id: `s${i}`, promptTokenIds: p, params: greedy(50) }))
+    const got = new Map<string, Array<number>>()
+    let taken = 0, verifications = 0
+    for (let plan = core.prepareStep(0); plan !== null; plan = core.prepareStep(0)) {
+      core.proposeAhead(plan)
+      const logits = target.model.forward(plan.batch, cache)
+      const before = draftPasses
+      for (const o of core.completeStep(plan, logits)) got.set(o.requestId, [...(got.get(o.requestId) ?? []), ...o.tokenIds])
+      verifications += plan.chunks.filter((c) => c.numSpecTokens > 0).length
+      // No draft pass after the step: every sequence's drafts were computed ahead.
+      const running = core.scheduler.running.filter((r) => r.specTokenIds.length > 0)
+      if (running.length > 0 && draftPasses === before) taken++
+      for (const r of running) {
+        const freshCache = new PagedKvCache(draft.config, { numBlocks: 16, blockSize: BS, dtype: "f32" })
+        const fresh = new DraftModelProposer({ vocabSize: V, numBlocks: 16, blockSize: BS, execute: (b) => draft.model.forward(b, freshCache) })
+        expect(fresh.propose([{ req: r, maxDraft: r.specTokenIds.length }]).get(r)).toEqual(r.specTokenIds)
+      }
+    }
+    expect(taken).toBeGreaterThan(0)
+    expect(taken).toBeLessThan(verifications)
+    prompts.forEach((p, i) => expect(got.get(`s${i}`)).toEqual(runAlone(p, greedy(50), null).tokens))
   })
 
   it("the draft's cache is exact: after rejections and plain steps, its drafts equal a fresh draft's from the whole sequence", () => {
