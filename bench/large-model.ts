@@ -21,6 +21,7 @@ import { parseArgs } from "node:util"
 import { prng } from "../test/support/random-model.ts"
 import { servedUrl, spawnServe } from "../test/support/cli-process.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { sseEvents } from "./lib/sse-events.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -62,24 +63,15 @@ const inferlineRun = async (url: string, k: number): Promise<Run> => {
   })
   if (!res.ok || res.body === null) throw new Error(`completion failed: ${res.status} ${await res.text()}`)
   const stamps: Array<number> = [], tokens: Array<number> = [], margins: Array<number> = []
-  let buffer = ""
-  const decoder = new TextDecoder()
-  for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 2)
-      if (!event.startsWith("data: ") || event === "data: [DONE]") continue
-      const body = JSON.parse(event.slice(6)) as { choices: Array<{ logprobs?: { tokens: Array<string>; top_logprobs: Array<Record<string, number>> } }> }
-      const lp = body.choices[0]?.logprobs
-      if (lp === undefined || lp === null) continue
-      for (let i = 0; i < lp.tokens.length; i++) {
-        stamps.push(performance.now())
-        tokens.push(Number(lp.tokens[i].slice("token_id:".length)))
-        const top = Object.values(lp.top_logprobs[i]).sort((a, b) => b - a)
-        margins.push(top[0] - (top[1] ?? -Infinity))
-      }
+  type Chunk = { choices: Array<{ logprobs?: { tokens: Array<string>; top_logprobs: Array<Record<string, number>> } }> }
+  for await (const body of sseEvents<Chunk>(res.body)) {
+    const lp = body.choices[0]?.logprobs
+    if (lp === undefined || lp === null) continue
+    for (let i = 0; i < lp.tokens.length; i++) {
+      stamps.push(performance.now())
+      tokens.push(Number(lp.tokens[i].slice("token_id:".length)))
+      const top = Object.values(lp.top_logprobs[i]).sort((a, b) => b - a)
+      margins.push(top[0] - (top[1] ?? -Infinity))
     }
   }
   if (tokens.length !== DECODE) throw new Error(`expected ${DECODE} tokens, got ${tokens.length}`)

@@ -31,6 +31,7 @@ import { writeLlamaGguf } from "../test/support/gguf-writer.ts"
 import { settledMemoryAfterLoad } from "../test/support/process-memory.ts"
 import { SMOLLM2_135M, writeSmolLm2Checkpoint } from "./lib/smollm2.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { sseEvents } from "./lib/sse-events.ts"
 import { wasmFmaPeak } from "./lib/wasm-fma-peak.ts"
 
 const { values: args } = parseArgs({
@@ -156,19 +157,10 @@ const streamCompletion = async (url: string, prompt: Array<number>, maxTokens: n
   })
   if (!res.ok || res.body === null) throw new Error(`completion failed: ${res.status} ${await res.text()}`)
   const stamps: Array<number> = []
-  let tokens = 0, buffer = ""
-  const decoder = new TextDecoder()
-  for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 2)
-      if (!event.startsWith("data: ") || event === "data: [DONE]") continue
-      const body = JSON.parse(event.slice(6)) as { choices: Array<unknown>; usage?: { completion_tokens: number } }
-      if (body.choices.length > 0) stamps.push(performance.now())
-      if (body.usage) tokens = body.usage.completion_tokens
-    }
+  let tokens = 0
+  for await (const body of sseEvents<{ choices: Array<unknown>; usage?: { completion_tokens: number } }>(res.body)) {
+    if (body.choices.length > 0) stamps.push(performance.now())
+    if (body.usage) tokens = body.usage.completion_tokens
   }
   if (tokens !== maxTokens) throw new Error(`expected ${maxTokens} tokens, got ${tokens}`)
   return { stamps, tokens }
