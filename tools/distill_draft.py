@@ -151,13 +151,8 @@ def stage_train(rollouts_file, steps, lr, kjv_every):
             x = train_rollouts[ix, :WINDOW]
         with torch.no_grad():
             t_logits = target(x)
-        loss = kd_loss(draft(x), t_logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
-        opt.step()
+        smooth = td.optimize(draft, opt, kd_loss(draft(x), t_logits), smooth)
         tokens += x.numel()
-        smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
         if step % 50 == 0 or step == steps - 1:
             rec = {"step": step, "kd_loss": round(smooth, 4), "lr": round(opt.param_groups[0]["lr"], 6), "elapsed_s": round(time.time() - t0, 1)}
             if step % 200 == 0 or step == steps - 1:

@@ -275,6 +275,15 @@ def evaluate(model, data, n_windows=48, batch=16):
     return tot / n
 
 
+def optimize(model, opt, loss, smooth):
+    """One AdamW step on `loss` (gradients clipped to norm 1); returns the loss's running average."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
+
+
 def train(name, steps, out_dir, bench=False):
     torch.set_num_threads(int(os.environ.get("INFERLINE_THREADS", "2")))
     torch.set_flush_denormal(True)  # denormals in late training make CPU float ops very slow
@@ -307,12 +316,8 @@ def train(name, steps, out_dir, bench=False):
         x, y = get_batch(train_data, batch, gen)
         logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        smooth = optimize(model, opt, loss, smooth)
         tokens += x.numel()
-        smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
         if bench and step == 2:
             t0, tokens = time.time(), 0
         if bench and step == steps - 1:

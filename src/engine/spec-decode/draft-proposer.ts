@@ -28,13 +28,14 @@ interface TokenSource {
   tokens(from: number, to: number): Array<number>
 }
 
-const withTokens = (req: SchedulerRequest, extra: ReadonlyArray<number>): TokenSource => ({
-  numTokens: req.numTokens + extra.length,
-  tokenAt: (i) => (i < req.numTokens ? req.tokenAt(i) : extra[i - req.numTokens]),
-  tokens(from, to) {
-    return Array.from({ length: to - from }, (_, k) => this.tokenAt(from + k))
+const withTokens = (req: SchedulerRequest, extra: ReadonlyArray<number>): TokenSource => {
+  const n = req.numTokens
+  return {
+    numTokens: n + extra.length,
+    tokenAt: (i) => (i < n ? req.tokenAt(i) : extra[i - n]),
+    tokens: (from, to) => [...req.tokens(Math.min(from, n), Math.min(to, n)), ...extra.slice(Math.max(0, from - n), Math.max(0, to - n))]
   }
-})
+}
 
 /**
  * Draft-model proposals (vLLM's draft_model method): a small model with the target's vocabulary
