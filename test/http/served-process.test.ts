@@ -6,6 +6,8 @@ import * as path from "node:path"
 import { otlpReceiver } from "../observability/support/otlp-receiver.ts"
 import { servedUrl, spawnServe, waitFor, type ServeProcess } from "../support/cli-process.ts"
 import { testModelDir } from "./support/server.ts"
+import { randomConfig, randomWeights, rawConfig } from "../support/random-model.ts"
+import { hfTensors, writeCheckpoint } from "../support/write-checkpoint.ts"
 
 /**
  * `inferline serve` as a user runs it (the real CLI process, the documented environment variables and
@@ -139,5 +141,17 @@ describe("inferline serve, config errors", () => {
       expect(serve.output()).toMatch(message)
       expect(serve.output()).not.toContain("Loading model")
     }
+  }, 60_000)
+})
+
+describe("inferline serve, weights it cannot serve", () => {
+  it("--dtype float16 on a checkpoint with a value past float16's range: the tensor named, no server", async () => {
+    const raw = rawConfig()
+    const tensors = hfTensors(randomWeights(randomConfig(), 3), raw).map((t) => (t.name === "model.layers.0.mlp.up_proj.weight" ? { ...t, data: Float32Array.from(t.data, (x, i) => (i === 3 ? 1e6 : x)) } : t))
+    const dir = writeCheckpoint(raw, tensors)
+    const serve = spawnServe([dir, "--port", "0", "--dtype", "float16"])
+    expect(await serve.exited, serve.output()).toBe(1)
+    expect(serve.output()).toContain(`inferline: could not start: ${dir}: tensor "model.layers.0.mlp.up_proj.weight" holds an infinite value at element 3 as float16`)
+    expect(serve.output()).not.toContain("Serving model")
   }, 60_000)
 })

@@ -1,3 +1,4 @@
+import * as os from "node:os"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servedUrl, spawnServe, type ServeProcess } from "../support/cli-process.ts"
@@ -25,6 +26,9 @@ beforeAll(async () => {
   servers.push(a, b, c)
   const [ua, ub, uc] = await Promise.all([servedUrl(a, 120_000), servedUrl(b, 120_000), servedUrl(c, 120_000)])
   expect(c.output()).toContain("speculative decoding draft_model (3 tokens")
+  // The default threads leave a core to the draft model (it drafts, also ahead, on the event-loop thread).
+  const threads = Math.max(1, Math.min(4, os.availableParallelism() - 1))
+  expect(c.output()).toContain(`tensor parallel: ${threads} thread${threads === 1 ? "" : "s"}`)
   drafted = new OpenAI({ apiKey: "unused", baseURL: `${uc}/v1` })
   draftedUrl = uc
   expect(b.output()).toContain("speculative decoding ngram (4 tokens, prompt lookup 2-4)")
