@@ -28,7 +28,7 @@ beforeAll(async () => {
   expect(c.output()).toContain("speculative decoding draft_model (3 tokens")
   // The default threads leave a core to the draft model (it drafts, also ahead, on the event-loop thread).
   const threads = Math.max(1, Math.min(4, os.availableParallelism() - 1))
-  expect(c.output()).toContain(`tensor parallel: ${threads} thread${threads === 1 ? "" : "s"}`)
+  expect(c.output()).toContain(`tensor parallel: ${threads} thread${threads === 1 ? "" : "s"}; the draft model drafts ahead on the free core`)
   drafted = new OpenAI({ apiKey: "unused", baseURL: `${uc}/v1` })
   draftedUrl = uc
   expect(b.output()).toContain("speculative decoding ngram (4 tokens, prompt lookup 2-4)")
@@ -130,4 +130,20 @@ describe("speculative decoding through the server (real process, openai SDK)", (
     expect(metricValue(m, "inferline_spec_decode_num_draft_tokens_total")).toBeGreaterThan(0)
     expect(metricValue(m, "inferline_spec_decode_num_accepted_tokens_total")).toBeGreaterThan(0)
   }, 300_000)
+
+  it("with --tensor-parallel-size as large as the machine's cores the draft model drafts only between steps (startup log), same tokens", async () => {
+    const cores = os.availableParallelism()
+    const d = spawnServe(["--port", "0", "--served-model-name", "kjv", "--max-model-len", "512", "--kv-cache-memory", "16MiB", "--speculative-model", draftModelDir, "--num-speculative-tokens", "3", "--tensor-parallel-size", String(cores)], { INFERLINE_MASTER_KEY: "" })
+    try {
+      const url = await servedUrl(d, 120_000)
+      expect(d.output()).toContain(`tensor parallel: ${cores} thread${cores === 1 ? "" : "s"}; the draft model drafts between steps (no core free to draft ahead on)`)
+      const client = new OpenAI({ apiKey: "unused", baseURL: `${url}/v1` })
+      const job: Job = { prompt: VERSES[1], maxTokens: 40, stream: false, abortAfter: null }
+      expect(await run(client, job)).toEqual(await run(plain, job))
+      expect(metricValue(await scrapeMetrics(url), "inferline_spec_decode_num_accepted_tokens_total")).toBeGreaterThan(0)
+    } finally {
+      d.child.kill("SIGTERM")
+      await d.exited
+    }
+  }, 180_000)
 })

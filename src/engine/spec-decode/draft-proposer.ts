@@ -47,11 +47,14 @@ const withTokens = (req: SchedulerRequest, extra: ReadonlyArray<number>): TokenS
  */
 export class DraftModelProposer {
   private readonly runner: DraftRunner
+  /** Whether proposeAhead drafts (false: it does nothing, and every draft is computed by propose). */
+  private readonly ahead: boolean
   private readonly free: Array<number>
   private readonly states = new Map<SchedulerRequest, DraftState>()
 
-  constructor(runner: DraftRunner) {
+  constructor(runner: DraftRunner, options: { readonly ahead?: boolean } = {}) {
     this.runner = runner
+    this.ahead = options.ahead ?? true
     this.free = Array.from({ length: runner.numBlocks }, (_, i) => runner.numBlocks - 1 - i)
   }
 
@@ -92,6 +95,7 @@ export class DraftModelProposer {
    * draft cache recomputes from where the sequence parted from it, as it always does.
    */
   proposeAhead(requests: ReadonlyArray<{ readonly req: SchedulerRequest; readonly drafts: ReadonlyArray<number>; readonly maxDraft: number }>): void {
+    if (!this.ahead) return
     const wanted = requests.filter((r) => r.drafts.length > 0 && r.maxDraft > 0).map(({ req, drafts, maxDraft }) => ({ key: req, seq: withTokens(req, drafts), maxDraft: maxDraft + 1, drafts }))
     const made = this.run(wanted)
     for (const w of wanted) {

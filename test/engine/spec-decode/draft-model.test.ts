@@ -82,6 +82,28 @@ describe("speculative decoding with the bundled draft model", () => {
     prompts.forEach((p, i) => expect(got.get(`s${i}`)).toEqual(runAlone(p, greedy(50), null).tokens))
   })
 
+  it("a proposer made with ahead: false drafts nothing ahead: every step's drafts come from passes after it", () => {
+    const numBlocks = 64
+    const cache = new PagedKvCache(target.config, { numBlocks, blockSize: BS, dtype: "f32" })
+    const draftCache = new PagedKvCache(draft.config, { numBlocks, blockSize: BS, dtype: "f32" })
+    let draftPasses = 0, aheadPasses = 0, verifications = 0
+    const proposer = new DraftModelProposer({ vocabSize: V, numBlocks, blockSize: BS, execute: (b) => (draftPasses++, draft.model.forward(b, draftCache)) }, { ahead: false })
+    const core = new EngineCore({ vocabSize: V, blockSize: BS, numBlocks, enablePrefixCaching: true, eosTokenIds: [], tokenizer: target.tokenizer, speculative: DRAFT, draftProposer: proposer, scheduler: defaultSchedulerConfig(target.config.maxPositionEmbeddings) })
+    const prompt = target.tokenizer!.encode("And God said, Let there be light: and there was light.")
+    core.add({ id: "a", promptTokenIds: prompt, params: greedy(40) })
+    const got: Array<number> = []
+    for (let plan = core.prepareStep(0); plan !== null; plan = core.prepareStep(0)) {
+      const before = draftPasses
+      core.proposeAhead(plan)
+      aheadPasses += draftPasses - before
+      verifications += plan.chunks.filter((c) => c.numSpecTokens > 0).length
+      for (const o of core.completeStep(plan, target.model.forward(plan.batch, cache))) got.push(...o.tokenIds)
+    }
+    expect(verifications).toBeGreaterThan(0)
+    expect(aheadPasses).toBe(0)
+    expect(got).toEqual(runAlone(prompt, greedy(40), null).tokens)
+  })
+
   it("the draft's cache is exact: after rejections and plain steps, its drafts equal a fresh draft's from the whole sequence", () => {
     // Past one running sequence no drafts: while "b" runs, "a" decodes plainly past the drafts its
     // draft cache last held, which must then be recomputed, not reused.
