@@ -7,7 +7,8 @@
  * - the same at concurrency 1, 2, 4, 8 and 16, to see where speculation stops paying (the point for
  *   --speculative-disable-by-batch-size).
  *
- * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams.
+ * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams,
+ *   then a cost model: the best speedup any schedule of its parts could reach here (see draftCostModel).
  *
  *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16] [--tokens 128] [--tensor-parallel-size N]
  *
@@ -23,8 +24,9 @@ import { loadModelDir } from "../src/engine/model-dir.ts"
 import { defaultSamplingParams } from "../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../src/engine/scheduler.ts"
 import type { SpeculativeConfig } from "../src/engine/spec-decode/config.ts"
-import { makeEngineFromModel } from "../src/layers/engine.ts"
+import { defaultTensorParallelSize, makeEngineFromModel } from "../src/layers/engine.ts"
 import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { draftPassMs, targetStepMs } from "./lib/step-costs.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -91,6 +93,8 @@ interface Run {
   readonly decodeTokensPerSecond: number
   readonly acceptance: number | null
   readonly meanAccepted: number | null
+  /** Verifications, and the drafts accepted at each position (0 = the first draft) over them. */
+  readonly drafts: { readonly numDrafts: number; readonly acceptedPerPosition: ReadonlyArray<number> } | null
 }
 
 const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: number, prompts: (i: number) => ReadonlyArray<number> = promptOf): Promise<Run> =>
@@ -135,15 +139,48 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
       const s = after == null ? null : {
         numDrafts: after.numDrafts - (before?.numDrafts ?? 0),
         numDraftTokens: after.numDraftTokens - (before?.numDraftTokens ?? 0),
-        numAcceptedTokens: after.numAcceptedTokens - (before?.numAcceptedTokens ?? 0)
+        numAcceptedTokens: after.numAcceptedTokens - (before?.numAcceptedTokens ?? 0),
+        acceptedPerPosition: after.numAcceptedTokensPerPos.map((n, i) => n - (before?.numAcceptedTokensPerPos[i] ?? 0))
       }
       return {
         tokensPerSecond: (ROUNDS * concurrency * NEW) / secs,
         decodeTokensPerSecond: decoded / decodeSecs,
         acceptance: s == null || s.numDraftTokens === 0 ? null : s.numAcceptedTokens / s.numDraftTokens,
-        meanAccepted: s == null || s.numDrafts === 0 ? null : s.numAcceptedTokens / s.numDrafts
+        meanAccepted: s == null || s.numDrafts === 0 ? null : s.numAcceptedTokens / s.numDrafts,
+        drafts: s == null ? null : { numDrafts: s.numDrafts, acceptedPerPosition: s.acceptedPerPosition }
       }
     }))))
+
+/**
+ * The best one stream can do with the draft model on this machine, from its parts measured at their best
+ * (bench/lib/step-costs.ts) and this run's plain decode speed and acceptance per position: for K drafts a
+ * step yields 1 + (accepted at positions 1..K) tokens and costs at least either
+ * - serial: the target verifying K + 1 rows on the plain engine's threads, K draft passes before it, and
+ *   the engine's own work per step (plain's time per token minus its one-row step), or
+ * - overlapped: the draft drafting on a core of its own while the target verifies on the rest (here one
+ *   thread fewer), the draft's time hidden entirely.
+ * Real steps cost more (the parts disturb each other's caches; threads wake); the bound says whether
+ * any schedule of these parts could reach a speedup.
+ */
+const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: ReadonlyArray<number>) => {
+  const K = acceptedAt.length
+  const threads = TP ?? defaultTensorParallelSize(loaded.parameters)
+  const verify = await targetStepMs(loaded, K + 1, threads)
+  const verifyOneFewer = threads > 1 ? await targetStepMs(loaded, K + 1, threads - 1) : null
+  const draftPass = draftPassMs(loadModelDir(args.draft!))
+  const perToken = 1000 / plainDecodeTokensPerSecond
+  const engineWork = Math.max(0, perToken - verify[0].median)
+  const bounds = acceptedAt.map((_, i) => {
+    const k = i + 1
+    const tokens = 1 + acceptedAt.slice(0, k).reduce((a, b) => a + b, 0)
+    const serial = (tokens * perToken) / (verify[k].median + k * draftPass.median + engineWork)
+    const overlapped = verifyOneFewer === null ? null : (tokens * perToken) / (verifyOneFewer[k].median + engineWork)
+    return { k, tokensPerStep: tokens, serial, overlapped }
+  })
+  for (const b of bounds) console.log(`draft model, K=${b.k}: ${b.tokensPerStep.toFixed(2)} tokens per step; best speedup serial x${b.serial.toFixed(2)}${b.overlapped === null ? "" : `, overlapped x${b.overlapped.toFixed(2)}`}`)
+  console.log(`  (plain ${perToken.toFixed(3)} ms per token; target step ${verify.map((v) => v.median.toFixed(3)).join("/")} ms for 1..${K + 1} rows on ${threads} thread(s)${verifyOneFewer === null ? "" : `, ${verifyOneFewer.map((v) => v.median.toFixed(3)).join("/")} on ${threads - 1}`}; draft pass ${draftPass.median.toFixed(3)} ms)`)
+  return { threads, plainMsPerToken: perToken, engineWorkMs: engineWork, targetStepMs: verify, targetStepMsOneThreadFewer: verifyOneFewer, draftPassMs: draftPass, bounds }
+}
 
 const machine = machineInfo()
 console.log(`model ${args.model}: ${(loaded.parameters / 1e6).toFixed(2)}M parameters; ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavg.map((x) => x.toFixed(2)).join(" ")}`)
@@ -170,7 +207,10 @@ const compare = async (label: string, speculative: SpeculativeConfig, c: number,
     `${label}, concurrency ${c}: decode plain ${decode.plain.median.toFixed(1)} tok/s, ${speculative.method} K=${speculative.numSpeculativeTokens} ${decode.spec.median.toFixed(1)} tok/s (x${decodeSpeedup.toFixed(2)}; pairs x${pairDecodeSpeedups.min.toFixed(2)}-${pairDecodeSpeedups.max.toFixed(2)}); ` +
       `end to end ${e2e.plain.median.toFixed(1)} vs ${e2e.spec.median.toFixed(1)} tok/s (x${speedup.toFixed(2)}); acceptance ${(a.median * 100).toFixed(1)}%, ${m.median.toFixed(2)} drafts accepted per verification`
   )
-  return { plain: e2e.plain, [speculative.method === "ngram" ? "ngram" : "draft"]: e2e.spec, speedup, decode, decodeSpeedup, pairDecodeSpeedups, acceptanceRate: a, acceptedPerStep: m }
+  // The drafts of all runs pooled: how often each position's draft was accepted.
+  const numDrafts = spec.reduce((n, x) => n + (x.drafts?.numDrafts ?? 0), 0)
+  const acceptedAt = Array.from({ length: speculative.numSpeculativeTokens }, (_, i) => spec.reduce((n, x) => n + (x.drafts?.acceptedPerPosition[i] ?? 0), 0) / Math.max(1, numDrafts))
+  return { plain: e2e.plain, [speculative.method === "ngram" ? "ngram" : "draft"]: e2e.spec, speedup, decode, decodeSpeedup, pairDecodeSpeedups, acceptanceRate: a, acceptedPerStep: m, acceptedAt }
 }
 
 for (const c of only === "draft" ? [] : args.concurrency!.split(",").map(Number)) results[`c${c}`] = await compare("n-gram", NGRAM, c)
@@ -178,5 +218,9 @@ for (const c of only === "draft" ? [] : args.concurrency!.split(",").map(Number)
 const DRAFT: SpeculativeConfig = { method: "draft_model", model: args.draft!, numSpeculativeTokens: Number(args.k), promptLookupMin: 5, promptLookupMax: 5, disableByBatchSize: null }
 const openingOf = (i: number) => tok.encode(OPENINGS[i % OPENINGS.length])
 for (const c of only === "ngram" ? [] : [1, 4]) results[`draft-c${c}`] = await compare("draft model", DRAFT, c, openingOf)
-const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
+if (only !== "ngram") {
+  const c1 = results["draft-c1"] as Awaited<ReturnType<typeof compare>>
+  results["draft-cost-model"] = await draftCostModel(c1.decode.plain.median, c1.acceptedAt)
+}
+const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, tensorParallelSize: TP ?? defaultTensorParallelSize(loaded.parameters), speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
 console.log(`wrote ${file}`)

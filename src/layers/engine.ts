@@ -75,13 +75,12 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
  * parameters (the tests' toy models: steps of microseconds, not measured to gain from a second thread).
  * The bundled 4M-parameter model decodes faster on two threads than on one since stop 30's kernels
  * (bench/spec-decode.ts --tensor-parallel-size 1 vs 2: one stream ~1.1-1.2x, 4-16 streams ~1.6-1.9x).
+ * The same with a draft model: leaving it a core to draft ahead on (the default before) measured slower
+ * on 2 cores than verifying on both and drafting between steps (bundled pair, K=3, one stream: x0.74-0.85
+ * of plain against x0.95-1.02, bench/spec-decode.ts runs of stop 32).
  */
-export const defaultTensorParallelSize = (parameters: number, options: { readonly draftModel?: boolean } = {}): number =>
-  parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism() - (options.draftModel === true ? 1 : 0)))
-
-/** With a draft model one core stays free for it: it drafts on the event-loop thread, also while the target verifies. */
-const defaultThreadsFor = (loaded: LoadedModel, speculative: SpeculativeConfig | null | undefined) =>
-  defaultTensorParallelSize(loaded.parameters, { draftModel: speculative?.method === "draft_model" })
+export const defaultTensorParallelSize = (parameters: number): number =>
+  parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
 
 /**
  * Whether the draft model drafts ahead while the target verifies: only when the executor's threads leave a
@@ -135,7 +134,7 @@ export const makeEngineFromModel = (loaded: LoadedModel, options: Omit<EngineOpt
     throw new Error(`--tensor-parallel-size ${options.tensorParallelSize} needs the worker executor (the in-process one runs on the event-loop thread)`)
   }
   // The reference kernels run on one thread; only the SIMD ones split (asking for more with them is an error).
-  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultThreadsFor(loaded, options.speculative))
+  const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined ? 1 : defaultTensorParallelSize(loaded.parameters))
   const executor = options.executor === "in-process" ? Effect.succeed(inProcessExecutor(loaded, cache)) : workerExecutor(loaded, cache, tensorParallelSize)
   const draftProposer = draftProposerFor(options.speculative ?? null, loaded, numBlocks, blockSize, draftsAhead(tensorParallelSize, options.executor))
   const name = options.servedModelName ?? servedModelNameOf(loaded.dir)
@@ -184,7 +183,7 @@ export const engineLayer = (options: EngineOptions): Layer.Layer<Engine, Error> 
     Engine,
     Effect.gen(function*() {
       const loaded = yield* Effect.try({ try: () => loadModelDir(options.modelDir, { backend: options.kernels, dtype: options.dtype, quantization: options.quantization, kvCacheBytes: options.kvCacheMemoryBytes ?? DEFAULT_KV_CACHE_MEMORY }), catch: (e) => e as Error })
-      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultThreadsFor(loaded, options.speculative))
+      const tensorParallelSize = options.tensorParallelSize ?? (loaded.model.kernels.arena === undefined || options.executor === "in-process" ? 1 : defaultTensorParallelSize(loaded.parameters))
       const w = loaded.model.weights
       yield* Effect.logInfo(
         `loaded ${options.modelDir}: ${loaded.config.architecture}, ${(loaded.parameters / 1e6).toFixed(2)}M parameters in ${loaded.loadMs.toFixed(0)} ms; ` +

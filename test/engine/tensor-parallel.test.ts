@@ -46,12 +46,10 @@ const run = async (threads: number, dtype: MatrixStorage): Promise<Array<Float32
 }
 
 describe("tensor parallel over worker threads", () => {
-  it("defaults to the cores (at most 4; one fewer with a draft model), and to 1 thread for models under 1M parameters", () => {
+  it("defaults to the cores (at most 4), and to 1 thread for models under 1M parameters", () => {
     expect(defaultTensorParallelSize(0.5e6)).toBe(1)
     expect(defaultTensorParallelSize(4e6)).toBe(Math.min(4, os.availableParallelism()))
     expect(defaultTensorParallelSize(135e6)).toBe(Math.min(4, os.availableParallelism()))
-    // A draft model keeps a core for itself.
-    expect(defaultTensorParallelSize(4e6, { draftModel: true })).toBe(Math.max(1, Math.min(4, os.availableParallelism() - 1)))
   })
 
   for (const dtype of ["bfloat16", "float32", "q8_0", "q4_0"] satisfies Array<MatrixStorage>) {
