@@ -76,8 +76,8 @@ const inProcessExecutor = (loaded: LoadedModel, cache: PagedKvCache): Executor =
  * The bundled 4M-parameter model decodes faster on two threads than on one since stop 30's kernels
  * (bench/spec-decode.ts --tensor-parallel-size 1 vs 2: one stream ~1.1-1.2x, 4-16 streams ~1.6-1.9x).
  * The same with a draft model: leaving it a core to draft ahead on (the default before) measured slower
- * on 2 cores than verifying on both and drafting between steps (bundled pair, K=3, one stream: x0.74-0.85
- * of plain against x0.95-1.02, bench/spec-decode.ts runs of stop 32).
+ * on 2 cores than verifying on both and drafting between steps (bundled pair, K=3, one stream, alternating
+ * bench/spec-decode.ts runs of stop 32: 1,020-1,120 tok/s against 1,190-1,690).
  */
 export const defaultTensorParallelSize = (parameters: number): number =>
   parameters < 1e6 ? 1 : Math.max(1, Math.min(4, os.availableParallelism()))
