@@ -49,6 +49,8 @@ const tok = loaded.tokenizer!
 /** Batches measured per run (see runOnce). */
 const ROUNDS = 4
 const TP = args["tensor-parallel-size"] === undefined ? undefined : Number(args["tensor-parallel-size"])
+/** The plain engine's threads: --tensor-parallel-size, else the engine's default for the model. */
+const THREADS = TP ?? defaultTensorParallelSize(loaded.parameters)
 /** New tokens per request (and the length of the continuation each n-gram prompt holds). */
 const NEW = Number(args.tokens)
 const NGRAM: SpeculativeConfig = { method: "ngram", numSpeculativeTokens: Number(args.k), promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null }
@@ -164,9 +166,8 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
  */
 const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: ReadonlyArray<number>) => {
   const K = acceptedAt.length
-  const threads = TP ?? defaultTensorParallelSize(loaded.parameters)
-  const verify = await targetStepMs(loaded, K + 1, threads)
-  const verifyOneFewer = threads > 1 ? await targetStepMs(loaded, K + 1, threads - 1) : null
+  const verify = await targetStepMs(loaded, K + 1, THREADS)
+  const verifyOneFewer = THREADS > 1 ? await targetStepMs(loaded, K + 1, THREADS - 1) : null
   const draftPass = draftPassMs(loadModelDir(args.draft!))
   const perToken = 1000 / plainDecodeTokensPerSecond
   const engineWork = Math.max(0, perToken - verify[0].median)
@@ -178,8 +179,8 @@ const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: Re
     return { k, tokensPerStep: tokens, serial, overlapped }
   })
   for (const b of bounds) console.log(`draft model, K=${b.k}: ${b.tokensPerStep.toFixed(2)} tokens per step; best speedup serial x${b.serial.toFixed(2)}${b.overlapped === null ? "" : `, overlapped x${b.overlapped.toFixed(2)}`}`)
-  console.log(`  (plain ${perToken.toFixed(3)} ms per token; target step ${verify.map((v) => v.median.toFixed(3)).join("/")} ms for 1..${K + 1} rows on ${threads} thread(s)${verifyOneFewer === null ? "" : `, ${verifyOneFewer.map((v) => v.median.toFixed(3)).join("/")} on ${threads - 1}`}; draft pass ${draftPass.median.toFixed(3)} ms)`)
-  return { threads, plainMsPerToken: perToken, engineWorkMs: engineWork, targetStepMs: verify, targetStepMsOneThreadFewer: verifyOneFewer, draftPassMs: draftPass, bounds }
+  console.log(`  (plain ${perToken.toFixed(3)} ms per token; target step ${verify.map((v) => v.median.toFixed(3)).join("/")} ms for 1..${K + 1} rows on ${THREADS} thread(s)${verifyOneFewer === null ? "" : `, ${verifyOneFewer.map((v) => v.median.toFixed(3)).join("/")} on ${THREADS - 1}`}; draft pass ${draftPass.median.toFixed(3)} ms)`)
+  return { threads: THREADS, plainMsPerToken: perToken, engineWorkMs: engineWork, targetStepMs: verify, targetStepMsOneThreadFewer: verifyOneFewer, draftPassMs: draftPass, bounds }
 }
 
 const machine = machineInfo()
@@ -222,5 +223,5 @@ if (only !== "ngram") {
   const c1 = results["draft-c1"] as Awaited<ReturnType<typeof compare>>
   results["draft-cost-model"] = await draftCostModel(c1.decode.plain.median, c1.acceptedAt)
 }
-const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, tensorParallelSize: TP ?? defaultTensorParallelSize(loaded.parameters), speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
+const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, tensorParallelSize: THREADS, speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
 console.log(`wrote ${file}`)

@@ -209,7 +209,8 @@ export const makeEngine = (options: EngineActorOptions) =>
         const h = handles.get(ch.request.id)
         if (h !== undefined && h.phases.scheduledAt === undefined) h.phases.scheduledAt = now
       }
-      const logits = yield* Effect.exit(options.executor.offThread === true ? whileStepRuns(options.executor.execute(plan.batch), () => core.proposeAhead(plan)) : options.executor.execute(plan.batch))
+      // A step forks into a fiber only when the draft model has drafting ahead to do beside it.
+      const logits = yield* Effect.exit(options.executor.offThread === true && core.draftsAhead ? whileStepRuns(options.executor.execute(plan.batch), () => core.proposeAhead(plan)) : options.executor.execute(plan.batch))
       if (logits._tag === "Failure") {
         const message = `model execution failed: ${Cause.pretty(logits.cause).split("\n")[0]}`
         yield* Effect.logError(message)

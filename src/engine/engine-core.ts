@@ -417,17 +417,28 @@ export class EngineCore {
   proposeAhead(plan: StepPlan): void {
     const cfg = this.options.speculative, draft = this.options.draftProposer
     if (cfg == null || draft == null) return
-    const maxModelLen = this.options.scheduler.maxModelLen
     const wanted: Array<{ req: SchedulerRequest; drafts: ReadonlyArray<number>; maxDraft: number }> = []
     for (const ch of plan.chunks) {
       const r = ch.request
       if (ch.numSpecTokens === 0 || !this.live.has(r.id)) continue
       // As proposeDrafts will size them, once the drafts and the token after them are in.
-      const gained = ch.numSpecTokens + 1
-      const room = Math.min(r.maxTokens - r.outputTokenIds.length - gained, maxModelLen - r.numTokens - gained) - 1
+      const room = this.draftRoom(r, ch.numSpecTokens + 1)
       wanted.push({ req: r, drafts: r.specTokenIds.slice(0, ch.numSpecTokens), maxDraft: Math.min(room, cfg.numSpeculativeTokens) })
     }
     draft.proposeAhead(wanted)
+  }
+
+  /**
+   * How many drafts `r` has room for once it has gained `gained` more tokens: the token after the last
+   * draft is always sampled too, so one is left for it within max_tokens and max_model_len.
+   */
+  private draftRoom(r: SchedulerRequest, gained: number): number {
+    return Math.min(r.maxTokens - r.outputTokenIds.length, this.options.scheduler.maxModelLen - r.numTokens) - gained - 1
+  }
+
+  /** Whether proposeAhead has work: a draft model that drafts ahead. */
+  get draftsAhead(): boolean {
+    return this.options.speculative != null && this.options.draftProposer?.ahead === true
   }
 
   /** After a step: drafts for every decoding sequence, unless the batch is past disable_by_batch_size. */
@@ -441,13 +452,11 @@ export class EngineCore {
       for (const r of running) r.specTokenIds = []
       return
     }
-    const maxModelLen = this.options.scheduler.maxModelLen
     const wanted: Array<{ req: SchedulerRequest; maxDraft: number }> = []
     for (const r of running) {
       r.specTokenIds = []
       if (r.numTokens - r.numComputedTokens !== 1 || r.outputTokenIds.length === 0 || !this.live.get(r.id)?.speculate) continue
-      // The token after the last draft is always sampled too: leave room for it within max_tokens and max_model_len.
-      const room = Math.min(r.maxTokens - r.outputTokenIds.length, maxModelLen - r.numTokens) - 1
+      const room = this.draftRoom(r, 0)
       if (cfg.method === "ngram") r.specTokenIds = proposeNgram((i) => r.tokenAt(i), r.numTokens, cfg, room)
       else wanted.push({ req: r, maxDraft: Math.min(room, cfg.numSpeculativeTokens) })
     }

@@ -48,7 +48,7 @@ const withTokens = (req: SchedulerRequest, extra: ReadonlyArray<number>): TokenS
 export class DraftModelProposer {
   private readonly runner: DraftRunner
   /** Whether proposeAhead drafts (false: it does nothing, and every draft is computed by propose). */
-  private readonly ahead: boolean
+  readonly ahead: boolean
   private readonly free: Array<number>
   private readonly states = new Map<SchedulerRequest, DraftState>()
 
