@@ -8,7 +8,8 @@
  *   --speculative-disable-by-batch-size).
  *
  * - the bundled draft model (--speculative-model) on plain prompts (the openings alone), at 1 and 4 streams,
- *   then a cost model: the best speedup any schedule of its parts could reach here (see draftCostModel).
+ *   then a cost model: the best speedup any schedule of its parts could reach here (see draftCostModel),
+ *   and the measured ceiling: oracle drafts, free or costing the draft model's passes (draftModelCeiling).
  *
  *   node bench/spec-decode.ts [--repeats 3] [--k 4] [--model DIR] [--draft DIR] [--method ngram|draft|both] [--concurrency 1,2,4,8,16] [--tokens 128] [--tensor-parallel-size N]
  *
@@ -25,7 +26,8 @@ import { defaultSamplingParams } from "../src/engine/sampling-params.ts"
 import { defaultSchedulerConfig } from "../src/engine/scheduler.ts"
 import type { SpeculativeConfig } from "../src/engine/spec-decode/config.ts"
 import { defaultTensorParallelSize, makeEngineFromModel } from "../src/layers/engine.ts"
-import { machineInfo, stats, writeResult } from "./lib/report.ts"
+import { machineInfo, stats, writeResult, type Stats } from "./lib/report.ts"
+import { draftCeiling } from "./lib/draft-ceiling.ts"
 import { draftPassMs, targetStepMs } from "./lib/step-costs.ts"
 
 const { values: args } = parseArgs({
@@ -83,6 +85,8 @@ const PROMPTS = OPENINGS.map((o) => {
   return [...opening, ...continuation(opening, NEW), ...tok.encode("\n\n", false), ...opening]
 })
 const promptOf = (i: number) => PROMPTS[i % PROMPTS.length]
+/** Requests of NEW tokens each engine decodes before it is measured (see runOnce). */
+const WARM_UP_REQUESTS = 16
 const WARM_UP = tok.encode("Now the serpent was more subtil than any beast of the field which the LORD God had made.")
 
 interface Run {
@@ -105,9 +109,11 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
   Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngineFromModel(loaded, { speculative, maxNumSeqs: 64, kvCacheMemoryBytes: 32 * 2 ** 20, tensorParallelSize: TP }), (engine: Engine["Service"]) =>
     Effect.gen(function*() {
       // A fresh engine (a new executor thread, cold JIT: its WASM starts in V8's baseline tier and is
-      // optimized only after enough calls) runs its first requests several times slower than later ones:
-      // warm it up on an unrelated prompt (no prefix shared with the measured ones), 4 x 128 tokens, first.
-      for (let i = 0; i < 4; i++) {
+      // optimized only after enough calls) runs its first requests several times slower than later ones,
+      // and is still ~15% short of its steady state after 4 x 128 tokens (one stream: 1,730-2,100 tok/s
+      // after 4, 2,010-2,700 after 16, alternating engines): warm it up on an unrelated prompt (no prefix
+      // shared with the measured ones), 16 x 128 tokens, first.
+      for (let i = 0; i < WARM_UP_REQUESTS; i++) {
         yield* engine.generate({ promptTokenIds: WARM_UP, params: defaultSamplingParams({ temperature: 0, maxTokens: NEW, ignoreEos: true }) }).pipe(Stream.runDrain)
       }
       const before = (yield* engine.stats).specDecode
@@ -162,7 +168,9 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
  * - overlapped: the draft drafting on a core of its own while the target verifies on the rest (here one
  *   thread fewer), the draft's time hidden entirely.
  * Real steps cost more (the parts disturb each other's caches; threads wake); the bound says whether
- * any schedule of these parts could reach a speedup.
+ * any schedule of these parts could reach a speedup. Also, serially: the bound with every draft accepted
+ * (K + 1 tokens a step: what any draft model as costly as this one could reach at best), and the tokens a
+ * step must yield for x1.5 (more than K + 1: no draft model of this cost reaches x1.5 at that K here).
  */
 const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: ReadonlyArray<number>) => {
   const K = acceptedAt.length
@@ -174,13 +182,40 @@ const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: Re
   const bounds = acceptedAt.map((_, i) => {
     const k = i + 1
     const tokens = 1 + acceptedAt.slice(0, k).reduce((a, b) => a + b, 0)
-    const serial = (tokens * perToken) / (verify[k].median + k * draftPass.median + engineWork)
+    const serialStepMs = verify[k].median + k * draftPass.median + engineWork
+    const serial = (tokens * perToken) / serialStepMs
     const overlapped = verifyOneFewer === null ? null : (tokens * perToken) / (verifyOneFewer[k].median + engineWork)
-    return { k, tokensPerStep: tokens, serial, overlapped }
+    const everyDraftAccepted = ((k + 1) * perToken) / serialStepMs
+    const tokensPerStepFor1_5x = (1.5 * serialStepMs) / perToken
+    return { k, tokensPerStep: tokens, serial, overlapped, everyDraftAccepted, tokensPerStepFor1_5x }
   })
-  for (const b of bounds) console.log(`draft model, K=${b.k}: ${b.tokensPerStep.toFixed(2)} tokens per step; best speedup serial x${b.serial.toFixed(2)}${b.overlapped === null ? "" : `, overlapped x${b.overlapped.toFixed(2)}`}`)
+  for (const b of bounds) {
+    console.log(
+      `draft model, K=${b.k}: ${b.tokensPerStep.toFixed(2)} tokens per step; best speedup serial x${b.serial.toFixed(2)}${b.overlapped === null ? "" : `, overlapped x${b.overlapped.toFixed(2)}`}; ` +
+        `every draft accepted x${b.everyDraftAccepted.toFixed(2)}; x1.5 needs ${b.tokensPerStepFor1_5x.toFixed(2)} tokens per step (at most ${b.k + 1})`
+    )
+  }
   console.log(`  (plain ${perToken.toFixed(3)} ms per token; target step ${verify.map((v) => v.median.toFixed(3)).join("/")} ms for 1..${K + 1} rows on ${THREADS} thread(s)${verifyOneFewer === null ? "" : `, ${verifyOneFewer.map((v) => v.median.toFixed(3)).join("/")} on ${THREADS - 1}`}; draft pass ${draftPass.median.toFixed(3)} ms)`)
   return { threads: THREADS, plainMsPerToken: perToken, engineWorkMs: engineWork, targetStepMs: verify, targetStepMsOneThreadFewer: verifyOneFewer, draftPassMs: draftPass, bounds }
+}
+
+/**
+ * The measured ceiling (bench/lib/draft-ceiling.ts): oracle drafts, free or with the draft model's passes
+ * run, every draft accepted; scaled by this run's tokens per step over K + 1 for "at this acceptance".
+ */
+const draftModelCeiling = async (acceptedAt: ReadonlyArray<number>) => {
+  const ks = acceptedAt.map((_, i) => i + 1)
+  const ceiling = await draftCeiling(loaded, loadModelDir(args.draft!), { ks, prompts: OPENINGS.map((o) => tok.encode(o)), tokens: NEW, repeats, threads: THREADS })
+  return ceiling.map((c) => {
+    const tokens = 1 + acceptedAt.slice(0, c.k).reduce((a, b) => a + b, 0)
+    const atAcceptance = { oracle: (c.speedup.oracle.median * tokens) / (c.k + 1), withDraftPasses: (c.speedup["oracle + draft passes"].median * tokens) / (c.k + 1) }
+    const range = (x: Stats) => `x${x.median.toFixed(2)} (x${x.min.toFixed(2)}-${x.max.toFixed(2)})`
+    console.log(
+      `draft ceiling, K=${c.k}: plain ${c.tokensPerSecond.plain.median.toFixed(0)} tok/s; every draft accepted: free drafts ${range(c.speedup.oracle)}, with the draft model's passes ${range(c.speedup["oracle + draft passes"])}; ` +
+        `at this run's ${tokens.toFixed(2)} tokens per step: free x${atAcceptance.oracle.toFixed(2)}, with the passes x${atAcceptance.withDraftPasses.toFixed(2)}`
+    )
+    return { ...c, tokensPerStep: tokens, atAcceptance }
+  })
 }
 
 const machine = machineInfo()
@@ -222,6 +257,7 @@ for (const c of only === "ngram" ? [] : [1, 4]) results[`draft-c${c}`] = await c
 if (only !== "ngram") {
   const c1 = results["draft-c1"] as Awaited<ReturnType<typeof compare>>
   results["draft-cost-model"] = await draftCostModel(c1.decode.plain.median, c1.acceptedAt)
+  results["draft-ceiling"] = await draftModelCeiling(c1.acceptedAt)
 }
 const file = writeResult("spec-decode", { machine, loadavgAfter: machineInfo().loadavg, newTokens: NEW, tensorParallelSize: THREADS, speculative: { ngram: NGRAM, draft: DRAFT }, repeats, results })
 console.log(`wrote ${file}`)
