@@ -136,6 +136,9 @@ export const makeEngine = (options: EngineActorOptions) =>
   Effect.gen(function*() {
     const core = new EngineCore(options.core)
     const capacity = options.outputBufferSize ?? 64
+    // A step delivers one delta per token it samples for a sequence: with speculation up to K + 1. The
+    // sequence pauses once its buffer holds `capacity`, so the buffer must also hold the rest of that step.
+    const perStep = (options.core.speculative?.numSpeculativeTokens ?? 0) + 1
     const maxWaiting = options.maxWaitingRequests ?? 1024
     // Bounded: at most one Add, one Abort and one outstanding Resume per sequence are ever queued.
     const inbox = yield* Queue.bounded<Command>(4 * maxWaiting + 4096)
@@ -184,12 +187,16 @@ export const makeEngine = (options: EngineActorOptions) =>
       if (h === undefined) return
       if (o.tokenIds.length > 0 && h.phases.firstTokenAt === undefined) h.phases.firstTokenAt = now
       if (o.specDecode !== undefined) h.phases.specDecode = o.specDecode
+      let offered: boolean
       if (o.kvTransfer !== undefined) {
         // The block copies go to the connector; the reader gets their id (the blocks are free already).
         options.kvConnector!.producer!.offer(o.kvTransfer)
         const { kvTransfer, ...rest } = o
-        Queue.offerUnsafe(h.queue, { ...rest, index: h.index, kvTransferId: kvTransfer.transferId })
-      } else Queue.offerUnsafe(h.queue, { ...o, index: h.index })
+        offered = Queue.offerUnsafe(h.queue, { ...rest, index: h.index, kvTransferId: kvTransfer.transferId })
+      } else offered = Queue.offerUnsafe(h.queue, { ...o, index: h.index })
+      // Cannot happen while the buffer holds a step's deltas beyond `capacity`; were it to, the reader is
+      // told, rather than handed a stream with a token missing.
+      if (!offered) return failHandle(h, new EngineError({ reason: "internal", message: "the output buffer overflowed" }))
       if (o.finishReason !== null) {
         h.phases.finishedAt = now
         Queue.endUnsafe(h.queue)
@@ -297,7 +304,7 @@ export const makeEngine = (options: EngineActorOptions) =>
           hs.push({
             spec: { id: seqId, promptTokenIds: request.promptTokenIds, params: p, priority: request.priority, cacheSalt: request.cacheSalt, seqIndex: i, groupId: id, pooling: request.pooling, speculate: request.speculate, ...kv },
             index: i,
-            queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + 1),
+            queue: yield* Queue.bounded<EngineDelta, EngineError | Cause.Done>(capacity + perStep),
             paused: false,
             resumeSent: false,
             phases: { requestId: seqId, index: i, submittedAt, scheduledAt: undefined, firstTokenAt: undefined, finishedAt: undefined }

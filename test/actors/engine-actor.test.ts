@@ -149,4 +149,35 @@ describe("Engine actor", () => {
           yield* engine.checkInvariants
         }))
     }))
+
+  it.effect("slow reader with speculation: a step's several tokens never overflow the bounded buffer (none is lost)", () =>
+    // Vocabulary 7 makes the fake model's next token depend on the token alone (position * 7 vanishes):
+    // the sequence cycles, n-gram lookup drafts it exactly, and each step accepts all 4 drafts, delivering
+    // 5 deltas at once into a buffer of 2.
+    withEngine({ vocabSize: 7, outputBufferSize: 2, speculative: { method: "ngram", numSpeculativeTokens: 4, promptLookupMin: 2, promptLookupMax: 4, disableByBatchSize: null } }, (engine) =>
+      Effect.gen(function*() {
+        const TOKENS = 60
+        // The cycle 0 1 4 6 5 2, twice, as the prompt.
+        const p = [0]
+        while (p.length < 12) p.push(fakeNextToken(p[p.length - 1], 0, 7))
+        const expected: Array<number> = []
+        for (let t = p[p.length - 1], i = 0; i < TOKENS; i++) expected.push((t = fakeNextToken(t, 0, 7)))
+        const gate = yield* Deferred.make<void>()
+        const got = yield* Ref.make<Array<number>>([])
+        const reader = yield* engine.generate({ promptTokenIds: [...p, ...expected.slice(0, 12)], params: greedy(TOKENS - 12) }).pipe(
+          Stream.runForEach((d: EngineDelta) =>
+            Effect.gen(function*() {
+              const n = yield* Ref.updateAndGet(got, (xs) => [...xs, ...d.tokenIds])
+              if (n.length === 1) yield* Deferred.await(gate) // the reader stops after its first token
+            })),
+          Effect.forkChild
+        )
+        yield* until(engine, (s) => s.numRequestsPaused === 1)
+        expect((yield* engine.stats).specDecode!.numAcceptedTokens).toBeGreaterThan(0)
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(reader)
+        expect(yield* Ref.get(got)).toEqual(expected.slice(12))
+        yield* until(engine, (s) => s.kvCacheUsage === 0)
+        yield* engine.checkInvariants
+      })))
 })
