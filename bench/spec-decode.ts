@@ -159,6 +159,9 @@ const runOnce = (speculative: SpeculativeConfig | null, concurrency: number, r: 
       }
     }))))
 
+/** Tokens a step with K drafts yields on average: the token after them, plus each position's acceptance. */
+const tokensPerStep = (acceptedAt: ReadonlyArray<number>, k: number): number => 1 + acceptedAt.slice(0, k).reduce((a, b) => a + b, 0)
+
 /**
  * The best one stream can do with the draft model on this machine, from its parts measured at their best
  * (bench/lib/step-costs.ts) and this run's plain decode speed and acceptance per position: for K drafts a
@@ -181,7 +184,7 @@ const draftCostModel = async (plainDecodeTokensPerSecond: number, acceptedAt: Re
   const engineWork = Math.max(0, perToken - verify[0].median)
   const bounds = acceptedAt.map((_, i) => {
     const k = i + 1
-    const tokens = 1 + acceptedAt.slice(0, k).reduce((a, b) => a + b, 0)
+    const tokens = tokensPerStep(acceptedAt, k)
     const serialStepMs = verify[k].median + k * draftPass.median + engineWork
     const serial = (tokens * perToken) / serialStepMs
     const overlapped = verifyOneFewer === null ? null : (tokens * perToken) / (verifyOneFewer[k].median + engineWork)
@@ -207,7 +210,7 @@ const draftModelCeiling = async (acceptedAt: ReadonlyArray<number>) => {
   const ks = acceptedAt.map((_, i) => i + 1)
   const ceiling = await draftCeiling(loaded, loadModelDir(args.draft!), { ks, prompts: OPENINGS.map((o) => tok.encode(o)), tokens: NEW, repeats, threads: THREADS })
   return ceiling.map((c) => {
-    const tokens = 1 + acceptedAt.slice(0, c.k).reduce((a, b) => a + b, 0)
+    const tokens = tokensPerStep(acceptedAt, c.k)
     const atAcceptance = { oracle: (c.speedup.oracle.median * tokens) / (c.k + 1), withDraftPasses: (c.speedup["oracle + draft passes"].median * tokens) / (c.k + 1) }
     const range = (x: Stats) => `x${x.median.toFixed(2)} (x${x.min.toFixed(2)}-${x.max.toFixed(2)})`
     console.log(

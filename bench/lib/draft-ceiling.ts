@@ -44,9 +44,6 @@ export const draftCeiling = async (target: LoadedModel, draft: LoadedModel, opti
   const executor = { execute: (batch: ForwardBatch) => Effect.tryPromise(() => worker.execute(batch)), offThread: true }
   const vocab = target.config.vocabSize
   try {
-    // Each prompt with its plain greedy continuation: what the oracle drafts from.
-    const sequences: Array<ReadonlyArray<number>> = []
-    for (const p of options.prompts) sequences.push([...p, ...(await decode(null, p)).tokens])
     /** One-hot logits for each row of a draft pass: the sequence's next token at that row's position. */
     const oracleLogits = (seq: ReadonlyArray<number>, batch: ForwardBatch) => {
       const out = new Float32Array(batch.logitsIndices.length * vocab)
@@ -62,7 +59,8 @@ export const draftCeiling = async (target: LoadedModel, draft: LoadedModel, opti
         }
       }, { ahead: false })
 
-    async function decode(mode: Mode | null, prompt: ReadonlyArray<number>, k = 1, seq: ReadonlyArray<number> = []) {
+    /** One stream through a fresh engine actor on the shared executor: its tokens and decode speed. */
+    const decode = (mode: Mode | null, prompt: ReadonlyArray<number>, k = 1, seq: ReadonlyArray<number> = []) => {
       const draftProposer = mode === null ? null : proposer(mode, seq)
       return Effect.runPromise(Effect.scoped(Effect.flatMap(makeEngine({
         info: { modelName: "ceiling", config: target.config, tokenizer: target.tokenizer, generation: target.generation, maxModelLen: target.config.maxPositionEmbeddings, blockSize: BLOCK, numBlocks: NUM_BLOCKS, enablePrefixCaching: false, pooling: "last" },
@@ -84,6 +82,10 @@ export const draftCeiling = async (target: LoadedModel, draft: LoadedModel, opti
         return { tokens, decodeTokensPerSecond: decoded / ((arrivals[arrivals.length - 1][0] - arrivals[0][0]) / 1000) }
       }))))
     }
+
+    // Each prompt with its plain greedy continuation: what the oracle drafts from.
+    const sequences: Array<ReadonlyArray<number>> = []
+    for (const p of options.prompts) sequences.push([...p, ...(await decode(null, p)).tokens])
 
     const round = async (mode: Mode, k: number) => {
       let rate = 0
